@@ -1,0 +1,1 @@
+"""sstrkit.therapy."""
