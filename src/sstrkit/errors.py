@@ -8,7 +8,7 @@ Examples
 >>> err = InvalidInputError("activity", expected="a value > 0 Bq", actual="-1 Bq",
 ...                         fix="pass the administered activity")
 >>> str(err)
-"activity: expected a value > 0 Bq, got -1 Bq. Fix: pass the administered activity"
+'activity: expected a value > 0 Bq, got -1 Bq. Fix: pass the administered activity'
 >>> isinstance(err, SstrkitError) and isinstance(err, ValueError)
 True
 """

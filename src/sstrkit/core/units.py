@@ -173,7 +173,9 @@ def to_unit(value: float, unit: str, dimension: Dimension) -> float:
     return float(value) * factor
 
 
-def parse_quantity(text: str | float | int, dimension: Dimension, *, default_unit: str | None = None) -> float:
+def parse_quantity(
+    text: str | float | int, dimension: Dimension, *, default_unit: str | None = None
+) -> float:
     """Parse ``"7.4 GBq"``-style text into the internal unit of ``dimension``.
 
     A bare number is accepted only when ``default_unit`` is given, so that an

@@ -198,12 +198,17 @@ class Volume:
     def index_to_physical(self, ijk: ArrayLike) -> NDArray[np.float64]:
         """ITK-order index (x, y, z), shape (..., 3), to physical LPS mm."""
         idx = np.asarray(ijk, dtype=float)
-        return idx @ (self.direction_matrix * np.asarray(self.spacing)).T + np.asarray(self.origin)
+        m = self.direction_matrix * np.asarray(self.spacing)
+        out: NDArray[np.float64] = idx @ m.T + np.asarray(self.origin)
+        return out
 
     def physical_to_index(self, xyz: ArrayLike) -> NDArray[np.float64]:
         """Physical LPS mm, shape (..., 3), to continuous ITK-order index."""
         m = self.direction_matrix * np.asarray(self.spacing)
-        return (np.asarray(xyz, dtype=float) - np.asarray(self.origin)) @ np.linalg.inv(m).T
+        out: NDArray[np.float64] = (np.asarray(xyz, dtype=float) - np.asarray(self.origin)) @ (
+            np.linalg.inv(m).T
+        )
+        return out
 
     def same_space(self, other: Volume, *, tol_mm: float = 1e-2, tol_dir: float = 1e-4) -> bool:
         """True when both volumes share grid size, spacing, origin and direction."""
