@@ -9,7 +9,18 @@ from __future__ import annotations
 import typer
 
 from sstrkit import __version__
-from sstrkit.cli import catalog, demo, dicom, dose, followup, kinetics, nuclide
+from sstrkit.cli import (
+    catalog,
+    demo,
+    dicom,
+    dose,
+    followup,
+    kinetics,
+    nuclide,
+    phantom,
+    reading,
+    voxel,
+)
 
 app = typer.Typer(
     name="sstrkit",
@@ -36,7 +47,8 @@ def _root(
 
 
 # One module per command group, in workflow order.
-for _group in (nuclide, catalog, dicom, kinetics, dose, followup, demo):
+# ``voxel`` adds commands to the ``dose`` group, so it comes after ``dose``.
+for _group in (nuclide, catalog, dicom, phantom, reading, kinetics, dose, voxel, followup, demo):
     _group.register(app)
 
 
