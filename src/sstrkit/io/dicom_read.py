@@ -1,0 +1,738 @@
+"""Read PET, SPECT (NM) and CT DICOM series into :class:`~sstrkit.core.volume.Volume`.
+
+Geometry follows the DICOM patient coordinate system (LPS), which is also
+ITK's: the row and column direction cosines of ``ImageOrientationPatient``
+and their cross product (the slice normal) are the columns of the direction
+matrix; slices are sorted by ``ImagePositionPatient`` projected on the normal
+(never by file name or InstanceNumber); the first slice's position is the
+origin; in-plane spacing is ``PixelSpacing`` (row spacing first, i.e. y then x)
+and the slice spacing is the (checked uniform) distance between positions.
+
+Pixel values are ``stored × RescaleSlope + RescaleIntercept`` per slice (GE
+PET uses a different slope on every slice). For NM, a Real World Value
+Mapping (``RealWorldValueMappingSequence``) takes precedence when present.
+
+The returned :class:`DicomSeries` holds the volume in the series' own units
+(Bq/mL, SUV g/mL, counts, HU...) and the per-slice timing needed by
+:mod:`sstrkit.io.suv`.
+
+Rejected with :class:`~sstrkit.errors.DicomMetadataError`: secondary captures,
+non-quantitative units (PROPCNTS, PROPCPS, ...), gantry tilt, mixed series,
+duplicate slices, non-uniform spacing, corrupt files and non-reconstructed NM
+(planar, whole-body, projections).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pydicom
+from numpy.typing import NDArray
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+
+from sstrkit.core.volume import Volume
+from sstrkit.errors import DicomMetadataError
+from sstrkit.io.discover import (
+    IMAGE_SOP_CLASSES,
+    RTDOSE_SOP_CLASS,
+    RTSTRUCT_SOP_CLASS,
+    SECONDARY_CAPTURE_PREFIX,
+    SeriesInfo,
+    discover,
+    select_series,
+    units_of,
+)
+
+__all__ = ["QUANTITIES", "DicomSeries", "SliceMeta", "read_series"]
+
+#: Units read as-is: DICOM Units (0054,1001) → (sstrkit quantity, unit).
+QUANTITIES: dict[str, tuple[str, str]] = {
+    "BQML": ("activity_concentration", "Bq/mL"),
+    "GML": ("suv", "g/mL"),
+    "CM2ML": ("suv_bsa", "cm2/mL"),
+    "CNTS": ("counts", "counts"),
+    "CPS": ("count_rate", "counts/s"),
+    "HU": ("ct_number", "HU"),
+}
+#: UCUM codes of NM Real World Value Mapping units we accept.
+_RWVM_UNITS = {"bq/ml": "BQML", "{counts}": "CNTS", "{counts}/s": "CPS", "g/ml{suvbw}": "GML"}
+#: Relative (not quantitative) PET units.
+NON_QUANTITATIVE_UNITS = frozenset({"PROPCNTS", "PROPCPS", "NONE", "PCNT"})
+
+
+@dataclass(frozen=True)
+class SliceMeta:
+    """Per-slice (per-frame) values needed for quantification, in z order."""
+
+    file: str
+    position_mm: float
+    rescale_slope: float
+    rescale_intercept: float
+    acquisition_date: str | None
+    acquisition_time: str | None
+    frame_reference_time_ms: float | None
+    actual_frame_duration_ms: float | None
+
+
+@dataclass(frozen=True)
+class DicomSeries:
+    """A series read from DICOM: the volume in native units plus its header.
+
+    Attributes
+    ----------
+    volume
+        Rescaled pixel values in the series' own units (see :data:`QUANTITIES`).
+    header
+        The first (most inferior along the normal) slice's dataset, without pixels.
+    units
+        DICOM units code (``BQML``, ``GML``, ``CM2ML``, ``CNTS``, ``CPS``, ``HU``).
+    slices
+        :class:`SliceMeta` per slice, in the volume's z order.
+    """
+
+    volume: Volume
+    header: Dataset = field(repr=False)
+    units: str
+    slices: tuple[SliceMeta, ...] = field(repr=False)
+    files: tuple[str, ...] = field(repr=False)
+
+    @property
+    def modality(self) -> str:
+        return str(self.header.get("Modality", "OT"))
+
+    @property
+    def series_uid(self) -> str:
+        return str(self.header.get("SeriesInstanceUID", ""))
+
+
+def _float(ds: Dataset, keyword: str, default: float | None = None) -> float | None:
+    value = ds.get(keyword)
+    if value is None or value == "":
+        return default
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise DicomMetadataError(
+            f"{keyword} ({_tag(keyword)})",
+            expected="a number",
+            actual=repr(value),
+            fix="correct the attribute",
+        ) from None
+
+
+def _tag(keyword: str) -> str:
+    from pydicom.datadict import tag_for_keyword
+
+    tag = tag_for_keyword(keyword)
+    if tag is None:
+        return "?"
+    return f"{tag >> 16:04X},{tag & 0xFFFF:04X}"
+
+
+def _vec(ds: Dataset, keyword: str, n: int, file: str) -> NDArray[np.float64]:
+    value = ds.get(keyword)
+    try:
+        arr = np.asarray([float(v) for v in value], dtype=float) if value is not None else None
+    except (TypeError, ValueError):
+        arr = None
+    if arr is None or arr.shape != (n,) or not np.all(np.isfinite(arr)):
+        raise DicomMetadataError(
+            f"{keyword} ({_tag(keyword)}) in {file}",
+            expected=f"{n} numbers",
+            actual=repr(value),
+            fix="the series lacks the geometry needed for a volume; export it again from "
+            "the scanner/workstation",
+        )
+    return arr
+
+
+def _check_sop_class(info_sop: str, modality: str) -> None:
+    if info_sop.startswith(SECONDARY_CAPTURE_PREFIX):
+        raise DicomMetadataError(
+            "SOPClassUID (0008,0016)",
+            expected="CT, PET or NM image storage",
+            actual=f"{info_sop} (secondary capture, modality {modality}: a screenshot, "
+            "not quantitative image data)",
+            fix="select the original PET/SPECT/CT series (`sstrkit dicom ls DIR` lists them)",
+        )
+    if info_sop in (RTSTRUCT_SOP_CLASS, RTDOSE_SOP_CLASS):
+        raise DicomMetadataError(
+            "SOPClassUID (0008,0016)",
+            expected="CT, PET or NM image storage",
+            actual=f"{info_sop} (RT object)",
+            fix="read RTSTRUCT with sstrkit.io.masks and RTDOSE with sstrkit.io.dicom_write"
+            ".read_rtdose",
+        )
+    if info_sop not in IMAGE_SOP_CLASSES:
+        raise DicomMetadataError(
+            "SOPClassUID (0008,0016)",
+            expected=f"one of {sorted(IMAGE_SOP_CLASSES)} (CT, PET, NM image storage)",
+            actual=info_sop,
+            fix="convert the series to a supported SOP class",
+        )
+
+
+def _resolve_units(ds: Dataset, allow_non_quantitative: bool) -> str:
+    modality = str(ds.get("Modality", ""))
+    units = units_of(ds)
+    if modality == "CT":
+        return "HU"
+    if units is not None and ds.get("Units") is None:  # from an RWVM code
+        mapped = _RWVM_UNITS.get(units.lower())
+        if mapped is None:
+            raise DicomMetadataError(
+                "RealWorldValueMappingSequence > MeasurementUnitsCodeSequence (0040,08EA)",
+                expected=f"one of {sorted(_RWVM_UNITS)}",
+                actual=repr(units),
+                fix="export the SPECT in Bq/mL or counts",
+            )
+        units = mapped
+    if units is None:
+        if modality == "NM":
+            return "CNTS"  # NM without units: counts per voxel (NM Image IOD)
+        raise DicomMetadataError(
+            "Units (0054,1001)",
+            expected="BQML, GML, CM2ML, CNTS or CPS",
+            actual="absent",
+            fix="the series is not labelled quantitatively; re-export it from the scanner",
+        )
+    if units in NON_QUANTITATIVE_UNITS and not allow_non_quantitative:
+        raise DicomMetadataError(
+            "Units (0054,1001)",
+            expected="quantitative units (BQML, GML, CM2ML, CNTS, CPS)",
+            actual=f"{units} (relative values, no activity calibration)",
+            fix="use a quantitative reconstruction; to read the relative values anyway pass "
+            "allow_non_quantitative=True (no Bq/mL or SUV can be derived)",
+        )
+    if units not in QUANTITIES and units not in NON_QUANTITATIVE_UNITS:
+        raise DicomMetadataError(
+            "Units (0054,1001)",
+            expected=f"one of {sorted(QUANTITIES)}",
+            actual=units,
+            fix="unsupported units (parametric image?); convert to Bq/mL first",
+        )
+    return units
+
+
+def _rescale(ds: Dataset) -> tuple[float, float]:
+    rwvm = ds.get("RealWorldValueMappingSequence")
+    if rwvm and ds.get("Units") is None:
+        item = rwvm[0]
+        slope = _float(item, "RealWorldValueSlope", 1.0)
+        icpt = _float(item, "RealWorldValueIntercept", 0.0)
+    else:
+        slope = _float(ds, "RescaleSlope", 1.0)
+        icpt = _float(ds, "RescaleIntercept", 0.0)
+    assert slope is not None and icpt is not None
+    return slope, icpt
+
+
+def _pixels(ds: Dataset, file: str, n_frames: int) -> NDArray[Any]:
+    """Stored pixel values as (frames, rows, cols) without copying where possible."""
+    rows, cols = int(ds.Rows), int(ds.Columns)
+    if int(ds.get("SamplesPerPixel", 1)) != 1:
+        raise DicomMetadataError(
+            f"SamplesPerPixel (0028,0002) in {file}",
+            expected="1 (grayscale)",
+            actual=ds.SamplesPerPixel,
+        )
+    ts = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
+    native_le = ts in ("1.2.840.10008.1.2", "1.2.840.10008.1.2.1", None)
+    bits = int(ds.get("BitsAllocated", 16))
+    try:
+        if native_le and bits in (8, 16, 32) and "PixelData" in ds:
+            signed = int(ds.get("PixelRepresentation", 0)) == 1
+            dtype = np.dtype(f"<{'i' if signed else 'u'}{bits // 8}")
+            raw = ds.PixelData
+            need = rows * cols * n_frames * dtype.itemsize
+            if len(raw) < need:
+                raise DicomMetadataError(
+                    f"PixelData (7FE0,0010) in {file}",
+                    expected=f"{need} bytes ({n_frames}×{rows}×{cols}×{dtype.itemsize})",
+                    actual=f"{len(raw)} bytes (truncated or corrupt file)",
+                    fix="copy the file again from the archive",
+                )
+            arr = np.frombuffer(raw, dtype=dtype, count=rows * cols * n_frames)
+            stored_bits = int(ds.get("BitsStored", bits))
+            if stored_bits < bits:
+                if signed:
+                    shift = bits - stored_bits
+                    arr = (arr << shift) >> shift
+                else:
+                    arr = arr & ((1 << stored_bits) - 1)
+            return arr.reshape(n_frames, rows, cols)
+        out = np.asarray(ds.pixel_array)
+    except DicomMetadataError:
+        raise
+    except Exception as exc:  # pydicom raises many types for bad pixel data
+        raise DicomMetadataError(
+            f"PixelData (7FE0,0010) in {file}",
+            expected="decodable pixel data",
+            actual=f"{type(exc).__name__}: {exc}",
+            fix="the file is corrupt or uses an unsupported compression; re-export it uncompressed",
+        ) from None
+    return out.reshape(n_frames, rows, cols)
+
+
+_NATIVE_LE = ("1.2.840.10008.1.2", "1.2.840.10008.1.2.1")
+
+
+def _raw_plane(ds: Dataset, file: str, offset: int | None) -> NDArray[Any] | None:
+    """Stored values of a single-frame file read straight from the PixelData offset.
+
+    Used for uncompressed little-endian files whose PixelData element position
+    is known from discovery (saves a second full parse). Returns None when the
+    file does not qualify; the caller then falls back to pydicom.
+    """
+    fm = getattr(ds, "file_meta", None)
+    ts = fm.get("TransferSyntaxUID") if fm is not None else None
+    bits = int(ds.get("BitsAllocated", 16))
+    if offset is None or ts not in _NATIVE_LE or bits not in (8, 16, 32):
+        return None
+    if int(ds.get("BitsStored", bits)) != bits or int(ds.get("SamplesPerPixel", 1)) != 1:
+        return None
+    rows, cols = int(ds.Rows), int(ds.Columns)
+    dtype = np.dtype(f"<{'i' if int(ds.get('PixelRepresentation', 0)) == 1 else 'u'}{bits // 8}")
+    explicit = ts == "1.2.840.10008.1.2.1"
+    with open(file, "rb") as fh:
+        fh.seek(offset)
+        head = fh.read(12 if explicit else 8)
+        if len(head) < (12 if explicit else 8):
+            return None
+        group, elem = np.frombuffer(head[:4], "<u2")
+        if (int(group), int(elem)) != (0x7FE0, 0x0010):
+            return None
+        length = int(np.frombuffer(head[8:12] if explicit else head[4:8], "<u4")[0])
+        need = rows * cols * dtype.itemsize
+        if length == 0xFFFFFFFF:  # encapsulated
+            return None
+        data = fh.read(need)
+    if length < need or len(data) < need:
+        raise DicomMetadataError(
+            f"PixelData (7FE0,0010) in {file}",
+            expected=f"{need} bytes (1×{rows}×{cols}×{dtype.itemsize})",
+            actual=f"{min(length, len(data))} bytes (truncated or corrupt file)",
+            fix="copy the file again from the archive",
+        )
+    return np.frombuffer(data, dtype=dtype).reshape(rows, cols)
+
+
+def _orientation(ds: Dataset, file: str) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    iop = ds.get("ImageOrientationPatient")
+    if iop is None and ds.get("DetectorInformationSequence"):
+        iop = ds.DetectorInformationSequence[0].get("ImageOrientationPatient")
+    if iop is None:
+        raise DicomMetadataError(
+            f"ImageOrientationPatient (0020,0037) in {file}",
+            expected="6 direction cosines",
+            actual="absent",
+            fix="the series lacks geometry (planar image?); only tomographic volumes can be read",
+        )
+    try:
+        v = np.asarray([float(x) for x in iop], dtype=float)
+    except (TypeError, ValueError):
+        v = np.zeros(0)
+    if v.shape != (6,) or not np.all(np.isfinite(v)):
+        raise DicomMetadataError(
+            f"ImageOrientationPatient (0020,0037) in {file}",
+            expected="6 direction cosines",
+            actual=repr(iop),
+            fix="correct the orientation attribute",
+        )
+    row, col = v[:3], v[3:]
+    if (
+        abs(np.linalg.norm(row) - 1) > 1e-3
+        or abs(np.linalg.norm(col) - 1) > 1e-3
+        or abs(float(row @ col)) > 1e-3
+    ):
+        raise DicomMetadataError(
+            f"ImageOrientationPatient (0020,0037) in {file}",
+            expected="two orthogonal unit vectors",
+            actual=v.tolist(),
+            fix="correct the orientation attribute",
+        )
+    return row / np.linalg.norm(row), col / np.linalg.norm(col)
+
+
+def _check_tilt(ds: Dataset) -> None:
+    tilt = _float(ds, "GantryDetectorTilt", 0.0)
+    if tilt is not None and abs(tilt) > 1e-3:
+        raise DicomMetadataError(
+            "GantryDetectorTilt (0018,1120)",
+            expected="0 degrees",
+            actual=f"{tilt} degrees (sheared voxel grid)",
+            fix="gantry-tilted series are not supported; resample to an orthogonal grid first",
+        )
+
+
+def _slice_meta(ds: Dataset, file: str, position: float) -> SliceMeta:
+    slope, icpt = _rescale(ds)
+    return SliceMeta(
+        file=file,
+        position_mm=position,
+        rescale_slope=slope,
+        rescale_intercept=icpt,
+        acquisition_date=str(ds.get("AcquisitionDate") or "") or None,
+        acquisition_time=str(ds.get("AcquisitionTime") or "") or None,
+        frame_reference_time_ms=_float(ds, "FrameReferenceTime"),
+        actual_frame_duration_ms=_float(ds, "ActualFrameDuration"),
+    )
+
+
+def _check_consistent(headers: Sequence[tuple[str, Dataset]]) -> None:
+    first_file, first = headers[0]
+    for keyword in (
+        "SOPClassUID",
+        "Modality",
+        "Rows",
+        "Columns",
+        "Units",
+        "FrameOfReferenceUID",
+        "DecayCorrection",
+    ):
+        ref = first.get(keyword)
+        for file, ds in headers[1:]:
+            if ds.get(keyword) != ref:
+                raise DicomMetadataError(
+                    f"{keyword} ({_tag(keyword)})",
+                    expected=f"the same value in every file of the series ({ref!r} in "
+                    f"{first_file})",
+                    actual=f"{ds.get(keyword)!r} in {file} (mixed series)",
+                    fix="separate the files into one folder per series, or pass the files "
+                    "of one series only",
+                )
+    ps0 = _vec(first, "PixelSpacing", 2, first_file)
+    for file, ds in headers[1:]:
+        if not np.allclose(_vec(ds, "PixelSpacing", 2, file), ps0, atol=1e-4):
+            raise DicomMetadataError(
+                "PixelSpacing (0028,0030)",
+                expected=f"{ps0.tolist()} in every file (as in {first_file})",
+                actual=f"{ds.PixelSpacing} in {file} (mixed series)",
+                fix="separate the files into one folder per series",
+            )
+
+
+def _spacing_check(
+    positions: NDArray[np.float64], files: Sequence[str], tolerance_mm: float | None
+) -> float:
+    diffs = np.diff(positions)
+    if diffs.size == 0:
+        return 0.0
+    median = float(np.median(diffs))
+    tol = tolerance_mm if tolerance_mm is not None else max(0.01, 1e-3 * abs(median))
+    dup = np.flatnonzero(np.abs(diffs) <= max(tol, 1e-6))
+    if dup.size:
+        i = int(dup[0])
+        raise DicomMetadataError(
+            "ImagePositionPatient (0020,0032)",
+            expected="one slice per position along the slice normal",
+            actual=f"duplicate position {positions[i]:.3f} mm in {files[i]} and {files[i + 1]}",
+            fix="remove the duplicate files (a copied file or a second acquisition of the same "
+            "bed position); for several series in one folder choose one with --series",
+        )
+    bad = np.flatnonzero(np.abs(diffs - median) > tol)
+    if bad.size:
+        i = int(bad[0])
+        raise DicomMetadataError(
+            "ImagePositionPatient (0020,0032)",
+            expected=f"uniform slice spacing ({median:.4g} mm ± {tol:.3g} mm)",
+            actual=f"spacing {diffs[i]:.4g} mm between {files[i]} and {files[i + 1]} "
+            f"(range {diffs.min():.4g}–{diffs.max():.4g} mm: missing or overlapping slices)",
+            fix="complete the series; to accept small deviations raise the tolerance with "
+            "spacing_tolerance_mm=... (CLI --spacing-tolerance-mm)",
+        )
+    return median
+
+
+def read_series(
+    source: str | os.PathLike[str] | SeriesInfo | Sequence[str | os.PathLike[str]],
+    *,
+    series_uid: str | None = None,
+    modalities: Sequence[str] | None = None,
+    spacing_tolerance_mm: float | None = None,
+    allow_non_quantitative: bool = False,
+    skip_unreadable: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> DicomSeries:
+    """Read one CT, PET or NM series into a :class:`DicomSeries`.
+
+    Parameters
+    ----------
+    source
+        A folder (searched recursively), a :class:`SeriesInfo` from
+        :func:`~sstrkit.io.discover.discover`, or a list of files.
+    series_uid
+        Which series to read when the folder holds several.
+    modalities
+        Restrict the automatic choice to these modalities (e.g. ``("PT", "NM")``).
+    spacing_tolerance_mm
+        Allowed deviation of a slice spacing from the median (default
+        max(0.01 mm, 0.1 % of the spacing)).
+    allow_non_quantitative
+        Read PROPCNTS/PROPCPS series instead of rejecting them.
+    skip_unreadable
+        Ignore files with a DICOM preamble that cannot be parsed (default: raise).
+    progress
+        Called as ``progress(done, total)`` after each file.
+    """
+    if isinstance(source, SeriesInfo):
+        info = source
+    elif isinstance(source, str | os.PathLike):
+        found = discover(source)
+        if found.unreadable and not skip_unreadable:
+            bad, why = found.unreadable[0]
+            raise DicomMetadataError(
+                f"file {bad}",
+                expected="a readable DICOM file",
+                actual=f"{why} ({len(found.unreadable)} unreadable file(s) in the folder)",
+                fix="remove or replace the corrupt file(s), or pass skip_unreadable=True "
+                "(CLI --skip-unreadable) to ignore them",
+            )
+        info = select_series(found, series_uid=series_uid, modalities=modalities)
+    else:
+        files = [Path(f) for f in source]
+        if not files:
+            raise DicomMetadataError("files", expected="at least one DICOM file", actual="none")
+        found = discover(files[0].parent)
+        wanted = {str(f.resolve()) for f in files}
+        infos = []
+        for s in found.series:
+            keep = [i for i, f in enumerate(s.files) if str(f.resolve()) in wanted]
+            if keep:
+                infos.append(
+                    SeriesInfo(
+                        **{
+                            **{k: getattr(s, k) for k in s.__dataclass_fields__},
+                            "files": tuple(s.files[i] for i in keep),
+                            "headers": tuple(s.headers[i] for i in keep),
+                            "pixel_offsets": tuple(s.pixel_offsets[i] for i in keep),
+                            "n_files": len(keep),
+                        }
+                    )
+                )
+        info = select_series(infos, series_uid=series_uid, modalities=modalities)
+    return _read(info, spacing_tolerance_mm, allow_non_quantitative, progress)
+
+
+def _read(
+    info: SeriesInfo,
+    spacing_tolerance_mm: float | None,
+    allow_non_quantitative: bool,
+    progress: Callable[[int, int], None] | None,
+) -> DicomSeries:
+    _check_sop_class(info.sop_class_uid, info.modality)
+    headers = [(str(f), ds) for f, ds in zip(info.files, info.headers, strict=True)]
+    _check_consistent(headers)
+    first = headers[0][1]
+    units = _resolve_units(first, allow_non_quantitative)
+    if str(first.get("Modality")) == "NM":
+        image_type = [str(v).upper() for v in (first.get("ImageType") or [])]
+        if len(image_type) > 2 and ("RECON" not in image_type[2] or "GATED" in image_type[2]):
+            raise DicomMetadataError(
+                "ImageType (0008,0008)",
+                expected="an NM reconstructed tomogram (value 3 'RECON TOMO')",
+                actual="\\".join(image_type),
+                fix="planar, whole-body, gated and projection NM data are not volumes; select "
+                "the reconstructed SPECT series",
+            )
+    for _, ds in headers:
+        _check_tilt(ds)
+    multi = [(f, ds) for f, ds in headers if int(ds.get("NumberOfFrames") or 1) > 1]
+    if multi:
+        if len(headers) != 1:
+            raise DicomMetadataError(
+                "NumberOfFrames (0028,0008)",
+                expected="one multi-frame file per series",
+                actual=f"{len(headers)} files, {len(multi)} of them multi-frame (mixed series)",
+                fix="pass one multi-frame file at a time",
+            )
+        return _read_multiframe(info, units, spacing_tolerance_mm, progress)
+    return _read_single_frames(info, headers, units, spacing_tolerance_mm, progress)
+
+
+def _read_single_frames(
+    info: SeriesInfo,
+    headers: list[tuple[str, Dataset]],
+    units: str,
+    spacing_tolerance_mm: float | None,
+    progress: Callable[[int, int], None] | None,
+) -> DicomSeries:
+    first_file, first = headers[0]
+    row, col = _orientation(first, first_file)
+    normal = np.cross(row, col)
+    for file, ds in headers[1:]:
+        r2, c2 = _orientation(ds, file)
+        if not (np.allclose(r2, row, atol=1e-4) and np.allclose(c2, col, atol=1e-4)):
+            raise DicomMetadataError(
+                "ImageOrientationPatient (0020,0037)",
+                expected=f"{np.r_[row, col].round(5).tolist()} in every file",
+                actual=f"{np.r_[r2, c2].round(5).tolist()} in {file} (mixed series)",
+                fix="separate the files into one folder per series",
+            )
+    ipps = np.array([_vec(ds, "ImagePositionPatient", 3, f) for f, ds in headers])
+    proj = ipps @ normal
+    order = np.argsort(proj, kind="stable")
+    ipps, proj = ipps[order], proj[order]
+    headers = [headers[i] for i in order]
+    files = [f for f, _ in headers]
+    dz = _spacing_check(proj, files, spacing_tolerance_mm)
+    if len(headers) > 1:
+        # positions must lie on a line along the normal; otherwise the grid is sheared
+        offsets = ipps - ipps[0]
+        lateral = offsets - np.outer(offsets @ normal, normal)
+        worst = int(np.argmax(np.linalg.norm(lateral, axis=1)))
+        if np.linalg.norm(lateral[worst]) > max(0.01, 1e-3 * abs(dz) * len(headers)):
+            raise DicomMetadataError(
+                "ImagePositionPatient (0020,0032)",
+                expected="slice positions along the slice normal of ImageOrientationPatient",
+                actual=f"{np.linalg.norm(lateral[worst]):.3g} mm off the normal in "
+                f"{files[worst]} (gantry tilt or sheared grid)",
+                fix="gantry-tilted series are not supported; resample to an orthogonal grid",
+            )
+    if dz == 0.0:
+        dz = _float(first, "SpacingBetweenSlices") or _float(first, "SliceThickness") or 1.0
+    rows, cols = int(first.Rows), int(first.Columns)
+    out = np.empty((len(headers), rows, cols), dtype=np.float32)
+    slices: list[SliceMeta] = []
+    offsets = [info.pixel_offsets[i] if info.pixel_offsets else None for i in order]
+    for k, (file, hdr) in enumerate(headers):
+        meta = _slice_meta(hdr, file, float(proj[k]))
+        plane = _raw_plane(hdr, file, offsets[k])
+        if plane is not None:
+            np.multiply(plane, np.float32(meta.rescale_slope), out=out[k], casting="unsafe")
+            if meta.rescale_intercept != 0.0:
+                out[k] += np.float32(meta.rescale_intercept)
+            slices.append(meta)
+            if progress is not None:
+                progress(k + 1, len(headers))
+            continue
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # header problems were seen in discovery
+                ds = pydicom.dcmread(file)
+        except (InvalidDicomError, OSError, ValueError, KeyError, EOFError) as exc:
+            raise DicomMetadataError(
+                f"file {file}",
+                expected="a readable DICOM file",
+                actual=f"{type(exc).__name__}: {exc}",
+                fix="copy the file again from the archive or remove it",
+            ) from None
+        stored = _pixels(ds, file, 1)[0]
+        np.multiply(stored, np.float32(meta.rescale_slope), out=out[k], casting="unsafe")
+        if meta.rescale_intercept != 0.0:
+            out[k] += np.float32(meta.rescale_intercept)
+        slices.append(meta)
+        del ds
+        if progress is not None:
+            progress(k + 1, len(headers))
+    ps = _vec(first, "PixelSpacing", 2, first_file)
+    header = headers[0][1]
+    return _finish(info, out, header, units, slices, files, row, col, normal, ipps[0], ps, dz)
+
+
+def _read_multiframe(
+    info: SeriesInfo,
+    units: str,
+    spacing_tolerance_mm: float | None,
+    progress: Callable[[int, int], None] | None,
+) -> DicomSeries:
+    file = str(info.files[0])
+    try:
+        ds = pydicom.dcmread(file)
+    except (InvalidDicomError, OSError, ValueError, KeyError, EOFError) as exc:
+        raise DicomMetadataError(
+            f"file {file}", expected="a readable DICOM file", actual=f"{type(exc).__name__}: {exc}"
+        ) from None
+    n = int(ds.NumberOfFrames)
+    row, col = _orientation(ds, file)
+    normal = np.cross(row, col)
+    ipp_src: Dataset = ds
+    if ds.get("ImagePositionPatient") is None and ds.get("DetectorInformationSequence"):
+        ipp_src = ds.DetectorInformationSequence[0]
+    if ipp_src.get("ImagePositionPatient") is None:
+        raise DicomMetadataError(
+            f"ImagePositionPatient (0020,0032) in {file}",
+            expected="the position of the first frame (top level or in "
+            "DetectorInformationSequence (0054,0022))",
+            actual="absent",
+            fix="the multi-frame file lacks geometry; re-export the reconstructed SPECT",
+        )
+    origin = _vec(ipp_src, "ImagePositionPatient", 3, file)
+    dz = _float(ds, "SpacingBetweenSlices") or _float(ds, "SliceThickness")
+    if dz is None or dz <= 0:
+        raise DicomMetadataError(
+            f"SpacingBetweenSlices (0018,0088) in {file}",
+            expected="a positive slice spacing in mm",
+            actual=ds.get("SpacingBetweenSlices"),
+            fix="re-export the reconstructed SPECT with its slice spacing",
+        )
+    stored = _pixels(ds, file, n)
+    slope, icpt = _rescale(ds)
+    out = stored.astype(np.float32)
+    out *= np.float32(slope)
+    if icpt:
+        out += np.float32(icpt)
+    if progress is not None:
+        progress(1, 1)
+    base = _slice_meta(ds, file, 0.0)
+    slices = [
+        SliceMeta(**{**base.__dict__, "position_mm": float(origin @ normal + k * dz)})
+        for k in range(n)
+    ]
+    header = ds.copy()
+    del header.PixelData
+    ps = _vec(ds, "PixelSpacing", 2, file)
+    return _finish(info, out, header, units, slices, [file] * n, row, col, normal, origin, ps, dz)
+
+
+def _finish(
+    info: SeriesInfo,
+    out: NDArray[np.float32],
+    header: Dataset,
+    units: str,
+    slices: Sequence[SliceMeta],
+    files: Sequence[str],
+    row: NDArray[np.float64],
+    col: NDArray[np.float64],
+    normal: NDArray[np.float64],
+    origin: NDArray[np.float64],
+    pixel_spacing: NDArray[np.float64],
+    dz: float,
+) -> DicomSeries:
+    if "PixelData" in header:
+        header = header.copy()
+        del header.PixelData
+    direction = np.column_stack([row, col, normal]).ravel()
+    quantity, unit = QUANTITIES.get(units, ("relative", "1"))
+    if units == "GML":
+        suv_type = str(header.get("SUVType") or "BW").upper()
+        quantity = f"suv_{suv_type.lower()}"
+    out.flags.writeable = False  # Volume keeps read-only arrays without copying
+    volume = Volume.from_array(
+        out,
+        spacing=(float(pixel_spacing[1]), float(pixel_spacing[0]), float(abs(dz))),
+        origin=tuple(float(v) for v in origin),
+        direction=tuple(float(v) for v in direction),
+        frame_of_reference_uid=str(header.get("FrameOfReferenceUID") or "") or None,
+        modality=str(header.get("Modality") or "OT"),
+        quantity=quantity,
+        unit=unit,
+        name=str(header.get("SeriesDescription") or info.series_uid),
+        operation="read_dicom_series",
+        parameters={
+            "units": units,
+            "n_slices": len(slices),
+            "per_slice_rescale": len({(s.rescale_slope, s.rescale_intercept) for s in slices}) > 1,
+            "sop_class_uid": info.sop_class_uid,
+        },
+        inputs=(info.series_uid,),
+        sources=("DICOM PS3.3 C.7.6.2 Image Plane Module",),
+    )
+    return DicomSeries(volume, header, units, tuple(slices), tuple(files))

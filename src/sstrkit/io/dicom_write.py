@@ -1,0 +1,562 @@
+"""Write volumes as DICOM: PET (PT) and SPECT (NM) series, CT series, RTDOSE.
+
+The files carry what other tools need to re-read them and recompute SUV:
+patient and study identifiers, frame of reference, image plane geometry,
+timing (series/acquisition date and time = the volume's reference time),
+``Units``/``DecayCorrection`` and the radiopharmaceutical information sequence
+(administered activity, start datetime, half-life, radionuclide code).
+
+* PET: one file per slice, signed 16-bit with a per-slice RescaleSlope
+  (quantisation error ≤ slope/2 = max|slice|/65534 per voxel).
+* NM: one multi-frame file (NM Image IOD, ``RECON TOMO``), unsigned 16-bit,
+  Bq/mL through a Real World Value Mapping (UCUM ``Bq/ml``) and RescaleSlope.
+* CT: one file per slice, HU rounded to integers.
+* RTDOSE: one multi-frame file, unsigned 32-bit with ``DoseGridScaling`` (Gy).
+
+Every file is written atomically (temporary file in the same folder, then
+``os.replace``). Volumes whose direction matrix is left-handed are written
+with the slice order reversed so that the slice normal is the cross product of
+the row and column directions (the same physical image).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pydicom
+from numpy.typing import NDArray
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.sequence import Sequence as DicomSequence
+from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
+
+from sstrkit import __version__
+from sstrkit.core.volume import Volume
+from sstrkit.errors import DicomMetadataError, InvalidInputError
+from sstrkit.io.dicom_time import format_da, format_dt, format_tm, parse_dt
+
+__all__ = [
+    "PatientInfo",
+    "Radiopharmaceutical",
+    "StudyInfo",
+    "read_rtdose",
+    "write_ct_series",
+    "write_nm_series",
+    "write_pet_series",
+    "write_rtdose",
+]
+
+PET_SOP = "1.2.840.10008.5.1.4.1.1.128"
+NM_SOP = "1.2.840.10008.5.1.4.1.1.20"
+CT_SOP = "1.2.840.10008.5.1.4.1.1.2"
+RTDOSE_SOP = "1.2.840.10008.5.1.4.1.1.481.2"
+
+#: SNOMED-RT / DICOM CID 4020 codes of common radionuclides (code value, meaning).
+RADIONUCLIDE_CODES: dict[str, tuple[str, str]] = {
+    "F-18": ("C-111A1", "^18^Fluorine"),
+    "Ga-68": ("C-131A3", "^68^Gallium"),
+    "Cu-64": ("C-127A4", "^64^Copper"),
+    "Lu-177": ("C-145A4", "^177^Lutetium"),
+    "In-111": ("C-145A2", "^111^Indium"),
+    "Tc-99m": ("C-163A8", "^99m^Technetium"),
+    "Y-90": ("C-162A7", "^90^Yttrium"),
+}
+
+
+@dataclass(frozen=True)
+class PatientInfo:
+    """Patient module attributes (weight kg, height cm as sstrkit units)."""
+
+    name: str = "Anonymous^Patient"
+    patient_id: str = "SSTRKIT0001"
+    birth_date: str = ""
+    sex: Literal["M", "F", "O", ""] = ""
+    weight_kg: float | None = None
+    height_cm: float | None = None
+
+
+@dataclass(frozen=True)
+class StudyInfo:
+    """Study identifiers; ``study_uid`` is generated when empty."""
+
+    study_uid: str = field(default_factory=generate_uid)
+    study_time: _dt.datetime | None = None
+    description: str = ""
+    accession_number: str = ""
+    study_id: str = "1"
+
+
+@dataclass(frozen=True)
+class Radiopharmaceutical:
+    """Administration: ``nuclide`` like ``"Ga-68"``, activity in Bq, aware datetime."""
+
+    name: str
+    nuclide: str
+    injected_activity_bq: float
+    injection_time: _dt.datetime
+    half_life_s: float | None = None
+
+    def resolved_half_life_s(self) -> float:
+        if self.half_life_s is not None:
+            return float(self.half_life_s)
+        from sstrkit.physics.nuclides import get_nuclide
+
+        return get_nuclide(self.nuclide).half_life_s
+
+
+def _atomic_save(ds: Dataset, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".dcm", dir=path.parent)
+    os.close(fd)
+    try:
+        ds.save_as(tmp, enforce_file_format=True)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _base(sop_class: str, modality: str, patient: PatientInfo, study: StudyInfo) -> Dataset:
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = UID(sop_class)
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    meta.ImplementationVersionName = f"SSTRKIT_{__version__}"[:16]
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SpecificCharacterSet = "ISO_IR 192"
+    ds.SOPClassUID = sop_class
+    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds.Modality = modality
+    ds.Manufacturer = "sstrkit"
+    ds.SoftwareVersions = __version__
+    ds.PatientName = patient.name
+    ds.PatientID = patient.patient_id
+    ds.PatientBirthDate = patient.birth_date
+    ds.PatientSex = patient.sex
+    if patient.weight_kg is not None:
+        ds.PatientWeight = f"{patient.weight_kg:.6g}"
+    if patient.height_cm is not None:
+        ds.PatientSize = f"{patient.height_cm / 100.0:.6g}"
+    ds.StudyInstanceUID = study.study_uid
+    ds.StudyID = study.study_id
+    ds.AccessionNumber = study.accession_number
+    ds.StudyDescription = study.description
+    ds.ReferringPhysicianName = ""
+    return ds
+
+
+def _set_times(ds: Dataset, t: _dt.datetime, study: StudyInfo) -> None:
+    st = study.study_time or t
+    ds.StudyDate, ds.StudyTime = format_da(st), format_tm(st)
+    ds.SeriesDate, ds.SeriesTime = format_da(t), format_tm(t)
+    ds.AcquisitionDate, ds.AcquisitionTime = format_da(t), format_tm(t)
+    ds.ContentDate, ds.ContentTime = format_da(t), format_tm(t)
+    off = t.utcoffset() or _dt.timedelta(0)
+    minutes = int(abs(off).total_seconds() // 60)
+    ds.TimezoneOffsetFromUTC = (
+        f"{'-' if off < _dt.timedelta(0) else '+'}{minutes // 60:02d}{minutes % 60:02d}"
+    )
+
+
+def _right_handed(volume: Volume) -> tuple[NDArray[Any], NDArray[np.float64], NDArray[np.float64]]:
+    """Array, origin and direction with normal = row × col (slices reversed if needed)."""
+    d = volume.direction_matrix
+    arr = volume.array
+    origin = np.asarray(volume.origin, dtype=float)
+    if np.dot(np.cross(d[:, 0], d[:, 1]), d[:, 2]) < 0:
+        origin = origin + d[:, 2] * volume.spacing[2] * (volume.shape[0] - 1)
+        d = d.copy()
+        d[:, 2] = -d[:, 2]
+        arr = arr[::-1]
+    return arr, origin, d
+
+
+def _plane(ds: Dataset, volume: Volume, d: NDArray[np.float64]) -> None:
+    ds.ImageOrientationPatient = [f"{v:.8f}" for v in (*d[:, 0], *d[:, 1])]
+    ds.PixelSpacing = [f"{volume.spacing[1]:.8g}", f"{volume.spacing[0]:.8g}"]
+    ds.SliceThickness = f"{volume.spacing[2]:.8g}"
+    ds.FrameOfReferenceUID = volume.frame_of_reference_uid or ds.get(
+        "FrameOfReferenceUID", generate_uid()
+    )
+    ds.PositionReferenceIndicator = ""
+
+
+def _pixel_module(ds: Dataset, rows: int, cols: int, bits: int, signed: bool) -> None:
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.Rows, ds.Columns = rows, cols
+    ds.BitsAllocated = bits
+    ds.BitsStored = bits
+    ds.HighBit = bits - 1
+    ds.PixelRepresentation = 1 if signed else 0
+
+
+def _radiopharm(ds: Dataset, rp: Radiopharmaceutical) -> None:
+    item = Dataset()
+    item.Radiopharmaceutical = rp.name
+    item.RadiopharmaceuticalStartTime = format_tm(rp.injection_time)
+    item.RadiopharmaceuticalStartDateTime = format_dt(rp.injection_time)
+    item.RadionuclideTotalDose = f"{rp.injected_activity_bq:.10g}"
+    item.RadionuclideHalfLife = f"{rp.resolved_half_life_s():.10g}"
+    code = RADIONUCLIDE_CODES.get(rp.nuclide)
+    if code is not None:
+        c = Dataset()
+        c.CodeValue, c.CodingSchemeDesignator, c.CodeMeaning = code[0], "SRT", code[1]
+        item.RadionuclideCodeSequence = DicomSequence([c])
+    ds.RadiopharmaceuticalInformationSequence = DicomSequence([item])
+
+
+def _check_activity_volume(volume: Volume, what: str) -> _dt.datetime:
+    if volume.unit != "Bq/mL":
+        raise InvalidInputError(
+            f"unit of the {what} volume",
+            expected="Bq/mL (activity concentration)",
+            actual=volume.unit,
+            fix="convert to Bq/mL first (sstrkit.io.suv.activity_concentration)",
+        )
+    if volume.reference_time is None:
+        raise InvalidInputError(
+            f"reference_time of the {what} volume",
+            expected="the time the activity concentration refers to",
+            actual=None,
+            fix="set it with volume.with_metadata(reference_time=...)",
+        )
+    if not np.all(np.isfinite(volume.array)):
+        raise InvalidInputError(f"{what} voxels", expected="finite values", actual="NaN or inf")
+    return volume.reference_time
+
+
+def write_pet_series(
+    volume: Volume,
+    out_dir: str | os.PathLike[str],
+    *,
+    patient: PatientInfo,
+    study: StudyInfo,
+    radiopharmaceutical: Radiopharmaceutical,
+    series_description: str = "PET Bq/mL",
+    series_number: int = 1,
+    series_uid: str | None = None,
+    frame_duration_s: float | None = None,
+    decay_correction: Literal["START", "ADMIN"] = "START",
+) -> list[Path]:
+    """Write a Bq/mL volume as a PET series (one file per slice) in ``out_dir``.
+
+    The volume's ``reference_time`` becomes SeriesDate/Time and AcquisitionDate/
+    Time (``DecayCorrection START``), or must equal the injection time for
+    ``ADMIN``. Returns the written paths in slice order.
+    """
+    ref = _check_activity_volume(volume, "PET")
+    if decay_correction == "ADMIN" and ref != radiopharmaceutical.injection_time:
+        raise InvalidInputError(
+            "reference_time for DecayCorrection ADMIN",
+            expected=f"the injection time {radiopharmaceutical.injection_time.isoformat()}",
+            actual=ref.isoformat(),
+            fix="decay-correct the volume to the injection time first, or write START",
+        )
+    if (ref - radiopharmaceutical.injection_time).total_seconds() < 0:
+        raise InvalidInputError(
+            "injection time",
+            expected=f"not after the reference time {ref.isoformat()}",
+            actual=radiopharmaceutical.injection_time.isoformat(),
+        )
+    out = Path(out_dir)
+    arr, origin, d = _right_handed(volume)
+    series_uid = series_uid or generate_uid()
+    for_uid = volume.frame_of_reference_uid or generate_uid()
+    normal = d[:, 2]
+    nz, ny, nx = arr.shape
+    paths: list[Path] = []
+    for k in range(nz):
+        ds = _base(PET_SOP, "PT", patient, study)
+        _set_times(ds, ref, study)
+        ds.SeriesInstanceUID = series_uid
+        ds.SeriesNumber = series_number
+        ds.SeriesDescription = series_description
+        ds.InstanceNumber = k + 1
+        ds.FrameOfReferenceUID = for_uid
+        _plane(ds, volume, d)
+        pos = origin + normal * volume.spacing[2] * k
+        ds.ImagePositionPatient = [f"{v:.6f}" for v in pos]
+        ds.SliceLocation = f"{float(pos @ normal):.6f}"
+        ds.ImageType = ["ORIGINAL", "PRIMARY"]
+        ds.SeriesType = ["STATIC", "IMAGE"]
+        ds.Units = "BQML"
+        ds.CountsSource = "EMISSION"
+        ds.DecayCorrection = decay_correction
+        ds.CorrectedImage = ["DECY", "ATTN", "SCAT", "DTIM", "RAN", "NORM"]
+        ds.RandomsCorrectionMethod = "DLYD"
+        ds.AttenuationCorrectionMethod = "CT"
+        ds.ReconstructionMethod = "unknown"
+        ds.NumberOfSlices = nz
+        ds.ImageIndex = k + 1
+        ds.FrameReferenceTime = "0"
+        if frame_duration_s is not None:
+            ds.ActualFrameDuration = str(round(frame_duration_s * 1000))
+        _radiopharm(ds, radiopharmaceutical)
+        _pixel_module(ds, ny, nx, 16, True)
+        plane = np.asarray(arr[k], dtype=np.float64)
+        peak = float(np.max(np.abs(plane))) if plane.size else 0.0
+        slope = peak / 32767.0 if peak > 0 else 1.0
+        stored = np.rint(plane / slope).astype("<i2")
+        ds.RescaleSlope = f"{slope:.10g}"
+        ds.RescaleIntercept = "0"
+        ds.RescaleType = "BQML"
+        ds.PixelData = stored.tobytes()
+        path = out / f"PT_{k + 1:04d}.dcm"
+        _atomic_save(ds, path)
+        paths.append(path)
+    return paths
+
+
+def write_nm_series(
+    volume: Volume,
+    out_path: str | os.PathLike[str],
+    *,
+    patient: PatientInfo,
+    study: StudyInfo,
+    radiopharmaceutical: Radiopharmaceutical,
+    series_description: str = "SPECT Bq/mL",
+    series_number: int = 1,
+    series_uid: str | None = None,
+    acquisition_duration_s: float | None = None,
+    decay_correction: Literal["START", "NONE"] = "START",
+) -> Path:
+    """Write a Bq/mL volume as one multi-frame reconstructed NM (SPECT) file.
+
+    Values go through one RescaleSlope and a Real World Value Mapping in
+    UCUM ``Bq/ml``; ``acquisition_duration_s`` is stored in the
+    RotationInformationSequence (one rotation, one frame of that duration).
+    """
+    ref = _check_activity_volume(volume, "SPECT")
+    arr, origin, d = _right_handed(volume)
+    nz, ny, nx = arr.shape
+    ds = _base(NM_SOP, "NM", patient, study)
+    _set_times(ds, ref, study)
+    ds.SeriesInstanceUID = series_uid or generate_uid()
+    ds.SeriesNumber = series_number
+    ds.SeriesDescription = series_description
+    ds.InstanceNumber = 1
+    _plane(ds, volume, d)
+    ds.FrameOfReferenceUID = volume.frame_of_reference_uid or generate_uid()
+    ds.SpacingBetweenSlices = f"{volume.spacing[2]:.8g}"
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "RECON TOMO", "EMISSION"]
+    ds.NumberOfFrames = nz
+    ds.FrameIncrementPointer = pydicom.tag.Tag("SliceVector")
+    ds.SliceVector = list(range(1, nz + 1))
+    ds.NumberOfSlices = nz
+    det = Dataset()
+    det.ImagePositionPatient = [f"{v:.6f}" for v in origin]
+    det.ImageOrientationPatient = list(ds.ImageOrientationPatient)
+    ds.DetectorInformationSequence = DicomSequence([det])
+    ds.NumberOfDetectors = 1
+    if acquisition_duration_s is not None:
+        rot = Dataset()
+        rot.NumberOfFramesInRotation = 1
+        rot.ActualFrameDuration = str(round(acquisition_duration_s * 1000))
+        ds.RotationInformationSequence = DicomSequence([rot])
+        ds.NumberOfRotations = 1
+    ds.DecayCorrection = decay_correction
+    _radiopharm(ds, radiopharmaceutical)
+    _pixel_module(ds, ny, nx, 16, False)
+    data = np.asarray(arr, dtype=np.float64)
+    if np.any(data < 0):
+        raise InvalidInputError(
+            "SPECT voxels", expected="values >= 0 Bq/mL (NM pixels are unsigned)", actual="< 0"
+        )
+    peak = float(data.max()) if data.size else 0.0
+    slope = peak / 65535.0 if peak > 0 else 1.0
+    ds.RescaleSlope = f"{slope:.10g}"
+    ds.RescaleIntercept = "0"
+    rw = Dataset()
+    rw.RealWorldValueFirstValueMapped = 0
+    rw.RealWorldValueLastValueMapped = 65535
+    rw.RealWorldValueSlope = slope
+    rw.RealWorldValueIntercept = 0.0
+    rw.LUTLabel = "BQML"
+    rw.LUTExplanation = "activity concentration"
+    unit = Dataset()
+    unit.CodeValue, unit.CodingSchemeDesignator, unit.CodeMeaning = "Bq/ml", "UCUM", "Bq/ml"
+    rw.MeasurementUnitsCodeSequence = DicomSequence([unit])
+    ds.RealWorldValueMappingSequence = DicomSequence([rw])
+    ds.PixelData = np.rint(data / slope).astype("<u2").tobytes()
+    path = Path(out_path)
+    _atomic_save(ds, path)
+    return path
+
+
+def write_ct_series(
+    volume: Volume,
+    out_dir: str | os.PathLike[str],
+    *,
+    patient: PatientInfo,
+    study: StudyInfo,
+    acquisition_time: _dt.datetime,
+    series_description: str = "CT",
+    series_number: int = 2,
+    series_uid: str | None = None,
+) -> list[Path]:
+    """Write a HU volume as a CT series (values rounded to integer HU)."""
+    if volume.unit != "HU":
+        raise InvalidInputError("unit of the CT volume", expected="HU", actual=volume.unit)
+    out = Path(out_dir)
+    arr, origin, d = _right_handed(volume)
+    series_uid = series_uid or generate_uid()
+    for_uid = volume.frame_of_reference_uid or generate_uid()
+    nz, ny, nx = arr.shape
+    paths = []
+    for k in range(nz):
+        ds = _base(CT_SOP, "CT", patient, study)
+        _set_times(ds, acquisition_time, study)
+        ds.SeriesInstanceUID = series_uid
+        ds.SeriesNumber = series_number
+        ds.SeriesDescription = series_description
+        ds.InstanceNumber = k + 1
+        ds.FrameOfReferenceUID = for_uid
+        _plane(ds, volume, d)
+        pos = origin + d[:, 2] * volume.spacing[2] * k
+        ds.ImagePositionPatient = [f"{v:.6f}" for v in pos]
+        ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
+        ds.KVP = "120"
+        _pixel_module(ds, ny, nx, 16, True)
+        ds.RescaleSlope, ds.RescaleIntercept, ds.RescaleType = "1", "0", "HU"
+        ds.PixelData = np.clip(np.rint(arr[k]), -32768, 32767).astype("<i2").tobytes()
+        path = out / f"CT_{k + 1:04d}.dcm"
+        _atomic_save(ds, path)
+        paths.append(path)
+    return paths
+
+
+def write_rtdose(
+    dose_volume: Volume,
+    out_path: str | os.PathLike[str],
+    *,
+    patient: PatientInfo,
+    study: StudyInfo,
+    dose_time: _dt.datetime | None = None,
+    summation_type: str = "PLAN",
+    dose_type: Literal["PHYSICAL", "EFFECTIVE"] = "PHYSICAL",
+    comment: str = "",
+) -> Path:
+    """Write an absorbed-dose map (unit ``Gy``) as an RTDOSE file.
+
+    Voxels are stored as unsigned 32-bit integers times ``DoseGridScaling``
+    (relative quantisation ≤ 1/(2·(2³²−1)) of the maximum).
+    """
+    if dose_volume.unit != "Gy":
+        raise InvalidInputError("unit of the dose volume", expected="Gy", actual=dose_volume.unit)
+    data = np.asarray(dose_volume.array, dtype=np.float64)
+    if not np.all(np.isfinite(data)) or np.any(data < 0):
+        raise InvalidInputError("dose voxels", expected="finite values >= 0 Gy", actual="other")
+    arr, origin, d = _right_handed(dose_volume)
+    data = np.asarray(arr, dtype=np.float64)
+    nz, ny, nx = data.shape
+    ds = _base(RTDOSE_SOP, "RTDOSE", patient, study)
+    t = dose_time or _dt.datetime.now(_dt.UTC)
+    _set_times(ds, t, study)
+    ds.SeriesInstanceUID = generate_uid()
+    ds.SeriesNumber = 1
+    ds.InstanceNumber = 1
+    _plane(ds, dose_volume, d)
+    del ds.SliceThickness
+    ds.FrameOfReferenceUID = dose_volume.frame_of_reference_uid or generate_uid()
+    ds.ImagePositionPatient = [f"{v:.6f}" for v in origin]
+    ds.NumberOfFrames = nz
+    ds.FrameIncrementPointer = pydicom.tag.Tag("GridFrameOffsetVector")
+    ds.GridFrameOffsetVector = [f"{k * dose_volume.spacing[2]:.6f}" for k in range(nz)]
+    _pixel_module(ds, ny, nx, 32, False)
+    peak = float(data.max()) if data.size else 0.0
+    scaling = peak / 4294967295.0 if peak > 0 else 1.0
+    ds.DoseUnits = "GY"
+    ds.DoseType = dose_type
+    ds.DoseSummationType = summation_type
+    ds.DoseGridScaling = f"{scaling:.10g}"
+    ds.DoseComment = comment[:64]
+    ds.PixelData = (
+        np.rint(data / float(ds.DoseGridScaling)).clip(0, 4294967295).astype("<u4").tobytes()
+    )
+    path = Path(out_path)
+    _atomic_save(ds, path)
+    return path
+
+
+def read_rtdose(path: str | os.PathLike[str]) -> Volume:
+    """Read an RTDOSE file (any writer) into a Volume in Gy.
+
+    Frame positions come from ``GridFrameOffsetVector`` (relative to
+    ImagePositionPatient along the slice normal); they must be uniform.
+    """
+    file = str(path)
+    try:
+        ds = pydicom.dcmread(file)
+    except Exception as exc:
+        raise DicomMetadataError(
+            f"RTDOSE file {file}", expected="a readable DICOM file", actual=str(exc)
+        ) from None
+    if str(ds.get("Modality")) != "RTDOSE":
+        raise DicomMetadataError(
+            "Modality (0008,0060)", expected="RTDOSE", actual=ds.get("Modality")
+        )
+    units = str(ds.get("DoseUnits", "")).upper()
+    if units != "GY":
+        raise DicomMetadataError(
+            "DoseUnits (3004,0002)",
+            expected="GY",
+            actual=units or "absent",
+            fix="relative dose (RELATIVE) cannot be read as Gy",
+        )
+    scaling = float(ds.get("DoseGridScaling", 1.0))
+    n = int(ds.get("NumberOfFrames", 1))
+    iop = np.asarray([float(v) for v in ds.ImageOrientationPatient])
+    row, col = iop[:3], iop[3:]
+    normal = np.cross(row, col)
+    offsets = np.asarray([float(v) for v in ds.get("GridFrameOffsetVector", [0.0])])
+    if offsets.size != n:
+        raise DicomMetadataError(
+            "GridFrameOffsetVector (3004,000C)",
+            expected=f"{n} offsets (NumberOfFrames)",
+            actual=offsets.size,
+        )
+    pixels = np.asarray(ds.pixel_array, dtype=np.float64).reshape(n, int(ds.Rows), int(ds.Columns))
+    dz = 1.0
+    if n > 1:
+        steps = np.diff(offsets)
+        dz = float(np.median(steps))
+        if np.any(np.abs(steps - dz) > max(1e-3, 1e-3 * abs(dz))) or dz == 0:
+            raise DicomMetadataError(
+                "GridFrameOffsetVector (3004,000C)",
+                expected="uniform frame spacing",
+                actual=offsets.tolist(),
+            )
+    origin = np.asarray([float(v) for v in ds.ImagePositionPatient]) + offsets[0] * normal
+    if dz < 0:
+        pixels = pixels[::-1]
+        origin = origin + normal * dz * (n - 1)
+        dz = -dz
+    ps = [float(v) for v in ds.PixelSpacing]
+    out = (pixels * scaling).astype(np.float64)
+    out.flags.writeable = False
+    ref = None
+    if ds.get("ContentDate") and ds.get("ContentTime"):
+        off = ds.get("TimezoneOffsetFromUTC")
+        ref = parse_dt(f"{ds.ContentDate}{ds.ContentTime}{off or '+0000'}", _dt.UTC)
+    return Volume.from_array(
+        out,
+        spacing=(ps[1], ps[0], dz),
+        origin=tuple(origin),
+        direction=tuple(np.column_stack([row, col, normal]).ravel()),
+        frame_of_reference_uid=str(ds.get("FrameOfReferenceUID") or "") or None,
+        modality="RTDOSE",
+        quantity="absorbed_dose",
+        unit="Gy",
+        reference_time=ref,
+        name=str(ds.get("DoseComment") or Path(file).name),
+        operation="read_rtdose",
+        parameters={"dose_grid_scaling": scaling, "dose_type": str(ds.get("DoseType", ""))},
+        inputs=(str(ds.get("SOPInstanceUID", "")),),
+    )

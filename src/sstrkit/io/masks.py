@@ -1,0 +1,201 @@
+"""Masks on an image grid: from NIfTI label maps or DICOM RTSTRUCT contours.
+
+* :func:`read_mask_nifti` reads a label map; on another grid it is resampled
+  with nearest neighbour (labels are never mixed).
+* :func:`rasterize_rtstruct` fills the closed planar contours of one ROI on
+  the reference grid: each contour is assigned to the slice whose centre plane
+  it lies on (within half a slice spacing) and voxel centres inside the polygon
+  (even–odd rule, so inner contours cut holes) are set.
+
+Examples
+--------
+>>> import numpy as np
+>>> ref = Volume.from_array(np.zeros((1, 5, 5)))
+>>> m = polygon_mask(ref, 0, np.array([[0.5, 0.5], [3.5, 0.5], [3.5, 3.5], [0.5, 3.5]]))
+>>> int(m.sum())
+9
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pydicom
+from numpy.typing import NDArray
+
+from sstrkit.core.volume import Volume
+from sstrkit.errors import DicomMetadataError, GeometryMismatchError, InvalidInputError
+from sstrkit.io.nifti import read_nifti
+
+__all__ = ["polygon_mask", "rasterize_rtstruct", "read_mask_nifti", "rtstruct_roi_names"]
+
+
+def read_mask_nifti(
+    path: str | os.PathLike[str],
+    reference: Volume,
+    *,
+    label: int | None = None,
+    resample: bool = True,
+) -> Volume:
+    """Boolean mask (uint8 0/1) of ``label`` (or any non-zero voxel) on ``reference``'s grid.
+
+    When the mask grid differs from the reference it is resampled with
+    nearest neighbour (``resample=False`` raises instead).
+    """
+    vol = read_nifti(path)
+    if not vol.same_space(reference):
+        if not resample:
+            vol.check_same_space(reference)
+        labels = vol.with_array(np.rint(vol.array).astype(np.int32), operation="round_labels")
+        vol = labels.resample_to(reference, mode="nearest")
+    values = np.rint(vol.array).astype(np.int64)
+    mask = (values == label) if label is not None else (values != 0)
+    if not mask.any():
+        raise InvalidInputError(
+            f"mask {Path(path).name}",
+            expected="at least one voxel inside the image"
+            + (f" with label {label}" if label is not None else ""),
+            actual="an empty mask on the image grid",
+            fix="check the label value and that the mask belongs to this image",
+        )
+    out = mask.astype(np.uint8)
+    out.flags.writeable = False
+    return reference.with_array(
+        out,
+        operation="mask_from_nifti",
+        parameters={"path": str(path), "label": label},
+        quantity="mask",
+        unit="1",
+        name=Path(path).name,
+    )
+
+
+def rtstruct_roi_names(path: str | os.PathLike[str]) -> list[str]:
+    """Names of the ROIs in an RTSTRUCT file."""
+    ds = _read_rtstruct(path)
+    return [str(r.ROIName) for r in ds.get("StructureSetROISequence", [])]
+
+
+def _read_rtstruct(path: str | os.PathLike[str]) -> pydicom.Dataset:
+    try:
+        ds = pydicom.dcmread(str(path))
+    except Exception as exc:
+        raise DicomMetadataError(
+            f"RTSTRUCT file {path}", expected="a readable DICOM file", actual=str(exc)
+        ) from None
+    if str(ds.get("Modality")) != "RTSTRUCT":
+        raise DicomMetadataError(
+            "Modality (0008,0060)", expected="RTSTRUCT", actual=ds.get("Modality")
+        )
+    return ds
+
+
+def polygon_mask(
+    reference: Volume, k: int, polygon_ij: NDArray[np.float64], out: NDArray[np.bool_] | None = None
+) -> NDArray[np.bool_]:
+    """Toggle (even–odd) voxel centres of slice ``k`` inside a polygon in (i, j) index units."""
+    nz, ny, nx = reference.shape
+    target = out if out is not None else np.zeros((nz, ny, nx), dtype=bool)
+    xs, ys = polygon_ij[:, 0], polygon_ij[:, 1]
+    i0, i1 = max(int(np.floor(xs.min())), 0), min(int(np.ceil(xs.max())), nx - 1)
+    j0, j1 = max(int(np.floor(ys.min())), 0), min(int(np.ceil(ys.max())), ny - 1)
+    if i0 > i1 or j0 > j1:
+        return target
+    gi, gj = np.meshgrid(np.arange(i0, i1 + 1, dtype=float), np.arange(j0, j1 + 1, dtype=float))
+    inside = np.zeros(gi.shape, dtype=bool)
+    x1, y1 = xs, ys
+    x2, y2 = np.roll(xs, -1), np.roll(ys, -1)
+    for a, b, c, d in zip(x1, y1, x2, y2, strict=True):
+        if b == d:
+            continue
+        crosses = (b > gj) != (d > gj)
+        x_at = a + (gj - b) * (c - a) / (d - b)
+        inside ^= crosses & (gi < x_at)
+    target[k, j0 : j1 + 1, i0 : i1 + 1] ^= inside
+    return target
+
+
+def rasterize_rtstruct(path: str | os.PathLike[str], roi_name: str, reference: Volume) -> Volume:
+    """Mask (uint8) of the RTSTRUCT ROI ``roi_name`` on ``reference``'s grid."""
+    ds = _read_rtstruct(path)
+    names = {int(r.ROINumber): str(r.ROIName) for r in ds.get("StructureSetROISequence", [])}
+    numbers = [n for n, name in names.items() if name == roi_name]
+    if not numbers:
+        raise InvalidInputError(
+            "ROI name",
+            expected=f"one of {sorted(names.values())}",
+            actual=roi_name,
+            fix="pass one of the listed names with --roi",
+        )
+    ref_for = reference.frame_of_reference_uid
+    for item in ds.get("StructureSetROISequence", []):
+        roi_for = str(item.get("ReferencedFrameOfReferenceUID") or "")
+        if int(item.ROINumber) == numbers[0] and ref_for and roi_for and roi_for != ref_for:
+            raise GeometryMismatchError(
+                "ReferencedFrameOfReferenceUID (3006,0024)",
+                expected=ref_for,
+                actual=roi_for,
+                fix="the structure set belongs to another image space; register first",
+            )
+    contours: list[NDArray[np.float64]] = []
+    for roi in ds.get("ROIContourSequence", []):
+        if int(roi.ReferencedROINumber) != numbers[0]:
+            continue
+        for c in roi.get("ContourSequence", []):
+            kind = str(c.get("ContourGeometricType", "CLOSED_PLANAR"))
+            if kind not in ("CLOSED_PLANAR",):
+                continue
+            pts = np.asarray([float(v) for v in c.ContourData], dtype=float).reshape(-1, 3)
+            contours.append(pts)
+    return _fill(contours, reference, roi_name, str(path))
+
+
+def _fill(
+    contours: Sequence[NDArray[np.float64]], reference: Volume, roi_name: str, source: str
+) -> Volume:
+    if not contours:
+        raise InvalidInputError(
+            f"ROI {roi_name!r}",
+            expected="at least one CLOSED_PLANAR contour",
+            actual="none",
+        )
+    mask = np.zeros(reference.shape, dtype=bool)
+    nz = reference.shape[0]
+    used = 0
+    for pts in contours:
+        idx = reference.physical_to_index(pts)  # (x, y, z) continuous indices
+        kz = idx[:, 2]
+        k = int(np.rint(kz.mean()))
+        if np.ptp(kz) > 0.5:
+            raise InvalidInputError(
+                f"contour of ROI {roi_name!r}",
+                expected="planar contours parallel to the image slices",
+                actual=f"contour spanning {np.ptp(kz):.2f} slices",
+                fix="resample the image to the structure set's planes",
+            )
+        if not 0 <= k < nz:
+            continue
+        polygon_mask(reference, k, idx[:, :2], out=mask)
+        used += 1
+    if not mask.any():
+        raise InvalidInputError(
+            f"ROI {roi_name!r}",
+            expected="contours inside the image volume",
+            actual=f"{len(contours)} contours, none covering a voxel centre",
+            fix="check that the RTSTRUCT belongs to this image",
+        )
+    out = mask.astype(np.uint8)
+    out.flags.writeable = False
+    return reference.with_array(
+        out,
+        operation="rasterize_rtstruct",
+        parameters={"roi": roi_name, "contours": len(contours), "contours_in_volume": used},
+        inputs=(source,),
+        sources=("DICOM PS3.3 C.8.8.6 ROI Contour Module",),
+        quantity="mask",
+        unit="1",
+        name=roi_name,
+    )

@@ -1,0 +1,1019 @@
+"""Activity concentration (Bq/mL) and SUV from PET/SPECT DICOM headers.
+
+The computation follows the vendor-neutral SUV pseudo-code of the QIBA
+FDG-PET/CT profile (v1.13, 2016, Appendix G) and the DICOM PET Image module:
+
+**Units** (0054,1001)
+    ``BQML`` as is; ``CNTS`` with the Philips private *activity concentration
+    scale factor* (7053,1009) → Bq/mL, or, without it, the Philips *SUV scale
+    factor* (7053,1000) → SUVbw directly; ``CPS`` × a calibration factor
+    ((Bq/mL)/(counts/s), override or ``DoseCalibrationFactor`` (0054,1322));
+    NM counts → Bq/mL with a user sensitivity (cps/MBq) and the acquisition
+    duration; ``GML`` (already SUV, ``SUVType`` (0054,1006), default BW) and
+    ``CM2ML`` (SUVbsa) are converted between normalisations with the patient
+    data of the header.
+**Decay correction** (0054,1102)
+    ``START``: values refer to the scan start. Reference time = SeriesDate/Time,
+    unless it is later than the earliest AcquisitionDate/Time (post-processed
+    series); then the GE private scan datetime (0009,xx0D "GEMS_PETD_01"), else
+    the QIBA back-computation from AcquisitionTime, FrameReferenceTime and
+    ActualFrameDuration, else the earliest AcquisitionTime (with a warning).
+    ``ADMIN``: values refer to the administration time; no decay of the dose.
+    ``NONE``: each slice is the mean over its frame, not decay corrected; it is
+    corrected to the frame start (× λT/(1 − e^(−λT))) and then to the earliest
+    frame start, which becomes the reference time.
+**Administration time**
+    RadiopharmaceuticalStartDateTime (0018,1078), else GE private admin
+    datetime (0009,xx3B), else RadiopharmaceuticalStartTime (0018,1072) on the
+    scan date — one day earlier when it would be after the scan (midnight).
+**Half-life**
+    RadionuclideHalfLife (0018,1075), else the nuclide named in
+    RadionuclideCodeSequence (ICRP 107 via :mod:`sstrkit.physics.nuclides`).
+
+SUV = C × M / D(t_ref) where C is in Bq/mL, M the normalising body measure
+(g for bw/lbm/ibw, cm² for bsa) and D(t_ref) = D₀·2^(−(t_ref − t_inj)/T½) the
+administered activity decayed to the reference time. The **SUV factor** is
+M/D(t_ref) in (g/mL)/(Bq/mL) (or (cm²/mL)/(Bq/mL)) — QIBA's "SUVbwScaleFactor".
+
+Examples
+--------
+>>> # 400 MBq injected one half-life (1 h) before the scan, 80 kg patient:
+>>> factor = suv_factor("bw", activity_at_reference_bq=400e6 * 0.5, weight_kg=80.0)
+>>> factor, 5000.0 * factor      # a voxel of 5 kBq/mL has SUVbw 2
+(0.0004, 2.0)
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+from pydicom.dataset import Dataset
+
+from sstrkit.core.volume import Volume
+from sstrkit.errors import DicomMetadataError, InvalidInputError, SstrkitError
+from sstrkit.io import body_size
+from sstrkit.io.dicom_read import DicomSeries, SliceMeta
+from sstrkit.io.dicom_time import parse_da_tm, parse_dt, tz_from_offset
+
+__all__ = [
+    "NORMALIZATIONS",
+    "ActivityResult",
+    "Normalization",
+    "Overrides",
+    "Strictness",
+    "SuvResult",
+    "activity_concentration",
+    "compute_suv",
+    "normalization_measure",
+    "suv_factor",
+]
+
+Normalization = Literal["bw", "lbm", "lbm-james", "lbm-james120", "bsa", "ibw"]
+NORMALIZATIONS: tuple[str, ...] = ("bw", "lbm", "lbm-james", "lbm-james120", "bsa", "ibw")
+Strictness = Literal["raise", "warn"]
+DecayCorrection = Literal["START", "ADMIN", "NONE"]
+
+QIBA = "QIBA FDG-PET/CT Profile v1.13 (2016), Appendix G vendor-neutral SUV pseudo-code"
+#: DICOM SUVType (0054,1006) → sstrkit normalisation (DICOM CID 85: "LBM" is James with 120).
+SUV_TYPES: dict[str, Normalization] = {
+    "BW": "bw",
+    "LBM": "lbm-james120",
+    "LBMJAMES128": "lbm-james",
+    "LBMJANMA": "lbm",
+    "BSA": "bsa",
+    "IBW": "ibw",
+}
+UNITS_OF_NORM = {n: ("cm2/mL" if n == "bsa" else "g/mL") for n in NORMALIZATIONS}
+
+#: Smallest administered activity read as Bq; smaller values can only be MBq.
+MIN_PLAUSIBLE_DOSE_BQ = 1e5
+#: Largest plausible body weight in kg; larger PatientWeight values are grams.
+MAX_PLAUSIBLE_WEIGHT_KG = 1000.0
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """Values that replace (or supply) header attributes; all in sstrkit units.
+
+    ``injection_time`` may be naive; it is then read in the series' time zone.
+    ``calibration_bqml_per_cps`` converts PET ``CPS`` images;
+    ``sensitivity_cps_per_mbq`` and ``acquisition_duration_s`` convert SPECT
+    counts. ``decay_correction`` replaces DecayCorrection (0054,1102).
+    """
+
+    weight_kg: float | None = None
+    height_cm: float | None = None
+    sex: Literal["M", "F"] | None = None
+    injected_activity_bq: float | None = None
+    injection_time: _dt.datetime | None = None
+    half_life_s: float | None = None
+    calibration_bqml_per_cps: float | None = None
+    sensitivity_cps_per_mbq: float | None = None
+    acquisition_duration_s: float | None = None
+    decay_correction: DecayCorrection | None = None
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            v = getattr(self, f.name)
+            bad = isinstance(v, float | int) and not (math.isfinite(v) and v > 0)
+            if bad and not isinstance(v, bool):
+                raise InvalidInputError(
+                    f"override {f.name}", expected="a finite value > 0", actual=v
+                )
+        if self.sex is not None and self.sex not in ("M", "F"):
+            raise InvalidInputError("override sex", expected="'M' or 'F'", actual=self.sex)
+        if self.decay_correction is not None and self.decay_correction not in (
+            "START",
+            "ADMIN",
+            "NONE",
+        ):
+            raise InvalidInputError(
+                "override decay_correction",
+                expected="START, ADMIN or NONE",
+                actual=self.decay_correction,
+            )
+
+    def given(self) -> dict[str, Any]:
+        """The overrides that were set (for provenance)."""
+        return {
+            f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None
+        }
+
+
+@dataclass(frozen=True)
+class ActivityResult:
+    """Activity concentration volume (Bq/mL) decay corrected to ``reference_time``."""
+
+    volume: Volume
+    reference_time: _dt.datetime
+    reference_time_source: str
+    decay_correction: str
+    half_life_s: float | None
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SuvResult:
+    """SUV of one normalisation (or ``None`` where it cannot be computed in warn mode)."""
+
+    normalization: str
+    suv: Volume | None
+    suv_factor: float | None
+    activity: Volume | None
+    reference_time: _dt.datetime | None
+    warnings: tuple[str, ...]
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "normalization": self.normalization,
+            "suv_factor": self.suv_factor,
+            "reference_time": self.reference_time.isoformat() if self.reference_time else None,
+            "warnings": list(self.warnings),
+            "parameters": dict(self.parameters),
+        }
+
+
+# ------------------------------------------------------------------ formulas
+def normalization_measure(
+    normalization: str,
+    *,
+    weight_kg: float | None,
+    height_cm: float | None = None,
+    sex: str | None = None,
+) -> float:
+    """Normalising body measure: grams (bw, lbm*, ibw) or cm² (bsa).
+
+    >>> normalization_measure("bw", weight_kg=70.0)
+    70000.0
+    >>> round(normalization_measure("bsa", weight_kg=70.0, height_cm=170.0), 1)
+    18097.1
+    """
+    if normalization not in NORMALIZATIONS:
+        raise InvalidInputError(
+            "SUV normalisation", expected=f"one of {list(NORMALIZATIONS)}", actual=normalization
+        )
+
+    def need(value: float | str | None, name: str, fix: str) -> Any:
+        if value is None:
+            raise DicomMetadataError(
+                name,
+                expected=f"a value (needed for SUV{normalization})",
+                actual="absent or zero",
+                fix=fix,
+            )
+        return value
+
+    w_fix = "pass the weight (CLI --weight-kg, API Overrides(weight_kg=...))"
+    h_fix = "pass the height (CLI --height-cm, API Overrides(height_cm=...))"
+    s_fix = "pass the sex (CLI --sex M|F, API Overrides(sex=...))"
+    if normalization == "ibw":
+        return 1000.0 * body_size.ideal_body_weight(
+            need(height_cm, "PatientSize (0010,1020)", h_fix),
+            need(sex, "PatientSex (0010,0040)", s_fix),
+        )
+    w = need(weight_kg, "PatientWeight (0010,1030)", w_fix)
+    if normalization == "bw":
+        return 1000.0 * float(w)
+    h = need(height_cm, "PatientSize (0010,1020)", h_fix)
+    if normalization == "bsa":
+        return 1e4 * body_size.bsa_du_bois(w, h)
+    s = need(sex, "PatientSex (0010,0040)", s_fix)
+    if normalization == "lbm":
+        return 1000.0 * body_size.lbm_janmahasatian(w, h, s)
+    coef = 120.0 if normalization == "lbm-james120" else 128.0
+    return 1000.0 * body_size.lbm_james(w, h, s, male_coefficient=coef)
+
+
+def suv_factor(
+    normalization: str,
+    *,
+    activity_at_reference_bq: float,
+    weight_kg: float | None,
+    height_cm: float | None = None,
+    sex: str | None = None,
+) -> float:
+    """SUV factor M / D(t_ref) in (g/mL)/(Bq/mL) ((cm²/mL)/(Bq/mL) for bsa)."""
+    if not (math.isfinite(activity_at_reference_bq) and activity_at_reference_bq > 0):
+        raise InvalidInputError(
+            "activity at reference time", expected="> 0 Bq", actual=activity_at_reference_bq
+        )
+    measure = normalization_measure(
+        normalization, weight_kg=weight_kg, height_cm=height_cm, sex=sex
+    )
+    return measure / activity_at_reference_bq
+
+
+def average_activity_time_s(frame_duration_s: float, half_life_s: float) -> float:
+    """Time after frame start at which the decaying activity equals its frame mean.
+
+    T_ave = (1/λ)·ln(λT / (1 − e^(−λT))) (DICOM PS3.3 C.8.9.4.1.5, Example 2).
+
+    >>> round(average_activity_time_s(600.0, 6586.2), 3)    # 10 min F-18 frame
+    298.421
+    """
+    lam = math.log(2) / half_life_s
+    x = lam * frame_duration_s
+    if x < 1e-8:
+        return frame_duration_s / 2.0
+    return math.log(x / -math.expm1(-x)) / lam
+
+
+# ------------------------------------------------------------ header reading
+@dataclass
+class _Ctx:
+    series: DicomSeries
+    overrides: Overrides
+    strictness: Strictness
+    warnings: list[str]
+    used: dict[str, Any]
+
+    @property
+    def ds(self) -> Dataset:
+        return self.series.header
+
+    def problem(self, err: SstrkitError) -> None:
+        """Raise in strict mode, record a warning otherwise."""
+        if self.strictness == "raise":
+            raise err
+        self.warnings.append(err.one_line())
+
+
+def _tz(ds: Dataset) -> _dt.tzinfo:
+    off = ds.get("TimezoneOffsetFromUTC")
+    return tz_from_offset(str(off)) if off else _dt.UTC
+
+
+def _num(ds: Dataset | None, keyword: str, tag: str) -> float | None:
+    if ds is None:
+        return None
+    value = ds.get(keyword)
+    if value is None or str(value).strip() == "":
+        return None
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise DicomMetadataError(
+            f"{keyword} ({tag})", expected="a number", actual=repr(value), fix="correct it"
+        ) from None
+    return v if math.isfinite(v) else None
+
+
+def _private(ds: Dataset, group: int, offset: int, creator: str) -> Any:
+    try:
+        return ds.get_private_item(group, offset, creator).value
+    except KeyError:
+        return None
+
+
+def _radiopharm_item(ds: Dataset) -> Dataset | None:
+    seq = ds.get("RadiopharmaceuticalInformationSequence")
+    return seq[0] if seq else None
+
+
+def _weight_kg(ctx: _Ctx) -> float | None:
+    if ctx.overrides.weight_kg is not None:
+        ctx.used["weight_kg"] = {"value": ctx.overrides.weight_kg, "source": "override"}
+        return ctx.overrides.weight_kg
+    w = _num(ctx.ds, "PatientWeight", "0010,1030")
+    if w is None or w <= 0:
+        if w == 0:
+            ctx.warnings.append("PatientWeight (0010,1030) is 0: treated as missing")
+        return None
+    if w > MAX_PLAUSIBLE_WEIGHT_KG:
+        ctx.warnings.append(
+            f"PatientWeight (0010,1030) = {w:g} can only be grams: read as {w / 1000:g} kg "
+            "(override with --weight-kg)"
+        )
+        w = w / 1000.0
+    ctx.used["weight_kg"] = {"value": w, "source": "PatientWeight (0010,1030)"}
+    return w
+
+
+def _height_cm(ctx: _Ctx) -> float | None:
+    if ctx.overrides.height_cm is not None:
+        ctx.used["height_cm"] = {"value": ctx.overrides.height_cm, "source": "override"}
+        return ctx.overrides.height_cm
+    h = _num(ctx.ds, "PatientSize", "0010,1020")
+    if h is None or h <= 0:
+        return None
+    if h > 3.0:
+        ctx.warnings.append(
+            f"PatientSize (0010,1020) = {h:g} cannot be metres: read as {h:g} cm "
+            "(override with --height-cm)"
+        )
+        cm = h
+    else:
+        cm = h * 100.0
+    ctx.used["height_cm"] = {"value": cm, "source": "PatientSize (0010,1020)"}
+    return cm
+
+
+def _sex(ctx: _Ctx) -> str | None:
+    if ctx.overrides.sex is not None:
+        ctx.used["sex"] = {"value": ctx.overrides.sex, "source": "override"}
+        return ctx.overrides.sex
+    s = str(ctx.ds.get("PatientSex") or "").strip().upper()
+    if s in ("M", "F"):
+        ctx.used["sex"] = {"value": s, "source": "PatientSex (0010,0040)"}
+        return s
+    return None
+
+
+def _dose_bq(ctx: _Ctx) -> float:
+    if ctx.overrides.injected_activity_bq is not None:
+        ctx.used["injected_activity_bq"] = {
+            "value": ctx.overrides.injected_activity_bq,
+            "source": "override",
+        }
+        return ctx.overrides.injected_activity_bq
+    d = _num(_radiopharm_item(ctx.ds), "RadionuclideTotalDose", "0018,1074")
+    if d is None or d <= 0:
+        raise DicomMetadataError(
+            "RadionuclideTotalDose (0018,1074)",
+            expected="the administered activity in Bq",
+            actual="absent" if d is None else d,
+            fix="pass the administered activity (CLI --dose-mbq, API "
+            "Overrides(injected_activity_bq=...))",
+        )
+    if d < MIN_PLAUSIBLE_DOSE_BQ:
+        ctx.warnings.append(
+            f"RadionuclideTotalDose (0018,1074) = {d:g} can only be MBq: read as {d:g} MBq "
+            "(override with --dose-mbq)"
+        )
+        d = d * 1e6
+    ctx.used["injected_activity_bq"] = {"value": d, "source": "RadionuclideTotalDose (0018,1074)"}
+    return d
+
+
+_ELEMENT_NAMES = {
+    "fluorine": "F",
+    "gallium": "Ga",
+    "lutetium": "Lu",
+    "copper": "Cu",
+    "indium": "In",
+    "technetium": "Tc",
+    "yttrium": "Y",
+    "iodine": "I",
+    "zirconium": "Zr",
+    "carbon": "C",
+    "oxygen": "O",
+    "nitrogen": "N",
+    "rubidium": "Rb",
+    "scandium": "Sc",
+    "terbium": "Tb",
+    "actinium": "Ac",
+    "lead": "Pb",
+    "bismuth": "Bi",
+    "thallium": "Tl",
+    "samarium": "Sm",
+    "holmium": "Ho",
+    "rhenium": "Re",
+    "radium": "Ra",
+    "strontium": "Sr",
+    "xenon": "Xe",
+    "cobalt": "Co",
+    "germanium": "Ge",
+}
+
+
+def nuclide_from_code_meaning(meaning: str) -> str | None:
+    """``"^18^Fluorine"`` or ``"Fluorine^18^"`` → ``"F-18"``; None if not recognised.
+
+    >>> nuclide_from_code_meaning("^177^Lutetium"), nuclide_from_code_meaning("^99m^Technetium")
+    ('Lu-177', 'Tc-99m')
+    """
+    text = meaning.strip()
+    m = re.search(r"\^?(\d+m?)\^?\s*([A-Za-z]+)", text) or re.search(
+        r"([A-Za-z]+)\s*\^?(\d+m?)\^?", text
+    )
+    if m is None:
+        return None
+    a, name = (m.group(1), m.group(2)) if m.group(1)[0].isdigit() else (m.group(2), m.group(1))
+    symbol = _ELEMENT_NAMES.get(name.lower())
+    if symbol is None and len(name) <= 2:
+        symbol = name.capitalize()
+    return f"{symbol}-{a}" if symbol else None
+
+
+def _half_life_s(ctx: _Ctx) -> float:
+    if ctx.overrides.half_life_s is not None:
+        ctx.used["half_life_s"] = {"value": ctx.overrides.half_life_s, "source": "override"}
+        return ctx.overrides.half_life_s
+    item = _radiopharm_item(ctx.ds)
+    hl = _num(item, "RadionuclideHalfLife", "0018,1075")
+    code_nuclide = None
+    codes = item.get("RadionuclideCodeSequence") if item is not None else None
+    if codes:
+        code_nuclide = nuclide_from_code_meaning(str(codes[0].get("CodeMeaning") or ""))
+    code_hl = None
+    if code_nuclide is not None:
+        from sstrkit.physics.nuclides import DATA_SOURCE, get_nuclide
+
+        try:
+            code_hl = get_nuclide(code_nuclide).half_life_s
+        except SstrkitError:
+            code_hl = None
+    if hl is not None and hl > 0:
+        if code_hl is not None and abs(hl - code_hl) > 0.01 * code_hl:
+            ctx.warnings.append(
+                f"RadionuclideHalfLife (0018,1075) = {hl:g} s differs from ICRP 107 "
+                f"{code_nuclide} ({code_hl:g} s) by more than 1 %; the header value is used"
+            )
+        ctx.used["half_life_s"] = {"value": hl, "source": "RadionuclideHalfLife (0018,1075)"}
+        return hl
+    if code_hl is not None:
+        ctx.used["half_life_s"] = {
+            "value": code_hl,
+            "source": f"RadionuclideCodeSequence {code_nuclide} ({DATA_SOURCE})",
+        }
+        return code_hl
+    raise DicomMetadataError(
+        "RadionuclideHalfLife (0018,1075)",
+        expected="the half-life in s (or a RadionuclideCodeSequence naming the nuclide)",
+        actual="absent" if hl is None else hl,
+        fix="pass the half-life (CLI --half-life-s, API Overrides(half_life_s=...))",
+    )
+
+
+def _slice_datetime(ctx: _Ctx, s: SliceMeta) -> _dt.datetime | None:
+    if not s.acquisition_time:
+        return None
+    date = s.acquisition_date or str(ctx.ds.get("SeriesDate") or ctx.ds.get("StudyDate") or "")
+    if not date:
+        return None
+    return parse_da_tm(
+        date, s.acquisition_time, _tz(ctx.ds), tag="AcquisitionDate/Time (0008,0022/0032)"
+    )
+
+
+def _series_datetime(ctx: _Ctx) -> _dt.datetime | None:
+    ds = ctx.ds
+    time = ds.get("SeriesTime")
+    date = ds.get("SeriesDate") or ds.get("AcquisitionDate") or ds.get("StudyDate")
+    if not time or not date:
+        return None
+    return parse_da_tm(str(date), str(time), _tz(ds), tag="SeriesDate/SeriesTime (0008,0021/0031)")
+
+
+def _earliest_slice(ctx: _Ctx) -> tuple[SliceMeta, _dt.datetime] | None:
+    best: tuple[SliceMeta, _dt.datetime] | None = None
+    for s in ctx.series.slices:
+        t = _slice_datetime(ctx, s)
+        if t is not None and (best is None or t < best[1]):
+            best = (s, t)
+    return best
+
+
+def _start_reference(ctx: _Ctx, half_life_s: float) -> tuple[_dt.datetime, str]:
+    series_t = _series_datetime(ctx)
+    earliest = _earliest_slice(ctx)
+    if series_t is not None and (earliest is None or series_t <= earliest[1]):
+        return series_t, "SeriesDate/SeriesTime (0008,0021/0031)"
+    ge = _private(ctx.ds, 0x0009, 0x0D, "GEMS_PETD_01")
+    if ge:
+        return (
+            parse_dt(str(ge), _tz(ctx.ds), tag="GE private scan_datetime (0009,xx0D)"),
+            "GE private scan_datetime (0009,xx0D GEMS_PETD_01)",
+        )
+    if earliest is None:
+        raise DicomMetadataError(
+            "SeriesTime (0008,0031) / AcquisitionTime (0008,0032)",
+            expected="the scan start time",
+            actual="absent",
+            fix="the series has no usable time; correct the header (or use DecayCorrection "
+            "ADMIN data)",
+        )
+    s, t_acq = earliest
+    frt, dur = s.frame_reference_time_ms, s.actual_frame_duration_ms
+    if frt is not None and frt > 0 and dur is not None and dur > 0:
+        t_ave = average_activity_time_s(dur / 1000.0, half_life_s)
+        ref = t_acq - _dt.timedelta(seconds=frt / 1000.0) + _dt.timedelta(seconds=t_ave)
+        return ref, (
+            "AcquisitionTime − FrameReferenceTime + T_ave (QIBA back-computation; SeriesTime "
+            "is later than AcquisitionTime)"
+        )
+    ctx.warnings.append(
+        "SeriesTime (0008,0031) is later than AcquisitionTime (0008,0032) and neither the GE "
+        "scan datetime nor FrameReferenceTime is available: the earliest AcquisitionTime "
+        f"({t_acq.isoformat()}) is used as the decay-correction reference"
+    )
+    return t_acq, "earliest AcquisitionDate/AcquisitionTime (0008,0022/0032)"
+
+
+def _injection_time(ctx: _Ctx, anchor: _dt.datetime | None) -> _dt.datetime:
+    tz = _tz(ctx.ds)
+    ov = ctx.overrides.injection_time
+    if ov is not None:
+        t = ov if ov.tzinfo is not None and ov.utcoffset() is not None else ov.replace(tzinfo=tz)
+        ctx.used["injection_time"] = {"value": t.isoformat(), "source": "override"}
+        return t
+    item = _radiopharm_item(ctx.ds)
+    start_dt = item.get("RadiopharmaceuticalStartDateTime") if item is not None else None
+    if start_dt:
+        t = parse_dt(str(start_dt), tz, tag="RadiopharmaceuticalStartDateTime (0018,1078)")
+        ctx.used["injection_time"] = {
+            "value": t.isoformat(),
+            "source": "RadiopharmaceuticalStartDateTime (0018,1078)",
+        }
+        return t
+    ge = _private(ctx.ds, 0x0009, 0x3B, "GEMS_PETD_01")
+    if ge:
+        t = parse_dt(str(ge), tz, tag="GE private admin_datetime (0009,xx3B)")
+        ctx.used["injection_time"] = {
+            "value": t.isoformat(),
+            "source": "GE admin_datetime (0009,xx3B)",
+        }
+        return t
+    start_tm = item.get("RadiopharmaceuticalStartTime") if item is not None else None
+    if not start_tm:
+        raise DicomMetadataError(
+            "RadiopharmaceuticalStartDateTime (0018,1078) / RadiopharmaceuticalStartTime "
+            "(0018,1072)",
+            expected="the administration time",
+            actual="absent",
+            fix="pass the injection time (CLI --injection-time 2026-01-05T09:30, API "
+            "Overrides(injection_time=...))",
+        )
+    if anchor is None:
+        date = ctx.ds.get("SeriesDate") or ctx.ds.get("AcquisitionDate") or ctx.ds.get("StudyDate")
+        if not date:
+            raise DicomMetadataError(
+                "SeriesDate (0008,0021)",
+                expected="a date for RadiopharmaceuticalStartTime",
+                actual="absent",
+                fix="pass the injection time with its date (CLI --injection-time)",
+            )
+        day = str(date)
+    else:
+        day = anchor.strftime("%Y%m%d")
+    t = parse_da_tm(day, str(start_tm), tz, tag="RadiopharmaceuticalStartTime (0018,1072)")
+    source = "RadiopharmaceuticalStartTime (0018,1072) on the scan date"
+    if anchor is not None and t > anchor:
+        t -= _dt.timedelta(days=1)
+        source += ", previous day (midnight crossing)"
+        ctx.warnings.append(
+            f"RadiopharmaceuticalStartTime {start_tm} is after the scan time "
+            f"{anchor.time().isoformat()}: injection taken on the previous day ({t.date()})"
+        )
+    ctx.used["injection_time"] = {"value": t.isoformat(), "source": source}
+    return t
+
+
+def _decay_correction(ctx: _Ctx) -> DecayCorrection:
+    if ctx.overrides.decay_correction is not None:
+        ctx.used["decay_correction"] = {
+            "value": ctx.overrides.decay_correction,
+            "source": "override",
+        }
+        return ctx.overrides.decay_correction
+    dc = str(ctx.ds.get("DecayCorrection") or "").strip().upper()
+    if dc in ("START", "ADMIN", "NONE"):
+        ctx.used["decay_correction"] = {"value": dc, "source": "DecayCorrection (0054,1102)"}
+        corrected = [str(v).upper() for v in (ctx.ds.get("CorrectedImage") or [])]
+        if corrected and dc != "NONE" and "DECY" not in corrected:
+            ctx.problem(
+                DicomMetadataError(
+                    "CorrectedImage (0028,0051)",
+                    expected=f"DECY (DecayCorrection is {dc})",
+                    actual="\\".join(corrected),
+                    fix="inconsistent header; confirm the decay correction and pass it with "
+                    "--decay-correction START|ADMIN|NONE",
+                )
+            )
+        return dc  # type: ignore[return-value]
+    if ctx.series.modality == "NM" and not dc:
+        ctx.warnings.append(
+            "DecayCorrection (0054,1102) absent (usual for NM): values taken as not decay "
+            "corrected (NONE), averaged over the acquisition"
+        )
+        ctx.used["decay_correction"] = {"value": "NONE", "source": "NM default"}
+        return "NONE"
+    raise DicomMetadataError(
+        "DecayCorrection (0054,1102)",
+        expected="START, ADMIN or NONE",
+        actual=dc or "absent",
+        fix="pass it with --decay-correction START|ADMIN|NONE (API "
+        "Overrides(decay_correction=...))",
+    )
+
+
+def _nm_duration_s(ctx: _Ctx) -> float:
+    if ctx.overrides.acquisition_duration_s is not None:
+        ctx.used["acquisition_duration_s"] = {
+            "value": ctx.overrides.acquisition_duration_s,
+            "source": "override",
+        }
+        return ctx.overrides.acquisition_duration_s
+    rot = ctx.ds.get("RotationInformationSequence")
+    total = 0.0
+    for item in rot or []:
+        frames = _num(item, "NumberOfFramesInRotation", "0054,0053")
+        dur = _num(item, "ActualFrameDuration", "0018,1242")
+        if frames and dur:
+            total += frames * dur / 1000.0
+    if total > 0:
+        ctx.used["acquisition_duration_s"] = {
+            "value": total,
+            "source": "RotationInformationSequence: NumberOfFramesInRotation × ActualFrameDuration",
+        }
+        return total
+    raise DicomMetadataError(
+        "RotationInformationSequence (0054,0052) > ActualFrameDuration (0018,1242)",
+        expected="the SPECT acquisition duration",
+        actual="absent",
+        fix="pass it (CLI --acq-duration-s, API Overrides(acquisition_duration_s=...))",
+    )
+
+
+# ------------------------------------------------------------ main functions
+def _to_bqml(ctx: _Ctx) -> tuple[NDArray[np.float32], str]:
+    """Native values → Bq/mL as measured (before the decay-correction step)."""
+    series = ctx.series
+    arr = series.volume.array
+    units = series.units
+    if units == "BQML":
+        return arr, "BQML"
+    if units == "CNTS" and series.modality == "PT":
+        ac = _private_float(ctx.ds, 0x7053, 0x09, "Philips PET Private Group")
+        if ac is None or ac <= 0:
+            raise DicomMetadataError(
+                "Philips activity concentration scale factor (7053,xx09)",
+                expected="a positive factor converting CNTS to Bq/mL",
+                actual="absent" if ac is None else ac,
+                fix="export the series in BQML, or use the SUV scale factor (7053,xx00) with "
+                "--norm bw",
+            )
+        ctx.used["activity_scale_factor"] = {"value": ac, "source": "Philips (7053,xx09)"}
+        return arr * np.float32(ac), "CNTS × Philips (7053,xx09)"
+    if units == "CPS":
+        cal = ctx.overrides.calibration_bqml_per_cps
+        source = "override"
+        if cal is None:
+            cal = _num(ctx.ds, "DoseCalibrationFactor", "0054,1322")
+            source = "DoseCalibrationFactor (0054,1322)"
+        if cal is None or cal <= 0:
+            raise DicomMetadataError(
+                "DoseCalibrationFactor (0054,1322)",
+                expected="a calibration factor (Bq/mL)/(counts/s) for a CPS image",
+                actual="absent" if cal is None else cal,
+                fix="pass it (CLI --calibration-bqml-per-cps, API "
+                "Overrides(calibration_bqml_per_cps=...))",
+            )
+        ctx.used["calibration_bqml_per_cps"] = {"value": cal, "source": source}
+        return arr * np.float32(cal), "CPS × calibration factor"
+    if units == "CNTS":  # NM / SPECT counts per voxel
+        sens = ctx.overrides.sensitivity_cps_per_mbq
+        if sens is None:
+            raise DicomMetadataError(
+                "SPECT calibration factor",
+                expected="the system sensitivity in cps/MBq for counts → Bq/mL",
+                actual="absent (the series is in counts)",
+                fix="pass it (CLI --sensitivity-cps-per-mbq, API "
+                "Overrides(sensitivity_cps_per_mbq=...))",
+            )
+        duration = _nm_duration_s(ctx)
+        voxel_ml = series.volume.voxel_volume_ml
+        # counts / s → cps; / (cps/MBq) → MBq; × 1e6 → Bq; / voxel mL → Bq/mL
+        scale = 1e6 / (duration * sens * voxel_ml)
+        ctx.used["sensitivity_cps_per_mbq"] = {"value": sens, "source": "override"}
+        ctx.used["counts_to_bqml"] = scale
+        return arr * np.float32(scale), "counts / (duration × sensitivity × voxel volume)"
+    raise DicomMetadataError(
+        "Units (0054,1001)",
+        expected="BQML, CNTS (Philips), CPS or NM counts to derive Bq/mL",
+        actual=units,
+        fix="the series is stored as SUV or relative values; Bq/mL cannot be derived",
+    )
+
+
+def _private_float(ds: Dataset, group: int, offset: int, creator: str) -> float | None:
+    v = _private(ds, group, offset, creator)
+    if v is None or str(v).strip() == "":
+        return None
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def _activity(ctx: _Ctx) -> tuple[ActivityResult, float | None]:
+    """Bq/mL at the reference time; also returns the half-life when it was needed."""
+    series = ctx.series
+    arr, route = _to_bqml(ctx)
+    dc = _decay_correction(ctx)
+    half_life: float | None = None
+    if dc == "START":
+        series_t, earliest = _series_datetime(ctx), _earliest_slice(ctx)
+        # the half-life is needed here only for the QIBA back-computation
+        needs_hl = series_t is None or (earliest is not None and series_t > earliest[1])
+        half_life = _half_life_s(ctx) if needs_hl else None
+        ref, ref_source = _start_reference(ctx, half_life or 1.0)
+        out = arr
+    elif dc == "ADMIN":
+        ref = _injection_time(ctx, _series_datetime(ctx) or _first_time(ctx))
+        ref_source = "administration time (DecayCorrection ADMIN)"
+        out = arr
+    else:  # NONE: correct every slice to its frame start, then to the earliest start
+        half_life = _half_life_s(ctx)
+        lam = math.log(2) / half_life
+        earliest = _earliest_slice(ctx)
+        if earliest is None:
+            raise DicomMetadataError(
+                "AcquisitionTime (0008,0032)",
+                expected="the acquisition start of every slice (DecayCorrection NONE)",
+                actual="absent",
+                fix="correct the header, or pass --decay-correction if the data are corrected",
+            )
+        ref = earliest[1]
+        ref_source = "earliest AcquisitionDate/AcquisitionTime (DecayCorrection NONE)"
+        factors = np.empty(len(series.slices), dtype=np.float64)
+        nm_duration = _nm_duration_s(ctx) if series.modality == "NM" else None
+        missing_duration = False
+        for k, s in enumerate(series.slices):
+            t_a = _slice_datetime(ctx, s) or ref
+            dur = (
+                nm_duration
+                if nm_duration is not None
+                else (s.actual_frame_duration_ms / 1000.0 if s.actual_frame_duration_ms else None)
+            )
+            if dur is None:
+                missing_duration = True
+                frame_mean_to_start = 1.0
+            else:
+                x = lam * dur
+                frame_mean_to_start = x / -math.expm1(-x) if x > 1e-12 else 1.0
+            factors[k] = frame_mean_to_start * math.exp(lam * (t_a - ref).total_seconds())
+        if missing_duration:
+            ctx.warnings.append(
+                "ActualFrameDuration (0018,1242) absent: slice values taken as measured at "
+                "their AcquisitionTime (no decay correction within the frame)"
+            )
+        out = (arr * factors.astype(np.float32)[:, None, None]).astype(np.float32, copy=False)
+        ctx.used["decay_factors_to_reference"] = {
+            "min": float(factors.min()),
+            "max": float(factors.max()),
+        }
+    out = np.asarray(out, dtype=np.float32)
+    out.flags.writeable = False
+    params = {
+        "route": route,
+        "decay_correction": dc,
+        "reference_time": ref.isoformat(),
+        "reference_time_source": ref_source,
+        **{k: v for k, v in ctx.used.items() if k not in ("weight_kg", "height_cm", "sex")},
+        "overrides": ctx.overrides.given(),
+    }
+    vol = series.volume.with_array(
+        out,
+        operation="activity_concentration",
+        parameters=params,
+        inputs=(series.series_uid,),
+        sources=(QIBA, "DICOM PS3.3 C.8.9.4 PET Image Module"),
+        quantity="activity_concentration",
+        unit="Bq/mL",
+        reference_time=ref,
+    )
+    res = ActivityResult(vol, ref, ref_source, dc, half_life, tuple(ctx.warnings))
+    return res, half_life
+
+
+def _first_time(ctx: _Ctx) -> _dt.datetime | None:
+    e = _earliest_slice(ctx)
+    return e[1] if e else None
+
+
+def activity_concentration(
+    series: DicomSeries, overrides: Overrides | None = None
+) -> ActivityResult:
+    """Activity concentration (Bq/mL) decay corrected to the series' reference time.
+
+    Raises :class:`DicomMetadataError` when a needed attribute is missing and
+    not overridden; heuristic fixes (dose in MBq...) are listed in ``warnings``.
+    """
+    ctx = _Ctx(series, overrides or Overrides(), "raise", [], {})
+    res, _ = _activity(ctx)
+    return res
+
+
+def compute_suv(
+    series: DicomSeries,
+    normalization: str = "bw",
+    overrides: Overrides | None = None,
+    *,
+    strictness: Strictness = "raise",
+) -> SuvResult:
+    """SUV of ``normalization`` for a PET/SPECT series (see the module docstring).
+
+    With ``strictness="warn"`` a missing attribute does not raise: the
+    problem is recorded in ``warnings`` and ``suv``/``suv_factor`` are ``None``
+    (or the activity volume is still returned when it could be derived).
+    """
+    if normalization not in NORMALIZATIONS:
+        raise InvalidInputError(
+            "SUV normalisation", expected=f"one of {list(NORMALIZATIONS)}", actual=normalization
+        )
+    if strictness not in ("raise", "warn"):
+        raise InvalidInputError("strictness", expected="'raise' or 'warn'", actual=strictness)
+    ov = overrides or Overrides()
+    ctx = _Ctx(series, ov, strictness, [], {})
+    units = series.units
+    philips_suv = _private_float(series.header, 0x7053, 0x00, "Philips PET Private Group")
+    philips_ac = _private_float(series.header, 0x7053, 0x09, "Philips PET Private Group")
+    if units in ("GML", "CM2ML") or (
+        units == "CNTS" and series.modality == "PT" and philips_ac is None and philips_suv
+    ):
+        return _convert_stored_suv(ctx, normalization, philips_suv)
+    try:
+        act, half_life = _activity(ctx)
+    except SstrkitError as exc:
+        ctx.problem(exc)
+        return _empty(ctx, normalization, None)
+    activity = act.volume
+    try:
+        weight = _weight_kg(ctx)
+        height = _height_cm(ctx) if normalization != "bw" else None
+        sex = _sex(ctx) if normalization not in ("bw", "bsa") else None
+        measure = normalization_measure(normalization, weight_kg=weight, height_cm=height, sex=sex)
+        dose = _dose_bq(ctx)
+        if act.decay_correction == "ADMIN":
+            decay_s = 0.0
+            t_inj = act.reference_time
+        else:
+            t_inj = _injection_time(ctx, act.reference_time)
+            decay_s = (act.reference_time - t_inj).total_seconds()
+            if decay_s < 0:
+                raise DicomMetadataError(
+                    "RadiopharmaceuticalStartDateTime (0018,1078)",
+                    expected="an administration before the reference time "
+                    f"{act.reference_time.isoformat()}",
+                    actual=f"{t_inj.isoformat()} (negative decay interval {decay_s:.0f} s)",
+                    fix="correct the injection time (CLI --injection-time, API "
+                    "Overrides(injection_time=...))",
+                )
+            if half_life is None:
+                half_life = _half_life_s(ctx)
+        decayed = dose * 2.0 ** (-decay_s / half_life) if half_life and decay_s else dose
+        factor = measure / decayed
+    except SstrkitError as exc:
+        ctx.problem(exc)
+        return _empty(ctx, normalization, activity)
+    if philips_suv and normalization == "bw" and units == "CNTS" and philips_ac:
+        vendor = philips_suv / philips_ac
+        if abs(vendor - factor) > 0.01 * factor:
+            ctx.warnings.append(
+                f"Philips SUV scale factor (7053,xx00)/(7053,xx09) gives {vendor:.6g} "
+                f"(g/mL)/(Bq/mL) but the header patient data give {factor:.6g}; the latter is used"
+            )
+    suv_arr = activity.array * np.float32(factor)
+    suv_arr.flags.writeable = False
+    params = {
+        "normalization": normalization,
+        "suv_factor": factor,
+        "normalizing_measure": measure,
+        "measure_unit": "cm2" if normalization == "bsa" else "g",
+        "injected_activity_bq": dose,
+        "injection_time": t_inj.isoformat(),
+        "decay_interval_s": decay_s,
+        "half_life_s": half_life,
+        "activity_at_reference_bq": decayed,
+        "inputs_used": dict(ctx.used),
+        "overrides": ov.given(),
+    }
+    suv = activity.with_array(
+        suv_arr,
+        operation=f"suv_{normalization}",
+        parameters=params,
+        inputs=(series.series_uid,),
+        sources=(QIBA, body_size.SOURCES.get(_formula(normalization), "")),
+        quantity=f"suv_{normalization}",
+        unit=UNITS_OF_NORM[normalization],
+    )
+    return SuvResult(
+        normalization, suv, factor, activity, act.reference_time, tuple(ctx.warnings), params
+    )
+
+
+def _formula(normalization: str) -> str:
+    return {
+        "lbm": "lbm_janmahasatian",
+        "lbm-james": "lbm_james",
+        "lbm-james120": "lbm_james",
+        "bsa": "bsa_du_bois",
+        "ibw": "ideal_body_weight",
+    }.get(normalization, "")
+
+
+def _empty(ctx: _Ctx, normalization: str, activity: Volume | None) -> SuvResult:
+    ref = activity.reference_time if activity is not None else None
+    params = {"inputs_used": dict(ctx.used), "overrides": ctx.overrides.given()}
+    return SuvResult(normalization, None, None, activity, ref, tuple(ctx.warnings), params)
+
+
+def _convert_stored_suv(ctx: _Ctx, normalization: str, philips_suv: float | None) -> SuvResult:
+    """Series already in SUV units: re-normalise with the header's patient data."""
+    series = ctx.series
+    if series.units == "CM2ML":
+        stored: str = "bsa"
+        stored_label = "CM2ML (SUVbsa)"
+    elif series.units == "GML":
+        suv_type = str(series.header.get("SUVType") or "BW").strip().upper()
+        if suv_type not in SUV_TYPES:
+            raise DicomMetadataError(
+                "SUVType (0054,1006)",
+                expected=f"one of {sorted(SUV_TYPES)}",
+                actual=suv_type,
+                fix="unsupported SUV type; export the series in BQML",
+            )
+        stored = SUV_TYPES[suv_type]
+        stored_label = f"GML (SUVType {suv_type})"
+    else:
+        stored = "bw"
+        stored_label = "CNTS × Philips SUV scale factor (7053,xx00)"
+    ratio = 1.0
+    if stored != normalization:
+        try:
+            weight = _weight_kg(ctx)
+            height = _height_cm(ctx)
+            sex = _sex(ctx)
+            m_req = normalization_measure(
+                normalization, weight_kg=weight, height_cm=height, sex=sex
+            )
+            m_stored = normalization_measure(stored, weight_kg=weight, height_cm=height, sex=sex)
+        except SstrkitError as exc:
+            ctx.problem(exc)
+            return _empty(ctx, normalization, None)
+        ratio = m_req / m_stored
+    scale = ratio * (philips_suv if philips_suv and series.units == "CNTS" else 1.0)
+    arr = series.volume.array * np.float32(scale)
+    arr.flags.writeable = False
+    params = {
+        "normalization": normalization,
+        "stored_as": stored_label,
+        "stored_normalization": stored,
+        "renormalisation_ratio": ratio,
+        "scale_applied": scale,
+        "inputs_used": dict(ctx.used),
+        "overrides": ctx.overrides.given(),
+    }
+    ctx.warnings.append(
+        f"series stored as {stored_label}: SUV{normalization} = stored value × {scale:.6g}; "
+        "no Bq/mL or SUV factor derived"
+    )
+    suv = series.volume.with_array(
+        arr,
+        operation=f"suv_{normalization}",
+        parameters=params,
+        inputs=(series.series_uid,),
+        sources=(QIBA, "DICOM PS3.16 CID 85 SUV Unit"),
+        quantity=f"suv_{normalization}",
+        unit=UNITS_OF_NORM[normalization],
+    )
+    return SuvResult(normalization, suv, None, None, None, tuple(ctx.warnings), params)
