@@ -1,9 +1,324 @@
-"""CLI commands of this group (registered in :mod:`sstrkit.cli.main`)."""
+"""``sstrkit read PET``: quantitative SSTR PET read (lesions, scores, eligibility, images)."""
 
 from __future__ import annotations
 
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
 import typer
+
+from sstrkit.cli.output import console, emit, err_console, guarded, table
+from sstrkit.core.provenance import jsonable
+from sstrkit.core.volume import Volume
+from sstrkit.errors import DicomMetadataError, InvalidInputError
+from sstrkit.reading.eligibility import Labs, load_rules
+from sstrkit.reading.images import write_lesion_slices, write_lesion_table, write_mip
+from sstrkit.reading.reader import ReadingResult, read_sstr_pet
+from sstrkit.reading.segmentation import SegmentationSettings
+
+NIFTI = (".nii", ".nii.gz")
+
+
+def _is_nifti(p: Path) -> bool:
+    return p.name.endswith(NIFTI)
+
+
+def _load_pet(path: Path, *, assume_suv: bool, role: str) -> Volume:
+    """SUV volume from a DICOM PET/NM folder (SUVbw) or a NIfTI file."""
+    if path.is_dir():
+        from sstrkit.io.dicom_read import read_series
+        from sstrkit.io.suv import compute_suv
+
+        series = read_series(path, modalities=("PT", "NM"))
+        corrected = [str(v).upper() for v in (series.header.get("CorrectedImage") or [])]
+        if series.modality == "PT" and corrected and "ATTN" not in corrected:
+            raise DicomMetadataError(
+                f"{role} CorrectedImage (0028,0051)",
+                expected="ATTN (an attenuation-corrected PET)",
+                actual="\\".join(corrected),
+                fix="export the attenuation-corrected reconstruction; SUVs of non-AC PET "
+                "are not quantitative",
+            )
+        res = compute_suv(series, "bw")
+        if res.suv is None:
+            raise DicomMetadataError(f"{role} SUV", expected="computable SUVbw", actual="none")
+        return res.suv
+    if _is_nifti(path):
+        from sstrkit.io.nifti import read_nifti
+
+        vol = read_nifti(path)
+        q, u = vol.quantity.lower(), vol.unit.lower()
+        if q.startswith("suv") or u == "g/ml":
+            return vol
+        if assume_suv and q in ("unknown", "") and u in ("1", ""):
+            return vol.with_metadata(operation="assume_suv", quantity="SUV", unit="g/mL")
+        raise InvalidInputError(
+            f"{role} {path.name}",
+            expected="SUV (sidecar Quantity 'suv…' / Units 'g/mL')",
+            actual=f"quantity {vol.quantity!r}, unit {vol.unit!r}",
+            fix="pass a DICOM folder (SUV is computed) or, for a bare NIfTI holding SUVs, "
+            "--assume-suv",
+        )
+    raise InvalidInputError(
+        role, expected="a DICOM folder or a .nii/.nii.gz file", actual=str(path)
+    )
+
+
+def _load_ct(path: Path) -> Volume:
+    if path.is_dir():
+        from sstrkit.io.dicom_read import read_series
+
+        return read_series(path, modalities=("CT",)).volume
+    if _is_nifti(path):
+        from sstrkit.io.nifti import read_nifti
+
+        return read_nifti(path)
+    raise InvalidInputError("--ct", expected="a DICOM CT folder or NIfTI file", actual=str(path))
+
+
+def _parse_names(raw: Any, where: str) -> dict[int, str]:
+    """``{"1": "liver"}`` or ``{"liver": 1}`` → ``{1: "liver"}``."""
+    if not isinstance(raw, dict) or not raw:
+        raise InvalidInputError(where, expected="a JSON object of label names", actual=raw)
+    out: dict[int, str] = {}
+    for k, v in raw.items():
+        if isinstance(v, int) and not isinstance(v, bool):
+            out[v] = str(k)
+        elif isinstance(v, str) and str(k).lstrip("-").isdigit():
+            out[int(k)] = v
+        else:
+            raise InvalidInputError(
+                where, expected='{"1": "liver", ...} or {"liver": 1, ...}', actual={k: v}
+            )
+    return out
+
+
+def _load_organs(
+    path: Path, names_path: Path | None, reference: Volume
+) -> tuple[Volume, dict[int, str] | None]:
+    """Organ labels from NIfTI (names from --organ-names or the sidecar) or an RTSTRUCT."""
+    names: dict[int, str] | None = None
+    if names_path is not None:
+        try:
+            names = _parse_names(json.loads(names_path.read_text("utf-8")), "--organ-names")
+        except (OSError, json.JSONDecodeError) as exc:
+            raise InvalidInputError(
+                "--organ-names", expected="a readable JSON file", actual=exc
+            ) from None
+    if _is_nifti(path):
+        from sstrkit.io.nifti import read_nifti, sidecar_path
+
+        vol = read_nifti(path)
+        side = sidecar_path(path)
+        if names is None and side.exists():
+            meta = json.loads(side.read_text("utf-8"))
+            raw = meta.get("Labels") or meta.get("labels")
+            if raw:
+                names = _parse_names(raw, f"labels in {side.name}")
+        return vol, names
+    if path.is_file():
+        import numpy as np
+
+        from sstrkit.io.masks import rasterize_rtstruct, rtstruct_roi_names
+
+        rois = rtstruct_roi_names(path)
+        labels = np.zeros(reference.shape, dtype=np.int32)
+        names = {}
+        for code, roi in enumerate(rois, start=1):
+            mask = np.asarray(rasterize_rtstruct(path, roi, reference).array) > 0
+            labels[mask & (labels == 0)] = code
+            names[code] = roi
+        vol = reference.with_array(
+            labels, operation="organs_from_rtstruct", quantity="label", unit="1"
+        )
+        return vol, names
+    raise InvalidInputError(
+        "--organs", expected="a NIfTI label map or an RTSTRUCT file", actual=str(path)
+    )
+
+
+def _parse_seed(text: str) -> tuple[float, float, float]:
+    parts = [p for p in text.replace(";", ",").split(",") if p.strip()]
+    try:
+        vals = tuple(float(p) for p in parts)
+    except ValueError:
+        vals = ()
+    if len(vals) != 3:
+        raise InvalidInputError("--seed", expected="x,y,z in LPS mm", actual=text)
+    return (vals[0], vals[1], vals[2])
+
+
+def _write_json(obj: Any, path: Path) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(jsonable(obj), fh, indent=2, allow_nan=False)
+    os.replace(tmp, path)
+
+
+def _render(d: dict[str, Any]) -> None:
+    ref = d["reference"]
+    console.print(
+        f"liver SUVmean {ref['liver_suv_mean']}, spleen SUVmean {ref['spleen_suv_mean']}, "
+        f"blood pool {ref['blood_pool_suv_mean']}"
+    )
+    rows = [
+        (
+            m["id"],
+            m["organ"],
+            f"{m['suv_max']:.2f}",
+            f"{m['suv_peak']:.2f}",
+            f"{m['volume_ml']:.2f}",
+            None if m["t_l"] is None else f"{m['t_l']:.2f}",
+            m["krenning"],
+            ", ".join(f"{c:.0f}" for c in m["centroid_mm"]),
+            ", ".join(m["flags"]) or None,
+        )
+        for m in d["lesions"]
+    ]
+    console.print(
+        table(
+            "SSTR lesions",
+            ("id", "organ", "SUVmax", "SUVpeak", "mL", "T/L", "Krenning", "LPS mm", "flags"),
+            rows,
+        )
+    )
+    console.print(
+        f"Krenning (patient) {d['krenning_patient']}; SSTR tumour volume "
+        f"{d['sstr_tumour_volume_ml']:.1f} mL; total TLSE {d['total_tlse']:.1f}"
+    )
+    if d["netpet"] is not None:
+        console.print(f"NETPET grade {d['netpet']['grade']}")
+    el = d["eligibility"]
+    console.print(
+        table(
+            f"PRRT eligibility ({el['therapy']}): "
+            + ("ELIGIBLE" if el["eligible"] else "NOT ELIGIBLE")
+            + ("" if el["complete"] else " (incomplete data)"),
+            ("rule", "value", "threshold", "status", "source"),
+            [
+                (
+                    r["id"],
+                    r["value"],
+                    f"{r['operator']} {r['threshold']:g} {r['unit']}",
+                    r["status"],
+                    r["source"][:60],
+                )
+                for r in el["rules"]
+            ],
+        )
+    )
 
 
 def register(app: typer.Typer) -> None:
-    """Add this group's commands to ``app``."""
+    """Add ``sstrkit read``."""
+
+    @app.command("read")
+    @guarded
+    def read(
+        pet: Path = typer.Argument(
+            ..., help="SSTR PET: DICOM folder (SUVbw computed) or NIfTI in SUV."
+        ),
+        out: Path = typer.Option(..., "--out", help="Output folder (JSON, label map, PNGs)."),
+        ct: Path | None = typer.Option(None, "--ct", help="CT of the same PET/CT (folder/NIfTI)."),
+        organs: Path | None = typer.Option(
+            None, "--organs", help="Organ labels on the PET grid: NIfTI label map or RTSTRUCT."
+        ),
+        organ_names: Path | None = typer.Option(
+            None, "--organ-names", help='JSON {"1": "liver", ...} (default: sidecar "Labels").'
+        ),
+        resample_labels: bool = typer.Option(
+            False, "--resample-labels", help="Resample labels on another grid (nearest)."
+        ),
+        fdg: Path | None = typer.Option(None, "--fdg", help="Paired FDG PET (folder/NIfTI)."),
+        fdg_organs: Path | None = typer.Option(
+            None, "--fdg-organs", help="Organ labels on the FDG PET grid."
+        ),
+        labs: Path | None = typer.Option(None, "--labs", help="LABS.json (units in the keys)."),
+        rules: Path | None = typer.Option(None, "--rules", help="Eligibility rules (TOML)."),
+        therapy: str = typer.Option("177Lu-DOTATATE", "--therapy", help="Planned PRRT."),
+        tracer: str | None = typer.Option(
+            None, "--tracer", help="Imaging tracer, e.g. 68Ga-DOTATOC (tracer-specific rules)."
+        ),
+        method: str = typer.Option(
+            "percent_max", "--method", help="percent_max | fixed | liver_relative."
+        ),
+        percent: float = typer.Option(0.5, "--percent", help="Isocontour fraction (0.41–0.5)."),
+        fixed_suv: float = typer.Option(4.0, "--fixed-suv", help="Threshold for --method fixed."),
+        liver_factor: float = typer.Option(
+            1.0, "--liver-factor", help="× liver SUVmean for --method liver_relative."
+        ),
+        min_volume_ml: float = typer.Option(0.5, "--min-volume-ml", help="Smallest lesion."),
+        seed: list[str] = typer.Option([], "--seed", help="Seed point x,y,z (LPS mm); repeatable."),
+        assume_suv: bool = typer.Option(
+            False, "--assume-suv", help="Treat a NIfTI without sidecar as SUV (g/mL)."
+        ),
+        images: bool = typer.Option(True, "--images/--no-images", help="Write PNG images."),
+        as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
+    ) -> None:
+        """Read an SSTR PET: references, lesions, Krenning, NETPET, PRRT eligibility, images."""
+        settings = SegmentationSettings(
+            method=method,  # type: ignore[arg-type]
+            percent=percent,
+            fixed_suv=fixed_suv,
+            liver_factor=liver_factor,
+            min_volume_ml=min_volume_ml,
+        )
+        seeds = [_parse_seed(s) for s in seed]
+        suv = _load_pet(pet, assume_suv=assume_suv, role="PET")
+        ct_vol = _load_ct(ct) if ct is not None else None
+        org_vol, names = (
+            _load_organs(organs, organ_names, suv) if organs is not None else (None, None)
+        )
+        fdg_vol = _load_pet(fdg, assume_suv=assume_suv, role="FDG PET") if fdg else None
+        fdg_org, fdg_names = (
+            _load_organs(fdg_organs, organ_names, fdg_vol)
+            if fdg_organs is not None and fdg_vol is not None
+            else (None, None)
+        )
+        lab_values = Labs.from_json(labs) if labs is not None else None
+        rule_set = load_rules(rules)
+        result: ReadingResult = read_sstr_pet(
+            suv,
+            ct=ct_vol,
+            organs=org_vol,
+            organ_names=names,
+            resample_labels=resample_labels,
+            fdg=fdg_vol,
+            fdg_organs=fdg_org,
+            fdg_organ_names=fdg_names,
+            labs=lab_values,
+            rules=rule_set,
+            therapy=therapy,
+            tracer=tracer,
+            settings=settings,
+            seeds_mm=seeds,
+        )
+        out.mkdir(parents=True, exist_ok=True)
+        doc = result.to_dict()
+        from sstrkit.io.nifti import write_nifti
+
+        files: dict[str, Any] = {
+            "reading_json": str(out / "reading.json"),
+            "lesion_labels": str(write_nifti(result.segmentation.labels, out / "lesions.nii.gz")),
+        }
+        if images:
+            if not as_json:
+                err_console.print("writing images…")
+            files["mip"] = str(write_mip(suv, out / "mip.png", result.lesions))
+            files["lesion_table"] = str(write_lesion_table(result.lesions, out / "lesions.png"))
+            files["lesion_slices"] = [
+                str(p)
+                for p in write_lesion_slices(
+                    suv,
+                    result.segmentation.labels,
+                    result.lesions,
+                    out / "slices",
+                    ct=result.ct_on_pet_grid,
+                )
+            ]
+        doc["files"] = files
+        _write_json(doc, out / "reading.json")
+        emit(doc, as_json, _render)
