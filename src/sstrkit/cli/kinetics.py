@@ -252,16 +252,79 @@ def bed_command(
     emit(out, as_json, _render_bed)
 
 
+def _render_plan(d: dict[str, Any]) -> None:
+    """Human-readable plan (rich tables)."""
+    rows = [
+        (
+            c["organ"],
+            c["criterion"],
+            f"{c['limit_gy']:.3g}",
+            f"{c['delivered_gy']:.3g}",
+            f"{c['max_cumulative_activity_mbq'] / 1000:.3g}",
+            f"{c['max_cumulative_activity_conservative_mbq'] / 1000:.3g}",
+        )
+        for c in d["constraints"]
+    ]
+    console.print(
+        table(
+            f"Limits — {d['case_id']} ({d['nuclide']}, {d['regimen']['name']})",
+            [
+                "organ",
+                "criterion",
+                "limit (Gy)",
+                "delivered (Gy)",
+                "max GBq",
+                "max GBq (conservative)",
+            ],
+            rows,
+        )
+    )
+    console.print(
+        f"next cycle: {d['next_cycle_activity_mbq'] / 1000:.3g} GBq; "
+        f"cycles in total: {d['recommended_cycles_total']}; limiting: {d['limiting_organ']}"
+    )
+    prow = [
+        (
+            n,
+            f"{p['absorbed_gy']:.3g} ± {p['absorbed_sd_gy']:.2g}",
+            f"{p['dose_gy_per_gbq']:.3g}",
+            f"{p['bed_gy']:.3g}" if "bed_gy" in p else None,
+        )
+        for n, p in d["projected"].items()
+    ]
+    console.print(
+        table("Projected course", ["region", "absorbed (Gy)", "Gy/GBq", "BED (Gy)"], prow)
+    )
+    if d["advisor"]:
+        arow = [
+            (
+                a["lesion"],
+                f"{a['mass_g']:.3g}",
+                f"{a['electron_absorbed_fraction_lu177']:.3f}",
+                f"{a['electron_absorbed_fraction_y90']:.3f}",
+                a["suggested"],
+            )
+            for a in d["advisor"]
+        ]
+        console.print(
+            table(
+                "Radionuclide advisor", ["lesion", "g", "φe Lu-177", "φe Y-90", "suggested"], arow
+            )
+        )
+    for w in d["warnings"]:
+        console.print(f"[yellow]warning:[/yellow] {w}")
+
+
 def plan_command(
     case: Path = typer.Argument(..., help="Case file (YAML or JSON), see docs/kinetics.md."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
     """Dosimetry-guided planning: safe cumulative activity, cycles, next activity, projections."""
     from sstrkit.therapy.case import load_case
-    from sstrkit.therapy.planning import plan_from_case, render_plan
+    from sstrkit.therapy.planning import plan_from_case
 
     result = plan_from_case(load_case(case))
-    emit(result.to_dict(), as_json, render_plan)
+    emit(result.to_dict(), as_json, _render_plan)
 
 
 def register(app: typer.Typer) -> None:
