@@ -29,11 +29,11 @@ import csv
 import importlib.util
 import math
 import os
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from sstrkit.core import atomic as _atomic
 from sstrkit.errors import InvalidInputError
 
 __all__ = ["Table", "atomic_path", "parse_bool", "read_table", "write_text_atomic"]
@@ -277,34 +277,9 @@ def table_from_records(name: str, records: Sequence[Mapping[str, object]]) -> Ta
     return Table(name, header, rows)
 
 
-@contextlib.contextmanager
-def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary path next to ``target``; move it into place on success.
-
-    >>> import tempfile, pathlib
-    >>> out = pathlib.Path(tempfile.mkdtemp()) / "x.txt"
-    >>> with atomic_path(out) as tmp:
-    ...     _ = tmp.write_text("hi")
-    >>> out.read_text(), sorted(p.name for p in out.parent.iterdir())
-    ('hi', ['x.txt'])
-    """
-    dest = Path(target)
-    if not dest.parent.exists():
-        raise InvalidInputError(
-            "output folder",
-            expected="an existing folder",
-            actual=str(dest.parent),
-            fix="create the folder first",
-        )
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.stem}.", suffix=dest.suffix, dir=dest.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        yield tmp
-        os.replace(tmp, dest)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+def atomic_path(target: str | os.PathLike[str]) -> contextlib.AbstractContextManager[Path]:
+    """Atomic writing into an existing folder (follow-up outputs never create folders)."""
+    return _atomic.atomic_path(target, make_parents=False)
 
 
 def write_text_atomic(target: str | os.PathLike[str], text: str) -> Path:

@@ -10,9 +10,6 @@ reading, kinetics, dosimetry, planning, follow-up, report).
 from __future__ import annotations
 
 import datetime as dt
-import json
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,12 +18,13 @@ from typing import Any
 import numpy as np
 
 from sstrkit import __version__
-from sstrkit.core.provenance import Step, jsonable
+from sstrkit.core.atomic import write_json_atomic
+from sstrkit.core.provenance import Step
 from sstrkit.core.volume import Volume
 from sstrkit.physics.decay import activity_at, tia_physical
 from sstrkit.physics.nuclides import DATA_SOURCE, get_nuclide
 
-__all__ = ["DemoContext", "run_demo", "write_json_atomic"]
+__all__ = ["DemoContext", "run_demo"]
 
 Progress = Callable[[str], None]
 
@@ -38,19 +36,6 @@ class DemoContext:
     out_dir: Path
     seed: int = 0
     results: dict[str, Any] = field(default_factory=dict)
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON to ``path`` via a temporary file and ``os.replace`` (no half files)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(jsonable(data), fh, indent=2, allow_nan=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _stage_nuclides(ctx: DemoContext) -> dict[str, Any]:

@@ -20,8 +20,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import io
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +28,7 @@ from typing import Any
 import jinja2
 
 from sstrkit import __version__
+from sstrkit.core.atomic import write_text_atomic
 
 __all__ = ["Figure", "Report", "Section", "TableBlock", "format_cell", "write_text_atomic"]
 
@@ -132,16 +131,3 @@ class Report:
         """Write the HTML atomically; returns the path."""
         write_text_atomic(Path(path), self.to_html())
         return Path(path)
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write text via a temporary file in the same folder and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
