@@ -96,3 +96,21 @@ def test_dose_organs_bad_case_exit_2(tmp_path: Path, content: str) -> None:
 def test_dose_organs_missing_file(tmp_path: Path) -> None:
     res = runner.invoke(app, ["dose", "organs", str(tmp_path / "nope.yaml")])
     assert res.exit_code == 2
+
+
+def test_dose_organs_accepts_shared_case_file() -> None:
+    """`dose organs` on the planning case file gives the same doses as the library chain."""
+    from sstrkit.therapy.case import example_case_path, load_case
+    from sstrkit.therapy.planning import cycle_dosimetry
+
+    path = example_case_path()
+    res = CliRunner().invoke(app, ["dose", "organs", str(path), "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    case = load_case(path)
+    expected = cycle_dosimetry(case, case.administrations[0])
+    assert expected is not None
+    got = {r["name"]: r["dose_gy"] for r in out["cycles"][0]["regions"]}
+    assert got == {k: v.dose_gy for k, v in expected.regions.items()}
+    # One cycle only: the cumulative dose equals the cycle dose.
+    assert out["cumulative_dose_gy"] == got

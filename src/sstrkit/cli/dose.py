@@ -17,8 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sstrkit.cli.output import console, emit, guarded, table
 from sstrkit.core.units import BQ_PER_MBQ, SECONDS_PER_HOUR
 from sstrkit.errors import InvalidInputError
+from sstrkit.therapy.case import parse_case
 from sstrkit.therapy.marrow import red_marrow_dose
 from sstrkit.therapy.mird import Region, organ_doses
+from sstrkit.therapy.planning import case_dosimetry
 from sstrkit.therapy.sphere import sphere_s_value
 
 _MBQ_H = BQ_PER_MBQ * SECONDS_PER_HOUR  # Bq·s per MBq·h
@@ -106,16 +108,21 @@ class DoseInput(BaseModel):
     red_marrow: _MarrowIn | None = None
 
 
-def _load_dose_input(path: Path) -> DoseInput:
+def _read_document(path: Path) -> Any:
     if not path.is_file():
         raise InvalidInputError("case file", expected="an existing file", actual=str(path))
     text = path.read_text(encoding="utf-8")
     try:
-        raw = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+        return json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         raise InvalidInputError(
             "case file", expected="valid JSON or YAML", actual=f"{path.name}: {exc}"
         ) from None
+
+
+def _load_dose_input(path: Path, raw: Any = None) -> DoseInput:
+    if raw is None:
+        raw = _read_document(path)
     try:
         return DoseInput.model_validate(raw)
     except ValidationError as exc:
@@ -229,9 +236,50 @@ def organs_command(
     case: Path = typer.Argument(..., help="Dose-input file (JSON or YAML)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
-    """MIRD absorbed doses of organs, lesions, whole body and red marrow of a case."""
-    doc = _load_dose_input(case)
+    """MIRD absorbed doses of organs, lesions, whole body and red marrow of a case.
+
+    CASE is either the shared case file (time–activity data per administration, as
+    for ``sstrkit plan``; kinetics are fitted and doses given per cycle and
+    cumulatively) or a dose-input file with time-integrated activities.
+    """
+    raw = _read_document(case)
+    if isinstance(raw, dict) and "administrations" in raw:
+        emit(case_dosimetry(parse_case(raw, name=case.name)), as_json, _render_case)
+        return
+    doc = _load_dose_input(case, raw)
     emit(compute_case_doses(doc, source=case.name), as_json, _render_organs)
+
+
+def _render_case(result: dict[str, Any]) -> None:
+    for cyc in result["cycles"]:
+        if not cyc["measured"]:
+            console.print(f"cycle {cyc['cycle']}: no time–activity data")
+            continue
+        console.print(
+            table(
+                f"Cycle {cyc['cycle']} ({cyc['nuclide']}, {cyc['activity_mbq']:.0f} MBq)",
+                ["region", "model", "T_eff (h)", "TIA (MBq·h)", "dose (Gy)", "Gy/GBq"],
+                [
+                    (
+                        r["name"],
+                        r["model"],
+                        f"{r['t_eff_h']:.3g}",
+                        f"{r['tia_mbq_h']:.4g} ± {r['tia_sd_mbq_h']:.2g}"
+                        + (" per mL of blood" if r["name"] == "red marrow" else ""),
+                        f"{r['dose_gy']:.3g}",
+                        f"{r['dose_gy_per_gbq']:.3g}",
+                    )
+                    for r in cyc["regions"]
+                ],
+            )
+        )
+    console.print(
+        table(
+            "Cumulative absorbed dose",
+            ["region", "dose (Gy)"],
+            [(k, f"{v:.3g}") for k, v in result["cumulative_dose_gy"].items()],
+        )
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -68,6 +68,8 @@ __all__ = [
     "CycleDosimetry",
     "PlanResult",
     "advise_radionuclide",
+    "case_dosimetry",
+    "cycle_dosimetry",
     "fit_g_factor",
     "plan_from_case",
 ]
@@ -205,7 +207,8 @@ def _fit(case: Case, name: str, admin: Administration, model: str | None) -> Kin
     )
 
 
-def _cycle_dosimetry(case: Case, admin: Administration) -> CycleDosimetry | None:
+def cycle_dosimetry(case: Case, admin: Administration) -> CycleDosimetry | None:
+    """Kinetics and MIRD/marrow doses of one administration (None without data)."""
     regs = [r for r in case.regions if r.administration == admin.id]
     blood = case.blood_series(admin.id)
     if not regs and blood is None:
@@ -287,6 +290,37 @@ def _cycle_dosimetry(case: Case, admin: Administration) -> CycleDosimetry | None
     return CycleDosimetry(admin, out)
 
 
+def case_dosimetry(case: Case) -> dict[str, Any]:
+    """Per-cycle and cumulative absorbed doses of every administration with data.
+
+    Cycles without time–activity data are listed with ``"measured": false`` and
+    contribute nothing to the cumulative sums (nothing is extrapolated here;
+    :func:`plan_from_case` does that explicitly).
+    """
+    cycles: list[dict[str, Any]] = []
+    cumulative: dict[str, float] = {}
+    for admin in sorted(case.administrations, key=lambda a: a.cycle):
+        dos = cycle_dosimetry(case, admin)
+        if dos is None:
+            cycles.append({"administration": admin.id, "cycle": admin.cycle, "measured": False})
+            continue
+        cycles.append({**dos.to_dict(), "measured": True})
+        for name, rd in dos.regions.items():
+            cumulative[name] = cumulative.get(name, 0.0) + rd.dose_gy
+    step = Step.make(
+        "case_dosimetry",
+        {"kinetics_model": case.planning.kinetics_model, "cv": case.planning.kinetics_cv},
+        inputs=(case.case_id,),
+        sources=("MIRD Pamphlet 21 (Bolch et al. 2009)", "Hindorf et al. EJNMMI 2010;37:1238"),
+    )
+    return {
+        "case_id": case.case_id,
+        "cycles": cycles,
+        "cumulative_dose_gy": cumulative,
+        "provenance": [step.to_dict()],
+    }
+
+
 # ------------------------------------------------------------------ constraints
 
 
@@ -350,7 +384,7 @@ def plan_from_case(case: Case) -> PlanResult:
     limits = settings.limits
     warnings: list[str] = []
     admins = sorted(case.administrations, key=lambda a: a.cycle)
-    dosimetry = [c for c in (_cycle_dosimetry(case, a) for a in admins) if c is not None]
+    dosimetry = [c for c in (cycle_dosimetry(case, a) for a in admins) if c is not None]
     if not dosimetry:
         raise InvalidInputError(
             "case dosimetry",
