@@ -114,3 +114,26 @@ def test_dose_organs_accepts_shared_case_file() -> None:
     assert got == {k: v.dose_gy for k, v in expected.regions.items()}
     # One cycle only: the cumulative dose equals the cycle dose.
     assert out["cumulative_dose_gy"] == got
+
+
+def test_dose_organs_and_plan_write_csv(tmp_path: Path) -> None:
+    """CSV tables carry the same numbers as the JSON result (units in the column names)."""
+    import csv
+
+    from sstrkit.therapy.case import example_case_path
+
+    path = str(example_case_path())
+    d_csv, p_csv = tmp_path / "doses.csv", tmp_path / "plan.csv"
+    res = CliRunner().invoke(app, ["dose", "organs", path, "--csv", str(d_csv), "--json"])
+    assert res.exit_code == 0, res.output
+    doses = json.loads(res.stdout)["cycles"][0]["regions"]
+    rows = list(csv.DictReader(d_csv.open()))
+    assert [r["region"] for r in rows] == [r["name"] for r in doses]
+    assert [float(r["dose_gy"]) for r in rows] == pytest.approx([r["dose_gy"] for r in doses])
+    res = CliRunner().invoke(app, ["plan", path, "--csv", str(p_csv), "--json"])
+    assert res.exit_code == 0, res.output
+    projected = json.loads(res.stdout)["projected"]
+    rows = list(csv.DictReader(p_csv.open()))
+    assert {r["region"]: float(r["absorbed_gy"]) for r in rows} == pytest.approx(
+        {k: v["absorbed_gy"] for k, v in projected.items()}
+    )

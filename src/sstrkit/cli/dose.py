@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sstrkit.cli.output import console, emit, guarded, table
+from sstrkit.core.atomic import write_csv_atomic
 from sstrkit.core.units import BQ_PER_MBQ, SECONDS_PER_HOUR
 from sstrkit.errors import InvalidInputError
 from sstrkit.therapy.case import parse_case
@@ -233,7 +234,10 @@ def _render_organs(result: dict[str, Any]) -> None:
 @dose_app.command("organs")
 @guarded
 def organs_command(
-    case: Path = typer.Argument(..., help="Dose-input file (JSON or YAML)."),
+    case: Path = typer.Argument(..., help="Case file or dose-input file (JSON or YAML)."),
+    csv_path: Path | None = typer.Option(
+        None, "--csv", help="Also write the dose table as CSV (one row per cycle and region)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
     """MIRD absorbed doses of organs, lesions, whole body and red marrow of a case.
@@ -244,10 +248,53 @@ def organs_command(
     """
     raw = _read_document(case)
     if isinstance(raw, dict) and "administrations" in raw:
-        emit(case_dosimetry(parse_case(raw, name=case.name)), as_json, _render_case)
+        result = case_dosimetry(parse_case(raw, name=case.name))
+        if csv_path is not None:
+            write_csv_atomic(csv_path, _CASE_CSV_HEADER, _case_csv_rows(result))
+        emit(result, as_json, _render_case)
         return
     doc = _load_dose_input(case, raw)
-    emit(compute_case_doses(doc, source=case.name), as_json, _render_organs)
+    out = compute_case_doses(doc, source=case.name)
+    if csv_path is not None:
+        write_csv_atomic(
+            csv_path,
+            ["region", "total_gy", "self_electron_gy", "self_photon_gy", "cross_photon_gy"],
+            [
+                (
+                    r["name"],
+                    r["total_gy"],
+                    r["self_electron_gy"],
+                    r["self_photon_gy"],
+                    r["cross_photon_gy"],
+                )
+                for r in out["regions"]
+            ],
+        )
+    emit(out, as_json, _render_organs)
+
+
+_CASE_CSV_HEADER = (
+    "cycle",
+    "region",
+    "kind",
+    "model",
+    "t_eff_h",
+    "tia_mbq_h",
+    "tia_sd_mbq_h",
+    "mass_g",
+    "dose_gy",
+    "dose_gy_per_gbq",
+    "dose_relative_sd",
+)
+
+
+def _case_csv_rows(result: dict[str, Any]) -> list[tuple[Any, ...]]:
+    return [
+        (cyc["cycle"], r["name"], *(r[k] for k in _CASE_CSV_HEADER[2:]))
+        for cyc in result["cycles"]
+        if cyc["measured"]
+        for r in cyc["regions"]
+    ]
 
 
 def _render_case(result: dict[str, Any]) -> None:

@@ -317,14 +317,25 @@ def _render_plan(d: dict[str, Any]) -> None:
 
 def plan_command(
     case: Path = typer.Argument(..., help="Case file (YAML or JSON), see docs/kinetics.md."),
+    csv_path: Path | None = typer.Option(
+        None, "--csv", help="Also write the projected doses per region as CSV."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
     """Dosimetry-guided planning: safe cumulative activity, cycles, next activity, projections."""
+    from sstrkit.core.atomic import write_csv_atomic
     from sstrkit.therapy.case import load_case
     from sstrkit.therapy.planning import plan_from_case
 
-    result = plan_from_case(load_case(case))
-    emit(result.to_dict(), as_json, _render_plan)
+    result = plan_from_case(load_case(case)).to_dict()
+    if csv_path is not None:
+        cols = ("absorbed_gy", "absorbed_sd_gy", "dose_gy_per_gbq", "bed_gy", "eqd2_gy")
+        write_csv_atomic(
+            csv_path,
+            ("region", *cols),
+            [(name, *(p.get(c) for c in cols)) for name, p in result["projected"].items()],
+        )
+    emit(result, as_json, _render_plan)
 
 
 def register(app: typer.Typer) -> None:

@@ -18,16 +18,17 @@ Examples
 from __future__ import annotations
 
 import contextlib
+import csv
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from sstrkit.core.provenance import jsonable
 
-__all__ = ["atomic_path", "write_json_atomic", "write_text_atomic"]
+__all__ = ["atomic_path", "write_csv_atomic", "write_json_atomic", "write_text_atomic"]
 
 
 @contextlib.contextmanager
@@ -70,3 +71,15 @@ def write_text_atomic(target: str | os.PathLike[str], text: str) -> Path:
 def write_json_atomic(target: str | os.PathLike[str], data: Any) -> Path:
     """Write ``data`` (made JSON-able, NaN refused) as indented JSON atomically."""
     return write_text_atomic(target, json.dumps(jsonable(data), indent=2, allow_nan=False) + "\n")
+
+
+def write_csv_atomic(
+    target: str | os.PathLike[str], header: Sequence[str], rows: Iterable[Sequence[Any]]
+) -> Path:
+    """Write a CSV table (header with units in the names, ``None`` as empty) atomically."""
+    with atomic_path(target) as tmp, tmp.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        for row in rows:
+            writer.writerow(["" if v is None else v for v in row])
+    return Path(target)
