@@ -127,13 +127,13 @@ def test_dose_organs_and_plan_write_csv(tmp_path: Path) -> None:
     res = CliRunner().invoke(app, ["dose", "organs", path, "--csv", str(d_csv), "--json"])
     assert res.exit_code == 0, res.output
     doses = json.loads(res.stdout)["cycles"][0]["regions"]
-    rows = list(csv.DictReader(d_csv.open()))
+    rows = list(csv.DictReader(d_csv.read_text().splitlines()))
     assert [r["region"] for r in rows] == [r["name"] for r in doses]
     assert [float(r["dose_gy"]) for r in rows] == pytest.approx([r["dose_gy"] for r in doses])
     res = CliRunner().invoke(app, ["plan", path, "--csv", str(p_csv), "--json"])
     assert res.exit_code == 0, res.output
     projected = json.loads(res.stdout)["projected"]
-    rows = list(csv.DictReader(p_csv.open()))
+    rows = list(csv.DictReader(p_csv.read_text().splitlines()))
     assert {r["region"]: float(r["absorbed_gy"]) for r in rows} == pytest.approx(
         {k: v["absorbed_gy"] for k, v in projected.items()}
     )
