@@ -1,9 +1,109 @@
-"""CLI commands of this group (registered in :mod:`sstrkit.cli.main`)."""
+"""``sstrkit phantom make``: write the digital NET patient study (DICOM + truth).
+
+A thin layer over :func:`sstrkit.phantom.study.make_study`; options carry their
+unit in the name (``--timepoints-h``, ``--activity-gbq``) and are converted here.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import typer
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from sstrkit.cli.output import console, emit, err_console, guarded, table
+from sstrkit.core.units import parse_quantity
+from sstrkit.errors import InvalidInputError
+
+phantom_app = typer.Typer(help="Digital NET patient and imaging simulator.", no_args_is_help=True)
+
+
+def _hours(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise InvalidInputError(
+            "--timepoints-h", expected="comma-separated hours, e.g. 4,24,96,168", actual=text
+        ) from None
+    return values
+
+
+def _render(manifest: dict[str, Any]) -> None:
+    s = manifest["series"]
+    rows: list[tuple[object, ...]] = [
+        (role, s[role]["path"], s[role].get("tracer", "CT"))
+        for role in ("pet", "pet_ct", "fdg", "fdg_ct")
+        if s.get(role)
+    ]
+    rows += [
+        (f"spect c{x['cycle']} {x['hours_post_injection']:g} h", x["path"], "177Lu")
+        for x in s["spect"]
+    ]
+    console.print(table("Series", ("role", "path", "tracer"), rows))
+    masses = manifest["summary"]["organ_masses_g"]
+    console.print(
+        table("Organ masses (truth)", ("region", "mass (g)"), [(k, f"{v:.1f}") for k, v in masses.items()])
+    )
+    console.print(f"Study written to {manifest['root']} (truth: {manifest['truth']['truth_json']})")
 
 
 def register(app: typer.Typer) -> None:
-    """Add this group's commands to ``app``."""
+    """Add ``sstrkit phantom make``."""
+
+    @phantom_app.command("make")
+    @guarded
+    def make(
+        out: Path = typer.Argument(..., help="Output folder (created)."),
+        seed: int = typer.Option(7, "--seed", help="Random seed of the patient."),
+        sex: str = typer.Option("M", "--sex", help="F or M."),
+        cycles: int = typer.Option(4, "--cycles", help="Number of 177Lu-DOTATATE cycles."),
+        timepoints_h: str = typer.Option(
+            "4,24,96,168", "--timepoints-h", help="SPECT/CT times after each injection (h)."
+        ),
+        activity_gbq: float = typer.Option(7.4, "--activity-gbq", help="Activity per cycle."),
+        height_cm: float | None = typer.Option(None, "--height-cm", help="Default: from seed."),
+        weight_kg: float | None = typer.Option(None, "--weight-kg", help="Default: from seed."),
+        voxel_mm: float = typer.Option(2.0, "--voxel-mm", help="Truth-grid voxel size."),
+        pet_tracer: str = typer.Option("DOTATATE", "--pet-tracer", help="DOTATATE or DOTATOC."),
+        no_fdg: bool = typer.Option(False, "--no-fdg", help="Skip the 18F-FDG PET/CT."),
+        as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
+    ) -> None:
+        """Simulate the patient and write DICOM series, clinical data and truth to OUT."""
+        from sstrkit.phantom.study import StudyConfig, make_study
+
+        sex_u = sex.upper()
+        tracer = pet_tracer.upper()
+        if sex_u not in ("F", "M"):
+            raise InvalidInputError("--sex", expected="F or M", actual=sex)
+        if tracer not in ("DOTATATE", "DOTATOC"):
+            raise InvalidInputError("--pet-tracer", expected="DOTATATE or DOTATOC", actual=pet_tracer)
+        config = StudyConfig(
+            seed=seed,
+            sex=sex_u,  # type: ignore[arg-type]
+            height_cm=height_cm,
+            weight_kg=weight_kg,
+            cycles=cycles,
+            activity_bq=parse_quantity(activity_gbq, "activity", default_unit="GBq"),
+            timepoints_h=_hours(timepoints_h),
+            voxel_mm=voxel_mm,
+            pet_tracer=tracer,  # type: ignore[arg-type]
+            fdg=not no_fdg,
+        )
+        if as_json:
+            manifest = make_study(out, config)
+        else:
+            with Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                TimeElapsedColumn(),
+                console=err_console,
+                transient=True,
+            ) as bar:
+                task = bar.add_task("phantom", total=None)
+                manifest = make_study(
+                    out, config, progress=lambda m: bar.update(task, description=m)
+                )
+        emit(manifest, as_json, _render)
+
+    app.add_typer(phantom_app, name="phantom")

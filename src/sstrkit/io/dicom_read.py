@@ -300,28 +300,33 @@ def _raw_plane(ds: Dataset, file: str, offset: int | None) -> NDArray[Any] | Non
         return None
     rows, cols = int(ds.Rows), int(ds.Columns)
     dtype = np.dtype(f"<{'i' if int(ds.get('PixelRepresentation', 0)) == 1 else 'u'}{bits // 8}")
-    explicit = ts == "1.2.840.10008.1.2.1"
+    buf = np.empty((rows, cols), dtype=dtype)
+    return buf if _read_plane_into(buf, file, offset, ts == _NATIVE_LE[1]) else None
+
+
+def _read_plane_into(buf: NDArray[Any], file: str, offset: int, explicit: bool) -> bool:
+    """Fill ``buf`` with the native PixelData found at ``offset``; False if not native there."""
     with open(file, "rb") as fh:
         fh.seek(offset)
         head = fh.read(12 if explicit else 8)
         if len(head) < (12 if explicit else 8):
-            return None
-        group, elem = np.frombuffer(head[:4], "<u2")
-        if (int(group), int(elem)) != (0x7FE0, 0x0010):
-            return None
-        length = int(np.frombuffer(head[8:12] if explicit else head[4:8], "<u4")[0])
-        need = rows * cols * dtype.itemsize
+            return False
+        if head[:4] != b"\xe0\x7f\x10\x00":  # (7FE0,0010) little endian
+            return False
+        length = int.from_bytes(head[8:12] if explicit else head[4:8], "little")
         if length == 0xFFFFFFFF:  # encapsulated
-            return None
-        data = fh.read(need)
-    if length < need or len(data) < need:
+            return False
+        need = buf.nbytes
+        got = fh.readinto(memoryview(buf).cast("B"))
+    if length < need or got < need:
+        rows, cols = buf.shape
         raise DicomMetadataError(
             f"PixelData (7FE0,0010) in {file}",
-            expected=f"{need} bytes (1×{rows}×{cols}×{dtype.itemsize})",
-            actual=f"{min(length, len(data))} bytes (truncated or corrupt file)",
+            expected=f"{need} bytes (1×{rows}×{cols}×{buf.itemsize})",
+            actual=f"{min(length, got)} bytes (truncated or corrupt file)",
             fix="copy the file again from the archive",
         )
-    return np.frombuffer(data, dtype=dtype).reshape(rows, cols)
+    return True
 
 
 def _orientation(ds: Dataset, file: str) -> tuple[NDArray[np.float64], NDArray[np.float64]]:

@@ -1,7 +1,11 @@
 """Find DICOM series in a folder tree.
 
 Files are recognised by content (the ``DICM`` preamble), never by name, so
-any file layout works. Headers are read without pixel data.
+any file layout works. Headers are read without pixel data: every file is
+scanned with :func:`sstrkit.io.dicom_scan.scan_file` (the attributes needed
+to group and read series, no pydicom objects); pydicom parses the first file
+of each series (for the summary), any file the fast scan cannot handle, and
+other headers only when asked (:meth:`SeriesInfo.header`).
 
 Examples
 --------
@@ -29,6 +33,17 @@ from pydicom.errors import InvalidDicomError
 from pydicom.uid import UID
 
 from sstrkit.errors import DicomMetadataError, InvalidInputError
+from sstrkit.io.dicom_scan import (
+    ACQUISITION_DATE,
+    ACQUISITION_TIME,
+    NUMBER_OF_FRAMES,
+    SERIES_DATE,
+    SERIES_INSTANCE_UID,
+    STUDY_DATE,
+    TIMEZONE_OFFSET,
+    FileScan,
+    scan_file,
+)
 from sstrkit.io.dicom_time import parse_da_tm, tz_from_offset
 
 __all__ = [
@@ -67,9 +82,38 @@ class SeriesInfo:
     acquisition_time: str | None
     frame_of_reference_uid: str | None
     files: tuple[Path, ...] = field(repr=False)
-    headers: tuple[Dataset, ...] = field(repr=False, compare=False)
+    #: per file: the fast header scan (None when the file was parsed with pydicom instead)
+    scans: tuple[FileScan | None, ...] = field(default=(), repr=False, compare=False)
+    #: per file: the pydicom header when discovery already parsed it (else parsed on demand)
+    known_headers: tuple[Dataset | None, ...] = field(default=(), repr=False, compare=False)
     #: file offset of each file's PixelData element (None when unknown)
     pixel_offsets: tuple[int | None, ...] = field(default=(), repr=False, compare=False)
+
+    def header(self, index: int) -> Dataset:
+        """Full header (no pixel data) of ``files[index]``, parsed with pydicom once."""
+        cache: dict[int, Dataset] = self.__dict__.setdefault("_header_cache", {})
+        ds = cache.get(index)
+        if ds is None:
+            known = self.known_headers[index] if index < len(self.known_headers) else None
+            if known is not None:
+                ds = known
+            else:
+                parsed = _parse(self.files[index])
+                if isinstance(parsed, str):
+                    raise DicomMetadataError(
+                        f"file {self.files[index]}",
+                        expected="a readable DICOM file",
+                        actual=parsed,
+                        fix="copy the file again from the archive or remove it",
+                    )
+                ds = parsed[0]
+            cache[index] = ds
+        return ds
+
+    @property
+    def headers(self) -> tuple[Dataset, ...]:
+        """Full headers of all files (parsed with pydicom on first use)."""
+        return tuple(self.header(i) for i in range(len(self.files)))
 
     @property
     def is_image(self) -> bool:
@@ -165,14 +209,18 @@ def radiopharmaceutical_of(ds: Dataset) -> str | None:
     return None
 
 
-def _acq_time(headers: Sequence[Dataset]) -> str | None:
+def _acq_time(members: Sequence[_Member]) -> str | None:
     best: _dt.datetime | None = None
-    for ds in headers:
-        date = _str(ds, "AcquisitionDate") or _str(ds, "SeriesDate") or _str(ds, "StudyDate")
-        time = _str(ds, "AcquisitionTime")
+    for m in members:
+        date = (
+            m.text(ACQUISITION_DATE, "AcquisitionDate")
+            or m.text(SERIES_DATE, "SeriesDate")
+            or m.text(STUDY_DATE, "StudyDate")
+        )
+        time = m.text(ACQUISITION_TIME, "AcquisitionTime")
         if not (date and time):
             continue
-        off = _str(ds, "TimezoneOffsetFromUTC")
+        off = m.text(TIMEZONE_OFFSET, "TimezoneOffsetFromUTC")
         try:
             tz = tz_from_offset(off) if off else _dt.UTC
             t = parse_da_tm(date, time, tz)
@@ -199,49 +247,86 @@ def discover(
         raise InvalidInputError(
             "DICOM folder", expected="an existing folder or file", actual=str(path)
         )
-    groups: dict[str, list[tuple[Path, Dataset, int | None]]] = defaultdict(list)
+    groups: dict[str, list[_Member]] = defaultdict(list)
     unreadable: list[tuple[Path, str]] = []
     for n, file in enumerate(iter_files(path), start=1):
         if progress is not None:
             progress(n)
         if not _is_dicom_file(file):
             continue
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                with file.open("rb") as fh:
-                    ds = pydicom.dcmread(fh, stop_before_pixels=True)
-                    # pydicom stops at the start of the PixelData element
-                    offset: int | None = fh.tell()
-            except (InvalidDicomError, OSError, ValueError, KeyError, EOFError) as exc:
-                unreadable.append((file, f"{type(exc).__name__}: {exc}"))
-                continue
-        if caught and "SeriesInstanceUID" not in ds:
-            unreadable.append((file, f"parse problems: {caught[0].message}"))
+        scan = scan_file(file)
+        scan_uid = scan.text(SERIES_INSTANCE_UID) if scan is not None else None
+        if scan is not None and scan_uid is not None:
+            groups[scan_uid].append(_Member(file, scan, None, scan.pixel_offset))
             continue
+        parsed = _parse(file)
+        if isinstance(parsed, str):
+            unreadable.append((file, parsed))
+            continue
+        ds, offset = parsed
         uid = _str(ds, "SeriesInstanceUID")
         if uid is None:
             unreadable.append((file, "no SeriesInstanceUID (0020,000E)"))
             continue
-        groups[uid].append((file, ds, offset))
-    series = [_summarise(uid, members) for uid, members in groups.items()]
+        groups[uid].append(_Member(file, None, ds, offset))
+    series: list[SeriesInfo] = []
+    for uid, members in groups.items():
+        # the summary needs one full header; a file pydicom cannot parse is unreadable
+        while members and members[0].dataset is None:
+            parsed = _parse(members[0].file)
+            if isinstance(parsed, str):
+                unreadable.append((members.pop(0).file, parsed))
+            else:
+                members[0] = _Member(members[0].file, members[0].scan, *parsed)
+        if members:
+            series.append(_summarise(uid, members))
     series.sort(key=lambda s: (s.modality, s.description, s.series_uid))
     return Discovery(tuple(series), tuple(unreadable))
 
 
-def _summarise(uid: str, members: list[tuple[Path, Dataset, int | None]]) -> SeriesInfo:
-    files = tuple(p for p, _, _ in members)
-    headers = tuple(ds for _, ds, _ in members)
-    first = headers[0]
+@dataclass(frozen=True)
+class _Member:
+    file: Path
+    scan: FileScan | None
+    dataset: Dataset | None
+    offset: int | None
+
+    def text(self, tag: int, keyword: str) -> str | None:
+        if self.scan is not None:
+            return self.scan.text(tag)
+        assert self.dataset is not None
+        return _str(self.dataset, keyword)
+
+
+def _parse(file: Path) -> tuple[Dataset, int | None] | str:
+    """pydicom header (no pixels) and PixelData offset, or why the file is unreadable."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            with file.open("rb") as fh:
+                ds = pydicom.dcmread(fh, stop_before_pixels=True)
+                # pydicom stops at the start of the PixelData element
+                offset: int | None = fh.tell()
+        except (InvalidDicomError, OSError, ValueError, KeyError, EOFError) as exc:
+            return f"{type(exc).__name__}: {exc}"
+    if caught and "SeriesInstanceUID" not in ds:
+        return f"parse problems: {caught[0].message}"
+    return ds, offset
+
+
+def _summarise(uid: str, members: list[_Member]) -> SeriesInfo:
+    files = tuple(m.file for m in members)
+    first = members[0].dataset
+    assert first is not None
     sop = _str(first, "SOPClassUID") or ""
     try:
         sop_name = UID(sop).name if sop else "unknown"
     except (ValueError, KeyError):
         sop_name = sop
     n_frames = 0
-    for ds in headers:
+    for m in members:
         try:
-            n_frames += int(ds.get("NumberOfFrames") or 1)
+            n_frames += int(m.text(NUMBER_OF_FRAMES, "NumberOfFrames") or 1)
         except (TypeError, ValueError):
             n_frames += 1
     return SeriesInfo(
@@ -256,11 +341,12 @@ def _summarise(uid: str, members: list[tuple[Path, Dataset, int | None]]) -> Ser
         n_frames=n_frames,
         units=units_of(first),
         radiopharmaceutical=radiopharmaceutical_of(first),
-        acquisition_time=_acq_time(headers),
+        acquisition_time=_acq_time(members),
         frame_of_reference_uid=_str(first, "FrameOfReferenceUID"),
         files=files,
-        headers=headers,
-        pixel_offsets=tuple(o for _, _, o in members),
+        scans=tuple(m.scan for m in members),
+        known_headers=tuple(m.dataset for m in members),
+        pixel_offsets=tuple(m.offset for m in members),
     )
 
 
