@@ -18,6 +18,7 @@ from sstrkit.cli import (
     kinetics,
     nuclide,
     phantom,
+    preclinical,
     reading,
     voxel,
 )
@@ -48,7 +49,19 @@ def _root(
 
 # One module per command group, in workflow order.
 # ``voxel`` adds commands to the ``dose`` group, so it comes after ``dose``.
-for _group in (nuclide, catalog, dicom, phantom, reading, kinetics, dose, voxel, followup, demo):
+for _group in (
+    nuclide,
+    catalog,
+    dicom,
+    phantom,
+    reading,
+    kinetics,
+    dose,
+    voxel,
+    followup,
+    preclinical,
+    demo,
+):
     _group.register(app)
 
 
