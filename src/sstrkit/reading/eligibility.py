@@ -1,0 +1,411 @@
+"""PRRT eligibility: laboratory values, eGFR (CKD-EPI 2021) and a user-editable rule file.
+
+The default rules live in ``sstrkit/reading/data/eligibility_rules.toml``; each
+names a quantity, an operator, a threshold, its unit and its source. The
+decision lists every rule with its value, threshold and pass/fail, so the
+physician sees why a patient is or is not eligible. A required rule whose value
+is missing makes the decision "not eligible (incomplete)" — never a silent pass.
+
+eGFR uses the race-free CKD-EPI 2021 creatinine equation (Inker LA et al.
+N Engl J Med 2021;385:1737–1749)::
+
+    eGFR = 142 × min(Scr/κ, 1)^α × max(Scr/κ, 1)^−1.200 × 0.9938^age × 1.012 [female]
+    κ = 0.7 (female) / 0.9 (male);  α = −0.241 (female) / −0.302 (male);  Scr in mg/dL
+
+Examples
+--------
+>>> round(ckd_epi_2021(1.0, 50, "male"), 1)
+91.7
+>>> labs = Labs.from_mapping({"age_years": 50, "sex": "male", "creatinine_umol_l": 88.4,
+...                            "haemoglobin_g_dl": 12, "platelets_1e9_per_l": 200,
+...                            "wbc_1e9_per_l": 6})
+>>> d = evaluate(load_rules(), {"n_lesions": 2, "target_min_t_l": 3.0,
+...                             "target_min_suv_max": 12.0, **labs.quantities()})
+>>> d.eligible, [r.status for r in d.rules][:3]
+(True, ['pass', 'pass', 'not_applicable'])
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tomllib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from sstrkit.errors import InvalidInputError
+
+__all__ = [
+    "CREATININE_UMOL_PER_MG_DL",
+    "QUANTITIES",
+    "EligibilityDecision",
+    "Labs",
+    "Rule",
+    "RuleOutcome",
+    "ckd_epi_2021",
+    "evaluate",
+    "load_rules",
+]
+
+CKD_EPI_2021_SOURCE = (
+    "Inker LA et al. New creatinine- and cystatin C-based equations to estimate GFR without "
+    "race. N Engl J Med 2021;385:1737-1749"
+)
+#: µmol/L per mg/dL of creatinine: 10 mg/L ÷ 113.12 g/mol = 88.40 µmol/L.
+CREATININE_UMOL_PER_MG_DL = 88.4
+
+#: Quantities a rule may test, with their units.
+QUANTITIES: Mapping[str, str] = {
+    "n_lesions": "lesions",
+    "target_min_t_l": "ratio",
+    "target_min_suv_max": "SUV (g/mL)",
+    "target_min_krenning": "grade",
+    "egfr_ml_min_1_73m2": "mL/min/1.73 m2",
+    "haemoglobin_g_dl": "g/dL",
+    "platelets_1e9_per_l": "10^9/L",
+    "wbc_1e9_per_l": "10^9/L",
+    "fdg_positive_sstr_negative_lesions": "lesions",
+}
+_OPS: Mapping[str, Callable[[float, float], bool]] = {
+    ">=": lambda v, t: v >= t,
+    ">": lambda v, t: v > t,
+    "<=": lambda v, t: v <= t,
+    "<": lambda v, t: v < t,
+    "==": lambda v, t: math.isclose(v, t, rel_tol=0.0, abs_tol=1e-12),
+}
+
+
+def ckd_epi_2021(creatinine_mg_dl: float, age_years: float, sex: str) -> float:
+    """eGFR (mL/min/1.73 m²) by the race-free CKD-EPI 2021 creatinine equation.
+
+    Parameters
+    ----------
+    creatinine_mg_dl
+        Serum creatinine (IDMS-traceable), mg/dL.
+    age_years
+        Age, ≥ 18 years (the equation is for adults).
+    sex
+        ``"female"`` or ``"male"`` (``"f"``/``"m"`` accepted).
+    """
+    s = sex.strip().lower()
+    if s in ("f", "female", "woman"):
+        female = True
+    elif s in ("m", "male", "man"):
+        female = False
+    else:
+        raise InvalidInputError("sex", expected="'female' or 'male'", actual=sex)
+    if not (creatinine_mg_dl > 0 and math.isfinite(creatinine_mg_dl)):
+        raise InvalidInputError(
+            "serum creatinine", expected="a positive value in mg/dL", actual=creatinine_mg_dl
+        )
+    if not 18 <= age_years <= 120:
+        raise InvalidInputError(
+            "age", expected="18-120 years (CKD-EPI 2021 is for adults)", actual=age_years
+        )
+    kappa, alpha = (0.7, -0.241) if female else (0.9, -0.302)
+    r = creatinine_mg_dl / kappa
+    egfr = 142.0 * min(r, 1.0) ** alpha * max(r, 1.0) ** -1.200 * 0.9938**age_years
+    return float(egfr) * (1.012 if female else 1.0)
+
+
+def _first(a: float | None, b: float | None) -> float | None:
+    return a if a is not None else b
+
+
+@dataclass(frozen=True)
+class Labs:
+    """Laboratory values for eligibility (units in the names)."""
+
+    age_years: float | None = None
+    sex: str | None = None
+    creatinine_mg_dl: float | None = None
+    egfr_ml_min_1_73m2: float | None = None
+    haemoglobin_g_dl: float | None = None
+    platelets_1e9_per_l: float | None = None
+    wbc_1e9_per_l: float | None = None
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> Labs:
+        """Parse a mapping (e.g. LABS.json); units are in the keys.
+
+        Accepted keys: ``age_years``, ``sex``, ``creatinine_mg_dl`` or
+        ``creatinine_umol_l``, ``egfr_ml_min_1_73m2`` (measured; overrides the
+        equation), ``haemoglobin_g_dl`` / ``hemoglobin_g_dl`` / ``haemoglobin_g_l``,
+        ``platelets_1e9_per_l``, ``wbc_1e9_per_l``.
+        """
+        known = {
+            "age_years",
+            "sex",
+            "creatinine_mg_dl",
+            "creatinine_umol_l",
+            "egfr_ml_min_1_73m2",
+            "haemoglobin_g_dl",
+            "hemoglobin_g_dl",
+            "haemoglobin_g_l",
+            "hemoglobin_g_l",
+            "platelets_1e9_per_l",
+            "platelets_1e9_l",
+            "wbc_1e9_per_l",
+            "wbc_1e9_l",
+        }
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise InvalidInputError(
+                "lab values",
+                expected=f"keys among {sorted(known)} (units in the key)",
+                actual=unknown,
+                fix="rename the keys; e.g. creatinine_umol_l for µmol/L",
+            )
+
+        def num(key: str) -> float | None:
+            v = data.get(key)
+            if v is None:
+                return None
+            if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+                raise InvalidInputError(key, expected="a finite number", actual=v)
+            if v < 0:
+                raise InvalidInputError(key, expected="≥ 0", actual=v)
+            return float(v)
+
+        creat = num("creatinine_mg_dl")
+        umol = num("creatinine_umol_l")
+        if creat is not None and umol is not None:
+            raise InvalidInputError(
+                "creatinine",
+                expected="one of creatinine_mg_dl or creatinine_umol_l",
+                actual="both",
+            )
+        if umol is not None:
+            creat = umol / CREATININE_UMOL_PER_MG_DL
+        hb = num("haemoglobin_g_dl")
+        if hb is None:
+            hb = num("hemoglobin_g_dl")
+        hb_l = num("haemoglobin_g_l")
+        if hb_l is None:
+            hb_l = num("hemoglobin_g_l")
+        if hb is None and hb_l is not None:
+            hb = hb_l / 10.0
+        sex = data.get("sex")
+        if sex is not None and not isinstance(sex, str):
+            raise InvalidInputError("sex", expected="'female' or 'male'", actual=sex)
+        return cls(
+            age_years=num("age_years"),
+            sex=sex,
+            creatinine_mg_dl=creat,
+            egfr_ml_min_1_73m2=num("egfr_ml_min_1_73m2"),
+            haemoglobin_g_dl=hb,
+            platelets_1e9_per_l=_first(num("platelets_1e9_per_l"), num("platelets_1e9_l")),
+            wbc_1e9_per_l=_first(num("wbc_1e9_per_l"), num("wbc_1e9_l")),
+        )
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> Labs:
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise InvalidInputError(
+                "labs file", expected="a readable JSON object", actual=f"{path}: {exc}"
+            ) from None
+        if not isinstance(data, dict):
+            raise InvalidInputError("labs file", expected="a JSON object", actual=type(data))
+        return cls.from_mapping(data)
+
+    def egfr(self) -> tuple[float | None, str]:
+        """eGFR and how it was obtained (measured, CKD-EPI 2021, or missing)."""
+        if self.egfr_ml_min_1_73m2 is not None:
+            return self.egfr_ml_min_1_73m2, "measured (given in the labs)"
+        if None in (self.creatinine_mg_dl, self.age_years, self.sex):
+            return None, "missing: needs creatinine, age and sex"
+        assert self.creatinine_mg_dl is not None and self.age_years is not None
+        assert self.sex is not None
+        return (
+            ckd_epi_2021(self.creatinine_mg_dl, self.age_years, self.sex),
+            "CKD-EPI 2021 creatinine equation (Inker et al. 2021)",
+        )
+
+    def quantities(self) -> dict[str, float | None]:
+        return {
+            "egfr_ml_min_1_73m2": self.egfr()[0],
+            "haemoglobin_g_dl": self.haemoglobin_g_dl,
+            "platelets_1e9_per_l": self.platelets_1e9_per_l,
+            "wbc_1e9_per_l": self.wbc_1e9_per_l,
+        }
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One eligibility rule."""
+
+    id: str
+    description: str
+    quantity: str
+    operator: Literal[">=", ">", "<=", "<", "=="]
+    threshold: float
+    unit: str
+    source: str
+    required: bool = True
+    therapies: tuple[str, ...] = ()
+    tracers: tuple[str, ...] = ()
+
+    def applies(self, therapy: str | None, tracer: str | None) -> bool:
+        def ok(names: tuple[str, ...], value: str | None) -> bool:
+            if not names:
+                return True
+            return value is not None and value.lower() in {n.lower() for n in names}
+
+        return ok(self.therapies, therapy) and ok(self.tracers, tracer)
+
+
+@dataclass(frozen=True)
+class RuleOutcome:
+    """A rule evaluated: ``status`` is pass, fail, missing or not_applicable."""
+
+    id: str
+    description: str
+    quantity: str
+    value: float | None
+    operator: str
+    threshold: float
+    unit: str
+    status: str
+    passed: bool | None
+    required: bool
+    source: str
+
+
+@dataclass(frozen=True)
+class EligibilityDecision:
+    """The decision and every rule behind it."""
+
+    eligible: bool
+    complete: bool
+    rules: tuple[RuleOutcome, ...]
+    therapy: str | None
+    tracer: str | None
+    rules_file: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "eligible": self.eligible,
+            "complete": self.complete,
+            "therapy": self.therapy,
+            "tracer": self.tracer,
+            "rules_file": self.rules_file,
+            "rules": [r.__dict__ for r in self.rules],
+        }
+
+
+DEFAULT_RULES = "eligibility_rules.toml"
+
+
+def load_rules(path: str | Path | None = None) -> tuple[tuple[Rule, ...], str]:
+    """Read a rule file (default: the packaged rules); returns ``(rules, file name)``."""
+    if path is None:
+        text = resources.files("sstrkit.reading.data").joinpath(DEFAULT_RULES).read_text("utf-8")
+        name = f"sstrkit default ({DEFAULT_RULES})"
+    else:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise InvalidInputError(
+                "rules file", expected="a readable TOML file", actual=exc
+            ) from None
+        name = str(path)
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidInputError(
+            "rules file", expected="valid TOML", actual=f"{name}: {exc}"
+        ) from None
+    raw = doc.get("rule")
+    if not isinstance(raw, list) or not raw:
+        raise InvalidInputError("rules file", expected="one or more [[rule]] tables", actual=name)
+    rules: list[Rule] = []
+    seen: set[str] = set()
+    for i, r in enumerate(raw):
+        where = f"rule #{i + 1} in {name}"
+        missing = [k for k in ("id", "quantity", "operator", "threshold", "source") if k not in r]
+        if missing:
+            raise InvalidInputError(
+                where,
+                expected="keys id, quantity, operator, threshold, source",
+                actual=f"missing {missing}",
+            )
+        if r["quantity"] not in QUANTITIES:
+            raise InvalidInputError(
+                f"{where}: quantity", expected=f"one of {sorted(QUANTITIES)}", actual=r["quantity"]
+            )
+        if r["operator"] not in _OPS:
+            raise InvalidInputError(
+                f"{where}: operator", expected=f"one of {sorted(_OPS)}", actual=r["operator"]
+            )
+        thr = r["threshold"]
+        if isinstance(thr, bool) or not isinstance(thr, int | float):
+            raise InvalidInputError(f"{where}: threshold", expected="a number", actual=thr)
+        if r["id"] in seen:
+            raise InvalidInputError(f"{where}: id", expected="unique ids", actual=r["id"])
+        seen.add(r["id"])
+        rules.append(
+            Rule(
+                id=str(r["id"]),
+                description=str(r.get("description", r["id"])),
+                quantity=r["quantity"],
+                operator=r["operator"],
+                threshold=float(thr),
+                unit=str(r.get("unit", QUANTITIES[r["quantity"]])),
+                source=str(r["source"]),
+                required=bool(r.get("required", True)),
+                therapies=tuple(str(t) for t in r.get("therapies", ())),
+                tracers=tuple(str(t) for t in r.get("tracers", ())),
+            )
+        )
+    return tuple(rules), name
+
+
+def evaluate(
+    rules: tuple[Sequence[Rule], str],
+    values: Mapping[str, float | None],
+    *,
+    therapy: str | None = None,
+    tracer: str | None = None,
+) -> EligibilityDecision:
+    """Evaluate every rule against ``values`` (quantity → value or ``None``)."""
+    rule_list, name = rules
+    out: list[RuleOutcome] = []
+    for r in rule_list:
+        v = values.get(r.quantity)
+        if not r.applies(therapy, tracer):
+            status, passed = "not_applicable", None
+        elif v is None:
+            status, passed = "missing", None
+        else:
+            passed = bool(_OPS[r.operator](float(v), r.threshold))
+            status = "pass" if passed else "fail"
+        out.append(
+            RuleOutcome(
+                r.id,
+                r.description,
+                r.quantity,
+                None if v is None else float(v),
+                r.operator,
+                r.threshold,
+                r.unit,
+                status,
+                passed,
+                r.required,
+                r.source,
+            )
+        )
+    failed = any(o.status == "fail" for o in out)
+    missing_required = any(o.status == "missing" and o.required for o in out)
+    return EligibilityDecision(
+        eligible=not failed and not missing_required,
+        complete=not any(o.status == "missing" for o in out),
+        rules=tuple(out),
+        therapy=therapy,
+        tracer=tracer,
+        rules_file=name,
+    )

@@ -1,0 +1,196 @@
+"""Images a physician expects from an SSTR PET read (PNG, matplotlib Agg, atomic writes).
+
+* :func:`write_mip` — whole-body maximum-intensity projections, front (anterior,
+  patient's right on the image left) and side (patient's left side view),
+  lesions numbered;
+* :func:`write_lesion_slices` — per lesion, the axial slice through its
+  centroid: PET, CT and fused PET/CT with the lesion contour (as in the
+  review's Figure 1);
+* :func:`write_lesion_table` — the lesion table as an image.
+
+Figures are built with :class:`matplotlib.figure.Figure` (no pyplot state), saved
+to a temporary file in the target folder and moved into place with
+:func:`os.replace`, so a reader never sees a half-written PNG.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure
+from numpy.typing import NDArray
+
+from sstrkit.core.volume import Volume
+from sstrkit.reading.metrics import LesionMetrics
+
+__all__ = ["save_figure", "write_lesion_slices", "write_lesion_table", "write_mip"]
+
+
+def save_figure(fig: Figure, path: str | os.PathLike[str], dpi: int = 100) -> Path:
+    """Save ``fig`` as PNG atomically (temporary file + :func:`os.replace`)."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fig.savefig(fh, format="png", dpi=dpi)
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return p
+
+
+def _display_range(arr: NDArray[Any]) -> float:
+    v = float(np.percentile(arr, 99.9)) if arr.size else 1.0
+    return v if v > 0 else 1.0
+
+
+def _superior_up(vol: Volume) -> bool:
+    """True when increasing numpy z runs towards the head (LPS +z)."""
+    return bool(vol.direction_matrix[2, 2] >= 0)
+
+
+def write_mip(
+    suv: Volume,
+    path: str | os.PathLike[str],
+    lesions: Sequence[LesionMetrics] = (),
+    *,
+    vmax: float | None = None,
+) -> Path:
+    """Front and side MIPs of the SUV volume, lesions numbered at their centroids."""
+    arr = np.asarray(suv.array, dtype=np.float32)
+    sx, sy, sz = suv.spacing
+    front = arr.max(axis=1)  # (z, x)
+    side = arr.max(axis=2)  # (z, y)
+    top = vmax if vmax is not None else _display_range(arr)
+    origin = "lower" if _superior_up(suv) else "upper"
+    fig = Figure(figsize=(8, 8))
+    axes = fig.subplots(1, 2)
+    axes[0].imshow(front, cmap="gray_r", vmin=0, vmax=top, origin=origin, aspect=sz / sx)
+    axes[0].set_title("MIP front (anterior)")
+    axes[1].imshow(side[:, ::-1], cmap="gray_r", vmin=0, vmax=top, origin=origin, aspect=sz / sy)
+    axes[1].set_title("MIP side (left lateral)")
+    ny = arr.shape[1]
+    for m in lesions:
+        i, j, k = suv.physical_to_index(m.centroid_mm)
+        axes[0].annotate(str(m.id), (i, k), color="red", fontsize=8, ha="left")
+        axes[1].annotate(str(m.id), (ny - 1 - j, k), color="red", fontsize=8, ha="left")
+    for ax in axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(f"{suv.name or 'SSTR PET'} — SUV 0–{top:.1f}")
+    return save_figure(fig, path)
+
+
+def write_lesion_slices(
+    suv: Volume,
+    labels: Volume,
+    lesions: Sequence[LesionMetrics],
+    out_dir: str | os.PathLike[str],
+    *,
+    ct: Volume | None = None,
+    vmax: float | None = None,
+) -> list[Path]:
+    """One PNG per lesion: axial PET, CT and fused PET/CT through its centroid with contour.
+
+    ``labels`` and ``ct`` must be on the PET grid (see
+    :func:`~sstrkit.reading.reader.read_sstr_pet`, which resamples the CT).
+    """
+    suv.check_same_space(labels)
+    if ct is not None:
+        suv.check_same_space(ct)
+    arr = np.asarray(suv.array, dtype=np.float32)
+    lab = np.asarray(labels.array)
+    top = vmax if vmax is not None else _display_range(arr)
+    sx, sy, _ = suv.spacing
+    out: list[Path] = []
+    for m in lesions:
+        k = int(np.clip(np.rint(suv.physical_to_index(m.centroid_mm)[2]), 0, arr.shape[0] - 1))
+        if not (lab[k] == m.id).any():  # a concave lesion: use its largest slice
+            k = int(np.argmax((lab == m.id).sum(axis=(1, 2))))
+        pet = arr[k]
+        mask = (lab[k] == m.id).astype(float)
+        panels = 3 if ct is not None else 1
+        fig = Figure(figsize=(4 * panels, 4.4))
+        axes = np.atleast_1d(fig.subplots(1, panels))
+        aspect = sy / sx
+        if ct is not None:
+            ctk = np.asarray(ct.array, dtype=np.float32)[k]
+            axes[0].imshow(pet, cmap="gray_r", vmin=0, vmax=top, aspect=aspect)
+            axes[0].set_title("PET")
+            axes[1].imshow(ctk, cmap="gray", vmin=-160, vmax=240, aspect=aspect)
+            axes[1].set_title("CT")
+            axes[2].imshow(ctk, cmap="gray", vmin=-160, vmax=240, aspect=aspect)
+            axes[2].imshow(
+                np.ma.masked_less(pet, 0.05 * top),
+                cmap="hot",
+                vmin=0,
+                vmax=top,
+                alpha=0.6,
+                aspect=aspect,
+            )
+            axes[2].set_title("PET/CT")
+        else:
+            axes[0].imshow(pet, cmap="gray_r", vmin=0, vmax=top, aspect=aspect)
+            axes[0].set_title("PET")
+        for ax in axes:
+            if mask.any():
+                ax.contour(mask, levels=[0.5], colors="cyan", linewidths=1.0)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        fig.suptitle(
+            f"lesion {m.id} ({m.organ}): SUVmax {m.suv_max:.1f}, {m.volume_ml:.1f} mL, "
+            f"Krenning {m.krenning if m.krenning is not None else '—'}"
+        )
+        out.append(save_figure(fig, Path(out_dir) / f"lesion_{m.id:03d}.png"))
+    return out
+
+
+def _fmt(v: float | None, spec: str = ".2f") -> str:
+    return "—" if v is None else format(v, spec)
+
+
+def write_lesion_table(lesions: Sequence[LesionMetrics], path: str | os.PathLike[str]) -> Path:
+    """The lesion table (id, organ, SUVs, volume, TLSE, ratios, Krenning, centroid) as PNG."""
+    cols = [
+        "id",
+        "organ",
+        "SUVmax",
+        "SUVpeak",
+        "SUVmean",
+        "mL",
+        "TLSE",
+        "T/L",
+        "T/S",
+        "Krenning",
+        "centroid LPS (mm)",
+    ]
+    rows = [
+        [
+            str(m.id),
+            m.organ,
+            _fmt(m.suv_max),
+            _fmt(m.suv_peak),
+            _fmt(m.suv_mean),
+            _fmt(m.volume_ml),
+            _fmt(m.tlse, ".1f"),
+            _fmt(m.t_l),
+            _fmt(m.t_s),
+            "—" if m.krenning is None else str(m.krenning),
+            ", ".join(f"{c:.0f}" for c in m.centroid_mm),
+        ]
+        for m in lesions
+    ] or [["—"] * len(cols)]
+    fig = Figure(figsize=(12, 0.6 + 0.3 * (len(rows) + 1)))
+    ax = fig.subplots()
+    ax.axis("off")
+    tab = ax.table(cellText=rows, colLabels=cols, loc="center", cellLoc="center")
+    tab.auto_set_font_size(False)
+    tab.set_fontsize(8)
+    return save_figure(fig, path)

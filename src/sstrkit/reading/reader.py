@@ -1,0 +1,234 @@
+"""End-to-end SSTR PET reading: references → lesions → metrics → scores → eligibility.
+
+:func:`read_sstr_pet` takes volumes (SUV PET, optional CT, organ labels and a
+paired FDG PET) so that it does not depend on how they were imported.
+
+Examples
+--------
+>>> import numpy as np
+>>> from sstrkit.core.volume import Volume
+>>> a = np.full((40, 40, 40), 0.8); lab = np.zeros(a.shape, dtype=np.int16)
+>>> a[5:35, 5:35, 2:18] = 5.0; lab[5:35, 5:35, 2:18] = 1       # liver (patient right)
+>>> a[10:20, 10:20, 24:34] = 20.0; lab[10:20, 10:20, 24:34] = 2  # spleen
+>>> a[26:31, 26:31, 26:31] = 12.0                                # a lesion
+>>> suv = Volume.from_array(a, spacing=(3.0, 3.0, 3.0), quantity="SUV", unit="g/mL")
+>>> r = read_sstr_pet(suv, organs=Volume.from_array(lab, spacing=(3.0, 3.0, 3.0)),
+...                   organ_names={1: "liver", 2: "spleen"})
+>>> [(m.krenning, round(m.volume_ml, 3)) for m in r.lesions], r.krenning_patient
+([(3, 3.375)], 3)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from sstrkit import __version__
+from sstrkit.core.provenance import Step
+from sstrkit.core.volume import Volume
+from sstrkit.errors import GeometryMismatchError
+from sstrkit.reading.eligibility import EligibilityDecision, Labs, Rule, evaluate, load_rules
+from sstrkit.reading.metrics import LesionMetrics, WholeBody, lesion_metrics, whole_body
+from sstrkit.reading.organs import OrganMap, prepare_organs
+from sstrkit.reading.reference import ReferenceSet, measure_references
+from sstrkit.reading.scores import (
+    KRENNING_SOURCES,
+    NetpetResult,
+    krenning_score,
+    netpet_grade,
+    patient_krenning,
+)
+from sstrkit.reading.segmentation import (
+    UNCINATE_FLAG,
+    Segmentation,
+    SegmentationSettings,
+    segment_lesions,
+)
+
+__all__ = ["ReadingResult", "read_sstr_pet", "select_targets"]
+
+#: FDG PET defaults: detection above 1.5 × liver + 2 SD is PERCIST's measurability bar.
+FDG_SETTINGS = SegmentationSettings(liver_detect_ratio=1.5, liver_detect_sd=2.0)
+
+
+@dataclass(frozen=True)
+class ReadingResult:
+    """Everything `sstrkit read` reports (JSON contract in :meth:`to_dict`)."""
+
+    references: ReferenceSet
+    segmentation: Segmentation
+    lesions: tuple[LesionMetrics, ...]
+    whole_body: WholeBody
+    krenning_patient: int | None
+    target_ids: tuple[int, ...]
+    eligibility: EligibilityDecision
+    netpet: NetpetResult | None
+    fdg_lesions: tuple[LesionMetrics, ...]
+    ct_on_pet_grid: Volume | None
+    organs: OrganMap | None
+    history: tuple[Step, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "reference": self.references.to_dict(),
+            "lesions": [m.to_dict() for m in self.lesions],
+            "krenning_patient": self.krenning_patient,
+            "krenning_method": "PET-adapted: lesion SUVmax vs liver/spleen SUVmean, ±10 % "
+            "band = equal to liver; patient grade = most avid lesion",
+            "krenning_sources": list(KRENNING_SOURCES),
+            "target_lesion_ids": list(self.target_ids),
+            "sstr_tumour_volume_ml": self.whole_body.sstr_tumour_volume_ml,
+            "total_tlse": self.whole_body.total_tlse,
+            "n_lesions": self.whole_body.n_lesions,
+            "suppressed_physiological": self.segmentation.to_dict()["suppressed"],
+            "segmentation": self.segmentation.to_dict(),
+            "netpet": self.netpet.to_dict() if self.netpet is not None else None,
+            "fdg_lesions": [m.to_dict() for m in self.fdg_lesions],
+            "eligibility": self.eligibility.to_dict(),
+            "sstrkit_version": __version__,
+            "history": [s.to_dict() for s in self.history],
+        }
+
+
+def select_targets(
+    lesions: Sequence[LesionMetrics], max_total: int = 5, max_per_organ: int = 2
+) -> tuple[int, ...]:
+    """Ids of the target lesions: the largest, ≤ 5 in all and ≤ 2 per organ (RECIST 1.1).
+
+    Lesions flagged as possible uncinate-process uptake are not targets.
+
+    >>> from sstrkit.reading.metrics import LesionMetrics
+    >>> ls = [LesionMetrics(i, (0, 0, 0), 1, 1, 1, v, v, organ="liver")
+    ...       for i, v in ((1, 5.0), (2, 9.0), (3, 7.0))]
+    >>> select_targets(ls)
+    (2, 3)
+    """
+    chosen: list[int] = []
+    per: dict[str, int] = {}
+    for m in sorted(lesions, key=lambda m: -m.volume_ml):
+        if UNCINATE_FLAG in m.flags or len(chosen) >= max_total:
+            continue
+        if per.get(m.organ, 0) >= max_per_organ:
+            continue
+        per[m.organ] = per.get(m.organ, 0) + 1
+        chosen.append(m.id)
+    return tuple(chosen)
+
+
+def _grade(lesions: Sequence[LesionMetrics], refs: ReferenceSet) -> tuple[LesionMetrics, ...]:
+    return tuple(
+        replace(
+            m,
+            krenning=krenning_score(
+                m.suv_max,
+                liver=refs.liver_mean,
+                spleen=refs.spleen_mean,
+                blood_pool=refs.blood_pool_mean,
+            ),
+        )
+        for m in lesions
+    )
+
+
+def read_sstr_pet(
+    suv: Volume,
+    *,
+    ct: Volume | None = None,
+    organs: Volume | None = None,
+    organ_names: Mapping[int, str] | None = None,
+    resample_labels: bool = False,
+    fdg: Volume | None = None,
+    fdg_organs: Volume | None = None,
+    fdg_organ_names: Mapping[int, str] | None = None,
+    labs: Labs | None = None,
+    rules: tuple[Sequence[Rule], str] | None = None,
+    therapy: str | None = "177Lu-DOTATATE",
+    tracer: str | None = None,
+    settings: SegmentationSettings | None = None,
+    seeds_mm: Sequence[Sequence[float]] = (),
+) -> ReadingResult:
+    """Read an SSTR PET quantitatively (see the package docs for each step).
+
+    Raises
+    ------
+    GeometryMismatchError
+        CT and PET frames of reference differ, or labels are on another grid
+        and ``resample_labels`` is false.
+    InvalidInputError
+        The PET is not in SUV, or other inputs are malformed.
+    """
+    omap = (
+        prepare_organs(organs, suv, organ_names, resample=resample_labels)
+        if organs is not None
+        else None
+    )
+    ct_grid: Volume | None = None
+    if ct is not None:
+        a, b = ct.frame_of_reference_uid, suv.frame_of_reference_uid
+        if a and b and a != b:
+            raise GeometryMismatchError(
+                "CT and PET frames of reference",
+                expected=f"the PET's {b}",
+                actual=a,
+                fix="use the CT acquired with this PET (same FrameOfReferenceUID) or register "
+                "the CT first",
+            )
+        ct_grid = (
+            ct if ct.same_space(suv) else ct.resample_to(suv, mode="linear", default_value=-1000.0)
+        )
+    refs = measure_references(suv, omap)
+    seg = segment_lesions(suv, refs, omap, settings, seeds_mm=seeds_mm)
+    lesions = _grade(lesion_metrics(suv, seg, refs), refs)
+    wb = whole_body(lesions)
+    targets = select_targets(lesions)
+    target_ms = [m for m in lesions if m.id in targets]
+
+    netpet: NetpetResult | None = None
+    fdg_lesions: tuple[LesionMetrics, ...] = ()
+    if fdg is not None:
+        fmap = (
+            prepare_organs(fdg_organs, fdg, fdg_organ_names, resample=resample_labels)
+            if fdg_organs is not None
+            else None
+        )
+        frefs = measure_references(fdg, fmap)
+        fseg = segment_lesions(fdg, frefs, fmap, FDG_SETTINGS)
+        fdg_lesions = lesion_metrics(fdg, fseg, frefs)
+        netpet = netpet_grade(
+            lesions, fdg_lesions, sstr_refs=refs, fdg_refs=frefs, sstr_suv=suv, fdg_suv=fdg
+        )
+
+    values: dict[str, float | None] = {
+        "n_lesions": float(len(lesions)),
+        "target_min_t_l": min((m.t_l for m in target_ms if m.t_l is not None), default=None),
+        "target_min_suv_max": min((m.suv_max for m in target_ms), default=None),
+        "target_min_krenning": min(
+            (float(m.krenning) for m in target_ms if m.krenning is not None), default=None
+        ),
+        "fdg_positive_sstr_negative_lesions": (
+            float(netpet.fdg_positive_sstr_negative) if netpet is not None else None
+        ),
+    }
+    values.update((labs or Labs()).quantities())
+    decision = evaluate(rules or load_rules(), values, therapy=therapy, tracer=tracer)
+    step = Step.make(
+        "read_sstr_pet",
+        {"therapy": therapy, "tracer": tracer, "seeds_mm": [list(s) for s in seeds_mm]},
+        inputs=tuple(v.name for v in (suv, ct, organs, fdg) if v is not None),
+        sources=KRENNING_SOURCES,
+    )
+    return ReadingResult(
+        references=refs,
+        segmentation=seg,
+        lesions=lesions,
+        whole_body=wb,
+        krenning_patient=patient_krenning([m.krenning for m in lesions]),
+        target_ids=targets,
+        eligibility=decision,
+        netpet=netpet,
+        fdg_lesions=fdg_lesions,
+        ct_on_pet_grid=ct_grid,
+        organs=omap,
+        history=(*suv.history, *refs.history, seg.labels.history[-1], step),
+    )

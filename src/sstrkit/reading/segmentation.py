@@ -1,0 +1,552 @@
+"""Lesion segmentation on an SUV volume: detection, delineation, suppression, seeds.
+
+Three methods (:class:`SegmentationSettings` ``method``):
+
+``percent_max`` (default)
+    Detection: SUV above ``background_factor`` × background outside the liver
+    (background = blood-pool SUVmean, else the median SUV of the body).
+    Delineation of each detected focus: the connected region around its peak
+    with SUV ≥ bg + ``percent`` × (SUVmax − bg) — a background-adapted
+    isocontour (41–50 % of SUVmax are the usual fractions; 50 % recovers the
+    true boundary of a uniform sphere whose edge is blurred or voxelised
+    symmetrically).
+``fixed``
+    SUV ≥ ``fixed_suv``; connected components.
+``liver_relative``
+    SUV ≥ ``liver_factor`` × liver SUVmean; connected components.
+
+In every method, detection inside the liver uses liver SUVmean +
+max(``liver_detect_sd`` × SD, (``liver_detect_ratio`` − 1) × mean), so the
+normal liver is never a lesion. With organ labels, foci within
+``physiological_margin_mm`` of kidneys, spleen, bladder, adrenals or pituitary
+are suppressed (reported in ``suppressed``); lesions are split by organ label;
+focal uptake in the pancreatic head (the uncinate-process pitfall, Wang et al.
+2013 section 5, ref. [88]) is flagged, not removed. Seed points (LPS mm) add
+lesions semi-automatically: the peak within ``seed_search_radius_mm`` is
+delineated with the isocontour, bypassing detection and suppression.
+
+Examples
+--------
+>>> import numpy as np
+>>> from sstrkit.core.volume import Volume
+>>> from sstrkit.reading.reference import ReferenceRegion, ReferenceSet
+>>> a = np.full((30, 30, 30), 1.0); a[10:16, 10:16, 10:16] = 10.0
+>>> suv = Volume.from_array(a, spacing=(4.0, 4.0, 4.0), quantity="SUV", unit="g/mL")
+>>> bp = ReferenceRegion("blood_pool", 1.0, 0.0, 1.0, 1.0, 1, (0, 0, 0), "user")
+>>> seg = segment_lesions(suv, ReferenceSet(None, None, bp))
+>>> len(seg.regions), int((seg.labels.array > 0).sum())
+(1, 216)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import ndimage
+
+from sstrkit.core.provenance import Step
+from sstrkit.core.volume import Volume
+from sstrkit.errors import InvalidInputError
+from sstrkit.reading.organs import PHYSIOLOGICAL_KINDS, OrganMap
+from sstrkit.reading.reference import ReferenceSet, ball, check_suv_volume
+
+__all__ = [
+    "LesionRegion",
+    "Segmentation",
+    "SegmentationSettings",
+    "SuppressedUptake",
+    "segment_lesions",
+]
+
+Method = Literal["percent_max", "fixed", "liver_relative"]
+UNCINATE_FLAG = "uncinate_process_focal_uptake"
+
+
+@dataclass(frozen=True)
+class SegmentationSettings:
+    """Parameters of :func:`segment_lesions` (all recorded in the provenance)."""
+
+    method: Method = "percent_max"
+    percent: float = 0.5
+    fixed_suv: float = 4.0
+    liver_factor: float = 1.0
+    background_factor: float = 2.5
+    liver_detect_sd: float = 3.0
+    liver_detect_ratio: float = 1.25
+    min_volume_ml: float = 0.5
+    physiological_margin_mm: float = 10.0
+    suppress_physiological: bool = True
+    split_by_organ: bool = True
+    split_min_fraction: float = 0.3
+    seed_search_radius_mm: float = 10.0
+    max_extent_mm: float = 40.0
+    detect_smoothing_mm: float = 3.0
+
+    def __post_init__(self) -> None:
+        if self.method not in ("percent_max", "fixed", "liver_relative"):
+            raise InvalidInputError(
+                "segmentation method",
+                expected="'percent_max', 'fixed' or 'liver_relative'",
+                actual=self.method,
+            )
+        if not 0.05 <= self.percent <= 0.95:
+            raise InvalidInputError(
+                "isocontour fraction",
+                expected="0.05–0.95 (typically 0.41–0.5)",
+                actual=self.percent,
+            )
+        for name in ("fixed_suv", "liver_factor", "background_factor", "liver_detect_ratio"):
+            if getattr(self, name) <= 0:
+                raise InvalidInputError(name, expected="> 0", actual=getattr(self, name))
+        if self.min_volume_ml < 0 or self.physiological_margin_mm < 0:
+            raise InvalidInputError(
+                "min_volume_ml / physiological_margin_mm",
+                expected="≥ 0",
+                actual=(self.min_volume_ml, self.physiological_margin_mm),
+            )
+
+
+@dataclass(frozen=True)
+class LesionRegion:
+    """One segmented lesion: its label value in :attr:`Segmentation.labels`."""
+
+    label: int
+    organ: str
+    origin: str  # "auto" or "seed"
+    threshold_suv: float
+    background_suv: float
+    flags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SuppressedUptake:
+    """A focus removed as physiological uptake."""
+
+    organ: str
+    suv_max: float
+    volume_ml: float
+    centroid_mm: tuple[float, float, float]
+
+
+@dataclass(frozen=True)
+class Segmentation:
+    """Lesion label map on the PET grid plus per-lesion and suppressed-focus records."""
+
+    labels: Volume
+    regions: tuple[LesionRegion, ...]
+    suppressed: tuple[SuppressedUptake, ...]
+    settings: SegmentationSettings
+    thresholds: dict[str, float | None]
+    notes: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "settings": asdict(self.settings),
+            "thresholds": dict(self.thresholds),
+            "suppressed": [asdict(s) for s in self.suppressed],
+            "notes": list(self.notes),
+        }
+
+
+# --------------------------------------------------------------------------- helpers
+def _spacing_zyx(vol: Volume) -> tuple[float, float, float]:
+    sx, sy, sz = vol.spacing
+    return (sz, sy, sx)
+
+
+def _background(arr: NDArray[np.float32], refs: ReferenceSet) -> tuple[float, str]:
+    if refs.blood_pool_mean is not None:
+        return refs.blood_pool_mean, "blood-pool SUVmean"
+    body = arr > 0.3
+    if not body.any():
+        return float(np.median(arr)), "median SUV of the image"
+    return float(np.median(arr[body])), "median SUV of the body (SUV > 0.3)"
+
+
+def _physiological_zone(
+    organs: OrganMap, vol: Volume, margin_mm: float
+) -> tuple[NDArray[np.bool_], NDArray[np.int32]]:
+    """Physiological organs dilated by ``margin_mm`` and the nearest organ code there."""
+    zone = np.zeros(organs.labels.shape, dtype=bool)
+    codes = np.zeros(organs.labels.shape, dtype=np.int32)
+    spacing = _spacing_zyx(vol)
+    pad = [int(np.ceil(margin_mm / s)) + 1 for s in spacing]
+    for code in organs.names:
+        if organs.kind_of(code) not in PHYSIOLOGICAL_KINDS:
+            continue
+        m = organs.labels == code
+        objs = ndimage.find_objects(m.astype(np.int8))
+        if not objs or objs[0] is None:
+            continue
+        sl = tuple(
+            slice(max(s.start - p, 0), min(s.stop + p, n))
+            for s, p, n in zip(objs[0], pad, m.shape, strict=True)
+        )
+        dist = ndimage.distance_transform_edt(~m[sl], sampling=spacing)
+        near = dist <= margin_mm
+        sub_codes = codes[sl]
+        sub_codes[near & ~zone[sl]] = code
+        zone[sl] |= near
+    return zone, codes
+
+
+def _shell_median(
+    values: NDArray[np.float32],
+    region: NDArray[np.bool_],
+    exclude: NDArray[np.bool_],
+    spacing: tuple[float, float, float],
+    inner_mm: float = 8.0,
+    width_mm: float = 8.0,
+) -> float | None:
+    """Median SUV in a shell ``inner_mm``..``inner_mm + width_mm`` around ``region``.
+
+    Voxels of other detected foci and of physiological zones are excluded: the
+    local background of a background-adapted isocontour.
+    """
+    if not region.any():
+        return None
+    dist = ndimage.distance_transform_edt(~region, sampling=spacing)
+    shell = (dist > inner_mm) & (dist <= inner_mm + width_mm) & ~exclude
+    if shell.sum() < 10:
+        return None
+    return float(np.median(values[shell]))
+
+
+def _connected_to(mask: NDArray[np.bool_], point: tuple[int, ...]) -> NDArray[np.bool_]:
+    lab, _ = ndimage.label(mask)
+    v = lab[point]
+    out: NDArray[np.bool_] = lab == v if v else np.zeros(mask.shape, dtype=bool)
+    return out
+
+
+def _box(
+    center: Sequence[int], half: Sequence[int], shape: Sequence[int]
+) -> tuple[slice, slice, slice]:
+    return tuple(  # type: ignore[return-value]
+        slice(max(c - h, 0), min(c + h + 1, n)) for c, h, n in zip(center, half, shape, strict=True)
+    )
+
+
+# ----------------------------------------------------------------------------- main
+def segment_lesions(
+    suv: Volume,
+    references: ReferenceSet,
+    organs: OrganMap | None = None,
+    settings: SegmentationSettings | None = None,
+    *,
+    seeds_mm: Sequence[Sequence[float]] = (),
+) -> Segmentation:
+    """Segment SSTR-positive lesions (see the module docstring for the method).
+
+    Parameters
+    ----------
+    suv
+        SUV volume.
+    references
+        Reference regions from :func:`~sstrkit.reading.reference.measure_references`.
+    organs
+        Organ labels on the PET grid (:func:`~sstrkit.reading.organs.prepare_organs`).
+    settings
+        Method and thresholds.
+    seeds_mm
+        User seed points in LPS mm (semi-automatic lesions).
+    """
+    check_suv_volume(suv)
+    cfg = settings or SegmentationSettings()
+    arr = np.asarray(suv.array, dtype=np.float32)
+    shape = arr.shape
+    spacing = _spacing_zyx(suv)
+    vox_ml = suv.voxel_volume_ml
+    notes: list[str] = []
+
+    bg, bg_source = _background(arr, references)
+    liver_mean = references.liver_mean
+    liver_mask = organs.mask("liver") if organs is not None else np.zeros(shape, dtype=bool)
+    t_liver: float | None = None
+    if cfg.detect_smoothing_mm > 0:
+        sigma = [cfg.detect_smoothing_mm / s for s in spacing]
+        smooth = ndimage.gaussian_filter(arr, sigma=sigma).astype(np.float32)
+    else:
+        smooth = arr
+    if cfg.method == "percent_max":
+        t_out = cfg.background_factor * bg
+    elif cfg.method == "fixed":
+        t_out = cfg.fixed_suv
+    else:
+        if liver_mean is None:
+            raise InvalidInputError(
+                "liver-relative segmentation",
+                expected="a liver reference",
+                actual="none found",
+                fix="pass organ labels with a liver, or use --method percent_max/fixed",
+            )
+        t_out = cfg.liver_factor * liver_mean
+    thresh = np.full(shape, t_out, dtype=np.float32)
+    organ_thresholds: dict[str, float] = {}
+    if organs is not None:
+        # organs with physiological background uptake that may hold lesions (liver,
+        # pancreas, ...): detect above the organ's own robust level
+        for code, name in organs.names.items():
+            kind = organs.kind_of(code)
+            if kind is None or kind in PHYSIOLOGICAL_KINDS or kind in ("aorta", "blood"):
+                continue
+            m = organs.labels == code
+            if not m.any():
+                continue
+            vals = smooth[m]
+            med = float(np.median(vals))
+            rsd = 1.4826 * float(np.median(np.abs(vals - med)))
+            t = med + max(cfg.liver_detect_sd * rsd, (cfg.liver_detect_ratio - 1.0) * med)
+            t = max(t, t_out)
+            organ_thresholds[name] = t
+            if kind == "liver":
+                t_liver = t if t_liver is None else max(t_liver, t)
+        for code, name in organs.names.items():
+            if name not in organ_thresholds:
+                continue
+            t = organ_thresholds[name]
+            if organs.kind_of(code) != "liver" and t_liver is not None:
+                # a lesion filling a small organ raises its median: never demand more
+                # contrast than in the liver
+                t = min(t, max(t_liver, t_out))
+                organ_thresholds[name] = t
+            thresh[organs.labels == code] = t
+    if liver_mean is not None and not liver_mask.any():
+        notes.append("no liver label: organ-specific detection thresholds are not applied")
+
+    # smoothed AND raw above threshold: smoothing suppresses noise maxima, the raw
+    # test removes spill-over from a neighbouring hotter organ into a cooler one
+    detect = (smooth > thresh) & (arr > thresh)
+    zone = np.zeros(shape, dtype=bool)
+    zone_codes = np.zeros(shape, dtype=np.int32)
+    suppressed: list[SuppressedUptake] = []
+    if organs is not None and cfg.suppress_physiological:
+        zone, zone_codes = _physiological_zone(organs, suv, cfg.physiological_margin_mm)
+        phys_lab, _ = ndimage.label(detect & zone)
+        for i, sl in enumerate(ndimage.find_objects(phys_lab), start=1):
+            if sl is None:
+                continue
+            sel = phys_lab[sl] == i
+            codes = zone_codes[sl][sel]
+            code = int(np.bincount(codes[codes > 0]).argmax()) if (codes > 0).any() else 0
+            idx = np.argwhere(sel).mean(axis=0) + np.array([s.start for s in sl])
+            c = suv.index_to_physical(idx[::-1])
+            suppressed.append(
+                SuppressedUptake(
+                    organ=organs.name_at(code),
+                    suv_max=float(arr[sl][sel].max()),
+                    volume_ml=float(sel.sum() * vox_ml),
+                    centroid_mm=(float(c[0]), float(c[1]), float(c[2])),
+                )
+            )
+        detect &= ~zone
+    elif organs is None:
+        notes.append(
+            "no organ labels: physiological uptake (kidneys, spleen, bladder, adrenals, "
+            "pituitary) is NOT suppressed; pass organ labels"
+        )
+
+    out = np.zeros(shape, dtype=np.int32)
+    regions: list[LesionRegion] = []
+    half_box = [int(np.ceil(cfg.max_extent_mm / s)) for s in spacing]
+
+    def delineate(
+        peak: tuple[int, int, int], origin: str
+    ) -> tuple[NDArray[np.bool_], tuple[slice, slice, slice], float, float]:
+        fallback = liver_mean if (liver_mean is not None and liver_mask[peak]) else bg
+        vmax = float(arr[peak])
+        box = _box(peak, half_box, shape)
+        free = out[box] == 0
+        if origin == "auto":
+            free &= ~zone[box]
+        rel = tuple(p - b.start for p, b in zip(peak, box, strict=True))
+        # first pass with the reference background, then the measured local background
+        local_bg = fallback
+        region = np.zeros(free.shape, dtype=bool)
+        for _ in range(2):
+            t_iso = local_bg + cfg.percent * (vmax - local_bg)
+            region = _connected_to((arr[box] >= t_iso) & free, rel)
+            shell_bg = _shell_median(arr[box], region, detect[box] | zone[box], spacing)
+            if shell_bg is None or shell_bg >= vmax:
+                break
+            local_bg = shell_bg
+        t_iso = local_bg + cfg.percent * (vmax - local_bg)
+        region = _connected_to((arr[box] >= t_iso) & free, rel)
+        return region, box, t_iso, local_bg
+
+    # seeds first: the user's choice has priority
+    for seed in seeds_mm:
+        ijk = np.rint(suv.physical_to_index(np.asarray(seed, dtype=float))).astype(int)
+        zyx = tuple(int(v) for v in ijk[::-1])
+        if not all(0 <= v < n for v, n in zip(zyx, shape, strict=True)):
+            raise InvalidInputError(
+                "seed point", expected="a point inside the PET field of view", actual=list(seed)
+            )
+        kern = ball(spacing, cfg.seed_search_radius_mm)
+        half = [k // 2 for k in kern.shape]
+        box = _box(zyx, half, shape)
+        kb = tuple(
+            slice(b.start - (c - h), b.stop - (c - h))
+            for b, c, h in zip(box, zyx, half, strict=True)
+        )
+        local = np.where(kern[kb], arr[box], -np.inf)
+        rel = np.unravel_index(int(np.argmax(local)), local.shape)
+        peak = tuple(int(r + b.start) for r, b in zip(rel, box, strict=True))
+        region, rbox, t_iso, local_bg = delineate(peak, "seed")  # type: ignore[arg-type]
+        if not region.any():
+            continue
+        lab = len(regions) + 1
+        out[rbox][region] = lab
+        regions.append(LesionRegion(lab, "other", "seed", t_iso, local_bg))
+
+    comp, n = ndimage.label(detect)
+    objs = ndimage.find_objects(comp)
+    maxima = np.array([float(arr[sl][comp[sl] == i].max()) for i, sl in enumerate(objs, start=1)])
+    order = [int(i) + 1 for i in np.argsort(-maxima, kind="stable")] if n else []
+    for i in order:
+        sl = objs[i - 1]
+        sel = comp[sl] == i
+        taken = out[sl] > 0
+        if (taken[sel]).all():
+            continue
+        vals = np.where(sel & ~taken, arr[sl], -np.inf)
+        if (taken & sel).any():
+            # the rest of a focus already delineated (its partial-volume rim) is not
+            # a new lesion unless its own peak lies away from the assigned region
+            rel0 = np.unravel_index(int(np.argmax(vals)), vals.shape)
+            near = ndimage.binary_dilation(taken & sel, iterations=2)
+            if near[rel0]:
+                continue
+        if cfg.method == "percent_max":
+            rel = np.unravel_index(int(np.argmax(vals)), vals.shape)
+            peak = tuple(int(r + s.start) for r, s in zip(rel, sl, strict=True))
+            region, rbox, t_iso, local_bg = delineate(peak, "auto")  # type: ignore[arg-type]
+        else:
+            pad = [int(np.ceil(10.0 / s)) for s in spacing]
+            rbox = tuple(  # type: ignore[assignment]
+                slice(max(s.start - p, 0), min(s.stop + p, n))
+                for s, p, n in zip(sl, pad, shape, strict=True)
+            )
+            t_iso = float(thresh[sl][sel].min())
+            vals = np.where(sel, arr[sl], -np.inf)
+            rel = np.unravel_index(int(np.argmax(vals)), vals.shape)
+            peak_rel = tuple(
+                int(r + s.start - b.start) for r, s, b in zip(rel, sl, rbox, strict=True)
+            )
+            cand = (arr[rbox] >= thresh[rbox]) & (out[rbox] == 0) & ~zone[rbox]
+            region = _connected_to(cand, peak_rel)
+            local_bg = bg
+        if region.sum() * vox_ml < cfg.min_volume_ml or not region.any():
+            continue
+        lab = len(regions) + 1
+        out[rbox][region] = lab
+        regions.append(LesionRegion(lab, "other", "auto", float(t_iso), float(local_bg)))
+
+    out, regions = _split_and_flag(out, regions, organs, suv, cfg)
+
+    labels = Volume.from_array(
+        out,
+        spacing=suv.spacing,
+        origin=suv.origin,
+        direction=suv.direction,
+        frame_of_reference_uid=suv.frame_of_reference_uid,
+        modality="SEG",
+        quantity="lesion_label",
+        unit="1",
+        name=f"lesions of {suv.name}" if suv.name else "lesions",
+        operation="segment_lesions",
+        parameters={**asdict(cfg), "background_suv": bg, "background_source": bg_source},
+        inputs=(suv.name,),
+        sources=(
+            "Wang et al. 2013 BioMed Res Int 2013:102819 (uncinate pitfall, physiological uptake)",
+        ),
+    )
+    thresholds: dict[str, float | None] = {
+        "background_suv": bg,
+        "detect_outside_liver_suv": float(t_out),
+        "detect_in_liver_suv": t_liver,
+        **{f"detect_in_{k}_suv": v for k, v in organ_thresholds.items()},
+    }
+    notes.append(f"background = {bg_source}")
+    return Segmentation(labels, tuple(regions), tuple(suppressed), cfg, thresholds, tuple(notes))
+
+
+def _split_and_flag(
+    out: NDArray[np.int32],
+    regions: list[LesionRegion],
+    organs: OrganMap | None,
+    suv: Volume,
+    cfg: SegmentationSettings,
+) -> tuple[NDArray[np.int32], list[LesionRegion]]:
+    """Split lesions by organ label, drop small parts, relabel 1..N, flag the uncinate."""
+    vox_ml = suv.voxel_volume_ml
+    new = np.zeros_like(out)
+    result: list[LesionRegion] = []
+    pancreas = organs.mask("pancreas") if organs is not None else None
+    head_x: float | None = None
+    if pancreas is not None and pancreas.any():
+        xs = suv.index_to_physical(np.argwhere(pancreas)[:, ::-1])[:, 0]
+        head_x = float(xs.min() + (xs.max() - xs.min()) / 3.0)  # patient-right third
+    objs = ndimage.find_objects(out)
+    for reg in regions:
+        sl = objs[reg.label - 1] if reg.label - 1 < len(objs) else None
+        if sl is None:
+            continue
+        sel = out[sl] == reg.label
+        if organs is not None:
+            codes_here = organs.labels[sl]
+            present = np.unique(codes_here[sel])
+            counts = np.bincount(codes_here[sel])
+            majority = int(counts.argmax())
+            # split only where a second organ holds a substantial part of the lesion;
+            # partial-volume rims spilling into a neighbour stay with the majority organ
+            big = [
+                int(c)
+                for c in present
+                if counts[c] >= cfg.split_min_fraction * sel.sum()
+                and counts[c] * vox_ml >= cfg.min_volume_ml
+            ]
+            if cfg.split_by_organ and len(big) > 1:
+                owner = np.where(np.isin(codes_here, big), codes_here, -1)
+                if (owner[sel] == -1).any():  # small remainders go to the nearest big part
+                    _, idx = ndimage.distance_transform_edt(owner == -1, return_indices=True)
+                    owner = owner[tuple(idx)]
+                parts = [(c, sel & (owner == c)) for c in big]
+            else:
+                parts = [(majority, sel)]
+        else:
+            parts = [(0, sel)]
+        for code, part in parts:
+            small = part.sum() * vox_ml < cfg.min_volume_ml
+            if small and (reg.origin == "auto" or len(parts) > 1):
+                continue
+            organ = organs.name_at(code) if organs is not None else "other"
+            flags = list(reg.flags)
+            if small:
+                flags.append("below_min_volume")
+            kind = organs.kind_of(code) if organs is not None else None
+            if kind == "pancreas":
+                low = organ.lower()
+                if "uncinate" in low or "head" in low:
+                    flags.append(UNCINATE_FLAG)
+                elif "body" not in low and "tail" not in low and head_x is not None:
+                    idx = np.argwhere(part).mean(axis=0) + np.array([s.start for s in sl])
+                    if float(suv.index_to_physical(idx[::-1])[0]) <= head_x:
+                        flags.append(UNCINATE_FLAG)
+            lab = len(result) + 1
+            new[sl][part] = lab
+            result.append(
+                LesionRegion(
+                    lab, organ, reg.origin, reg.threshold_suv, reg.background_suv, tuple(flags)
+                )
+            )
+    return new, result
+
+
+def provenance(seg: Segmentation) -> Step:
+    """The segmentation's provenance step (last step of its label volume)."""
+    return seg.labels.history[-1]
