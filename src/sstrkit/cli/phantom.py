@@ -43,7 +43,11 @@ def _render(manifest: dict[str, Any]) -> None:
     console.print(table("Series", ("role", "path", "tracer"), rows))
     masses = manifest["summary"]["organ_masses_g"]
     console.print(
-        table("Organ masses (truth)", ("region", "mass (g)"), [(k, f"{v:.1f}") for k, v in masses.items()])
+        table(
+            "Organ masses (truth)",
+            ("region", "mass (g)"),
+            [(k, f"{v:.1f}") for k, v in masses.items()],
+        )
     )
     console.print(f"Study written to {manifest['root']} (truth: {manifest['truth']['truth_json']})")
 
@@ -77,7 +81,9 @@ def register(app: typer.Typer) -> None:
         if sex_u not in ("F", "M"):
             raise InvalidInputError("--sex", expected="F or M", actual=sex)
         if tracer not in ("DOTATATE", "DOTATOC"):
-            raise InvalidInputError("--pet-tracer", expected="DOTATATE or DOTATOC", actual=pet_tracer)
+            raise InvalidInputError(
+                "--pet-tracer", expected="DOTATATE or DOTATOC", actual=pet_tracer
+            )
         config = StudyConfig(
             seed=seed,
             sex=sex_u,  # type: ignore[arg-type]

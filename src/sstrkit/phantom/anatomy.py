@@ -1,0 +1,682 @@
+"""Voxelised torso of the digital NET patient: organs, skeleton, lesions.
+
+The anatomy is built from simple solids (ellipsoids, elliptic and circular
+cylinders) placed in DICOM patient coordinates (LPS: +x patient left, +y
+posterior, +z head; origin at the level of the renal hila, on the body axis).
+Organ sizes are calibrated so that the voxelised mass of every organ equals
+its target: the ICRP Publication 89 reference mass (Table 2.8) of the
+patient's sex, scaled by body surface area (Du Bois) relative to the ICRP
+reference adult and multiplied by an individual lognormal factor (seeded).
+
+The field of view is the torso from the urinary bladder to the lung apices
+(head, neck, arms and legs are not modelled); the whole-body mass is the
+patient's weight.
+
+Labels
+------
+``LABELS`` maps region names to label values; lesions use ``LESION_LABEL0 + i``.
+Composite regions (``kidneys``, ``pancreas``, ``blood_pool`` ...) are in
+``COMPOSITES``.
+
+Examples
+--------
+>>> spec = PatientSpec(sex="M", seed=3).resolved()
+>>> model = build_anatomy(spec, voxel_mm=8.0, lesions=False)
+>>> a = model.voxelise()
+>>> round(a.mass_g("liver") / model.target_mass_g["liver"], 2)
+1.0
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from sstrkit.core.volume import Volume
+from sstrkit.errors import InvalidInputError
+from sstrkit.phantom.parameters import parameters, sources_of
+
+__all__ = [
+    "COMPOSITES",
+    "LABELS",
+    "LESION_LABEL0",
+    "Anatomy",
+    "AnatomyModel",
+    "Ellipsoid",
+    "Grid",
+    "PatientSpec",
+    "bsa_du_bois_m2",
+    "build_anatomy",
+]
+
+Sex = Literal["F", "M"]
+Vec3 = tuple[float, float, float]
+
+LABELS: dict[str, int] = {
+    "body": 1,
+    "lungs": 2,
+    "cortical_bone": 3,
+    "spongiosa": 4,
+    "liver": 5,
+    "spleen": 6,
+    "kidney_left_cortex": 7,
+    "kidney_left_medulla": 8,
+    "kidney_right_cortex": 9,
+    "kidney_right_medulla": 10,
+    "pancreas_head": 11,
+    "pancreas_uncinate": 12,
+    "pancreas_body_tail": 13,
+    "adrenal_left": 14,
+    "adrenal_right": 15,
+    "heart_blood": 16,
+    "aorta": 17,
+    "bladder": 18,
+}
+LESION_LABEL0 = 100
+
+#: Regions made of several labels.
+COMPOSITES: dict[str, tuple[str, ...]] = {
+    "kidney_left": ("kidney_left_cortex", "kidney_left_medulla"),
+    "kidney_right": ("kidney_right_cortex", "kidney_right_medulla"),
+    "kidneys": (
+        "kidney_left_cortex",
+        "kidney_left_medulla",
+        "kidney_right_cortex",
+        "kidney_right_medulla",
+    ),
+    "pancreas": ("pancreas_head", "pancreas_uncinate", "pancreas_body_tail"),
+    "adrenals": ("adrenal_left", "adrenal_right"),
+    "blood_pool": ("heart_blood", "aorta"),
+    "skeleton": ("cortical_bone", "spongiosa"),
+}
+
+#: Tissue (density / SUV / HU key) of each label.
+TISSUE: dict[str, str] = {
+    "body": "body",
+    "lungs": "lungs",
+    "cortical_bone": "cortical_bone",
+    "spongiosa": "spongiosa",
+    "liver": "liver",
+    "spleen": "spleen",
+    "kidney_left_cortex": "kidney",
+    "kidney_left_medulla": "kidney",
+    "kidney_right_cortex": "kidney",
+    "kidney_right_medulla": "kidney",
+    "pancreas_head": "pancreas",
+    "pancreas_uncinate": "pancreas",
+    "pancreas_body_tail": "pancreas",
+    "adrenal_left": "adrenal",
+    "adrenal_right": "adrenal",
+    "heart_blood": "blood",
+    "aorta": "blood",
+    "bladder": "urine",
+}
+
+
+def bsa_du_bois_m2(weight_kg: float, height_cm: float) -> float:
+    """Body surface area (m²), Du Bois & Du Bois 1916: 0.007184·W^0.425·H^0.725.
+
+    >>> round(bsa_du_bois_m2(73.0, 176.0), 3)
+    1.889
+    """
+    return float(0.007184 * weight_kg**0.425 * height_cm**0.725)
+
+
+# ---------------------------------------------------------------- patient
+@dataclass(frozen=True)
+class PatientSpec:
+    """Sex, size and seed of a digital patient.
+
+    ``height_cm``/``weight_kg`` left ``None`` are drawn from the seed around the
+    ICRP 89 reference adult of that sex (height ±3 %, BMI-like weight ±10 %).
+    """
+
+    sex: Sex = "M"
+    height_cm: float | None = None
+    weight_kg: float | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.sex not in ("F", "M"):
+            raise InvalidInputError("sex", expected="'F' or 'M'", actual=self.sex)
+        if self.height_cm is not None and not 140.0 <= self.height_cm <= 210.0:
+            raise InvalidInputError(
+                "height", expected="140-210 cm (adult torso model)", actual=self.height_cm
+            )
+        if self.weight_kg is not None and not 40.0 <= self.weight_kg <= 150.0:
+            raise InvalidInputError(
+                "weight", expected="40-150 kg (adult torso model)", actual=self.weight_kg
+            )
+
+    @property
+    def reference(self) -> dict[str, float]:
+        ref = parameters()["reference_adult"]["male" if self.sex == "M" else "female"]
+        return {"height_cm": float(ref["height_cm"]), "weight_kg": float(ref["mass_g"]) / 1000}
+
+    def resolved(self) -> PatientSpec:
+        """A copy with height and weight filled in (deterministic per seed)."""
+        rng = np.random.default_rng([self.seed, 1])
+        ref = self.reference
+        h = self.height_cm
+        if h is None:
+            h = round(ref["height_cm"] * float(np.clip(rng.normal(1.0, 0.03), 0.94, 1.06)), 1)
+        w = self.weight_kg
+        if w is None:
+            bmi_factor = float(np.clip(rng.normal(1.0, 0.10), 0.8, 1.2))
+            w = round(ref["weight_kg"] * (h / ref["height_cm"]) ** 2 * bmi_factor, 1)
+        return replace(self, height_cm=float(h), weight_kg=float(w))
+
+    @property
+    def bsa_ratio(self) -> float:
+        """BSA of this patient / BSA of the ICRP reference adult of the same sex."""
+        if self.height_cm is None or self.weight_kg is None:
+            raise InvalidInputError("patient size", expected="resolved height and weight")
+        ref = self.reference
+        return bsa_du_bois_m2(self.weight_kg, self.height_cm) / bsa_du_bois_m2(
+            ref["weight_kg"], ref["height_cm"]
+        )
+
+
+# ---------------------------------------------------------------- geometry
+@dataclass(frozen=True)
+class Grid:
+    """Voxel grid: ``shape`` (z, y, x), ``spacing`` and ``origin`` (x, y, z) mm, LPS."""
+
+    shape: tuple[int, int, int]
+    spacing: Vec3
+    origin: Vec3
+
+    def axes(self) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+        """Voxel-centre coordinates along x, y and z (mm)."""
+        nz, ny, nx = self.shape
+        return tuple(  # type: ignore[return-value]
+            self.origin[i] + self.spacing[i] * np.arange(n) for i, n in enumerate((nx, ny, nz))
+        )
+
+    @property
+    def voxel_ml(self) -> float:
+        return float(np.prod(self.spacing)) / 1000.0
+
+    @classmethod
+    def covering(cls, lo: Vec3, hi: Vec3, voxel_mm: Vec3) -> Grid:
+        """The grid of ``voxel_mm`` voxels whose voxel edges cover [lo, hi] (centred)."""
+        n = [max(1, math.ceil((hi[i] - lo[i]) / voxel_mm[i])) for i in range(3)]
+        centre = [(hi[i] + lo[i]) / 2 for i in range(3)]
+        origin = tuple(centre[i] - voxel_mm[i] * (n[i] - 1) / 2 for i in range(3))
+        return cls((n[2], n[1], n[0]), tuple(voxel_mm), origin)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Ellipsoid:
+    """Axis-aligned ellipsoid (or, with ``kind='cylinder'``, a z-aligned elliptic cylinder)."""
+
+    center_mm: Vec3
+    semi_axes_mm: Vec3
+    kind: Literal["ellipsoid", "cylinder"] = "ellipsoid"
+
+    def scaled(self, s: float) -> Ellipsoid:
+        return replace(self, semi_axes_mm=tuple(a * s for a in self.semi_axes_mm))  # type: ignore[arg-type]
+
+    @property
+    def volume_ml(self) -> float:
+        a, b, c = self.semi_axes_mm
+        v = (4 / 3 * math.pi * a * b * c) if self.kind == "ellipsoid" else math.pi * a * b * 2 * c
+        return v / 1000.0
+
+
+def _paint(
+    labels: NDArray[np.int16],
+    grid: Grid,
+    solid: Ellipsoid,
+    value: int,
+    *,
+    only: Iterable[int] | None = None,
+) -> None:
+    """Set ``labels`` to ``value`` inside ``solid`` (restricted to labels in ``only``)."""
+    xs, ys, zs = grid.axes()
+    (cx, cy, cz), (a, b, c) = solid.center_mm, solid.semi_axes_mm
+    sl = []
+    for ax, centre, half in ((zs, cz, c), (ys, cy, b), (xs, cx, a)):
+        lo = int(np.searchsorted(ax, centre - half, side="left"))
+        hi = int(np.searchsorted(ax, centre + half, side="right"))
+        if hi <= lo:
+            return
+        sl.append(slice(lo, hi))
+    dz = ((zs[sl[0]] - cz) / c)[:, None, None]
+    dy = ((ys[sl[1]] - cy) / b)[None, :, None]
+    dx = ((xs[sl[2]] - cx) / a)[None, None, :]
+    if solid.kind == "ellipsoid":
+        inside = dx**2 + dy**2 + dz**2 <= 1.0
+    else:
+        inside = (dx**2 + dy**2 <= 1.0) & (np.abs(dz) <= 1.0)
+    sub = labels[sl[0], sl[1], sl[2]]
+    if only is not None:
+        inside &= np.isin(sub, list(only))
+    sub[inside] = value
+
+
+# ---------------------------------------------------------------- lesions (geometry)
+@dataclass(frozen=True)
+class LesionGeometry:
+    """A spherical lesion placed relative to its host solid.
+
+    ``offset_unit`` is the centre in units of the host's semi-axes (so that the
+    lesion moves with the host when the organ size is calibrated); hosts without
+    a solid (lymph nodes) use ``host=''`` and ``offset_unit`` in mm.
+    """
+
+    id: str
+    site: str
+    host: str
+    offset_unit: Vec3
+    diameter_mm: float
+    sstr_positive: bool = True
+    fdg_positive: bool = False
+    low_sstr: bool = False
+
+
+# ---------------------------------------------------------------- model
+@dataclass(frozen=True)
+class AnatomyModel:
+    """Calibrated solids of one patient; :meth:`voxelise` paints a label map."""
+
+    patient: PatientSpec
+    grid: Grid
+    body: Ellipsoid
+    solids: tuple[tuple[str, Ellipsoid], ...]
+    bones: tuple[tuple[str, Ellipsoid], ...]
+    lesions: tuple[LesionGeometry, ...]
+    target_mass_g: Mapping[str, float]
+    reference_mass_g: Mapping[str, float]
+    vertebrae: Mapping[str, Vec3] = field(default_factory=dict)
+    fat_rim_mm: float = 12.0
+
+    def lesion_center_mm(self, lesion: LesionGeometry) -> Vec3:
+        """Centre of a lesion in LPS mm."""
+        if not lesion.host:
+            return lesion.offset_unit
+        host = self.solid(lesion.host)
+        return tuple(  # type: ignore[return-value]
+            host.center_mm[i] + lesion.offset_unit[i] * host.semi_axes_mm[i] for i in range(3)
+        )
+
+    def solid(self, name: str) -> Ellipsoid:
+        for n, s in (*self.solids, *self.bones):
+            if n == name:
+                return s
+        raise InvalidInputError(
+            "solid", expected=f"one of {[n for n, _ in self.solids]}", actual=name
+        )
+
+    def lesion_label(self, index: int) -> int:
+        return LESION_LABEL0 + 1 + index
+
+    def voxelise(self, lesion_volume_factors: Mapping[str, float] | None = None) -> Anatomy:
+        """Paint the label map; lesion volumes are multiplied by the given factors."""
+        factors = dict(lesion_volume_factors or {})
+        labels = np.zeros(self.grid.shape, dtype=np.int16)
+        _paint(labels, self.grid, self.body, LABELS["body"])
+        for name, solid in self.solids:
+            _paint(labels, self.grid, solid, LABELS[_label_of(name)], only=_paint_over(name))
+        for name, solid in self.bones:
+            _paint(labels, self.grid, solid, LABELS[_label_of(name)])
+        diam: dict[str, float] = {}
+        for i, les in enumerate(self.lesions):
+            d = les.diameter_mm * factors.get(les.id, 1.0) ** (1 / 3)
+            diam[les.id] = d
+            r = d / 2
+            _paint(
+                labels,
+                self.grid,
+                Ellipsoid(self.lesion_center_mm(les), (r, r, r)),
+                self.lesion_label(i),
+                only=[v for v in range(1, LESION_LABEL0) if v != 0],
+            )
+        vol = Volume.from_array(
+            labels,
+            spacing=self.grid.spacing,
+            origin=self.grid.origin,
+            modality="SEG",
+            quantity="label",
+            unit="1",
+            name="phantom_labels",
+            operation="phantom_voxelise",
+            parameters={"seed": self.patient.seed, "lesion_volume_factors": factors},
+            sources=sources_of("reference_masses_g", "density_g_ml"),
+        )
+        return Anatomy(model=self, labels=vol, lesion_diameters_mm=diam)
+
+
+def _label_of(name: str) -> str:
+    """Solid name to label name (lungs and kidney parts share labels)."""
+    if name.startswith("lung_"):
+        return "lungs"
+    return name
+
+
+def _paint_over(name: str) -> list[int] | None:
+    """Labels a solid may overwrite (organs overwrite body, lungs and blood; not each other)."""
+    if name in ("kidney_left_medulla", "kidney_right_medulla"):
+        return [LABELS[name.replace("medulla", "cortex")]]
+    if name == "aorta":
+        return [LABELS["body"], LABELS["heart_blood"]]
+    return [LABELS["body"], LABELS["lungs"]]
+
+
+@dataclass(frozen=True)
+class Anatomy:
+    """A painted label map with masses and lesion sizes."""
+
+    model: AnatomyModel
+    labels: Volume
+    lesion_diameters_mm: Mapping[str, float]
+
+    def label_values(self, region: str) -> tuple[int, ...]:
+        """Label values of a region, composite region or lesion id."""
+        if region in LABELS:
+            return (LABELS[region],)
+        if region in COMPOSITES:
+            return tuple(LABELS[r] for r in COMPOSITES[region])
+        for i, les in enumerate(self.model.lesions):
+            if les.id == region:
+                return (self.model.lesion_label(i),)
+        raise InvalidInputError(
+            "region",
+            expected=f"one of {sorted(LABELS) + sorted(COMPOSITES)} or a lesion id",
+            actual=region,
+        )
+
+    def mask(self, region: str) -> NDArray[np.bool_]:
+        return np.isin(self.labels.array, self.label_values(region))
+
+    def counts(self) -> NDArray[np.int64]:
+        """Voxel count per label value (index = label)."""
+        return np.bincount(self.labels.array.ravel().astype(np.int64), minlength=LESION_LABEL0 + 64)
+
+    def volume_ml(self, region: str, counts: NDArray[np.int64] | None = None) -> float:
+        c = self.counts() if counts is None else counts
+        return float(sum(c[v] for v in self.label_values(region))) * self.labels.voxel_volume_ml
+
+    def density(self, region: str) -> float:
+        dens = parameters()["density_g_ml"]
+        if region in LABELS:
+            return float(dens[TISSUE[region]])
+        if region in COMPOSITES:
+            return float(dens[TISSUE[COMPOSITES[region][0]]])
+        return float(dens["tumour"])
+
+    def mass_g(self, region: str, counts: NDArray[np.int64] | None = None) -> float:
+        """Voxelised mass (volume × nominal density); composites sum their parts."""
+        c = self.counts() if counts is None else counts
+        if region in COMPOSITES:
+            return sum(self.mass_g(r, c) for r in COMPOSITES[region])
+        return self.volume_ml(region, c) * self.density(region)
+
+    def centroid_mm(self, region: str) -> Vec3:
+        """Centroid of a region in LPS mm."""
+        idx = np.argwhere(self.mask(region))  # (z, y, x)
+        if idx.size == 0:
+            raise InvalidInputError("region", expected="a non-empty region", actual=region)
+        xyz = self.labels.index_to_physical(idx[:, ::-1].mean(axis=0))
+        return (float(xyz[0]), float(xyz[1]), float(xyz[2]))
+
+
+# ---------------------------------------------------------------- building
+_ORGAN_TARGETS = {
+    "liver": ("liver",),
+    "spleen": ("spleen",),
+    "kidney_left": ("kidney_left_cortex", "kidney_left_medulla"),
+    "kidney_right": ("kidney_right_cortex", "kidney_right_medulla"),
+    "pancreas_head": ("pancreas_head",),
+    "pancreas_uncinate": ("pancreas_uncinate",),
+    "pancreas_body_tail": ("pancreas_body_tail",),
+    "adrenal_left": ("adrenal_left",),
+    "adrenal_right": ("adrenal_right",),
+    "lungs": ("lung_left", "lung_right"),
+    "heart_blood": ("heart_blood",),
+    "bladder": ("bladder",),
+}
+
+
+def _targets(
+    spec: PatientSpec, rng: np.random.Generator, variability: bool
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Target and reference (size-scaled ICRP 89) masses in g per calibrated group."""
+    p = parameters()
+    sexkey = "male" if spec.sex == "M" else "female"
+    ref = {k: float(v[sexkey]) for k, v in p["reference_masses_g"].items() if isinstance(v, dict)}
+    scale = spec.bsa_ratio
+    sigma = float(p["variability"]["organ_mass_sigma"]) if variability else 0.0
+
+    def indiv() -> float:
+        return float(math.exp(np.clip(rng.normal(0.0, 1.0), -2.0, 2.0) * sigma))
+
+    split = p["pancreas_split"]
+    reference = {
+        "liver": ref["liver"] * scale,
+        "spleen": ref["spleen"] * scale,
+        "kidney_left": ref["kidneys"] * scale / 2,
+        "kidney_right": ref["kidneys"] * scale / 2,
+        "pancreas_head": ref["pancreas"] * scale * float(split["head"]),
+        "pancreas_uncinate": ref["pancreas"] * scale * float(split["uncinate"]),
+        "pancreas_body_tail": ref["pancreas"] * scale * float(split["body_tail"]),
+        "adrenal_left": ref["adrenals"] * scale / 2,
+        "adrenal_right": ref["adrenals"] * scale / 2,
+        "lungs": ref["lungs"] * scale,
+        # model choices (not ICRP 89 organ masses): blood in the heart chambers, urine
+        "heart_blood": 560.0 * scale * float(p["density_g_ml"]["blood"]),
+        "bladder": 150.0 * float(p["density_g_ml"]["urine"]),
+    }
+    pancreas_f = indiv()
+    kidney_f = indiv()
+    adrenal_f = indiv()
+    target = {}
+    for k, v in reference.items():
+        if k.startswith("pancreas"):
+            f = pancreas_f
+        elif k.startswith("kidney"):
+            f = kidney_f * float(math.exp(rng.normal(0.0, 0.03)))
+        elif k.startswith("adrenal"):
+            f = adrenal_f
+        elif k in ("heart_blood", "bladder"):
+            f = 1.0
+        else:
+            f = indiv()
+        target[k] = v * f
+    return target, reference
+
+
+def _layout(spec: PatientSpec) -> tuple[Ellipsoid, dict[str, Ellipsoid], dict[str, Any]]:
+    """Body outline and initial organ solids for the patient's size (LPS mm)."""
+    if spec.height_cm is None or spec.weight_kg is None:
+        raise InvalidInputError("patient size", expected="resolved height and weight")
+    # Torso cross-section area scales with weight/height (cylinder of equal density).
+    area_ratio = (spec.weight_kg / spec.height_cm) / (73.0 / 176.0)
+    sx = sy = math.sqrt(area_ratio)
+    sz = spec.height_cm / 176.0
+    a, b = 165.0 * sx, 110.0 * sy
+    z_lo, z_hi = -285.0 * sz, 330.0 * sz
+    body = Ellipsoid((0.0, 0.0, (z_lo + z_hi) / 2), (a, b, (z_hi - z_lo) / 2), kind="cylinder")
+
+    def e(c: Vec3, s: Vec3) -> Ellipsoid:
+        return Ellipsoid((c[0] * sx, c[1] * sy, c[2] * sz), (s[0] * sx, s[1] * sy, s[2] * sz))
+
+    solids = {
+        "lung_left": e((85, 10, 235), (60, 75, 90)),
+        "lung_right": e((-85, 10, 235), (60, 75, 90)),
+        "liver": e((-50, 0, 95), (95, 80, 55)),
+        "spleen": e((95, 40, 85), (30, 45, 25)),
+        "kidney_left_cortex": e((75, 55, 0), (28, 25, 50)),
+        "kidney_right_cortex": e((-75, 55, -15), (28, 25, 50)),
+        "pancreas_body_tail": e((40, -15, 30), (65, 12, 22)),
+        "pancreas_head": e((-25, -12, 18), (24, 18, 24)),
+        "pancreas_uncinate": e((-15, 0, -5), (14, 10, 14)),
+        "adrenal_left": e((45, 50, 60), (10, 8, 20)),
+        "adrenal_right": e((-40, 55, 45), (10, 8, 20)),
+        "heart_blood": e((25, -25, 205), (55, 45, 55)),
+        "bladder": e((0, -45, -235), (42, 32, 30)),
+    }
+    for side in ("left", "right"):
+        c = solids[f"kidney_{side}_cortex"]
+        solids[f"kidney_{side}_medulla"] = c.scaled(0.65)
+    # Aorta: from the bifurcation (L4) up into the heart, left-anterior of the spine.
+    aorta_lo, aorta_hi = -110.0 * sz, 200.0 * sz
+    solids["aorta"] = Ellipsoid(
+        (15.0 * sx, 8.0 * sy, (aorta_lo + aorta_hi) / 2),
+        (10.0 * sx, 10.0 * sx, (aorta_hi - aorta_lo) / 2),
+        kind="cylinder",
+    )
+    geo = {"sx": sx, "sy": sy, "sz": sz, "z_lo": z_lo, "z_hi": z_hi, "a": a, "b": b}
+    return body, solids, geo
+
+
+def _skeleton(geo: Mapping[str, float]) -> tuple[list[tuple[str, Ellipsoid]], dict[str, Vec3]]:
+    """Vertebral bodies (cortical shell + spongiosa), posterior arches, ilia and sacrum."""
+    sx, sy, sz = geo["sx"], geo["sy"], geo["sz"]
+    y_v = 40.0 * sy
+    bones: list[tuple[str, Ellipsoid]] = []
+    centres: dict[str, Vec3] = {}
+    levels: list[tuple[str, float, float, float]] = []  # name, z centre, radius, half height
+    lumbar_pitch, thoracic_pitch = 36.0 * sz, 27.0 * sz
+    z = -126.0 * sz
+    for name in ("L5", "L4", "L3", "L2", "L1"):
+        levels.append((name, z, 22.0 * sx, 0.38 * lumbar_pitch))
+        z += lumbar_pitch
+    z += (thoracic_pitch - lumbar_pitch) / 2
+    for k in range(12, 0, -1):
+        if z + thoracic_pitch / 2 > geo["z_hi"]:
+            break
+        levels.append((f"T{k}", z, 17.0 * sx, 0.38 * thoracic_pitch))
+        z += thoracic_pitch
+    shell = 2.5
+    for name, zc, r, h in levels:
+        centres[name] = (0.0, y_v, zc)
+        bones.append(("cortical_bone", Ellipsoid((0.0, y_v, zc), (r, r, h), kind="cylinder")))
+        bones.append(
+            (
+                "spongiosa",
+                Ellipsoid((0.0, y_v, zc), (r - shell, r - shell, h - shell), kind="cylinder"),
+            )
+        )
+        arch_y = y_v + r + 12.0 * sy
+        bones.append(
+            (
+                "cortical_bone",
+                Ellipsoid((0.0, arch_y, zc), (12.0 * sx, 12.0 * sy, h), kind="cylinder"),
+            )
+        )
+    for name, c, s in (
+        ("ilium_left", (95.0, 35.0, -170.0), (12.0, 45.0, 50.0)),
+        ("ilium_right", (-95.0, 35.0, -170.0), (12.0, 45.0, 50.0)),
+        ("sacrum", (0.0, 70.0, -175.0), (40.0, 16.0, 35.0)),
+    ):
+        cc = (c[0] * sx, c[1] * sy, c[2] * sz)
+        ss = (s[0] * sx, s[1] * sy, s[2] * sz)
+        bones.append(("cortical_bone", Ellipsoid(cc, ss)))
+        bones.append(("spongiosa", Ellipsoid(cc, tuple(v - 4.0 for v in ss))))  # type: ignore[arg-type]
+        centres[name] = cc
+    return bones, centres
+
+
+def build_anatomy(
+    spec: PatientSpec,
+    *,
+    voxel_mm: float = 2.0,
+    lesions: bool | tuple[LesionGeometry, ...] = True,
+    variability: bool = True,
+    fdg_lesion: bool = True,
+    iterations: int = 4,
+) -> AnatomyModel:
+    """Build and calibrate the anatomy of a (resolved) patient.
+
+    Parameters
+    ----------
+    spec
+        The patient; unresolved height/weight are drawn from its seed.
+    voxel_mm
+        Isotropic voxel size of the truth grid (2 mm default; tests use 4-8 mm).
+    lesions
+        ``True``: draw the NET lesions from the seed (:mod:`sstrkit.phantom.lesions`);
+        ``False``: none; or an explicit tuple.
+    variability
+        Individual organ-mass factors (lognormal, ``variability.organ_mass_sigma``);
+        ``False`` gives exactly the size-scaled ICRP 89 masses.
+    fdg_lesion
+        Include an FDG-avid, SSTR-negative liver lesion.
+    iterations
+        Rounds of size calibration (each rescales every organ by (target/actual)^(1/3)).
+    """
+    if voxel_mm <= 0 or voxel_mm > 10:
+        raise InvalidInputError("voxel size", expected="0 < voxel_mm <= 10", actual=voxel_mm)
+    spec = spec.resolved()
+    rng = np.random.default_rng([spec.seed, 2])
+    target, reference = _targets(spec, rng, variability)
+    body, solids, geo = _layout(spec)
+    bones, vertebrae = _skeleton(geo)
+    margin = 12.0
+    grid = Grid.covering(
+        (-geo["a"] - margin, -geo["b"] - margin, geo["z_lo"] - margin),
+        (geo["a"] + margin, geo["b"] + margin, geo["z_hi"] + margin),
+        (voxel_mm, voxel_mm, voxel_mm),
+    )
+    order = (
+        "lung_left",
+        "lung_right",
+        "heart_blood",
+        "liver",
+        "spleen",
+        "kidney_left_cortex",
+        "kidney_left_medulla",
+        "kidney_right_cortex",
+        "kidney_right_medulla",
+        "pancreas_body_tail",
+        "pancreas_head",
+        "pancreas_uncinate",
+        "adrenal_left",
+        "adrenal_right",
+        "bladder",
+        "aorta",
+    )
+    if lesions is True:
+        from sstrkit.phantom.lesions import draw_lesions
+
+        lesion_list = draw_lesions(spec.seed, vertebrae=vertebrae, fdg_lesion=fdg_lesion)
+    elif lesions is False:
+        lesion_list = ()
+    else:
+        lesion_list = tuple(lesions)
+    model = AnatomyModel(
+        patient=spec,
+        grid=grid,
+        body=body,
+        solids=tuple((n, solids[n]) for n in order),
+        bones=tuple(bones),
+        lesions=lesion_list,
+        target_mass_g=target,
+        reference_mass_g=reference,
+        vertebrae=vertebrae,
+    )
+    scale = dict.fromkeys(_ORGAN_TARGETS, 1.0)
+    base = dict(solids)
+    for _ in range(iterations):
+        anat = model.voxelise()
+        counts = anat.counts()
+        for group, parts in _ORGAN_TARGETS.items():
+            names = {_label_of(p) for p in parts}
+            mass = sum(anat.mass_g(n, counts) for n in names)
+            if mass <= 0:
+                raise InvalidInputError(
+                    f"voxelised {group}",
+                    expected="a non-empty organ",
+                    actual="0 voxels",
+                    fix="use a smaller voxel size",
+                )
+            scale[group] *= (target[group] / mass) ** (1 / 3)
+        new = {p: base[p].scaled(scale[g]) for g, parts in _ORGAN_TARGETS.items() for p in parts}
+        model = replace(model, solids=tuple((n, new.get(n, base[n])) for n in order))
+    return model

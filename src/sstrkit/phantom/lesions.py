@@ -1,0 +1,143 @@
+"""NET lesions of the digital patient, drawn from the seed.
+
+Every patient has
+
+* a pancreatic primary (22-34 mm) in the pancreatic head;
+* 3-5 SSTR-positive liver metastases: one large (45-60 mm), the others 8-30 mm
+  (log-uniform), at least one below 12 mm;
+* one liver metastasis with low SSTR expression (uptake below the liver);
+* two lymph nodes (para-aortic and aorto-caval, 10-20 mm);
+* one or two vertebral bone metastases (10-16 mm);
+* optionally an FDG-avid, SSTR-negative liver lesion (15-25 mm) for dual-tracer reading.
+
+Liver and pancreatic lesions are placed relative to their host organ (unit
+coordinates of its ellipsoid) so that they follow the organ-size calibration;
+lymph nodes follow the aorta; bone lesions sit in a vertebral body.
+
+Examples
+--------
+>>> les = draw_lesions(7, vertebrae={"L1": (0.0, 40.0, 18.0), "L3": (0.0, 40.0, -54.0)})
+>>> [l.site for l in les][:2]
+['pancreas', 'liver']
+>>> all(8.0 <= l.diameter_mm <= 60.0 for l in les)
+True
+>>> les == draw_lesions(7, vertebrae={"L1": (0.0, 40.0, 18.0), "L3": (0.0, 40.0, -54.0)})
+True
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import numpy as np
+
+from sstrkit.phantom.anatomy import LesionGeometry, Vec3
+
+__all__ = ["LIVER_SEMI_AXES_MM", "draw_lesions"]
+
+#: Reference liver semi-axes (mm) used to keep liver lesions inside the organ.
+LIVER_SEMI_AXES_MM: Vec3 = (95.0, 80.0, 55.0)
+_SAFETY = 0.85  # the calibrated liver may be smaller than the reference layout
+
+
+def _log_uniform(rng: np.random.Generator, lo: float, hi: float) -> float:
+    return float(math.exp(rng.uniform(math.log(lo), math.log(hi))))
+
+
+def _place_in_liver(
+    rng: np.random.Generator, diameter: float, placed: list[tuple[Vec3, float]]
+) -> Vec3:
+    """Unit-ellipsoid offset whose sphere lies inside the liver and off other lesions."""
+    axes = np.asarray(LIVER_SEMI_AXES_MM) * _SAFETY
+    r = diameter / 2
+    for _ in range(2000):
+        u = rng.uniform(-1.0, 1.0, 3)
+        # The sphere fits when the centre is inside the ellipsoid shrunk by r on every axis.
+        inner = axes - r
+        if np.any(inner <= 0):
+            break
+        if float(np.sum((u * axes / inner) ** 2)) > 1.0:
+            continue
+        centre = u * np.asarray(LIVER_SEMI_AXES_MM)
+        if all(float(np.linalg.norm(centre - np.asarray(c))) > r + d / 2 + 4.0 for c, d in placed):
+            placed.append((tuple(float(v) for v in centre), diameter))  # type: ignore[arg-type]
+            return (float(u[0]), float(u[1]), float(u[2]))
+    raise RuntimeError(f"could not place a {diameter:.0f} mm liver lesion")  # pragma: no cover
+
+
+def draw_lesions(
+    seed: int,
+    *,
+    vertebrae: Mapping[str, Vec3],
+    fdg_lesion: bool = True,
+) -> tuple[LesionGeometry, ...]:
+    """The lesion set of patient ``seed`` (deterministic)."""
+    rng = np.random.default_rng([seed, 3])
+    out: list[LesionGeometry] = []
+
+    def add(**kw: object) -> None:
+        out.append(LesionGeometry(id=f"lesion_{len(out) + 1:02d}", **kw))  # type: ignore[arg-type]
+
+    add(
+        site="pancreas",
+        host="pancreas_head",
+        offset_unit=(float(rng.uniform(-0.2, 0.2)), 0.0, float(rng.uniform(-0.2, 0.2))),
+        diameter_mm=float(rng.uniform(22.0, 34.0)),
+        fdg_positive=bool(rng.random() < 0.5),
+    )
+    placed: list[tuple[Vec3, float]] = []
+    n_liver = int(rng.integers(3, 6))
+    sizes = [float(rng.uniform(45.0, 60.0))]
+    sizes += [_log_uniform(rng, 8.0, 30.0) for _ in range(n_liver - 1)]
+    sizes[-1] = float(rng.uniform(8.0, 12.0))
+    for i, d in enumerate(sizes):
+        add(
+            site="liver",
+            host="liver",
+            offset_unit=_place_in_liver(rng, d, placed),
+            diameter_mm=d,
+            fdg_positive=bool(i == 0 and rng.random() < 0.3),
+        )
+    d = float(rng.uniform(15.0, 25.0))
+    add(
+        site="liver",
+        host="liver",
+        offset_unit=_place_in_liver(rng, d, placed),
+        diameter_mm=d,
+        low_sstr=True,
+    )
+    # Lymph nodes relative to the aorta cylinder (semi-axes 10, 10, 155 mm at reference size).
+    add(
+        site="lymph_node",
+        host="aorta",
+        offset_unit=(2.4, -0.8, float(rng.uniform(-0.75, -0.6))),
+        diameter_mm=float(rng.uniform(10.0, 20.0)),
+    )
+    add(
+        site="lymph_node",
+        host="aorta",
+        offset_unit=(-2.5, -3.8, float(rng.uniform(-0.62, -0.55))),
+        diameter_mm=float(rng.uniform(10.0, 20.0)),
+    )
+    levels = [v for v in ("L1", "L3", "T11", "T10", "L4") if v in vertebrae]
+    n_bone = int(rng.integers(1, 3))
+    for name in rng.choice(levels, size=min(n_bone, len(levels)), replace=False):
+        c = vertebrae[str(name)]
+        add(
+            site="bone",
+            host="",
+            offset_unit=(c[0] + float(rng.uniform(-3, 3)), c[1] + float(rng.uniform(-3, 3)), c[2]),
+            diameter_mm=float(rng.uniform(10.0, 16.0)),
+        )
+    if fdg_lesion:
+        d = float(rng.uniform(15.0, 25.0))
+        add(
+            site="liver",
+            host="liver",
+            offset_unit=_place_in_liver(rng, d, placed),
+            diameter_mm=d,
+            sstr_positive=False,
+            fdg_positive=True,
+        )
+    return tuple(out)

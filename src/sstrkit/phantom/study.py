@@ -1,0 +1,666 @@
+"""Write a complete digital-patient study to disk: DICOM, clinical data and truth.
+
+Layout (paths relative to the study folder; documented in ``docs/phantom.md``)::
+
+    manifest.json                 series by role, truth files, summary
+    case.json                     sstrkit case file (patient, administrations, blood)
+    clinical.json                 labs, blood samples, administrations (all tracers)
+    dicom/pet_dotatate/           68Ga-DOTATATE PET (PT, one file per slice)
+    dicom/pet_dotatate_ct/        its CT (same frame of reference)
+    dicom/pet_fdg/, pet_fdg_ct/   optional 18F-FDG PET/CT
+    dicom/cycle<k>/spect_<hhh>h/NM.dcm      177Lu SPECT (Bq/mL) per cycle and time
+    dicom/cycle<k>/spect_<hhh>h_ct/         its CT
+    truth/truth.json              masses, lesions, SUVs, TIAs, doses, activities
+    truth/labels_baseline.nii.gz  label map at the PET (+ cycle 1) time; labels_cycle<k>...
+    truth/labels.json             label value -> region name
+
+Examples
+--------
+>>> import tempfile
+>>> with tempfile.TemporaryDirectory() as d:
+...     m = make_study(d, StudyConfig(seed=1, voxel_mm=8.0, cycles=1, timepoints_h=(24.0,),
+...                                   fdg=False))
+>>> sorted(m["series"])
+['fdg', 'fdg_ct', 'pet', 'pet_ct', 'spect', 'spect_ct']
+>>> len(m["series"]["spect"]), m["series"]["fdg"]
+(1, None)
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydicom.uid import generate_uid
+
+from sstrkit import __version__
+from sstrkit.core.provenance import Step, jsonable
+from sstrkit.core.volume import Volume
+from sstrkit.errors import InvalidInputError
+from sstrkit.io.dicom_write import (
+    PatientInfo,
+    Radiopharmaceutical,
+    StudyInfo,
+    write_ct_series,
+    write_nm_series,
+    write_pet_series,
+)
+from sstrkit.io.nifti import write_nifti
+from sstrkit.phantom.anatomy import (
+    COMPOSITES,
+    LABELS,
+    Anatomy,
+    AnatomyModel,
+    Grid,
+    PatientSpec,
+    build_anatomy,
+)
+from sstrkit.phantom.biology import Biology, draw_biology
+from sstrkit.phantom.clinical import clinical_record
+from sstrkit.phantom.parameters import parameters
+from sstrkit.phantom.scanners import EmissionScanner, ct_hu, fine_concentration, scanner_grid
+from sstrkit.phantom.truth import CycleTruth, Therapy, simulate_therapy
+from sstrkit.physics.nuclides import get_nuclide
+
+__all__ = ["StudyConfig", "make_study", "region_concentrations_lu"]
+
+H = 3600.0
+TZ = _dt.timezone(_dt.timedelta(hours=1))
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """What to simulate. Defaults: the built-in study (4 × 7.4 GBq q8w, SPECT 4/24/96/168 h)."""
+
+    seed: int = 7
+    sex: Literal["F", "M"] = "M"
+    height_cm: float | None = None
+    weight_kg: float | None = None
+    cycles: int = 4
+    activity_bq: float = 7.4e9
+    interval_days: float = 56.0
+    timepoints_h: tuple[float, ...] = (4.0, 24.0, 96.0, 168.0)
+    voxel_mm: float = 2.0
+    pet_tracer: Literal["DOTATATE", "DOTATOC"] = "DOTATATE"
+    fdg: bool = True
+    noise: bool = True
+    first_injection: _dt.datetime = field(
+        default_factory=lambda: _dt.datetime(2025, 3, 3, 10, 0, tzinfo=TZ)
+    )
+
+    def __post_init__(self) -> None:
+        if not self.timepoints_h:
+            raise InvalidInputError("SPECT time points", expected="at least one", actual="none")
+        if any(t <= 0 or t > 24 * 30 for t in self.timepoints_h):
+            raise InvalidInputError(
+                "SPECT time points", expected="0 < t <= 720 h", actual=self.timepoints_h
+            )
+        if sorted(set(self.timepoints_h)) != list(self.timepoints_h):
+            raise InvalidInputError(
+                "SPECT time points",
+                expected="strictly increasing hours",
+                actual=self.timepoints_h,
+            )
+
+
+def _uid(*parts: object) -> str:
+    """Deterministic UID from the seed and a role (pydicom hashes the entropy sources)."""
+    return str(generate_uid(entropy_srcs=["sstrkit-phantom", *map(str, parts)]))
+
+
+def _atomic_json(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(jsonable(data), fh, indent=2, allow_nan=False)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# ---------------------------------------------------------------- concentrations
+def _pet_table(
+    anatomy: Anatomy, biology: Biology, tracer: str, scale_bq_per_g: float
+) -> dict[int, float]:
+    """Label value -> Bq/mL for a static PET (SUV × decayed injected activity / weight)."""
+    table = {}
+    for name, label in LABELS.items():
+        table[label] = biology.suv(name, tracer) * scale_bq_per_g
+    for i, les in enumerate(anatomy.model.lesions):
+        table[anatomy.model.lesion_label(i)] = biology.suv(les.id, tracer) * scale_bq_per_g
+    return table
+
+
+def region_concentrations_lu(cycle: CycleTruth, t: _dt.datetime) -> dict[int, float]:
+    """Label value -> true 177Lu activity concentration (Bq/mL) at time ``t``."""
+    anatomy = cycle.anatomy
+    counts = anatomy.counts()
+    vox = anatomy.labels.voxel_volume_ml
+    dt = (t - cycle.injection_time).total_seconds()
+    kin = cycle.kinetics
+    table: dict[int, float] = {}
+    for name, label in LABELS.items():
+        if name in kin.regions:
+            vol = counts[label] * vox
+            table[label] = (
+                float(kin.regions[name].value(dt)) * cycle.activity_bq / vol if vol else 0.0
+            )
+    for i, les in enumerate(anatomy.model.lesions):
+        label = anatomy.model.lesion_label(i)
+        vol = counts[label] * vox
+        table[label] = (
+            float(kin.regions[les.id].value(dt)) * cycle.activity_bq / vol if vol else 0.0
+        )
+    weights = kin.remainder_weights
+    denom = sum(w * counts[LABELS[n]] * vox for n, w in weights.items())
+    rem = float(kin.regions["remainder"].value(dt)) * cycle.activity_bq
+    for n, w in weights.items():
+        table[LABELS[n]] = rem * w / denom
+    return table
+
+
+# ---------------------------------------------------------------- volumes
+def _volume(
+    arr: np.ndarray[Any, Any],
+    grid: Grid,
+    *,
+    unit: str,
+    quantity: str,
+    modality: str,
+    time: _dt.datetime,
+    for_uid: str,
+    name: str,
+    params: dict[str, Any],
+) -> Volume:
+    return Volume.from_array(
+        arr,
+        spacing=grid.spacing,
+        origin=grid.origin,
+        frame_of_reference_uid=for_uid,
+        modality=modality,
+        quantity=quantity,
+        unit=unit,
+        reference_time=time,
+        name=name,
+        operation="phantom_scan",
+        parameters=params,
+    )
+
+
+def _ct_grid(truth: Grid) -> Grid:
+    v = truth.spacing[0]
+    return scanner_grid(truth, (v, v, 2.0 * v))
+
+
+def make_study(
+    out: str | os.PathLike[str],
+    config: StudyConfig | None = None,
+    *,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Simulate the patient, write the study folder and return the manifest."""
+    cfg = config or StudyConfig()
+    root = Path(out)
+    root.mkdir(parents=True, exist_ok=True)
+    step = progress or (lambda _msg: None)
+    seed = cfg.seed
+    rng = np.random.default_rng([seed, 5])
+
+    step("anatomy")
+    spec = PatientSpec(cfg.sex, cfg.height_cm, cfg.weight_kg, seed).resolved()
+    model = build_anatomy(spec, voxel_mm=cfg.voxel_mm, fdg_lesion=cfg.fdg)
+    baseline = model.voxelise()
+    biology = draw_biology(baseline, seed)
+    step("kinetics and truth")
+    therapy = Therapy(cfg.cycles, cfg.activity_bq, cfg.interval_days, cfg.first_injection)
+    cycles = simulate_therapy(model, biology, therapy)
+
+    weight_kg = float(spec.weight_kg or 0.0)
+    patient = PatientInfo(
+        name=f"PHANTOM^NET{seed:04d}",
+        patient_id=f"SSTRKIT-PH{seed:04d}",
+        birth_date=f"{1950 + seed % 30}0{1 + seed % 9}15",
+        sex=cfg.sex,
+        weight_kg=weight_kg,
+        height_cm=spec.height_cm,
+    )
+    pet_scanner = EmissionScanner.pet()
+    spect_scanner = EmissionScanner.spect()
+    pp = parameters()["pet"]
+    sp = parameters()["spect"]
+    truth_grid = model.grid
+    ct_grid = _ct_grid(truth_grid)
+    noise_rng = rng if cfg.noise else None
+    series: dict[str, Any] = {"fdg": None, "fdg_ct": None, "spect": [], "spect_ct": []}
+    number = iter(range(1, 1000))
+
+    def rel(p: Path) -> str:
+        return p.relative_to(root).as_posix()
+
+    def write_ct(
+        anat: Anatomy, folder: Path, t: _dt.datetime, for_uid: str, study: StudyInfo, role: str
+    ) -> dict[str, Any]:
+        hu = ct_hu(anat, ct_grid, noise_rng)
+        vol = _volume(
+            hu,
+            ct_grid,
+            unit="HU",
+            quantity="ct_number",
+            modality="CT",
+            time=t,
+            for_uid=for_uid,
+            name=role,
+            params={"noise": cfg.noise},
+        )
+        uid = _uid(seed, role, "series")
+        write_ct_series(
+            vol,
+            folder,
+            patient=patient,
+            study=study,
+            acquisition_time=t,
+            series_description=f"CT {role}",
+            series_number=next(number),
+            series_uid=uid,
+        )
+        return {
+            "path": rel(folder),
+            "series_uid": uid,
+            "frame_of_reference_uid": for_uid,
+            "time": t.isoformat(),
+            "voxel_mm": list(ct_grid.spacing),
+        }
+
+    # --------------------------------------------------------- PET exams
+    first = cycles[0].injection_time
+    exams: list[tuple[str, str, str, _dt.datetime]] = [
+        ("pet", f"68Ga-{cfg.pet_tracer}", "Ga-68", first - _dt.timedelta(days=14))
+    ]
+    if cfg.fdg:
+        exams.append(("fdg", "18F-FDG", "F-18", first - _dt.timedelta(days=21)))
+    pet_truth: dict[str, Any] = {}
+    extra_admin: list[dict[str, Any]] = []
+    for role, agent, nuclide, day in exams:
+        step(f"{role} PET/CT")
+        inj = day.replace(hour=9, minute=0)
+        mbq_kg = float(pp["fdg_injected_mbq_per_kg" if role == "fdg" else "injected_mbq_per_kg"])
+        a_inj = round(mbq_kg * weight_kg) * 1e6
+        t_scan = inj + _dt.timedelta(minutes=float(pp["uptake_time_min"]))
+        nuc = get_nuclide(nuclide)
+        decayed = a_inj * float(np.exp(-nuc.decay_constant_per_s * (t_scan - inj).total_seconds()))
+        scale = decayed / (weight_kg * 1000.0)
+        tracer = "FDG" if role == "fdg" else cfg.pet_tracer
+        table = _pet_table(baseline, biology, tracer, scale)
+        conc = fine_concentration(baseline, table)
+        img, grid, info = pet_scanner.image(
+            conc, truth_grid, duration_s=float(pp["frame_duration_s"]), rng=noise_rng
+        )
+        study = StudyInfo(
+            study_uid=_uid(seed, role, "study"),
+            study_time=inj,
+            description=f"{agent} PET/CT",
+            accession_number=f"PH{seed:04d}{role.upper()}",
+        )
+        for_uid = _uid(seed, role, "for")
+        vol = _volume(
+            img,
+            grid,
+            unit="Bq/mL",
+            quantity="activity_concentration",
+            modality="PT",
+            time=t_scan,
+            for_uid=for_uid,
+            name=role,
+            params=info,
+        )
+        folder = root / "dicom" / ("pet_fdg" if role == "fdg" else f"pet_{cfg.pet_tracer.lower()}")
+        uid = _uid(seed, role, "series")
+        rp = Radiopharmaceutical(agent, nuclide, a_inj, inj)
+        write_pet_series(
+            vol,
+            folder,
+            patient=patient,
+            study=study,
+            radiopharmaceutical=rp,
+            series_description=f"{agent} PET",
+            series_number=next(number),
+            series_uid=uid,
+            frame_duration_s=float(pp["frame_duration_s"]),
+        )
+        series[role] = {
+            "path": rel(folder),
+            "series_uid": uid,
+            "frame_of_reference_uid": for_uid,
+            "tracer": agent,
+            "nuclide": nuclide,
+            "injection_time": inj.isoformat(),
+            "injected_activity_bq": a_inj,
+            "time": t_scan.isoformat(),
+            "frame_duration_s": float(pp["frame_duration_s"]),
+            "voxel_mm": pet_scanner.voxel_mm,
+            "fwhm_mm": pet_scanner.fwhm_mm,
+        }
+        series[f"{role}_ct"] = write_ct(
+            baseline,
+            folder.with_name(folder.name + "_ct"),
+            t_scan - _dt.timedelta(minutes=2),
+            for_uid,
+            study,
+            f"{role}_ct",
+        )
+        extra_admin.append(
+            {
+                "cycle": None,
+                "radiopharmaceutical": agent,
+                "nuclide": nuclide,
+                "activity_bq": a_inj,
+                "time": inj.isoformat(),
+            }
+        )
+        regions = {n: biology.suv(n, tracer) for n in LABELS}
+        regions.update({les.id: biology.suv(les.id, tracer) for les in model.lesions})
+        pet_truth[role] = {
+            "tracer": agent,
+            "suv_bw": regions,
+            "activity_concentration_bq_ml": {k: v * scale for k, v in regions.items()},
+            "suv_scale_bq_ml_per_suv": scale,
+        }
+
+    # --------------------------------------------------------- SPECT/CT per cycle and time
+    lu = "Lu-177"
+    scan_times: dict[int, list[_dt.datetime]] = {}
+    for cyc in cycles:
+        study = StudyInfo(
+            study_uid=_uid(seed, "cycle", cyc.index, "study"),
+            study_time=cyc.injection_time,
+            description=f"177Lu-DOTATATE cycle {cyc.index} SPECT/CT",
+            accession_number=f"PH{seed:04d}C{cyc.index}",
+        )
+        rp = Radiopharmaceutical("177Lu-DOTATATE", lu, cyc.activity_bq, cyc.injection_time)
+        scan_times[cyc.index] = []
+        for h in cfg.timepoints_h:
+            step(f"cycle {cyc.index} SPECT/CT {h:g} h")
+            t = cyc.injection_time + _dt.timedelta(hours=h)
+            scan_times[cyc.index].append(t)
+            conc = fine_concentration(cyc.anatomy, region_concentrations_lu(cyc, t))
+            img, grid, info = spect_scanner.image(
+                conc, truth_grid, duration_s=float(sp["acquisition_duration_s"]), rng=noise_rng
+            )
+            role = f"cycle{cyc.index}_spect_{h:g}h"
+            for_uid = _uid(seed, role, "for")
+            vol = _volume(
+                img,
+                grid,
+                unit="Bq/mL",
+                quantity="activity_concentration",
+                modality="NM",
+                time=t,
+                for_uid=for_uid,
+                name=role,
+                params=info,
+            )
+            folder = root / "dicom" / f"cycle{cyc.index}" / f"spect_{h:03.0f}h"
+            uid = _uid(seed, role, "series")
+            path = write_nm_series(
+                vol,
+                folder / "NM.dcm",
+                patient=patient,
+                study=study,
+                radiopharmaceutical=rp,
+                series_description=f"177Lu SPECT cycle {cyc.index} {h:g} h",
+                series_number=next(number),
+                series_uid=uid,
+                acquisition_duration_s=float(sp["acquisition_duration_s"]),
+            )
+            series["spect"].append(
+                {
+                    "cycle": cyc.index,
+                    "hours_post_injection": h,
+                    "path": rel(path),
+                    "series_uid": uid,
+                    "frame_of_reference_uid": for_uid,
+                    "time": t.isoformat(),
+                    "injection_time": cyc.injection_time.isoformat(),
+                    "injected_activity_bq": cyc.activity_bq,
+                    "nuclide": lu,
+                    "calibration_cps_per_mbq": float(sp["calibration_cps_per_mbq"]),
+                    "acquisition_duration_s": float(sp["acquisition_duration_s"]),
+                    "voxel_mm": spect_scanner.voxel_mm,
+                    "fwhm_mm": spect_scanner.fwhm_mm,
+                    "units": "Bq/mL (calibrated; counts = Bq/mL x voxel mL x 1e-6 x cps/MBq x s)",
+                }
+            )
+            ct = write_ct(
+                cyc.anatomy,
+                folder.with_name(folder.name + "_ct"),
+                t - _dt.timedelta(minutes=1),
+                for_uid,
+                study,
+                f"{role}_ct",
+            )
+            series["spect_ct"].append({"cycle": cyc.index, "hours_post_injection": h, **ct})
+
+    # --------------------------------------------------------- truth and clinical data
+    step("truth files")
+    truth_dir = root / "truth"
+    labels_files = {}
+    label_for = _uid(seed, "truth", "for")
+    for key, anat in [("baseline", baseline)] + [(f"cycle{c.index}", c.anatomy) for c in cycles]:
+        vol = anat.labels.with_metadata(frame_of_reference_uid=label_for, name=f"labels_{key}")
+        labels_files[key] = rel(
+            write_nifti(
+                vol, truth_dir / f"labels_{key}.nii.gz", extra={"labels": _label_names(model)}
+            )
+        )
+    _atomic_json(truth_dir / "labels.json", _label_names(model))
+    truth = _truth_json(cfg, spec, model, baseline, biology, cycles, scan_times, pet_truth)
+    _atomic_json(truth_dir / "truth.json", truth)
+    clinical = clinical_record(cycles, sex=cfg.sex, seed=seed, extra_administrations=extra_admin)
+    _atomic_json(root / "clinical.json", clinical)
+    _atomic_json(root / "case.json", _case_file(seed, spec, cycles, clinical))
+
+    manifest = {
+        "format": "sstrkit-study",
+        "version": 1,
+        "root": str(root.resolve()),
+        "patient": {
+            "id": patient.patient_id,
+            "sex": cfg.sex,
+            "height_cm": spec.height_cm,
+            "weight_kg": weight_kg,
+            "seed": seed,
+        },
+        "series": series,
+        "truth": {
+            "truth_json": "truth/truth.json",
+            "labels_nifti": labels_files,
+            "label_names": "truth/labels.json",
+            "rtstruct": None,
+        },
+        "clinical": "clinical.json",
+        "case_file": "case.json",
+        "summary": {
+            "organ_masses_g": {k: v["mass_g"] for k, v in truth["organs"].items()},
+            "administered_activities_bq": [c.activity_bq for c in cycles],
+            "administration_times": [c.injection_time.isoformat() for c in cycles],
+            "n_lesions": len(model.lesions),
+        },
+        "field_of_view": "torso from the urinary bladder to the lung apices",
+        "provenance": Step.make(
+            "phantom_make_study",
+            {
+                k: (v.isoformat() if isinstance(v, _dt.datetime) else v)
+                for k, v in cfg.__dict__.items()
+            },
+        ).to_dict(),
+    }
+    _atomic_json(root / "manifest.json", manifest)
+    return manifest
+
+
+def _label_names(model: AnatomyModel) -> dict[str, str]:
+    out = {str(v): k for k, v in LABELS.items()}
+    out.update({str(model.lesion_label(i)): les.id for i, les in enumerate(model.lesions)})
+    return out
+
+
+def _truth_json(
+    cfg: StudyConfig,
+    spec: PatientSpec,
+    model: AnatomyModel,
+    baseline: Anatomy,
+    biology: Biology,
+    cycles: Sequence[CycleTruth],
+    scan_times: dict[int, list[_dt.datetime]],
+    pet_truth: dict[str, Any],
+) -> dict[str, Any]:
+    counts = baseline.counts()
+    first = cycles[0]
+    organs: dict[str, Any] = {}
+    for name in (
+        "liver",
+        "spleen",
+        "kidney_left",
+        "kidney_right",
+        "kidneys",
+        "pancreas",
+        "adrenals",
+        "lungs",
+        "spongiosa",
+        "blood_pool",
+        "bladder",
+    ):
+        ref = model.reference_mass_g
+        parts = {
+            "kidneys": ("kidney_left", "kidney_right"),
+            "pancreas": ("pancreas_head", "pancreas_uncinate", "pancreas_body_tail"),
+            "adrenals": ("adrenal_left", "adrenal_right"),
+        }.get(name, (name,))
+        organs[name] = {
+            "mass_g": baseline.mass_g(name, counts),
+            "volume_ml": baseline.volume_ml(name, counts)
+            if name not in COMPOSITES
+            else sum(baseline.volume_ml(n, counts) for n in COMPOSITES[name]),
+            "reference_mass_g": sum(ref[p] for p in parts)
+            if all(p in ref for p in parts)
+            else None,
+            "target_mass_g": sum(model.target_mass_g[p] for p in parts)
+            if all(p in model.target_mass_g for p in parts)
+            else None,
+            "label_values": list(baseline.label_values(name)),
+            "voxelised": True,
+        }
+    organs["red_marrow"] = {
+        "mass_g": first.mass_g["red_marrow"],
+        "reference_mass_g": first.mass_g["red_marrow"],
+        "voxelised": False,
+        "note": "whole-skeleton red marrow (ICRP 89 x BSA ratio); the imaged red-marrow-bearing "
+        "bone is the 'spongiosa' region",
+    }
+    organs["whole_body"] = {
+        "mass_g": float(spec.weight_kg or 0) * 1000.0,
+        "voxelised": False,
+        "voxelised_torso_mass_g": sum(baseline.mass_g(n, counts) for n in LABELS),
+    }
+    lesions = []
+    for i, les in enumerate(model.lesions):
+        lesions.append(
+            {
+                "id": les.id,
+                "organ": les.site,
+                "host_region": les.host or "vertebral body",
+                "label_value": model.lesion_label(i),
+                "centroid_mm": list(baseline.centroid_mm(les.id)),
+                "volume_ml": baseline.volume_ml(les.id, counts),
+                "diameter_mm": les.diameter_mm,
+                "sstr_positive": les.sstr_positive,
+                "fdg_positive": les.fdg_positive,
+                "low_sstr": les.low_sstr,
+                "suv_dotatate": biology.suv(les.id, "DOTATATE"),
+                "suv_dotatoc": biology.suv(les.id, "DOTATOC"),
+                "suv_fdg": biology.suv(les.id, "FDG"),
+                "volume_ml_by_cycle": [c.anatomy.volume_ml(les.id) for c in cycles],
+            }
+        )
+    lu = get_nuclide("Lu-177")
+    return {
+        "schema": "sstrkit-phantom-truth/1",
+        "sstrkit_version": __version__,
+        "seed": cfg.seed,
+        "patient": {
+            "sex": spec.sex,
+            "height_cm": spec.height_cm,
+            "weight_kg": spec.weight_kg,
+            "bsa_ratio_to_icrp_reference": spec.bsa_ratio,
+        },
+        "coordinates": "DICOM patient coordinates (LPS), mm",
+        "organs": organs,
+        "lesions": lesions,
+        "pet": pet_truth,
+        "cycles": [c.to_dict(scan_times.get(c.index, [])) for c in cycles],
+        "methods": {
+            "tia": "analytic integral of the sum-of-exponentials TAC (decay included)",
+            "electron_dose": "TIA x delta_electrons (ICRP 107, "
+            f"{lu.delta_electrons_mev:.5f} MeV/decay) / mass, locally absorbed",
+            "photon_dose": "self-dose only: TIA x sum(y E phi) / mass, phi = 1 - exp(-mu_en rho "
+            "4r/3) for a sphere of the region's volume, water mu_en (NIST)",
+            "red_marrow": "blood-based: TIA per mL of blood x RMBLR x red-marrow mass, "
+            "electrons only",
+            "remainder": "body, lungs and cortical bone share the rest of the whole-body activity",
+            "tumour_response": "volume x max(exp(-alpha_v D), floor) after each cycle",
+        },
+        "parameters_file": "sstrkit/phantom/data/parameters.toml",
+        "sources": list(parameters()["sources"].values()),
+    }
+
+
+def _case_file(
+    seed: int, spec: PatientSpec, cycles: Sequence[CycleTruth], clinical: dict[str, Any]
+) -> dict[str, Any]:
+    """The study's administrations and blood samples in the sstrkit case-file schema."""
+    admins = [
+        {
+            "id": f"C{c.index}",
+            "cycle": c.index,
+            "nuclide": "Lu-177",
+            "agent": "177Lu-DOTATATE",
+            "activity_mbq": c.activity_bq / 1e6,
+            "datetime": c.injection_time.isoformat(),
+        }
+        for c in cycles
+    ]
+    blood = []
+    for c in cycles:
+        samples = [s for s in clinical["blood_samples"] if s["cycle"] == c.index]
+        blood.append(
+            {
+                "administration": f"C{c.index}",
+                "times_h": [s["hours_post_injection"] for s in samples],
+                "concentration_kbq_per_ml": [
+                    s["activity_concentration_bq_ml"] / 1e3 for s in samples
+                ],
+                "rmblr": float(parameters()["lu177_blood"]["rmblr"]),
+            }
+        )
+    return {
+        "schema_version": 1,
+        "case_id": f"phantom-{seed}",
+        "patient": {
+            "id": f"SSTRKIT-PH{seed:04d}",
+            "sex": "male" if spec.sex == "M" else "female",
+            "height_cm": spec.height_cm,
+            "weight_kg": spec.weight_kg,
+        },
+        "administrations": admins,
+        "blood": blood,
+    }
