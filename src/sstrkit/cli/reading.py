@@ -12,132 +12,12 @@ import typer
 
 from sstrkit.cli.output import console, emit, err_console, guarded, table
 from sstrkit.core.provenance import jsonable
-from sstrkit.core.volume import Volume
-from sstrkit.errors import DicomMetadataError, InvalidInputError
+from sstrkit.errors import InvalidInputError
 from sstrkit.reading.eligibility import Labs, load_rules
 from sstrkit.reading.images import write_lesion_slices, write_lesion_table, write_mip
+from sstrkit.reading.inputs import load_ct, load_organ_labels, load_suv_pet
 from sstrkit.reading.reader import ReadingResult, read_sstr_pet
 from sstrkit.reading.segmentation import SegmentationSettings
-
-NIFTI = (".nii", ".nii.gz")
-
-
-def _is_nifti(p: Path) -> bool:
-    return p.name.endswith(NIFTI)
-
-
-def _load_pet(path: Path, *, assume_suv: bool, role: str) -> Volume:
-    """SUV volume from a DICOM PET/NM folder (SUVbw) or a NIfTI file."""
-    if path.is_dir():
-        from sstrkit.io.dicom_read import read_series
-        from sstrkit.io.suv import compute_suv
-
-        series = read_series(path, modalities=("PT", "NM"))
-        corrected = [str(v).upper() for v in (series.header.get("CorrectedImage") or [])]
-        if series.modality == "PT" and corrected and "ATTN" not in corrected:
-            raise DicomMetadataError(
-                f"{role} CorrectedImage (0028,0051)",
-                expected="ATTN (an attenuation-corrected PET)",
-                actual="\\".join(corrected),
-                fix="export the attenuation-corrected reconstruction; SUVs of non-AC PET "
-                "are not quantitative",
-            )
-        res = compute_suv(series, "bw")
-        if res.suv is None:
-            raise DicomMetadataError(f"{role} SUV", expected="computable SUVbw", actual="none")
-        return res.suv
-    if _is_nifti(path):
-        from sstrkit.io.nifti import read_nifti
-
-        vol = read_nifti(path)
-        q, u = vol.quantity.lower(), vol.unit.lower()
-        if q.startswith("suv") or u == "g/ml":
-            return vol
-        if assume_suv and q in ("unknown", "") and u in ("1", ""):
-            return vol.with_metadata(operation="assume_suv", quantity="SUV", unit="g/mL")
-        raise InvalidInputError(
-            f"{role} {path.name}",
-            expected="SUV (sidecar Quantity 'suv…' / Units 'g/mL')",
-            actual=f"quantity {vol.quantity!r}, unit {vol.unit!r}",
-            fix="pass a DICOM folder (SUV is computed) or, for a bare NIfTI holding SUVs, "
-            "--assume-suv",
-        )
-    raise InvalidInputError(
-        role, expected="a DICOM folder or a .nii/.nii.gz file", actual=str(path)
-    )
-
-
-def _load_ct(path: Path) -> Volume:
-    if path.is_dir():
-        from sstrkit.io.dicom_read import read_series
-
-        return read_series(path, modalities=("CT",)).volume
-    if _is_nifti(path):
-        from sstrkit.io.nifti import read_nifti
-
-        return read_nifti(path)
-    raise InvalidInputError("--ct", expected="a DICOM CT folder or NIfTI file", actual=str(path))
-
-
-def _parse_names(raw: Any, where: str) -> dict[int, str]:
-    """``{"1": "liver"}`` or ``{"liver": 1}`` → ``{1: "liver"}``."""
-    if not isinstance(raw, dict) or not raw:
-        raise InvalidInputError(where, expected="a JSON object of label names", actual=raw)
-    out: dict[int, str] = {}
-    for k, v in raw.items():
-        if isinstance(v, int) and not isinstance(v, bool):
-            out[v] = str(k)
-        elif isinstance(v, str) and str(k).lstrip("-").isdigit():
-            out[int(k)] = v
-        else:
-            raise InvalidInputError(
-                where, expected='{"1": "liver", ...} or {"liver": 1, ...}', actual={k: v}
-            )
-    return out
-
-
-def _load_organs(
-    path: Path, names_path: Path | None, reference: Volume
-) -> tuple[Volume, dict[int, str] | None]:
-    """Organ labels from NIfTI (names from --organ-names or the sidecar) or an RTSTRUCT."""
-    names: dict[int, str] | None = None
-    if names_path is not None:
-        try:
-            names = _parse_names(json.loads(names_path.read_text("utf-8")), "--organ-names")
-        except (OSError, json.JSONDecodeError) as exc:
-            raise InvalidInputError(
-                "--organ-names", expected="a readable JSON file", actual=exc
-            ) from None
-    if _is_nifti(path):
-        from sstrkit.io.nifti import read_nifti, sidecar_path
-
-        vol = read_nifti(path)
-        side = sidecar_path(path)
-        if names is None and side.exists():
-            meta = json.loads(side.read_text("utf-8"))
-            raw = meta.get("Labels") or meta.get("labels")
-            if raw:
-                names = _parse_names(raw, f"labels in {side.name}")
-        return vol, names
-    if path.is_file():
-        import numpy as np
-
-        from sstrkit.io.masks import rasterize_rtstruct, rtstruct_roi_names
-
-        rois = rtstruct_roi_names(path)
-        labels = np.zeros(reference.shape, dtype=np.int32)
-        names = {}
-        for code, roi in enumerate(rois, start=1):
-            mask = np.asarray(rasterize_rtstruct(path, roi, reference).array) > 0
-            labels[mask & (labels == 0)] = code
-            names[code] = roi
-        vol = reference.with_array(
-            labels, operation="organs_from_rtstruct", quantity="label", unit="1"
-        )
-        return vol, names
-    raise InvalidInputError(
-        "--organs", expected="a NIfTI label map or an RTSTRUCT file", actual=str(path)
-    )
 
 
 def _parse_seed(text: str) -> tuple[float, float, float]:
@@ -267,14 +147,14 @@ def register(app: typer.Typer) -> None:
             min_volume_ml=min_volume_ml,
         )
         seeds = [_parse_seed(s) for s in seed]
-        suv = _load_pet(pet, assume_suv=assume_suv, role="PET")
-        ct_vol = _load_ct(ct) if ct is not None else None
+        suv = load_suv_pet(pet, assume_suv=assume_suv, role="PET")
+        ct_vol = load_ct(ct) if ct is not None else None
         org_vol, names = (
-            _load_organs(organs, organ_names, suv) if organs is not None else (None, None)
+            load_organ_labels(organs, organ_names, suv) if organs is not None else (None, None)
         )
-        fdg_vol = _load_pet(fdg, assume_suv=assume_suv, role="FDG PET") if fdg else None
+        fdg_vol = load_suv_pet(fdg, assume_suv=assume_suv, role="FDG PET") if fdg else None
         fdg_org, fdg_names = (
-            _load_organs(fdg_organs, organ_names, fdg_vol)
+            load_organ_labels(fdg_organs, organ_names, fdg_vol)
             if fdg_organs is not None and fdg_vol is not None
             else (None, None)
         )
