@@ -1,0 +1,228 @@
+"""Registration of serial SPECT/CT time points through their CTs (SimpleITK).
+
+:func:`register_ct` finds the transform mapping points of the *fixed* CT
+(reference time point) to the *moving* CT: rigid (Euler 3-D, Mattes mutual
+information, regular-step gradient descent, 3-level multi-resolution,
+centre-of-mass initialisation) and optionally a B-spline deformable stage on
+top. :func:`apply_to_spect` resamples the moving SPECT into the reference
+SPECT grid with that transform, conserving activity: the activity
+concentration is interpolated linearly and rescaled so that the total
+activity equals the moving SPECT's total (a rigid or smooth transform moves the
+patient, it does not create or destroy activity; the reference grid must
+therefore cover the moving SPECT's activity — the rescaling factor is recorded
+in the history and is ≈ 1 when it does).
+
+Quality: the normalised cross-correlation (NCC) of the two CTs over the
+fixed CT's field of view (moving CT padded with air, −1000 HU) before and
+after registration, and the final Mattes MI metric value;
+:attr:`Registration.acceptable` is NCC ≥ 0.8 after registration.
+
+Examples
+--------
+>>> import numpy as np
+>>> z, y, x = np.mgrid[:24, :24, :24]
+>>> ball = lambda c: np.where((x - c[0])**2 + (y - c[1])**2 + (z - c[2])**2 < 36, 0.0, -1000.0)
+>>> fixed = Volume.from_array(ball((12, 12, 12)), spacing=(4, 4, 4), unit="HU")
+>>> moving = Volume.from_array(ball((13, 12, 12)), spacing=(4, 4, 4), unit="HU")
+>>> reg = register_ct(fixed, moving)
+>>> abs(reg.translation_mm[0] - 4.0) < 1.0
+True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import SimpleITK as sitk
+from numpy.typing import NDArray
+
+from sstrkit.core.provenance import Step
+from sstrkit.core.volume import EXTENSIVE_UNITS, Volume
+from sstrkit.errors import FitError, InvalidInputError
+
+__all__ = ["Registration", "apply_to_spect", "register_ct"]
+
+_NCC_ACCEPT = 0.8
+
+
+@dataclass(frozen=True)
+class Registration:
+    """Result of a CT-to-CT registration (fixed ← moving)."""
+
+    transform: sitk.Transform
+    translation_mm: tuple[float, float, float]
+    rotation_deg: tuple[float, float, float]
+    deformable: bool
+    metric_value: float
+    ncc_before: float
+    ncc_after: float
+    step: Step
+
+    @property
+    def acceptable(self) -> bool:
+        return self.ncc_after >= _NCC_ACCEPT
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "translation_mm": list(self.translation_mm),
+            "rotation_deg": list(self.rotation_deg),
+            "deformable": self.deformable,
+            "metric_value": self.metric_value,
+            "ncc_before": self.ncc_before,
+            "ncc_after": self.ncc_after,
+            "acceptable": self.acceptable,
+        }
+
+
+def _ncc(a: NDArray[np.float64], b: NDArray[np.float64], mask: NDArray[np.bool_]) -> float:
+    x, y = a[mask], b[mask]
+    if x.size < 2:
+        return float("nan")
+    x = x - x.mean()
+    y = y - y.mean()
+    den = float(np.sqrt((x * x).sum() * (y * y).sum()))
+    return float((x * y).sum() / den) if den > 0 else float("nan")
+
+
+def _warp(
+    moving: sitk.Image, reference: sitk.Image, transform: sitk.Transform, default: float
+) -> NDArray[np.float64]:
+    out = sitk.Resample(moving, reference, transform, sitk.sitkLinear, default, sitk.sitkFloat64)
+    return np.asarray(sitk.GetArrayFromImage(out), dtype=np.float64)
+
+
+def register_ct(
+    fixed_ct: Volume,
+    moving_ct: Volume,
+    *,
+    deformable: bool = False,
+    iterations: int = 200,
+    bspline_mesh_mm: float = 50.0,
+    seed: int = 1,
+) -> Registration:
+    """Register ``moving_ct`` to ``fixed_ct`` (rigid, optionally + B-spline)."""
+    if iterations < 1:
+        raise InvalidInputError("iterations", expected="≥ 1", actual=iterations)
+    fixed = sitk.Cast(fixed_ct.to_sitk(), sitk.sitkFloat32)
+    moving = sitk.Cast(moving_ct.to_sitk(), sitk.sitkFloat32)
+    init = sitk.CenteredTransformInitializer(
+        fixed, moving, sitk.Euler3DTransform(), sitk.CenteredTransformInitializerFilter.MOMENTS
+    )
+    reg = sitk.ImageRegistrationMethod()
+    reg.SetMetricAsMattesMutualInformation(numberOfHistogramBins=32)
+    reg.SetMetricSamplingStrategy(reg.REGULAR)
+    reg.SetMetricSamplingPercentage(0.25, seed)
+    reg.SetInterpolator(sitk.sitkLinear)
+    reg.SetOptimizerAsRegularStepGradientDescent(
+        learningRate=2.0,
+        minStep=1e-4,
+        numberOfIterations=iterations,
+        relaxationFactor=0.6,
+        gradientMagnitudeTolerance=1e-8,
+    )
+    reg.SetOptimizerScalesFromPhysicalShift()
+    reg.SetShrinkFactorsPerLevel([4, 2, 1])
+    reg.SetSmoothingSigmasPerLevel([2.0, 1.0, 0.0])
+    reg.SmoothingSigmasAreSpecifiedInPhysicalUnitsOff()
+    reg.SetInitialTransform(init, inPlace=False)
+    try:
+        rigid = reg.Execute(fixed, moving)
+    except RuntimeError as exc:
+        raise FitError(
+            "rigid CT registration",
+            expected="convergence",
+            actual=str(exc).splitlines()[-1],
+            fix="check that both CTs show the same anatomy and overlap",
+        ) from None
+    metric = float(reg.GetMetricValue())
+    final: sitk.Transform = rigid
+    if deformable:
+        mesh = [
+            max(1, round(sz * sp / bspline_mesh_mm))
+            for sz, sp in zip(fixed.GetSize(), fixed.GetSpacing(), strict=True)
+        ]
+        bs = sitk.BSplineTransformInitializer(fixed, mesh)
+        reg2 = sitk.ImageRegistrationMethod()
+        reg2.SetMetricAsMattesMutualInformation(numberOfHistogramBins=32)
+        reg2.SetMetricSamplingStrategy(reg2.REGULAR)
+        reg2.SetMetricSamplingPercentage(0.5, seed)
+        reg2.SetInterpolator(sitk.sitkLinear)
+        reg2.SetOptimizerAsLBFGSB(numberOfIterations=max(20, iterations // 4))
+        reg2.SetMovingInitialTransform(rigid)
+        reg2.SetInitialTransform(bs, inPlace=True)
+        try:
+            reg2.Execute(fixed, moving)
+        except RuntimeError as exc:
+            raise FitError(
+                "deformable CT registration",
+                expected="convergence",
+                actual=str(exc).splitlines()[-1],
+            ) from None
+        metric = float(reg2.GetMetricValue())
+        final = sitk.CompositeTransform([rigid, bs])
+    fixed_arr = np.asarray(fixed_ct.array, dtype=np.float64)
+    fov = np.ones(fixed_arr.shape, dtype=bool)
+    ident = _warp(moving, fixed, sitk.Transform(), -1000.0)
+    after = _warp(moving, fixed, final, -1000.0)
+    euler = sitk.Euler3DTransform(sitk.CompositeTransform(rigid).GetNthTransform(0))
+    tr = tuple(float(v) for v in euler.GetTranslation())
+    rot = tuple(
+        float(np.degrees(a)) for a in (euler.GetAngleX(), euler.GetAngleY(), euler.GetAngleZ())
+    )
+    ncc_b, ncc_a = _ncc(fixed_arr, ident, fov), _ncc(fixed_arr, after, fov)
+    step = Step.make(
+        "register_ct",
+        {
+            "rigid": "Euler3D, Mattes MI (32 bins), regular-step gradient descent, 3 levels",
+            "deformable": deformable,
+            "bspline_mesh_mm": bspline_mesh_mm if deformable else None,
+            "translation_mm": tr,
+            "rotation_deg": rot,
+            "metric_value": metric,
+            "ncc_before": ncc_b,
+            "ncc_after": ncc_a,
+        },
+        inputs=(fixed_ct.name, moving_ct.name),
+        sources=("SimpleITK",),
+    )
+    return Registration(final, tr, rot, deformable, metric, ncc_b, ncc_a, step)  # type: ignore[arg-type]
+
+
+def apply_to_spect(spect: Volume, registration: Registration, reference: Volume) -> Volume:
+    """Resample ``spect`` (moving time point) onto ``reference``'s grid, conserving activity."""
+    extensive = spect.unit in EXTENSIVE_UNITS
+    conc = np.asarray(spect.array, dtype=np.float64)
+    if extensive:
+        conc = conc / spect.voxel_volume_ml
+    src = sitk.GetImageFromArray(conc)
+    src.SetSpacing(spect.spacing)
+    src.SetOrigin(spect.origin)
+    src.SetDirection(spect.direction)
+    out = _warp(src, reference.to_sitk(), registration.transform, 0.0)
+    out = np.clip(out, 0.0, None)
+    total_in = float(conc.sum()) * spect.voxel_volume_ml
+    total_out = float(out.sum()) * reference.voxel_volume_ml
+    scale = total_in / total_out if total_out > 0 else 1.0
+    out *= scale
+    if extensive:
+        out *= reference.voxel_volume_ml
+    step = Step.make(
+        "apply_registration",
+        {"renormalisation": scale, "total_activity": total_in, **registration.to_dict()},
+        inputs=(spect.name, reference.name),
+    )
+    return Volume(
+        out.astype(np.float64),
+        spacing=reference.spacing,
+        origin=reference.origin,
+        direction=reference.direction,
+        frame_of_reference_uid=reference.frame_of_reference_uid,
+        modality=spect.modality,
+        quantity=spect.quantity,
+        unit=spect.unit,
+        reference_time=spect.reference_time,
+        name=spect.name,
+        history=(*spect.history, registration.step, step),
+    )
