@@ -24,6 +24,7 @@ duplicate slices, non-uniform spacing, corrupt files and non-reconstructed NM
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import warnings
 from collections.abc import Callable, Sequence
@@ -39,6 +40,8 @@ from pydicom.errors import InvalidDicomError
 
 from sstrkit.core.volume import Volume
 from sstrkit.errors import DicomMetadataError
+from sstrkit.io import dicom_scan
+from sstrkit.io.dicom_scan import FileScan
 from sstrkit.io.discover import (
     IMAGE_SOP_CLASSES,
     RTDOSE_SOP_CLASS,
@@ -317,7 +320,7 @@ def _read_plane_into(buf: NDArray[Any], file: str, offset: int, explicit: bool) 
         if length == 0xFFFFFFFF:  # encapsulated
             return False
         need = buf.nbytes
-        got = fh.readinto(memoryview(buf).cast("B"))
+        got = fh.readinto(buf.data.cast("B"))
     if length < need or got < need:
         rows, cols = buf.shape
         raise DicomMetadataError(
@@ -456,6 +459,37 @@ def _spacing_check(
     return median
 
 
+def _slice_geometry(
+    ipps: NDArray[np.float64],
+    files: Sequence[str],
+    normal: NDArray[np.float64],
+    tolerance_mm: float | None,
+) -> tuple[NDArray[np.intp], NDArray[np.float64], NDArray[np.float64], float]:
+    """Sort slice positions along the normal and check spacing and shear.
+
+    Returns (order, sorted positions, sorted projections on the normal, spacing).
+    """
+    proj = ipps @ normal
+    order = np.argsort(proj, kind="stable")
+    ipps, proj = ipps[order], proj[order]
+    files = [files[i] for i in order]
+    dz = _spacing_check(proj, files, tolerance_mm)
+    if len(files) > 1:
+        # positions must lie on a line along the normal; otherwise the grid is sheared
+        offsets = ipps - ipps[0]
+        lateral = offsets - np.outer(offsets @ normal, normal)
+        worst = int(np.argmax(np.linalg.norm(lateral, axis=1)))
+        if np.linalg.norm(lateral[worst]) > max(0.01, 1e-3 * abs(dz) * len(files)):
+            raise DicomMetadataError(
+                "ImagePositionPatient (0020,0032)",
+                expected="slice positions along the slice normal of ImageOrientationPatient",
+                actual=f"{np.linalg.norm(lateral[worst]):.3g} mm off the normal in "
+                f"{files[worst]} (gantry tilt or sheared grid)",
+                fix="gantry-tilted series are not supported; resample to an orthogonal grid",
+            )
+    return order, ipps, proj, dz
+
+
 def read_series(
     source: str | os.PathLike[str] | SeriesInfo | Sequence[str | os.PathLike[str]],
     *,
@@ -512,14 +546,13 @@ def read_series(
             keep = [i for i, f in enumerate(s.files) if str(f.resolve()) in wanted]
             if keep:
                 infos.append(
-                    SeriesInfo(
-                        **{
-                            **{k: getattr(s, k) for k in s.__dataclass_fields__},
-                            "files": tuple(s.files[i] for i in keep),
-                            "headers": tuple(s.headers[i] for i in keep),
-                            "pixel_offsets": tuple(s.pixel_offsets[i] for i in keep),
-                            "n_files": len(keep),
-                        }
+                    dataclasses.replace(
+                        s,
+                        files=tuple(s.files[i] for i in keep),
+                        scans=tuple(s.scans[i] for i in keep),
+                        known_headers=tuple(s.known_headers[i] for i in keep),
+                        pixel_offsets=tuple(s.pixel_offsets[i] for i in keep),
+                        n_files=len(keep),
                     )
                 )
         info = select_series(infos, series_uid=series_uid, modalities=modalities)
@@ -533,20 +566,17 @@ def _read(
     progress: Callable[[int, int], None] | None,
 ) -> DicomSeries:
     _check_sop_class(info.sop_class_uid, info.modality)
+    plan = _fast_plan(info)
+    if plan is not None:
+        first = info.header(0)
+        units = _resolve_units(first, allow_non_quantitative)
+        _check_nm_image_type(first)
+        return _read_fast(info, plan, units, spacing_tolerance_mm, progress)
     headers = [(str(f), ds) for f, ds in zip(info.files, info.headers, strict=True)]
     _check_consistent(headers)
     first = headers[0][1]
     units = _resolve_units(first, allow_non_quantitative)
-    if str(first.get("Modality")) == "NM":
-        image_type = [str(v).upper() for v in (first.get("ImageType") or [])]
-        if len(image_type) > 2 and ("RECON" not in image_type[2] or "GATED" in image_type[2]):
-            raise DicomMetadataError(
-                "ImageType (0008,0008)",
-                expected="an NM reconstructed tomogram (value 3 'RECON TOMO')",
-                actual="\\".join(image_type),
-                fix="planar, whole-body, gated and projection NM data are not volumes; select "
-                "the reconstructed SPECT series",
-            )
+    _check_nm_image_type(first)
     for _, ds in headers:
         _check_tilt(ds)
     multi = [(f, ds) for f, ds in headers if int(ds.get("NumberOfFrames") or 1) > 1]
@@ -560,6 +590,200 @@ def _read(
             )
         return _read_multiframe(info, units, spacing_tolerance_mm, progress)
     return _read_single_frames(info, headers, units, spacing_tolerance_mm, progress)
+
+
+def _check_nm_image_type(first: Dataset) -> None:
+    if str(first.get("Modality")) == "NM":
+        image_type = [str(v).upper() for v in (first.get("ImageType") or [])]
+        if len(image_type) > 2 and ("RECON" not in image_type[2] or "GATED" in image_type[2]):
+            raise DicomMetadataError(
+                "ImageType (0008,0008)",
+                expected="an NM reconstructed tomogram (value 3 'RECON TOMO')",
+                actual="\\".join(image_type),
+                fix="planar, whole-body, gated and projection NM data are not volumes; select "
+                "the reconstructed SPECT series",
+            )
+
+
+@dataclass(frozen=True)
+class _FastPlan:
+    """Per-file values of a series that qualifies for the fast path (see :func:`_fast_plan`)."""
+
+    files: list[str]
+    scans: list[FileScan]
+    ipps: NDArray[np.float64]
+    row: NDArray[np.float64]
+    col: NDArray[np.float64]
+    pixel_spacing: NDArray[np.float64]
+    metas: list[SliceMeta]
+    dtypes: list[np.dtype[Any]]
+
+
+#: attributes that must be byte-identical in every file for the fast path
+_SAME_IN_ALL = (
+    dicom_scan.SOP_CLASS_UID,
+    dicom_scan.MODALITY,
+    dicom_scan.ROWS,
+    dicom_scan.COLUMNS,
+    dicom_scan.UNITS,
+    dicom_scan.FRAME_OF_REFERENCE_UID,
+    dicom_scan.DECAY_CORRECTION,
+    dicom_scan.PIXEL_SPACING,
+)
+
+
+def _fast_plan(info: SeriesInfo) -> _FastPlan | None:
+    """Values for :func:`_read_fast` from the discovery scans, or None.
+
+    The fast path covers the common case only: single-frame files scanned by
+    :mod:`sstrkit.io.dicom_scan`, uncompressed little endian, consistent
+    attributes, no Real World Value Mapping, no tilt, valid numbers. Any other
+    series (including every malformed one) returns None and is read by the
+    pydicom path, which produces the diagnostics; both paths give identical
+    results where both apply (tested).
+    """
+    scans = list(info.scans)
+    if not scans or len(scans) != len(info.files) or any(sc is None for sc in scans):
+        return None
+    ok: list[FileScan] = [sc for sc in scans if sc is not None]
+    s0 = ok[0]
+    for tag in _SAME_IN_ALL:
+        ref = s0.raw.get(tag)
+        if any(sc.raw.get(tag) != ref for sc in ok[1:]):
+            return None
+    files = [str(f) for f in info.files]
+    try:
+        ps = s0.numbers(dicom_scan.PIXEL_SPACING)
+        rows, cols = s0.ushort(dicom_scan.ROWS), s0.ushort(dicom_scan.COLUMNS)
+        if ps is None or len(ps) != 2 or not np.all(np.isfinite(ps)) or not rows or not cols:
+            return None
+        iop_cache: dict[bytes, NDArray[np.float64]] = {}
+        ipps = np.empty((len(ok), 3))
+        metas: list[SliceMeta] = []
+        dtypes: list[np.dtype[Any]] = []
+        for k, sc in enumerate(ok):
+            if (
+                sc.has(dicom_scan.REAL_WORLD_VALUE_MAPPING)
+                or sc.transfer_syntax not in _NATIVE_LE
+                or sc.pixel_offset is None
+                or (sc.number(dicom_scan.NUMBER_OF_FRAMES) or 1) != 1
+                or abs(sc.number(dicom_scan.GANTRY_TILT) or 0.0) > 1e-3
+            ):
+                return None
+            iop_raw = sc.raw.get(dicom_scan.IMAGE_ORIENTATION_PATIENT)
+            if iop_raw is None:
+                return None
+            if iop_raw not in iop_cache:
+                iop = sc.numbers(dicom_scan.IMAGE_ORIENTATION_PATIENT)
+                if iop is None or len(iop) != 6:
+                    return None
+                iop_cache[iop_raw] = np.asarray(iop, dtype=float)
+            ipp = sc.numbers(dicom_scan.IMAGE_POSITION_PATIENT)
+            if ipp is None or len(ipp) != 3:
+                return None
+            ipps[k] = ipp
+            bits = sc.ushort(dicom_scan.BITS_ALLOCATED) or 16
+            stored = sc.ushort(dicom_scan.BITS_STORED)
+            spp = sc.ushort(dicom_scan.SAMPLES_PER_PIXEL)
+            if bits not in (8, 16, 32) or (stored or bits) != bits or (spp or 1) != 1:
+                return None
+            signed = (sc.ushort(dicom_scan.PIXEL_REPRESENTATION) or 0) == 1
+            dtypes.append(np.dtype(f"<{'i' if signed else 'u'}{bits // 8}"))
+            slope = sc.number(dicom_scan.RESCALE_SLOPE)
+            icpt = sc.number(dicom_scan.RESCALE_INTERCEPT)
+            metas.append(
+                SliceMeta(
+                    file=files[k],
+                    position_mm=0.0,  # set after sorting
+                    rescale_slope=1.0 if slope is None else slope,
+                    rescale_intercept=0.0 if icpt is None else icpt,
+                    acquisition_date=sc.text(dicom_scan.ACQUISITION_DATE),
+                    acquisition_time=sc.text(dicom_scan.ACQUISITION_TIME),
+                    frame_reference_time_ms=sc.number(dicom_scan.FRAME_REFERENCE_TIME),
+                    actual_frame_duration_ms=sc.number(dicom_scan.ACTUAL_FRAME_DURATION),
+                )
+            )
+    except ValueError:
+        return None
+    if not np.all(np.isfinite(ipps)):
+        return None
+    # orientation checks as in _orientation; the first file's cosines are the reference
+    orientations = []
+    for v in iop_cache.values():  # insertion order: the first file's value comes first
+        row, col = v[:3], v[3:]
+        if (
+            not np.all(np.isfinite(v))
+            or abs(np.linalg.norm(row) - 1) > 1e-3
+            or abs(np.linalg.norm(col) - 1) > 1e-3
+            or abs(float(row @ col)) > 1e-3
+        ):
+            return None
+        orientations.append((row / np.linalg.norm(row), col / np.linalg.norm(col)))
+    row0, col0 = orientations[0]
+    for r, c in orientations[1:]:
+        if not (np.allclose(r, row0, atol=1e-4) and np.allclose(c, col0, atol=1e-4)):
+            return None
+    return _FastPlan(files, ok, ipps, row0, col0, np.asarray(ps), metas, dtypes)
+
+
+def _read_fast(
+    info: SeriesInfo,
+    plan: _FastPlan,
+    units: str,
+    spacing_tolerance_mm: float | None,
+    progress: Callable[[int, int], None] | None,
+) -> DicomSeries:
+    """Single-frame series from the discovery scans: geometry from the scanned
+    values, pixels read straight from each file's PixelData offset."""
+    row, col = plan.row, plan.col
+    normal = np.cross(row, col)
+    order, ipps, proj, dz = _slice_geometry(plan.ipps, plan.files, normal, spacing_tolerance_mm)
+    if dz == 0.0:
+        first = info.header(0)
+        dz = _float(first, "SpacingBetweenSlices") or _float(first, "SliceThickness") or 1.0
+    s0 = plan.scans[0]
+    rows, cols = s0.ushort(dicom_scan.ROWS), s0.ushort(dicom_scan.COLUMNS)
+    assert rows is not None and cols is not None
+    n = len(order)
+    out = np.empty((n, rows, cols), dtype=np.float32)
+    slices: list[SliceMeta] = []
+    scratch: dict[np.dtype[Any], NDArray[Any]] = {}
+    for k, i in enumerate(order):
+        file, sc, dtype = plan.files[i], plan.scans[i], plan.dtypes[i]
+        meta = dataclasses.replace(plan.metas[i], position_mm=float(proj[k]))
+        buf = scratch.get(dtype)
+        if buf is None:
+            buf = scratch[dtype] = np.empty((rows, cols), dtype=dtype)
+        assert sc.pixel_offset is not None
+        if _read_plane_into(buf, file, sc.pixel_offset, sc.explicit_vr):
+            stored: NDArray[Any] = buf
+        else:  # not where the scan said: let pydicom decode it
+            stored = _pixels(_dcmread_full(file), file, 1)[0]
+        np.multiply(stored, np.float32(meta.rescale_slope), out=out[k], casting="unsafe")
+        if meta.rescale_intercept != 0.0:
+            out[k] += np.float32(meta.rescale_intercept)
+        slices.append(meta)
+        if progress is not None:
+            progress(k + 1, n)
+    files = [plan.files[i] for i in order]
+    header = info.header(int(order[0]))
+    return _finish(
+        info, out, header, units, slices, files, row, col, normal, ipps[0], plan.pixel_spacing, dz
+    )
+
+
+def _dcmread_full(file: str) -> Dataset:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # header problems were seen in discovery
+            return pydicom.dcmread(file)
+    except (InvalidDicomError, OSError, ValueError, KeyError, EOFError) as exc:
+        raise DicomMetadataError(
+            f"file {file}",
+            expected="a readable DICOM file",
+            actual=f"{type(exc).__name__}: {exc}",
+            fix="copy the file again from the archive or remove it",
+        ) from None
 
 
 def _read_single_frames(
@@ -582,25 +806,11 @@ def _read_single_frames(
                 fix="separate the files into one folder per series",
             )
     ipps = np.array([_vec(ds, "ImagePositionPatient", 3, f) for f, ds in headers])
-    proj = ipps @ normal
-    order = np.argsort(proj, kind="stable")
-    ipps, proj = ipps[order], proj[order]
+    order, ipps, proj, dz = _slice_geometry(
+        ipps, [f for f, _ in headers], normal, spacing_tolerance_mm
+    )
     headers = [headers[i] for i in order]
     files = [f for f, _ in headers]
-    dz = _spacing_check(proj, files, spacing_tolerance_mm)
-    if len(headers) > 1:
-        # positions must lie on a line along the normal; otherwise the grid is sheared
-        offsets = ipps - ipps[0]
-        lateral = offsets - np.outer(offsets @ normal, normal)
-        worst = int(np.argmax(np.linalg.norm(lateral, axis=1)))
-        if np.linalg.norm(lateral[worst]) > max(0.01, 1e-3 * abs(dz) * len(headers)):
-            raise DicomMetadataError(
-                "ImagePositionPatient (0020,0032)",
-                expected="slice positions along the slice normal of ImageOrientationPatient",
-                actual=f"{np.linalg.norm(lateral[worst]):.3g} mm off the normal in "
-                f"{files[worst]} (gantry tilt or sheared grid)",
-                fix="gantry-tilted series are not supported; resample to an orthogonal grid",
-            )
     if dz == 0.0:
         dz = _float(first, "SpacingBetweenSlices") or _float(first, "SliceThickness") or 1.0
     rows, cols = int(first.Rows), int(first.Columns)
@@ -618,17 +828,7 @@ def _read_single_frames(
             if progress is not None:
                 progress(k + 1, len(headers))
             continue
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # header problems were seen in discovery
-                ds = pydicom.dcmread(file)
-        except (InvalidDicomError, OSError, ValueError, KeyError, EOFError) as exc:
-            raise DicomMetadataError(
-                f"file {file}",
-                expected="a readable DICOM file",
-                actual=f"{type(exc).__name__}: {exc}",
-                fix="copy the file again from the archive or remove it",
-            ) from None
+        ds = _dcmread_full(file)
         stored = _pixels(ds, file, 1)[0]
         np.multiply(stored, np.float32(meta.rescale_slope), out=out[k], casting="unsafe")
         if meta.rescale_intercept != 0.0:

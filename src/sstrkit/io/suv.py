@@ -46,6 +46,7 @@ Examples
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import math
 import re
 from collections.abc import Mapping
@@ -279,6 +280,11 @@ class _Ctx:
     def ds(self) -> Dataset:
         return self.series.header
 
+    @functools.cached_property
+    def tz(self) -> _dt.tzinfo:
+        """Time zone of the header (computed once per call: used for every slice)."""
+        return _tz(self.ds)
+
     def problem(self, err: SstrkitError) -> None:
         """Raise in strict mode, record a warning otherwise."""
         if self.strictness == "raise":
@@ -489,9 +495,13 @@ def _slice_datetime(ctx: _Ctx, s: SliceMeta) -> _dt.datetime | None:
     date = s.acquisition_date or str(ctx.ds.get("SeriesDate") or ctx.ds.get("StudyDate") or "")
     if not date:
         return None
-    return parse_da_tm(
-        date, s.acquisition_time, _tz(ctx.ds), tag="AcquisitionDate/Time (0008,0022/0032)"
-    )
+    return _parse_slice_time(date, s.acquisition_time, ctx.tz)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_slice_time(date: str, time: str, tz: _dt.tzinfo) -> _dt.datetime:
+    # slices share few distinct times: parse each once (errors are not cached)
+    return parse_da_tm(date, time, tz, tag="AcquisitionDate/Time (0008,0022/0032)")
 
 
 def _series_datetime(ctx: _Ctx) -> _dt.datetime | None:

@@ -1,0 +1,932 @@
+"""Figures of the theranostic report (matplotlib, rendered to PNG with Agg).
+
+Each function returns a :class:`sstrkit.report.document.Figure`: the PNG bytes
+and a caption that says what is shown and in which units. Figures are built on
+:class:`matplotlib.figure.Figure` objects (no pyplot state, nothing is shown)
+and rendered by :meth:`Figure.from_matplotlib`, which closes them.
+
+* :func:`tac_figure` — measured time–activity points with their fitted kinetics;
+* :func:`dose_overlay_figure` — axial, coronal and sagittal absorbed-dose
+  colour-wash over CT, radiological convention;
+* :func:`dvh_figure` — cumulative dose–volume histograms;
+* :func:`limits_figure` — cumulative organ dose/BED against its limit;
+* :func:`waterfall_figure` — per-lesion change from baseline;
+* :func:`timeline_figure` — administrations and laboratory values over time.
+
+Units at this edge: time in h, activity in MBq (GBq for administrations),
+TIA in MBq·h, dose and BED in Gy. The library objects they draw from keep the
+internal units (s, Bq, Bq·s).
+
+Examples
+--------
+>>> fig = limits_figure([LimitBar("kidneys", "BED", 21.0, 35.0, 40.0, 2.1)], dpi=30)
+>>> fig.png[:8] == b"\\x89PNG\\r\\n\\x1a\\n", "Gy" in fig.caption
+(True, True)
+>>> limit_status(33.0, 40.0)
+'amber'
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, Literal, cast
+
+import matplotlib.dates
+import numpy as np
+from matplotlib.figure import Figure as MplFigure
+from matplotlib.lines import Line2D
+from numpy.typing import ArrayLike, NDArray
+
+from sstrkit.core.volume import Volume
+from sstrkit.errors import GeometryMismatchError, InvalidInputError
+from sstrkit.followup.plots import waterfall_plot
+from sstrkit.report.document import Figure
+from sstrkit.therapy.dvh import RegionDVH
+from sstrkit.therapy.kinetics import MODELS, KineticsFit
+
+__all__ = [
+    "LimitBar",
+    "LimitStatus",
+    "OrthogonalSlices",
+    "TacCurve",
+    "dose_overlay_figure",
+    "dvh_curve_pct",
+    "dvh_figure",
+    "fit_activity_bq",
+    "limit_status",
+    "limits_figure",
+    "orthogonal_slices",
+    "slice_indices",
+    "tac_curve_points",
+    "tac_figure",
+    "tac_label",
+    "timeline_figure",
+    "waterfall_figure",
+]
+
+FloatArray = NDArray[np.float64]
+LimitStatus = Literal["green", "amber", "red"]
+
+#: Colours a physician reads at a glance (ColorBrewer RdYlGn end points and an amber).
+STATUS_COLOURS: Final[Mapping[LimitStatus, str]] = {
+    "green": "#1a9850",
+    "amber": "#f4a30b",
+    "red": "#d73027",
+}
+_STATUS_WORDS: Final[Mapping[LimitStatus, str]] = {
+    "green": "below 80 % of limit",
+    "amber": "80–100 % of limit",
+    "red": "above limit",
+}
+#: Fraction of the limit from which a value is shown amber.
+AMBER_FRACTION: Final = 0.8
+#: Soft-tissue CT window (HU), as in :mod:`sstrkit.reading.images`.
+CT_WINDOW_HU: Final = (-160.0, 240.0)
+#: Dose below this fraction of the maximum is not coloured.
+WASH_THRESHOLD: Final = 0.05
+_DPI: Final = 110
+
+
+def _finite(what: str, value: float, *, minimum: float | None = None, strict: bool = False) -> None:
+    ok = math.isfinite(value) and (
+        minimum is None or (value > minimum if strict else value >= minimum)
+    )
+    if not ok:
+        bound = "" if minimum is None else f" {'>' if strict else '≥'} {minimum:g}"
+        raise InvalidInputError(what, expected=f"a finite number{bound}", actual=value)
+
+
+def _aware(what: str, when: _dt.datetime) -> None:
+    if not isinstance(when, _dt.datetime) or when.tzinfo is None or when.utcoffset() is None:
+        raise InvalidInputError(
+            what,
+            expected="a timezone-aware datetime",
+            actual=when,
+            fix="attach a tzinfo (e.g. datetime.timezone.utc or the clinic's zone)",
+        )
+
+
+# ------------------------------------------------------------------ time–activity
+
+
+@dataclass(frozen=True)
+class TacCurve:
+    """One region's measured time–activity points and (optionally) their fit.
+
+    Parameters
+    ----------
+    name
+        Region name shown in the legend.
+    times_h
+        Times after administration (h), ≥ 0.
+    activity_mbq
+        Activity in the region (MBq, not decay corrected), ≥ 0.
+    fit
+        The kinetics fit of these points (internal units), or None.
+    """
+
+    name: str
+    times_h: Sequence[float]
+    activity_mbq: Sequence[float]
+    fit: KineticsFit | None = None
+
+    def __post_init__(self) -> None:
+        t = tuple(float(v) for v in self.times_h)
+        a = tuple(float(v) for v in self.activity_mbq)
+        if not t or len(t) != len(a):
+            raise InvalidInputError(
+                f"time–activity points of {self.name!r}",
+                expected="at least one point and one activity per time",
+                actual=f"{len(t)} times, {len(a)} activities",
+            )
+        for v in t:
+            _finite(f"time of {self.name!r} (h)", v, minimum=0.0)
+        for v in a:
+            _finite(f"activity of {self.name!r} (MBq)", v, minimum=0.0)
+        object.__setattr__(self, "times_h", t)
+        object.__setattr__(self, "activity_mbq", a)
+
+
+def _trapezoid_start(fit: KineticsFit) -> str:
+    for step in fit.provenance:
+        if step.operation == "kinetics_trapezoid":
+            return str(step.parameters.get("start", "zero"))
+    return "zero"
+
+
+def fit_activity_bq(fit: KineticsFit, t_s: ArrayLike) -> FloatArray:
+    """The activity (Bq) that ``fit`` integrates to its TIA, at times ``t_s`` (s).
+
+    Exponential models are evaluated by :meth:`KineticsFit.activity_at` (the
+    model at the fitted parameters). The trapezoid is drawn as it is
+    integrated: from t = 0 to the first point a line from 0 (``start="zero"``)
+    or the first value held constant (``start="constant"``, read from the
+    fit's provenance), straight lines between points, and after the last
+    point an exponential with the fit's tail rate.
+
+    Examples
+    --------
+    >>> from sstrkit.therapy.kinetics import fit_curve
+    >>> f = fit_curve([3600.0, 7200.0], [2.0, 1.0], 3600.0, model="trapezoid")
+    >>> fit_activity_bq(f, [0.0, 1800.0, 5400.0, 10800.0]).round(9).tolist()
+    [0.0, 1.0, 1.5, 0.5]
+    """
+    tt = np.atleast_1d(np.asarray(t_s, dtype=float))
+    if fit.model in MODELS:
+        return np.asarray(fit.activity_at(tt), dtype=float)
+    ts = np.asarray(fit.times_s, dtype=float)
+    ys = np.asarray(fit.activities_bq, dtype=float)
+    first = 0.0 if _trapezoid_start(fit) == "zero" else float(ys[0])
+    inner = np.interp(tt, np.concatenate(([0.0], ts)), np.concatenate(([first], ys)))
+    lam = float(fit.parameters["tail_lambda_per_s"])
+    tail = ys[-1] * np.exp(-lam * np.clip(tt - ts[-1], 0.0, None))
+    out: FloatArray = np.where(tt > ts[-1], tail, inner)
+    return out
+
+
+def tac_curve_points(
+    fit: KineticsFit, end_h: float, *, n: int = 301
+) -> tuple[FloatArray, FloatArray]:
+    """The fitted curve on a regular grid from 0 to ``end_h``: ``(times_h, activity_mbq)``.
+
+    >>> from sstrkit.therapy.kinetics import fit_curve
+    >>> f = fit_curve([3600.0, 7200.0], [2e6, 1e6], 3600.0, model="trapezoid")
+    >>> tac_curve_points(f, 2.0, n=5)[1].round(9).tolist()
+    [0.0, 1.0, 2.0, 1.5, 1.0]
+    """
+    _finite("end of the curve (h)", end_h, minimum=0.0, strict=True)
+    t_h = np.linspace(0.0, end_h, n)
+    return t_h, fit_activity_bq(fit, t_h * 3600.0) / 1e6
+
+
+def tac_label(curve: TacCurve) -> str:
+    """Legend entry: region, model, T_eff (h) and TIA ± SD (MBq·h, 3 significant digits).
+
+    >>> from sstrkit.therapy.kinetics import fit_curve
+    >>> f = fit_curve([3600.0, 7200.0], [2e6, 1e6], 3600.0, model="trapezoid")
+    >>> tac_label(TacCurve("liver", (1.0, 2.0), (2.0, 1.0), f)).split(", ")[1]
+    'T_eff 1.0 h'
+
+    The TIA is 1 + 1.5 + 1/ln 2 = 3.94 MBq·h (two trapezoids and the physical tail):
+
+    >>> tac_label(TacCurve("liver", (1.0, 2.0), (2.0, 1.0), f)).split(", ")[2]
+    'TIA 3.94 ± 0.28 MBq·h'
+    """
+    fit = curve.fit
+    if fit is None:
+        return f"{curve.name} (no fit)"
+    sd = fit.tia_sd_bq_s / 3.6e9
+    sd_txt = f" ± {_sig(sd, 2)}" if math.isfinite(sd) else ""
+    return (
+        f"{curve.name}: {fit.model}, T_eff {fit.t_eff_s / 3600:.1f} h, "
+        f"TIA {_sig(fit.tia_bq_s / 3.6e9)}{sd_txt} MBq·h"
+    )
+
+
+def _sig(x: float, digits: int = 3) -> str:
+    """``x`` to ``digits`` significant digits without an exponent (8660, 0.0123)."""
+    return str(
+        np.format_float_positional(x, precision=digits, unique=False, fractional=False, trim="-")
+    )
+
+
+def tac_figure(
+    curves: Sequence[TacCurve], title: str, *, log_y: bool = False, dpi: int = _DPI
+) -> Figure:
+    """Measured time–activity points (markers) and fitted curves (lines).
+
+    The fits are evaluated with :func:`fit_activity_bq` from t = 0 to 1.3 × the
+    latest measured time; the legend gives the model, the effective half-life
+    of the terminal phase (h) and the time-integrated activity 0–∞ (MBq·h,
+    ± 1 SD). With ``log_y`` zero values are left out of the plot.
+    """
+    if not curves:
+        raise InvalidInputError("time–activity curves", expected="at least one", actual=0)
+    end_h = 1.3 * max(max(c.times_h) for c in curves)
+    if end_h <= 0:
+        raise InvalidInputError(
+            "time–activity times", expected="a time after administration > 0 h", actual=0.0
+        )
+    fig = MplFigure(figsize=(7.0, 4.2), layout="constrained")
+    ax = fig.subplots()
+    positive: list[float] = []
+    for curve in curves:
+        t = np.asarray(curve.times_h)
+        a = np.asarray(curve.activity_mbq)
+        keep = a > 0 if log_y else np.ones(a.shape, dtype=bool)
+        positive.extend(a[a > 0].tolist())
+        pts = ax.plot(t[keep], a[keep], "o", label=tac_label(curve))[0]
+        if curve.fit is not None:
+            th, ah = tac_curve_points(curve.fit, end_h)
+            if log_y:
+                ah = np.where(ah > 0, ah, np.nan)
+            ax.plot(th, ah, "-", color=pts.get_color(), linewidth=1.2)
+    ax.set_xlim(0.0, end_h)
+    ax.set_xlabel("time after administration (h)")
+    ax.set_ylabel("activity (MBq)")
+    if log_y and positive:
+        ax.set_yscale("log")
+        ax.set_ylim(bottom=0.3 * min(positive))
+    else:
+        ax.set_ylim(bottom=0.0)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    caption = (
+        f"{title}: measured activity (markers, MBq, not decay corrected) against time after "
+        "administration (h); lines are the fitted kinetics models from 0 h to 1.3 × the last "
+        "time point (the trapezoid is drawn as integrated, with its exponential tail). Legend: "
+        "model, effective half-life of the terminal phase T_eff (h) and time-integrated "
+        f"activity TIA from 0 to ∞ (MBq·h, ± 1 SD). {'Logarithmic' if log_y else 'Linear'} "
+        "activity axis."
+    )
+    return Figure.from_matplotlib(fig, caption, dpi=dpi)
+
+
+# ------------------------------------------------------------------ dose over CT
+
+
+@dataclass(frozen=True)
+class OrthogonalSlices:
+    """Axial, coronal and sagittal slices in display order (row 0 at the top).
+
+    Radiological convention: axial rows run anterior → posterior and columns
+    patient right → left; coronal rows superior → inferior, columns right →
+    left; sagittal rows superior → inferior, columns anterior → posterior
+    (seen from the patient's left). ``aspect_*`` is the physical height/width
+    of one pixel.
+    """
+
+    axial: NDArray[Any]
+    coronal: NDArray[Any]
+    sagittal: NDArray[Any]
+    aspect_axial: float
+    aspect_coronal: float
+    aspect_sagittal: float
+
+
+def _lps_layout(vol: Volume) -> tuple[tuple[int, int, int], tuple[bool, bool, bool], float]:
+    """(permutation, flips, largest obliquity in degrees) to an LPS-ordered array.
+
+    The canonical array has numpy axes (S, P, L): axis 0 increases towards the
+    head, axis 1 towards posterior, axis 2 towards the patient's left. Each
+    grid axis is assigned to the patient axis it is most parallel to.
+    """
+    d = vol.direction_matrix  # column a: LPS direction of ITK axis a
+    patient = np.argmax(np.abs(d), axis=0)
+    if sorted(patient.tolist()) != [0, 1, 2]:
+        raise InvalidInputError(
+            f"direction of {vol.name or 'volume'!r}",
+            expected="grid axes close to the patient axes",
+            actual=np.round(d, 3).tolist(),
+            fix="resample onto an axis-aligned grid before drawing",
+        )
+    perm = [0, 0, 0]
+    flip = [False, False, False]
+    cosines = []
+    for a in range(3):
+        c = 2 - int(patient[a])
+        perm[c] = 2 - a
+        flip[c] = bool(d[patient[a], a] < 0)
+        cosines.append(abs(float(d[patient[a], a])))
+    oblique = math.degrees(math.acos(min(1.0, min(cosines))))
+    return (perm[0], perm[1], perm[2]), (flip[0], flip[1], flip[2]), oblique
+
+
+def _canonical_index(vol: Volume, index_zyx: Sequence[int]) -> tuple[int, int, int]:
+    perm, flip, _ = _lps_layout(vol)
+    shape = vol.shape
+    out = []
+    for c in range(3):
+        i = int(index_zyx[perm[c]])
+        out.append(shape[perm[c]] - 1 - i if flip[c] else i)
+    return out[0], out[1], out[2]
+
+
+def orthogonal_slices(
+    vol: Volume, index_zyx: Sequence[int], *, array: NDArray[Any] | None = None
+) -> OrthogonalSlices:
+    """The three slices through voxel ``index_zyx`` (numpy order of ``vol``'s array).
+
+    ``array`` (same shape as ``vol``) replaces the volume's voxels, e.g. a mask
+    on the same grid. Slices are oriented from the volume's direction cosines,
+    so head-first, feet-first or flipped grids all display the same way.
+
+    Examples
+    --------
+    >>> a = np.zeros((2, 3, 4)); a[1, 0, 0] = 1       # superior, anterior, patient right
+    >>> v = Volume.from_array(a, spacing=(1.0, 2.0, 3.0))
+    >>> s = orthogonal_slices(v, (1, 0, 0))
+    >>> float(s.axial[0, 0]), float(s.coronal[0, 0]), float(s.sagittal[0, 0]), s.aspect_coronal
+    (1.0, 1.0, 1.0, 3.0)
+    """
+    arr = np.asarray(vol.array if array is None else array)
+    if arr.shape != vol.shape:
+        raise GeometryMismatchError(
+            "array to slice", expected=f"shape {vol.shape}", actual=f"shape {arr.shape}"
+        )
+    if len(index_zyx) != 3 or any(
+        not 0 <= int(i) < n for i, n in zip(index_zyx, vol.shape, strict=False)
+    ):
+        raise InvalidInputError(
+            "slice index (z, y, x)", expected=f"inside the grid {vol.shape}", actual=index_zyx
+        )
+    perm, flip, _ = _lps_layout(vol)
+    canon = np.transpose(arr, perm)
+    for c in range(3):
+        if flip[c]:
+            canon = np.flip(canon, axis=c)
+    sp_itk = vol.spacing
+    s_z, s_y, s_x = (sp_itk[2 - perm[c]] for c in range(3))
+    kz, jy, ix = _canonical_index(vol, index_zyx)
+    return OrthogonalSlices(
+        axial=canon[kz],  # rows A→P (y grows posterior), columns R→L (x grows left)
+        coronal=canon[::-1, jy, :],  # rows S→I, columns R→L
+        sagittal=canon[::-1, :, ix],  # rows S→I, columns A→P
+        aspect_axial=s_y / s_x,
+        aspect_coronal=s_z / s_x,
+        aspect_sagittal=s_z / s_y,
+    )
+
+
+def slice_indices(
+    dose: Volume, point_lps_mm: Sequence[float] | None = None
+) -> tuple[int, int, int]:
+    """Numpy index ``(z, y, x)`` of the voxel the figure's slices pass through.
+
+    The voxel of the dose maximum (first one if tied), or the voxel that
+    contains ``point_lps_mm`` (x, y, z in LPS mm).
+
+    >>> a = np.zeros((3, 4, 5)); a[2, 1, 3] = 7.0
+    >>> d = Volume.from_array(a, spacing=(2.0, 2.0, 2.0), unit="Gy")
+    >>> slice_indices(d), slice_indices(d, (2.2, 5.9, 0.0))
+    ((2, 1, 3), (0, 3, 1))
+    """
+    arr = np.asarray(dose.array, dtype=float)
+    if point_lps_mm is None:
+        finite = np.where(np.isfinite(arr), arr, -np.inf)
+        flat = int(np.argmax(finite))
+        if not finite.flat[flat] > 0:
+            raise InvalidInputError(
+                f"dose map {dose.name!r}",
+                expected="at least one finite dose > 0 Gy",
+                actual=float(finite.flat[flat]),
+            )
+        k, j, i = np.unravel_index(flat, arr.shape)
+        return int(k), int(j), int(i)
+    ijk = dose.physical_to_index(np.asarray(point_lps_mm, dtype=float))
+    idx = np.rint(ijk).astype(int)
+    size = np.asarray(dose.size_xyz)
+    if idx.shape != (3,) or np.any(idx < 0) or np.any(idx >= size):
+        raise InvalidInputError(
+            "slice point (LPS mm)",
+            expected="a point inside the dose grid",
+            actual=list(point_lps_mm),
+            fix="give x, y, z in mm in the patient (LPS) frame of the dose map",
+        )
+    return int(idx[2]), int(idx[1]), int(idx[0])
+
+
+_CONTOUR_COLOURS: Final = ("cyan", "lime", "magenta", "white", "yellow", "deepskyblue", "orange")
+_EDGE_LETTERS: Final = {
+    "axial": ("R", "L", "A", "P"),
+    "coronal": ("R", "L", "S", "I"),
+    "sagittal": ("A", "P", "S", "I"),
+}
+
+
+def _letters(ax: Any, view: str) -> None:
+    left, right, top, bottom = _EDGE_LETTERS[view]
+    kw: dict[str, Any] = {"transform": ax.transAxes, "color": "yellow", "fontsize": 8}
+    ax.text(0.02, 0.5, left, ha="left", va="center", **kw)
+    ax.text(0.98, 0.5, right, ha="right", va="center", **kw)
+    ax.text(0.5, 0.98, top, ha="center", va="top", **kw)
+    ax.text(0.5, 0.02, bottom, ha="center", va="bottom", **kw)
+
+
+def dose_overlay_figure(
+    dose: Volume,
+    ct: Volume | None,
+    *,
+    title: str,
+    contours: Mapping[str, NDArray[np.bool_]] | None = None,
+    point_lps_mm: Sequence[float] | None = None,
+    dpi: int = _DPI,
+) -> Figure:
+    """Absorbed-dose colour-wash over CT: axial, coronal and sagittal slices.
+
+    The slices pass through the dose maximum, or through ``point_lps_mm``.
+    Dose below 5 % of the maximum is transparent; the colour scale runs from
+    0 to the maximum dose (not a percentile, so that hot spots are not
+    saturated). The CT (soft-tissue window −160 to 240 HU) is resampled
+    linearly onto the dose grid when it is not on it already (air outside its
+    field of view). ``contours`` are boolean masks on the dose grid.
+
+    Raises
+    ------
+    InvalidInputError
+        The dose is not in Gy, has no value > 0, or the point lies outside it.
+    GeometryMismatchError
+        A contour is not on the dose grid, or the CT is in another frame of
+        reference (register it first).
+    """
+    if dose.unit != "Gy":
+        raise InvalidInputError(f"unit of dose map {dose.name!r}", expected="Gy", actual=dose.unit)
+    index = slice_indices(dose, point_lps_mm)
+    arr = np.nan_to_num(np.asarray(dose.array, dtype=float), nan=0.0)
+    top = float(arr.max())
+    if not top > 0:
+        raise InvalidInputError(
+            f"dose map {dose.name!r}", expected="a maximum dose > 0 Gy", actual=top
+        )
+    _, _, oblique = _lps_layout(dose)
+    slices = orthogonal_slices(dose, index, array=arr)
+    ct_slices: OrthogonalSlices | None = None
+    if ct is not None:
+        ct_on_dose = (
+            ct if ct.same_space(dose) else ct.resample_to(dose, mode="linear", default_value=-1000)
+        )
+        ct_slices = orthogonal_slices(dose, index, array=np.asarray(ct_on_dose.array))
+    masks: dict[str, OrthogonalSlices] = {}
+    for name, mask in (contours or {}).items():
+        m = np.asarray(mask)
+        if m.shape != dose.shape:
+            raise GeometryMismatchError(
+                f"contour {name!r}",
+                expected=f"a mask on the dose grid, shape {dose.shape}",
+                actual=f"shape {m.shape}",
+                fix="resample the mask onto the dose grid with mode='nearest'",
+            )
+        masks[name] = orthogonal_slices(dose, index, array=m.astype(bool).astype(float))
+
+    fig = MplFigure(figsize=(12.0, 4.6), layout="constrained")
+    axes = fig.subplots(1, 3)
+    image = None
+    views = ("axial", "coronal", "sagittal")
+    for ax, view in zip(axes, views, strict=True):
+        dslice = getattr(slices, view)
+        aspect = getattr(slices, f"aspect_{view}")
+        ax.set_facecolor("black")
+        if ct_slices is not None:
+            ax.imshow(
+                getattr(ct_slices, view),
+                cmap="gray",
+                vmin=CT_WINDOW_HU[0],
+                vmax=CT_WINDOW_HU[1],
+                aspect=aspect,
+                interpolation="nearest",
+            )
+        image = ax.imshow(
+            np.ma.masked_less(dslice, WASH_THRESHOLD * top),
+            cmap="turbo",
+            vmin=0.0,
+            vmax=top,
+            alpha=0.55 if ct_slices is not None else 1.0,
+            aspect=aspect,
+            interpolation="nearest",
+        )
+        for n, ms in enumerate(masks.values()):
+            m2 = getattr(ms, view)
+            if m2.any() and not m2.all():
+                ax.contour(
+                    m2,
+                    levels=[0.5],
+                    colors=_CONTOUR_COLOURS[n % len(_CONTOUR_COLOURS)],
+                    linewidths=1.0,
+                )
+        _letters(ax, view)
+        ax.set_title(view)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    assert image is not None
+    fig.colorbar(image, ax=list(axes), shrink=0.8, label="absorbed dose (Gy)")
+    if masks:
+        handles = [
+            Line2D([], [], color=_CONTOUR_COLOURS[n % len(_CONTOUR_COLOURS)], label=name)
+            for n, name in enumerate(masks)
+        ]
+        fig.legend(handles=handles, loc="outside lower center", ncols=min(6, len(handles)))
+    fig.suptitle(title)
+    k, j, i = index
+    point = dose.index_to_physical(np.array([i, j, k], dtype=float))
+    where = (
+        f"the dose maximum ({top:.3g} Gy)"
+        if point_lps_mm is None
+        else f"the requested point (local dose {float(arr[k, j, i]):.3g} Gy)"
+    )
+    caption = (
+        f"{title}: absorbed dose (Gy, colour scale 0–{top:.3g} Gy; below "
+        f"{100 * WASH_THRESHOLD:.0f} % of the maximum not coloured) "
+        + ("over CT (soft-tissue window −160 to 240 HU)" if ct is not None else "without CT")
+        + f"; axial, coronal and sagittal slices through {where} at x, y, z = "
+        + ", ".join(f"{c:.1f}" for c in point)
+        + " mm (LPS). Radiological convention: patient right on the image left, anterior at the "
+        "top of the axial slice, superior at the top of the coronal and sagittal slices, "
+        "anterior on the left of the sagittal slice; pixels drawn to physical scale."
+        + (f" Contours: {', '.join(masks)}." if masks else "")
+        + (
+            f" The grid is oblique by up to {oblique:.1f}°; it is shown along the nearest "
+            "patient axes."
+            if oblique > 1.0
+            else ""
+        )
+    )
+    return Figure.from_matplotlib(fig, caption, dpi=dpi)
+
+
+# --------------------------------------------------------------------------- DVH
+
+
+def dvh_curve_pct(dvh: RegionDVH) -> tuple[FloatArray, FloatArray]:
+    """The drawn cumulative DVH: ``(dose_gy, volume_pct)`` with V(d) = % of voxels ≥ d.
+
+    Taken from the curve :func:`~sstrkit.therapy.dvh.region_dvh` stores (a
+    regular grid from 0 to the maximum dose), with a final drop to 0 % just
+    above the maximum.
+
+    >>> from sstrkit.therapy.dvh import region_dvh
+    >>> d = Volume.from_array(np.array([[[1.0, 2.0, 3.0, 4.0]]]), unit="Gy")
+    >>> x, y = dvh_curve_pct(region_dvh(d, np.ones((1, 1, 4), bool), n_bins=4))
+    >>> x.tolist(), y.tolist()
+    ([0.0, 1.0, 2.0, 3.0, 4.0, 4.0], [100.0, 100.0, 75.0, 50.0, 25.0, 0.0])
+    """
+    x = np.asarray(dvh.dvh_dose_gy, dtype=float)
+    y = 100.0 * np.asarray(dvh.dvh_volume_fraction, dtype=float)
+    return np.append(x, dvh.max_gy), np.append(y, 0.0)
+
+
+def dvh_figure(dvhs: Sequence[RegionDVH], title: str, *, dpi: int = _DPI) -> Figure:
+    """Cumulative DVH per region: % of the region's volume receiving ≥ d Gy."""
+    if not dvhs:
+        raise InvalidInputError("DVH regions", expected="at least one", actual=0)
+    fig = MplFigure(figsize=(7.0, 4.2), layout="constrained")
+    ax = fig.subplots()
+    for r in dvhs:
+        x, y = dvh_curve_pct(r)
+        ax.plot(
+            x,
+            y,
+            linewidth=1.4,
+            label=f"{r.name}: mean {r.mean_gy:.3g} Gy, max {r.max_gy:.3g} Gy, {r.volume_ml:.3g} mL",
+        )
+    top = max(r.max_gy for r in dvhs)
+    ax.set_xlim(0.0, top * 1.05 if top > 0 else 1.0)
+    ax.set_ylim(0.0, 102.0)
+    ax.set_xlabel("absorbed dose d (Gy)")
+    ax.set_ylabel("volume receiving ≥ d (%)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    caption = (
+        f"{title}: cumulative dose–volume histograms — percentage of each region's volume (%) "
+        "receiving at least the absorbed dose on the horizontal axis (Gy), from the voxel "
+        "doses of the region (voxelised masks, no partial-volume correction). Legend: mean and "
+        "maximum voxel dose (Gy) and region volume (mL)."
+    )
+    return Figure.from_matplotlib(fig, caption, dpi=dpi)
+
+
+# ------------------------------------------------------------------------ limits
+
+
+def limit_status(value_gy: float, limit_gy: float) -> LimitStatus:
+    """Traffic-light class of a cumulative dose against its limit.
+
+    ``"green"`` below 80 % of the limit, ``"amber"`` from 80 % up to and
+    including the limit, ``"red"`` above it. Boundaries are compared with a
+    relative tolerance of 1e-9, so 22.4 Gy of a 28 Gy limit is amber although
+    22.4/28 rounds below 0.8 in floating point.
+
+    >>> limit_status(31.9, 40.0), limit_status(32.0, 40.0), limit_status(40.0, 40.0)
+    ('green', 'amber', 'amber')
+    >>> limit_status(40.1, 40.0)
+    'red'
+    """
+    _finite("dose against limit (Gy)", value_gy, minimum=0.0)
+    _finite("limit (Gy)", limit_gy, minimum=0.0, strict=True)
+    ratio = value_gy / limit_gy
+    if ratio > 1.0 and not math.isclose(ratio, 1.0, rel_tol=1e-9):
+        return "red"
+    if ratio >= AMBER_FRACTION or math.isclose(ratio, AMBER_FRACTION, rel_tol=1e-9):
+        return "amber"
+    return "green"
+
+
+@dataclass(frozen=True)
+class LimitBar:
+    """One organ's cumulative dose (or BED) against its limit, in Gy.
+
+    Parameters
+    ----------
+    organ
+        Organ name, e.g. ``"kidneys"`` or ``"red marrow"``.
+    quantity
+        What is compared, e.g. ``"BED"`` or ``"absorbed dose"``.
+    delivered_gy
+        Cumulative value of the cycles given so far.
+    projected_gy
+        Cumulative value after all planned cycles (delivered included), or None.
+    limit_gy
+        The limit (e.g. kidney BED 40 Gy, or 28 Gy with risk factors; red marrow 2 Gy).
+    sd_gy
+        Standard deviation of ``delivered_gy``, or None.
+    """
+
+    organ: str
+    quantity: str
+    delivered_gy: float
+    projected_gy: float | None
+    limit_gy: float
+    sd_gy: float | None = None
+
+    def __post_init__(self) -> None:
+        _finite(f"delivered {self.quantity} of {self.organ} (Gy)", self.delivered_gy, minimum=0.0)
+        _finite(f"limit of {self.organ} (Gy)", self.limit_gy, minimum=0.0, strict=True)
+        if self.sd_gy is not None:
+            _finite(f"SD of {self.organ} (Gy)", self.sd_gy, minimum=0.0)
+        if self.projected_gy is not None:
+            _finite(f"projected {self.quantity} of {self.organ} (Gy)", self.projected_gy)
+            if self.projected_gy < self.delivered_gy:
+                raise InvalidInputError(
+                    f"projected {self.quantity} of {self.organ}",
+                    expected=f"≥ the delivered {self.delivered_gy:g} Gy",
+                    actual=self.projected_gy,
+                    fix="projected_gy is the cumulative total after all planned cycles "
+                    "(delivered + remaining)",
+                )
+
+
+def limits_figure(
+    rows: Sequence[LimitBar],
+    *,
+    title: str = "Cumulative dose against organ limits",
+    dpi: int = _DPI,
+) -> Figure:
+    """Horizontal bars of delivered and projected cumulative dose/BED against the limit.
+
+    One panel per organ, each on its own Gy scale: a solid bar for the
+    delivered value (with its ± 1 SD error bar), a hatched bar for the
+    projected total, the limit as a dashed line; the 80–100 % band is shaded
+    amber and the region above the limit red. Bars are coloured with
+    :func:`limit_status` and labelled with their value and % of the limit.
+    """
+    if not rows:
+        raise InvalidInputError("organ limit rows", expected="at least one", actual=0)
+    fig = MplFigure(figsize=(8.0, 1.0 + 1.35 * len(rows)), layout="constrained")
+    axes = fig.subplots(len(rows), 1, squeeze=False)[:, 0]
+    for ax, row in zip(axes, rows, strict=True):
+        bars: list[tuple[str, float, float | None, str | None]] = []
+        if row.projected_gy is not None:
+            bars.append(("projected", row.projected_gy, None, "//"))
+        bars.append(("delivered", row.delivered_gy, row.sd_gy, None))
+        far = max(row.limit_gy, *(v + (sd or 0.0) for _, v, sd, _ in bars))
+        right = 1.55 * far
+        ax.axvspan(AMBER_FRACTION * row.limit_gy, row.limit_gy, color="#f4a30b", alpha=0.15)
+        ax.axvspan(row.limit_gy, right, color="#d73027", alpha=0.08)
+        for y, (label, value, sd, hatch) in enumerate(bars):
+            status = limit_status(value, row.limit_gy)
+            ax.barh(
+                y,
+                value,
+                height=0.6,
+                color=STATUS_COLOURS[status],
+                edgecolor="black",
+                linewidth=0.6,
+                hatch=hatch,
+                xerr=sd,
+                capsize=3 if sd else 0,
+            )
+            sd_txt = f" ± {sd:.2g}" if sd else ""
+            ax.text(
+                value + (sd or 0.0) + 0.015 * right,
+                y,
+                f"{label} {value:.3g}{sd_txt} Gy ({100 * value / row.limit_gy:.0f} %: "
+                f"{_STATUS_WORDS[status]})",
+                va="center",
+                fontsize=7,
+                bbox={"facecolor": "white", "alpha": 0.85, "edgecolor": "none", "pad": 1.0},
+            )
+        ax.axvline(row.limit_gy, color="black", linestyle="--", linewidth=1.0)
+        ax.text(
+            row.limit_gy,
+            len(bars) - 0.45,
+            f" limit {row.limit_gy:g} Gy",
+            fontsize=7,
+            va="bottom",
+        )
+        ax.set_xlim(0.0, right)
+        ax.set_ylim(-0.5, len(bars) + 0.1)
+        ax.set_yticks(range(len(bars)), [b[0] for b in bars], fontsize=7)
+        ax.set_xlabel(f"{row.quantity} (Gy)", fontsize=8)
+        ax.set_title(f"{row.organ}: cumulative {row.quantity}", loc="left", fontsize=9)
+    fig.suptitle(title)
+    limits = "; ".join(f"{r.organ} {r.quantity} {r.limit_gy:g} Gy" for r in rows)
+    caption = (
+        f"{title}: per organ, cumulative {', '.join(dict.fromkeys(r.quantity for r in rows))} "
+        "(Gy) delivered so far (solid bar, error bar ± 1 SD where known) and projected after "
+        "all planned cycles (hatched bar), against the limit (dashed line; "
+        f"{limits}). Colour: green below 80 % of the limit, amber 80–100 %, red above the "
+        "limit; each bar is labelled with its value and percentage of the limit."
+    )
+    return Figure.from_matplotlib(fig, caption, dpi=dpi)
+
+
+# ---------------------------------------------------------------------- response
+
+
+def waterfall_figure(changes_pct: Mapping[str, float], title: str) -> Figure:
+    """Per-lesion change from baseline (%), sorted, with +20 % and −30 % reference lines.
+
+    Drawn by :func:`sstrkit.followup.plots.waterfall_plot` (the follow-up
+    module's waterfall) into a temporary PNG that is embedded here.
+    """
+    if not changes_pct:
+        raise InvalidInputError("lesion changes", expected="at least one lesion", actual=0)
+    for name, v in changes_pct.items():
+        _finite(f"change of lesion {name!r} (%)", float(v), minimum=-100.0)
+    names = list(changes_pct)
+    with tempfile.TemporaryDirectory(prefix="sstrkit-waterfall-") as tmp:
+        path = waterfall_plot(
+            [float(changes_pct[n]) / 100.0 for n in names],
+            Path(tmp) / "waterfall.png",
+            labels=names,
+            thresholds=(0.20, -0.30),
+            title=title,
+        )
+        png = path.read_bytes()
+    caption = (
+        f"{title}: change from baseline per lesion (%), sorted from largest increase to "
+        "largest decrease; dashed reference lines at +20 % and −30 % (the RECIST 1.1 "
+        "progression and partial-response thresholds, which are defined for the sum of "
+        "target lesions, shown here for orientation only)."
+    )
+    return Figure(caption, png)
+
+
+# ---------------------------------------------------------------------- timeline
+
+
+def _date_num(when: _dt.datetime) -> float:
+    """Matplotlib date number (days since 1970-01-01 UTC) of an aware datetime."""
+    return float(cast(Any, matplotlib.dates).date2num(when))
+
+
+def timeline_figure(
+    administrations: Sequence[tuple[_dt.datetime, float, str]],
+    labs: Mapping[str, Sequence[tuple[_dt.datetime, float]]] | None = None,
+    lab_limits: Mapping[str, float] | None = None,
+    *,
+    title: str = "Treatment timeline",
+    dpi: int = _DPI,
+) -> Figure:
+    """Administrations (GBq) and laboratory values over time, in small multiples.
+
+    Parameters
+    ----------
+    administrations
+        ``(time, activity_gbq, label)`` per cycle (timezone-aware times).
+    labs
+        Lab name → ``(time, value)`` series. The name is used as the panel's
+        axis label and should carry the unit, e.g. ``"platelets (10^9/L)"``;
+        a name without a parenthesised unit is labelled "(unit not given)".
+    lab_limits
+        Lab name → threshold drawn as a dashed red line (same unit as the lab).
+    """
+    labs = dict(labs or {})
+    lab_limits = dict(lab_limits or {})
+    if not administrations and not labs:
+        raise InvalidInputError(
+            "timeline", expected="at least one administration or lab series", actual="nothing"
+        )
+    for when, act, label in administrations:
+        _aware(f"time of administration {label!r}", when)
+        _finite(f"activity of administration {label!r} (GBq)", float(act), minimum=0.0)
+    for name, series in labs.items():
+        if not series:
+            raise InvalidInputError(f"lab series {name!r}", expected="at least one value", actual=0)
+        for when, value in series:
+            _aware(f"time of lab {name!r}", when)
+            _finite(f"value of lab {name!r}", float(value))
+    unknown = sorted(set(lab_limits) - set(labs))
+    if unknown:
+        raise InvalidInputError(
+            "lab limits",
+            expected=f"names among the lab series {sorted(labs)}",
+            actual=unknown,
+        )
+    for name, lim in lab_limits.items():
+        _finite(f"threshold of lab {name!r}", float(lim))
+    first = administrations[0][0] if administrations else next(iter(labs.values()))[0][0]
+    tz = first.tzinfo
+    n_panels = 1 + len(labs)
+    fig = MplFigure(figsize=(8.0, 1.2 + 1.7 * n_panels), layout="constrained")
+    axes = fig.subplots(n_panels, 1, sharex=True, squeeze=False)[:, 0]
+    admin = sorted(administrations, key=lambda a: a[0])
+    times = [_date_num(a[0]) for a in admin]
+    ax0 = axes[0]
+    if admin:
+        gbq = [float(a[1]) for a in admin]
+        ax0.vlines(times, 0.0, gbq, color="#4575b4", linewidth=2.0)
+        ax0.plot(times, gbq, "o", color="#4575b4")
+        for x, (_, act, label) in zip(times, admin, strict=True):
+            ax0.annotate(
+                f"{label}\n{act:.3g} GBq",
+                (x, act),
+                xytext=(0, 4),
+                textcoords="offset points",
+                ha="center",
+                va="bottom",
+                fontsize=7,
+            )
+        ax0.set_ylim(0.0, 1.4 * max(*gbq, 1e-9))
+    else:
+        ax0.text(0.5, 0.5, "no administrations", transform=ax0.transAxes, ha="center")
+    ax0.set_ylabel("activity (GBq)", fontsize=8)
+    ax0.set_title("administrations", loc="left", fontsize=9)
+    for ax, (name, series) in zip(axes[1:], labs.items(), strict=True):
+        pts = sorted(series, key=lambda p: p[0])
+        ax.plot(
+            [_date_num(p[0]) for p in pts],
+            [float(p[1]) for p in pts],
+            "o-",
+            color="black",
+            markersize=3,
+            linewidth=1.0,
+        )
+        if name in lab_limits:
+            ax.axhline(
+                float(lab_limits[name]),
+                color="#d73027",
+                linestyle="--",
+                linewidth=1.0,
+                label=f"threshold {float(lab_limits[name]):g}",
+            )
+            ax.legend(fontsize=7, loc="best")
+        ax.set_ylabel(name if "(" in name else f"{name}\n(unit not given)", fontsize=8)
+    for ax in axes:
+        for x in times:
+            ax.axvline(x, color="grey", linestyle=":", linewidth=0.8)
+        ax.grid(alpha=0.3, axis="y")
+    dates = cast(Any, matplotlib.dates)  # untyped module
+    locator = dates.AutoDateLocator(tz=tz)
+    axes[-1].xaxis.set_major_locator(locator)
+    axes[-1].xaxis.set_major_formatter(dates.ConciseDateFormatter(locator, tz=tz))
+    fig.suptitle(title)
+    zone = first.tzname() or str(tz)
+    caption = (
+        f"{title}: administered activity per cycle (GBq, top panel; dotted vertical lines mark "
+        "the administrations in every panel)"
+        + (
+            "; laboratory values over time below, in the units given in each panel's label, "
+            "with thresholds as dashed red lines"
+            if labs
+            else ""
+        )
+        + f". Dates in {zone}."
+    )
+    return Figure.from_matplotlib(fig, caption, dpi=dpi)
