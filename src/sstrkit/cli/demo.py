@@ -1,89 +1,103 @@
-"""``sstrkit demo``: the main job on the built-in synthetic patient."""
+"""``sstrkit run`` and ``sstrkit demo``: the main job, from a study folder to the report."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from sstrkit.cli.output import console, emit, err_console, guarded, table
-from sstrkit.pipeline.demo import STAGES, run_demo
+from sstrkit.pipeline.run import RunResult
 
 
-def _render(summary: dict[str, Any]) -> None:
-    res = summary["results"]
-    nuc = res["nuclear data"]["nuclides"]
-    console.print(
-        table(
-            "Radionuclides (ICRP 107)",
-            ("nuclide", "T½ (h)", "β Emax (MeV)", "CSDA range (mm)", "e⁻ MeV/decay", "γ MeV/decay"),
-            [
-                (
-                    r["nuclide"],
-                    f"{r['half_life_h']:.4g}",
-                    "—" if r["beta_emax_mev"] is None else f"{r['beta_emax_mev']:.4g}",
-                    "—" if r["csda_range_water_mm"] is None else f"{r['csda_range_water_mm']:.3g}",
-                    f"{r['electron_mev_per_decay']:.4g}",
-                    f"{r['photon_mev_per_decay']:.4g}",
-                )
-                for r in nuc
-            ],
+@contextmanager
+def _progress(enabled: bool) -> Iterator[Callable[[str], None]]:
+    if not enabled:
+        yield lambda _m: None
+        return
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("starting", total=None)
+        yield lambda m: bar.update(task, description=m)
+
+
+def _render(doc: dict[str, Any]) -> None:
+    stages = doc["stages"]
+    rows: list[tuple[object, ...]] = []
+    for name, secs in doc["timings_s"].items():
+        status = "skipped: " + doc["skipped"][name] if name in doc["skipped"] else "done"
+        rows.append((name, f"{secs:.1f}", status))
+    console.print(table("Stages", ("stage", "time (s)", "status"), rows))
+    reading = stages.get("reading")
+    if reading:
+        elig = reading["eligibility"]["eligible"]
+        console.print(
+            f"SSTR PET: {len(reading['lesions'])} lesions, Krenning "
+            f"{reading['krenning_patient']}, PRRT {'eligible' if elig else 'NOT eligible'}."
         )
-    )
-    sched = res["treatment schedule"]
-    console.print(
-        table(
-            sched["regimen"],
-            ("cycle", "date", "activity (GBq)", "residual from earlier cycles (MBq)"),
-            [
-                (
-                    c["cycle"],
-                    c["datetime"].date().isoformat(),
-                    c["activity_gbq"],
-                    f"{c['residual_from_previous_cycles_mbq']:.3g}",
-                )
-                for c in sched["cycles"]
-            ],
+    dos = stages.get("dosimetry")
+    if dos:
+        cum = dos["organ_level"]["cumulative_dose_gy"]
+        console.print(
+            table(
+                "Cumulative absorbed dose (measured cycles)",
+                ("region", "dose (Gy)"),
+                [(k, f"{v:.3g}") for k, v in cum.items() if not k.startswith("lesion")],
+            )
         )
-    )
-    vol = res["image model"]
-    console.print(
-        f"Image model: PET {vol['pet_shape']} → SPECT grid {vol['spect_shape']}, total activity "
-        f"{vol['total_activity_pet_mbq']:.2f} MBq → "
-        f"{vol['total_activity_on_spect_grid_mbq']:.2f} MBq "
-        "(activity-conserving resampling)."
-    )
+    plan = stages.get("planning")
+    if plan:
+        p = plan["after_cycle_1"]
+        console.print(
+            f"Plan after cycle 1: limiting organ {p['limiting_organ']}, max safe cumulative "
+            f"activity {p['max_safe_cumulative_activity_mbq'] / 1000:.1f} GBq, "
+            f"{p['recommended_cycles_total']} cycles, next cycle "
+            f"{p['next_cycle_activity_mbq'] / 1000:.2f} GBq."
+        )
+    if "report" in doc["files"]:
+        console.print(f"Report: {doc['files']['report']}")
+
+
+def _finish(res: RunResult, as_json: bool) -> None:
+    emit(res.to_dict(), as_json, _render)
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``sstrkit demo``."""
+    """Add ``sstrkit run`` and ``sstrkit demo``."""
+
+    @app.command("run")
+    @guarded
+    def run(
+        study: Path = typer.Argument(..., help="Study folder in the documented layout."),
+        out: Path = typer.Option(..., "--out", help="Output folder (report, JSON, CSV, RTDOSE)."),
+        as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
+    ) -> None:
+        """The main job: import → reading → dosimetry → planning → follow-up → report."""
+        from sstrkit.pipeline.run import run_study
+
+        with _progress(not as_json) as say:
+            res = run_study(study, out, progress=say)
+        _finish(res, as_json)
 
     @app.command("demo")
     @guarded
     def demo(
         out: Path = typer.Option(Path("demo-output"), "--out", help="Output folder."),
-        seed: int = typer.Option(0, "--seed", help="Random seed of the synthetic patient."),
+        seed: int = typer.Option(7, "--seed", help="Random seed of the digital patient."),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
     ) -> None:
-        """Run sstrkit's main job on the built-in synthetic patient."""
-        if as_json:
-            summary = run_demo(out, seed=seed)
-        else:
-            with Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                TimeElapsedColumn(),
-                console=err_console,
-                transient=True,
-            ) as bar:
-                task = bar.add_task("demo", total=len(STAGES))
+        """Make the digital NET patient and run the main job on it."""
+        from sstrkit.pipeline.demo import run_demo
 
-                def step(name: str) -> None:
-                    bar.update(task, description=name, advance=1)
-
-                summary = run_demo(out, seed=seed, progress=step)
-        emit(summary, as_json, _render)
-        if not as_json:
-            console.print(f"Results written to {out / 'demo.json'}")
+        with _progress(not as_json) as say:
+            res = run_demo(out, seed=seed, progress=say)
+        _finish(res, as_json)

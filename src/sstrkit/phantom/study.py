@@ -624,6 +624,11 @@ def _truth_json(
     }
 
 
+def patient_age_y(seed: int) -> int:
+    """Age of the digital patient: 45–74 y, fixed per seed (typical NET/PRRT cohorts)."""
+    return 45 + (seed * 13) % 30
+
+
 def _case_file(
     seed: int, spec: PatientSpec, cycles: Sequence[CycleTruth], clinical: dict[str, Any]
 ) -> dict[str, Any]:
@@ -658,6 +663,7 @@ def _case_file(
         "patient": {
             "id": f"SSTRKIT-PH{seed:04d}",
             "sex": "male" if spec.sex == "M" else "female",
+            "age_y": patient_age_y(seed),
             "height_cm": spec.height_cm,
             "weight_kg": spec.weight_kg,
         },

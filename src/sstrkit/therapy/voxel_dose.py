@@ -418,6 +418,7 @@ def study_cycle_dosimetry(
     tia_method: str = "mono_exp",
     register: bool = True,
     density_correction: bool = True,
+    registration_levels: tuple[int, ...] = (4, 2),
     progress: Callable[[str], None] | None = None,
 ) -> StudyDosimetry:
     """Voxel dosimetry of one cycle of a study written by :mod:`sstrkit.phantom`.
@@ -475,7 +476,7 @@ def study_cycle_dosimetry(
     for k in range(1, len(spect_vols)):
         if register:
             say(f"registering time point {k + 1}/{len(spect_vols)}")
-            reg = register_ct(ref_ct, ct_vols[k])
+            reg = register_ct(ref_ct, ct_vols[k], shrink_factors=registration_levels)
             regs.append({"time_point": k, **reg.to_dict()})
             aligned.append(apply_to_spect(spect_vols[k], reg, ref_spect))
         else:
@@ -529,6 +530,7 @@ def study_cycle_dosimetry(
         "method": method,
         "tia_method": tia_method,
         "register": register,
+        "registration_levels": list(registration_levels),
         "density_correction": density_correction,
         "times_h": [t / 3600.0 for t in times],
         "reference_time_point": 0,
