@@ -322,9 +322,8 @@ def _stage_dosimetry(study: Study, res: RunResult, progress: Progress) -> dict[s
     cache_dir = res.out / "cache"
     for cycle in study.cycles:
         progress(f"dosimetry cycle {cycle}")
-        key = _cache_key(study, cycle)
-        cached = cache_dir / f"cycle{cycle}-{key}.json"
         try:
+            cached = cache_dir / f"cycle{cycle}-{_cache_key(study, cycle)}.json"
             if cached.is_file():
                 entry = json.loads(cached.read_text(encoding="utf-8"))
                 voxel[cycle], tacs[cycle] = entry["voxel"], entry["tacs"]
@@ -334,6 +333,9 @@ def _stage_dosimetry(study: Study, res: RunResult, progress: Progress) -> dict[s
             tacs[cycle] = _region_tacs(study, cycle)
         except SstrkitError as exc:
             problems[f"cycle {cycle}"] = exc.one_line()
+            continue
+        except OSError as exc:  # a file listed in the manifest is missing or unreadable
+            problems[f"cycle {cycle}"] = f"{type(exc).__name__}: {exc}"
             continue
         out_dir = res.out / "dose"
         pat = study.manifest.get("patient", {})
@@ -513,6 +515,8 @@ def run_study(
             res.skipped[name] = str(exc)
         except SstrkitError as exc:
             res.skipped[name] = exc.one_line()
+        except OSError as exc:
+            res.skipped[name] = f"{type(exc).__name__}: {exc}"
         res.timings_s[name] = time.perf_counter() - t0
     _write_tables(res)
     if report:

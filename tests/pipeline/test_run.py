@@ -1,0 +1,124 @@
+"""The main job end to end on a small digital patient (issue 9).
+
+Reference values are the digital patient's truth (``truth/truth.json``): true
+absorbed doses from the analytic TIA × ICRP-107 electron energy / mass plus a
+photon self-dose term, without cross-dose. Tolerances:
+
+* organs 15 %: the pipeline measures activity in SPECT images of 11 mm FWHM
+  (partial volume handled by VOI margins, not removed exactly), fits four
+  noisy time points, and adds the photon cross-dose that the truth omits;
+* lesions ≥ 3 cm 15 %: recovery-coefficient correction assumes a sphere in a
+  cold background.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pydicom
+import pytest
+from typer.testing import CliRunner
+
+from sstrkit.cli.main import app
+from sstrkit.phantom.study import StudyConfig, make_study
+from sstrkit.pipeline.run import RunResult, run_study
+
+SECTIONS = (
+    "Patient and study",
+    "SSTR PET reading",
+    "PRRT eligibility",
+    "Dosimetry per cycle",
+    "Limits and planning",
+    "Follow-up: response and toxicity",
+    "Methods and provenance",
+)
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("study") / "s3"
+    cfg = StudyConfig(seed=3, cycles=2, voxel_mm=4.0, fdg=False)
+    make_study(root, cfg)
+    return root
+
+
+@pytest.fixture(scope="module")
+def run(study: Path, tmp_path_factory: pytest.TempPathFactory) -> RunResult:
+    return run_study(study, tmp_path_factory.mktemp("out"))
+
+
+def test_every_stage_runs_and_report_has_every_section(run: RunResult) -> None:
+    assert run.skipped == {}
+    html = Path(run.files["report"]).read_text(encoding="utf-8")
+    for title in SECTIONS:
+        assert f"<h2>{title}</h2>" in html
+    assert html.count("data:image/png;base64,") >= 6  # MIP, TAC, dose, DVH, limits, ...
+    doc = json.loads(Path(run.files["results_json"]).read_text(encoding="utf-8"))
+    assert set(doc["stages"]) >= {"import", "reading", "dosimetry", "planning", "follow-up"}
+
+
+def _truth_ratio(run: RunResult, region: str, cycle: int = 1) -> float:
+    dos: dict[str, Any] = run.stages["dosimetry"]
+    cyc = next(c for c in dos["organ_level"]["cycles"] if c["cycle"] == cycle)
+    measured = next(r["dose_gy"] for r in cyc["regions"] if r["name"] == region)
+    return float(measured / dos["truth_total_gy"][str(cycle)][region])
+
+
+@pytest.mark.parametrize("organ", ["kidneys", "liver", "spleen"])
+def test_organ_doses_match_truth(run: RunResult, organ: str) -> None:
+    assert _truth_ratio(run, organ) == pytest.approx(1.0, abs=0.15)
+
+
+def test_large_lesion_doses_match_truth(run: RunResult, study: Path) -> None:
+    truth = json.loads((study / "truth" / "truth.json").read_text(encoding="utf-8"))
+    big = [
+        les["id"]
+        for les in truth["lesions"]
+        if les["diameter_mm"] >= 30 and les["sstr_positive"] and not les["low_sstr"]
+    ]
+    assert big, "the study should hold at least one lesion of 3 cm or more"
+    for lesion in big:
+        assert _truth_ratio(run, lesion) == pytest.approx(1.0, abs=0.15), lesion
+
+
+def test_outputs_for_pacs_and_tables(run: RunResult) -> None:
+    rt = pydicom.dcmread(run.stages["dosimetry"]["voxel"][1]["rtdose"])
+    assert rt.Modality == "RTDOSE" and rt.DoseUnits == "GY" and float(rt.DoseGridScaling) > 0
+    rows = Path(run.files["organ_doses_csv"]).read_text(encoding="utf-8").splitlines()
+    assert rows[0].startswith("cycle,region") and len(rows) > 4
+    plan = run.stages["planning"]["after_cycle_1"]
+    assert plan["recommended_cycles_total"] >= 1 and plan["next_cycle_activity_mbq"] > 0
+
+
+def test_rerun_reuses_cached_dosimetry(run: RunResult, study: Path) -> None:
+    again = run_study(study, run.out, report=False)
+    assert all(v.get("from_cache") for v in again.stages["dosimetry"]["voxel"].values())
+    first = run.stages["dosimetry"]["organ_level"]["cumulative_dose_gy"]
+    assert again.stages["dosimetry"]["organ_level"]["cumulative_dose_gy"] == pytest.approx(first)
+
+
+def test_missing_time_point_and_corrupt_pet_are_reported(study: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "broken"
+    shutil.copytree(study, broken, ignore=shutil.ignore_patterns("truth"))
+    shutil.copytree(study / "truth", broken / "truth")
+    manifest = json.loads((broken / "manifest.json").read_text(encoding="utf-8"))
+    spect = next(s for s in manifest["series"]["spect"] if s["cycle"] == 2)
+    (broken / spect["path"]).unlink()  # a missing time point of cycle 2
+    for f in (broken / manifest["series"]["pet"]["path"]).iterdir():
+        f.write_bytes(b"not a DICOM file")  # a corrupt PET series
+    res = run_study(broken, tmp_path / "out")
+    assert "reading" in res.skipped  # says why, invents nothing
+    assert "cycle 2" in res.stages["dosimetry"]["problems"]
+    html = Path(res.files["report"]).read_text(encoding="utf-8")
+    assert "Section status: skipped" in html and "cycle 2" in html
+
+
+def test_cli_run_json_and_bad_study(run: RunResult, study: Path, tmp_path: Path) -> None:
+    res = CliRunner().invoke(app, ["run", str(study), "--out", str(run.out), "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["files"]["report"].endswith("index.html")
+    bad = CliRunner().invoke(app, ["run", str(tmp_path / "nope"), "--out", str(tmp_path)])
+    assert bad.exit_code == 2 and "study folder" in bad.stderr
