@@ -170,12 +170,14 @@ def _stage_reading(study: Study, res: RunResult) -> dict[str, Any]:
         ][:6],
     }
     res.artefacts["reading"] = result
+    files.update(_reading_exports(study, result, suv, out_dir))
     doc = result.to_dict()
     doc["labs"] = labs_raw
     doc["tracer"] = pet_entry.get("tracer")
     doc["images"] = files
     write_json_atomic(out_dir / "reading.json", doc)
     res.files["reading_json"] = str(out_dir / "reading.json")
+    res.files.update({k: v for k, v in files.items() if isinstance(v, str)})
     return doc
 
 
@@ -203,6 +205,31 @@ def _activity_masks(
             grown = ndimage.binary_dilation(own, iterations=margin_vox)
             masks[name] = own | (grown & ~labelled)
     return masks
+
+
+def _reading_exports(study: Study, result: Any, suv: Any, out_dir: Path) -> dict[str, str]:
+    """PACS and research exports of the reading: lesion RTSTRUCT, SUV and lesion NIfTI."""
+    from sstrkit.io.nifti import write_nifti
+    from sstrkit.io.rtstruct_write import write_rtstruct
+
+    labels = result.segmentation.labels
+    names = {int(le.id): f"lesion {le.id}" for le in result.lesions}
+    out = {
+        "suv_nifti": str(write_nifti(suv, out_dir / "suv.nii.gz")),
+        "lesions_nifti": str(write_nifti(labels, out_dir / "lesions.nii.gz")),
+    }
+    pet = study.series("pet")
+    if names and pet is not None:
+        summary = write_rtstruct(
+            labels,
+            names,
+            out_dir / "lesions_rtstruct.dcm",
+            reference=study.path(pet["path"]),
+            structure_set_label="SSTR lesions",
+            series_description="sstrkit SSTR PET lesions",
+        )
+        out["lesions_rtstruct"] = str(summary.path)
+    return out
 
 
 def _region_tacs(study: Study, cycle: int, *, recovery: bool = True) -> dict[str, Any]:
@@ -353,9 +380,11 @@ def _stage_dosimetry(study: Study, res: RunResult, progress: Progress) -> dict[s
         )
         nii = write_nifti(sd.dose, out_dir / f"dose_cycle{cycle}.nii.gz")
         voxel[cycle] = {**sd.to_dict(), "rtdose": str(rt), "nifti": str(nii)}
+        res.files[f"rtdose_cycle{cycle}"] = str(rt)
         if cycle == study.cycles[0]:
             res.artefacts["dose_map"] = sd.dose
             res.artefacts["dvhs"] = sd.regions
+            res.artefacts["dose_ct"] = _first_ct(study, cycle)
         write_json_atomic(cached, {"voxel": voxel[cycle], "tacs": tacs[cycle]})
     if not tacs:
         raise _StageSkippedError("no cycle could be processed: " + "; ".join(problems.values()))
@@ -378,6 +407,14 @@ def _stage_dosimetry(study: Study, res: RunResult, progress: Progress) -> dict[s
     }
 
 
+def _first_ct(study: Study, cycle: int) -> Any:
+    """CT of the reference (first) time point of ``cycle``, for the dose overlay."""
+    from sstrkit.io.dicom_read import read_series
+
+    tp = next(t for t in study.time_points if t.cycle == cycle)
+    return read_series(tp.ct_path).volume if tp.ct_path is not None else None
+
+
 def _reload_dose_artefacts(study: Study, res: RunResult, entry: dict[str, Any], cycle: int) -> None:
     """Dose map and DVHs of a cached cycle, for the report's figures."""
     from sstrkit.io.nifti import read_nifti
@@ -388,6 +425,7 @@ def _reload_dose_artefacts(study: Study, res: RunResult, entry: dict[str, Any], 
         return
     dose = read_nifti(path)
     res.artefacts["dose_map"] = dose
+    res.artefacts["dose_ct"] = _first_ct(study, cycle)
     lab = study.labels(f"cycle{cycle}", dose)
     res.artefacts["dvhs"] = tuple(
         region_dvh(dose, np.isin(lab, values), name=name)

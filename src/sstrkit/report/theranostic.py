@@ -292,7 +292,8 @@ def _voxel(sec: Section, res: RunResult, dos: dict[str, Any]) -> None:
     if dose is not None:
         from sstrkit.report.figures import dose_overlay_figure, dvh_figure
 
-        sec.add_figure(dose_overlay_figure(dose, None, title=f"Absorbed dose, cycle {first}"))
+        ct = res.artefacts.get("dose_ct")
+        sec.add_figure(dose_overlay_figure(dose, ct, title=f"Absorbed dose, cycle {first}"))
         dvhs = res.artefacts.get("dvhs", ())
         keep = [d for d in dvhs if d.name in ("kidneys", "liver", "spleen")][:3]
         keep += [d for d in dvhs if d.name.startswith("lesion")][:4]
