@@ -97,6 +97,31 @@ def test_lesions_found_and_physiological_uptake_suppressed(patient: dict[str, An
     assert r.krenning_patient == 4  # most avid lesion
 
 
+def test_blurred_organ_rim_and_liver_parenchyma_are_not_lesions() -> None:
+    # A PET blurs the liver (SUV 6) into the surrounding tissue above the outside
+    # threshold 2.5 × blood pool 1.5 = 3.75. Blur: Gaussian of 5.5 mm FWHM (the digital
+    # patient's PET, docs/phantom.md), σ = FWHM / 2.3548. The rim must not be detected,
+    # and no lesion may be delineated into the liver against the blood pool: exactly the
+    # four set lesions, the liver one no larger than twice its sphere (a leak into the
+    # liver would be > 100 mL; the regression this guards against gave 188 mL).
+    from scipy import ndimage
+
+    p = build_patient(noise=0.05, seed=3)
+    sigma_vox = 5.5 / 2.3548 / 4.0
+    blurred = ndimage.gaussian_filter(np.asarray(p["suv"].array), sigma_vox)
+    suv = p["suv"].with_array(blurred.astype(np.float32), operation="psf_blur")
+    r = read_sstr_pet(suv, organs=p["organs"], organ_names=p["names"])
+    assert len(r.lesions) == len(LESIONS)
+    for t in LESIONS:
+        _find(r, t)
+    liver_lesion = _find(r, LESIONS[0])
+    assert liver_lesion.organ == "liver"
+    assert liver_lesion.volume_ml < 2.0 * LESIONS[0].volume_ml
+    th = r.segmentation.thresholds
+    # the liver's own level (set SUV 6) is what liver lesions are read against
+    assert th["background_in_liver_suv"] == pytest.approx(6.0, rel=0.05)
+
+
 def test_without_labels_physiology_is_not_suppressed_and_says_so(
     patient: dict[str, Any],
 ) -> None:

@@ -15,15 +15,37 @@ Three methods (:class:`SegmentationSettings` ``method``):
 ``liver_relative``
     SUV ≥ ``liver_factor`` × liver SUVmean; connected components.
 
-In every method, detection inside the liver uses liver SUVmean +
-max(``liver_detect_sd`` × SD, (``liver_detect_ratio`` − 1) × mean), so the
-normal liver is never a lesion. With organ labels, foci within
-``physiological_margin_mm`` of kidneys, spleen, bladder, adrenals or pituitary
-are suppressed (reported in ``suppressed``); lesions are split by organ label;
-focal uptake in the pancreatic head (the uncinate-process pitfall, Wang et al.
-2013 section 5, ref. [88]) is flagged, not removed. Seed points (LPS mm) add
-lesions semi-automatically: the peak within ``seed_search_radius_mm`` is
-delineated with the isocontour, bypassing detection and suppression.
+Organs with background uptake that may hold lesions (liver, pancreas and any
+labelled organ that is not physiological, blood or unrecognised) are read
+against their own level (:class:`OrganBackground`): the robust median and SD
+(1.4826 × MAD) of the organ with the detection candidates and a
+``candidate_rim_mm`` rim removed (lesion labels are filled with the host organ,
+so the label contains its lesions). In every method a focus inside such an
+organ must exceed median + max(``liver_detect_sd`` × SD,
+(``liver_detect_ratio`` − 1) × median) on the smoothed image *and* on the raw
+image (never more than the liver demands), so that neither the normal organ nor
+its noise maxima are lesions. Blurring cannot raise a voxel near an organ above
+the organ's own level, so within ``organ_margin_mm`` of it the organ's threshold
+applies too (no lesions from spill-over at the organ's edge). For
+``percent_max``, a focus whose peak lies in such an organ is delineated against
+the organ's median (bg + ``percent`` × (SUVmax − bg)), not the blood pool, and in
+and near the organ no lesion voxel lies below the parenchyma noise ceiling
+median + ``organ_noise_sd`` × SD (capped at the detection threshold); regions
+stay within ± ``max_extent_mm`` of their peak. A detection component may hold
+several foci: after the strongest is delineated, a further one must lie more
+than 2 voxels from it and be the maximum of the smoothed image within
+``candidate_rim_mm`` (otherwise it is the first lesion's partial-volume slope).
+With organ labels, foci within ``physiological_margin_mm`` of kidneys, spleen,
+bladder, adrenals or pituitary are suppressed (reported in ``suppressed``);
+lesions are split by organ label; focal uptake in the pancreatic head (the
+uncinate-process pitfall, Wang et al. 2013 section 5, ref. [88]) is flagged,
+not removed. Seed points (LPS mm) add lesions semi-automatically: the peak
+within ``seed_search_radius_mm`` is delineated with the isocontour, bypassing
+detection and suppression.
+
+Limits: lesions whose uptake does not exceed their organ's threshold (e.g.
+liver metastases at or below liver level) are not detected; two lesions whose
+blurred edges touch merge when the smaller one is the hotter.
 
 Examples
 --------
@@ -56,6 +78,7 @@ from sstrkit.reading.reference import ReferenceSet, ball, check_suv_volume
 
 __all__ = [
     "LesionRegion",
+    "OrganBackground",
     "Segmentation",
     "SegmentationSettings",
     "SuppressedUptake",
@@ -85,6 +108,9 @@ class SegmentationSettings:
     seed_search_radius_mm: float = 10.0
     max_extent_mm: float = 40.0
     detect_smoothing_mm: float = 3.0
+    organ_margin_mm: float = 10.0
+    organ_noise_sd: float = 3.0
+    candidate_rim_mm: float = 8.0
 
     def __post_init__(self) -> None:
         if self.method not in ("percent_max", "fixed", "liver_relative"):
@@ -102,12 +128,15 @@ class SegmentationSettings:
         for name in ("fixed_suv", "liver_factor", "background_factor", "liver_detect_ratio"):
             if getattr(self, name) <= 0:
                 raise InvalidInputError(name, expected="> 0", actual=getattr(self, name))
-        if self.min_volume_ml < 0 or self.physiological_margin_mm < 0:
-            raise InvalidInputError(
-                "min_volume_ml / physiological_margin_mm",
-                expected="≥ 0",
-                actual=(self.min_volume_ml, self.physiological_margin_mm),
-            )
+        for name in (
+            "min_volume_ml",
+            "physiological_margin_mm",
+            "organ_margin_mm",
+            "organ_noise_sd",
+            "candidate_rim_mm",
+        ):
+            if getattr(self, name) < 0:
+                raise InvalidInputError(name, expected="≥ 0", actual=getattr(self, name))
 
 
 @dataclass(frozen=True)
@@ -153,6 +182,117 @@ class Segmentation:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+@dataclass(frozen=True)
+class OrganBackground:
+    """Robust uptake level of an organ that can hold lesions (liver, pancreas, ...).
+
+    ``median_suv`` and ``robust_sd_suv`` (1.4826 × MAD) are taken over the raw
+    voxels of the organ minus the detection candidates and their partial-volume
+    rim; ``detect_suv`` is the detection threshold on the smoothed image and
+    ``floor_suv`` = median + ``organ_noise_sd`` × robust SD the parenchyma noise
+    ceiling below which no lesion voxel is grown in or near the organ.
+    ``measurable`` is false when candidates and their rims cover more than
+    three quarters of the organ (a lesion filling a small organ): the statistics
+    are then those of the whole label, used for detection only (capped at the
+    liver's threshold), and lesions there are delineated against their local
+    shell background without a parenchyma floor.
+    """
+
+    name: str
+    median_suv: float
+    robust_sd_suv: float
+    detect_suv: float
+    floor_suv: float
+    n_voxels: int
+    excluded_fraction: float
+    measurable: bool = True
+
+
+def _robust(values: NDArray[np.float32]) -> tuple[float, float]:
+    med = float(np.median(values))
+    return med, 1.4826 * float(np.median(np.abs(values - med)))
+
+
+def _organ_background(
+    name: str,
+    mask: NDArray[np.bool_],
+    arr: NDArray[np.float32],
+    smooth: NDArray[np.float32],
+    spacing: tuple[float, float, float],
+    cfg: SegmentationSettings,
+    t_min: float,
+    t_max: float,
+) -> OrganBackground:
+    """Organ level with the lesions excluded (iterated until the candidate set is stable).
+
+    Lesion labels are filled with their host organ, so the organ label contains
+    its lesions: candidates above the current detection threshold (smoothed
+    image, clipped to ``t_min``..``t_max``) and a ``candidate_rim_mm`` rim around
+    them are removed and the statistics redone, at most 5 times; when less than a
+    quarter of the organ would remain, the organ is not ``measurable``.
+    """
+
+    def detect_level(values: NDArray[np.float32]) -> float:
+        med, rsd = _robust(values)
+        t = med + max(cfg.liver_detect_sd * rsd, (cfg.liver_detect_ratio - 1.0) * med)
+        return min(max(t, t_min), t_max)
+
+    # work in the organ's bounding box (padded by the rim) for speed
+    objs = ndimage.find_objects(mask.astype(np.int8))
+    pad = [int(np.ceil(cfg.candidate_rim_mm / s)) + 1 for s in spacing]
+    box = tuple(
+        slice(max(o.start - p, 0), min(o.stop + p, n))
+        for o, p, n in zip(objs[0], pad, mask.shape, strict=True)
+    )
+    mask, arr, smooth = mask[box], arr[box], smooth[box]
+    n_organ = int(mask.sum())
+    keep = mask
+    measurable = True
+    rim = ball(spacing, cfg.candidate_rim_mm) if cfg.candidate_rim_mm > 0 else None
+    for _ in range(5):
+        cand = mask & (smooth > detect_level(smooth[keep]))
+        if rim is not None and cand.any():
+            cand = ndimage.binary_dilation(cand, structure=rim)
+        new = mask & ~cand
+        if new.sum() < 0.25 * n_organ:
+            measurable = False
+            keep = mask
+            break
+        if np.array_equal(new, keep):
+            break
+        keep = new
+    detect = detect_level(smooth[keep])
+    med_r, rsd_r = _robust(arr[keep])
+    return OrganBackground(
+        name=name,
+        median_suv=med_r,
+        robust_sd_suv=rsd_r,
+        detect_suv=detect,
+        # the noise ceiling never exceeds what would be detected as a lesion
+        floor_suv=min(med_r + cfg.organ_noise_sd * rsd_r, detect),
+        n_voxels=int(keep.sum()),
+        excluded_fraction=1.0 - float(keep.sum()) / n_organ,
+        measurable=measurable,
+    )
+
+
+def _within(
+    mask: NDArray[np.bool_], margin_mm: float, spacing: tuple[float, float, float]
+) -> tuple[NDArray[np.bool_], tuple[slice, ...]]:
+    """``mask`` dilated by ``margin_mm`` (Euclidean), computed in its bounding box."""
+    objs = ndimage.find_objects(mask.astype(np.int8))
+    sl0 = objs[0] if objs and objs[0] is not None else tuple(slice(0, 0) for _ in mask.shape)
+    pad = [int(np.ceil(margin_mm / s)) + 1 for s in spacing]
+    sl = tuple(
+        slice(max(s.start - p, 0), min(s.stop + p, n))
+        for s, p, n in zip(sl0, pad, mask.shape, strict=True)
+    )
+    near = ndimage.distance_transform_edt(~mask[sl], sampling=spacing) <= margin_mm
+    return near, sl
+
+
 def _spacing_zyx(vol: Volume) -> tuple[float, float, float]:
     sx, sy, sz = vol.spacing
     return (sz, sy, sx)
@@ -286,35 +426,50 @@ def segment_lesions(
             )
         t_out = cfg.liver_factor * liver_mean
     thresh = np.full(shape, t_out, dtype=np.float32)
-    organ_thresholds: dict[str, float] = {}
+    floor = np.zeros(shape, dtype=np.float32)
+    host_bg = np.full(shape, np.nan, dtype=np.float32)
+    organ_bgs: dict[str, OrganBackground] = {}
     if organs is not None:
-        # organs with physiological background uptake that may hold lesions (liver,
-        # pancreas, ...): detect above the organ's own robust level
-        for code, name in organs.names.items():
+        # organs with background uptake that may hold lesions (liver, pancreas, ...):
+        # detect above the organ's own robust level, lesions excluded
+        uptake: list[tuple[int, NDArray[np.bool_]]] = []
+        for code in organs.names:
             kind = organs.kind_of(code)
             if kind is None or kind in PHYSIOLOGICAL_KINDS or kind in ("aorta", "blood"):
                 continue
             m = organs.labels == code
-            if not m.any():
-                continue
-            vals = smooth[m]
-            med = float(np.median(vals))
-            rsd = 1.4826 * float(np.median(np.abs(vals - med)))
-            t = med + max(cfg.liver_detect_sd * rsd, (cfg.liver_detect_ratio - 1.0) * med)
-            t = max(t, t_out)
-            organ_thresholds[name] = t
-            if kind == "liver":
-                t_liver = t if t_liver is None else max(t_liver, t)
-        for code, name in organs.names.items():
-            if name not in organ_thresholds:
-                continue
-            t = organ_thresholds[name]
-            if organs.kind_of(code) != "liver" and t_liver is not None:
-                # a lesion filling a small organ raises its median: never demand more
-                # contrast than in the liver
-                t = min(t, max(t_liver, t_out))
-                organ_thresholds[name] = t
-            thresh[organs.labels == code] = t
+            if m.any():
+                uptake.append((code, m))
+        # the liver first: a lesion filling a small organ raises that organ's level, so
+        # other organs never demand more contrast than the liver
+        uptake.sort(key=lambda cm: organs.kind_of(cm[0]) != "liver")
+        for code, m in uptake:
+            name = organs.names[code]
+            is_liver = organs.kind_of(code) == "liver"
+            cap = np.inf if (is_liver or t_liver is None) else max(t_liver, t_out)
+            ob = _organ_background(name, m, arr, smooth, spacing, cfg, t_out, cap)
+            organ_bgs[name] = ob
+            if is_liver:
+                t_liver = ob.detect_suv if t_liver is None else max(t_liver, ob.detect_suv)
+            thresh[m] = ob.detect_suv
+            if ob.measurable:
+                host_bg[m] = ob.median_suv
+            else:
+                notes.append(
+                    f"{name}: organ background not measurable (candidates cover > 75 % of "
+                    "the label); lesions there use the local shell background"
+                )
+        # spill-over: blurring cannot raise a voxel near an organ above the organ's own
+        # level, so within organ_margin_mm of it a focus must beat that organ's
+        # threshold too, and no lesion is grown below its parenchyma noise ceiling
+        for code, m in uptake:
+            ob = organ_bgs[organs.names[code]]
+            near, sl = _within(m, cfg.organ_margin_mm, spacing)
+            sub = thresh[sl]
+            sub[near] = np.maximum(sub[near], ob.detect_suv)
+            if ob.measurable:
+                fsub = floor[sl]
+                fsub[near] = np.maximum(fsub[near], ob.floor_suv)
     if liver_mean is not None and not liver_mask.any():
         notes.append("no liver label: organ-specific detection thresholds are not applied")
 
@@ -357,25 +512,33 @@ def segment_lesions(
     def delineate(
         peak: tuple[int, int, int], origin: str
     ) -> tuple[NDArray[np.bool_], tuple[slice, slice, slice], float, float]:
-        fallback = liver_mean if (liver_mean is not None and liver_mask[peak]) else bg
         vmax = float(arr[peak])
         box = _box(peak, half_box, shape)
         free = out[box] == 0
         if origin == "auto":
             free &= ~zone[box]
+        low = floor[box]
         rel = tuple(p - b.start for p, b in zip(peak, box, strict=True))
-        # first pass with the reference background, then the measured local background
-        local_bg = fallback
-        region = np.zeros(free.shape, dtype=bool)
-        for _ in range(2):
-            t_iso = local_bg + cfg.percent * (vmax - local_bg)
-            region = _connected_to((arr[box] >= t_iso) & free, rel)
-            shell_bg = _shell_median(arr[box], region, detect[box] | zone[box], spacing)
-            if shell_bg is None or shell_bg >= vmax:
-                break
-            local_bg = shell_bg
+
+        def grow(level: float) -> NDArray[np.bool_]:
+            return _connected_to((arr[box] >= np.maximum(level, low)) & free, rel)
+
+        if not np.isnan(host_bg[peak]):
+            # a focus inside an organ with background uptake: the isocontour is set
+            # against the organ's own robust level, not the (much lower) blood pool
+            local_bg = float(host_bg[peak])
+        else:
+            # first pass with the reference background, then the measured local
+            # background in a shell around the focus
+            local_bg = bg
+            for _ in range(2):
+                region = grow(local_bg + cfg.percent * (vmax - local_bg))
+                shell_bg = _shell_median(arr[box], region, detect[box] | zone[box], spacing)
+                if shell_bg is None or shell_bg >= vmax:
+                    break
+                local_bg = shell_bg
         t_iso = local_bg + cfg.percent * (vmax - local_bg)
-        region = _connected_to((arr[box] >= t_iso) & free, rel)
+        region = grow(t_iso)
         return region, box, t_iso, local_bg
 
     # seeds first: the user's choice has priority
@@ -407,25 +570,24 @@ def segment_lesions(
     objs = ndimage.find_objects(comp)
     maxima = np.array([float(arr[sl][comp[sl] == i].max()) for i, sl in enumerate(objs, start=1)])
     order = [int(i) + 1 for i in np.argsort(-maxima, kind="stable")] if n else []
+    peak_ball = ball(spacing, cfg.candidate_rim_mm)
+    peak_half = [k // 2 for k in peak_ball.shape]
+
+    def is_local_peak(p: tuple[int, ...]) -> bool:
+        """True when the smoothed image at ``p`` is the maximum of its rim-sized ball."""
+        box = _box(p, peak_half, shape)
+        kb = tuple(
+            slice(b.start - (c - h), b.stop - (c - h))
+            for b, c, h in zip(box, p, peak_half, strict=True)
+        )
+        return bool(smooth[p] >= smooth[box][peak_ball[kb]].max())
+
     for i in order:
         sl = objs[i - 1]
         sel = comp[sl] == i
-        taken = out[sl] > 0
-        if (taken[sel]).all():
-            continue
-        vals = np.where(sel & ~taken, arr[sl], -np.inf)
-        if (taken & sel).any():
-            # the rest of a focus already delineated (its partial-volume rim) is not
-            # a new lesion unless its own peak lies away from the assigned region
-            rel0 = np.unravel_index(int(np.argmax(vals)), vals.shape)
-            near = ndimage.binary_dilation(taken & sel, iterations=2)
-            if near[rel0]:
+        if cfg.method != "percent_max":
+            if (out[sl][sel] > 0).all():
                 continue
-        if cfg.method == "percent_max":
-            rel = np.unravel_index(int(np.argmax(vals)), vals.shape)
-            peak = tuple(int(r + s.start) for r, s in zip(rel, sl, strict=True))
-            region, rbox, t_iso, local_bg = delineate(peak, "auto")  # type: ignore[arg-type]
-        else:
             pad = [int(np.ceil(10.0 / s)) for s in spacing]
             rbox = tuple(  # type: ignore[assignment]
                 slice(max(s.start - p, 0), min(s.stop + p, n))
@@ -439,12 +601,41 @@ def segment_lesions(
             )
             cand = (arr[rbox] >= thresh[rbox]) & (out[rbox] == 0) & ~zone[rbox]
             region = _connected_to(cand, peak_rel)
-            local_bg = bg
-        if region.sum() * vox_ml < cfg.min_volume_ml or not region.any():
+            if region.sum() * vox_ml >= cfg.min_volume_ml and region.any():
+                lab = len(regions) + 1
+                out[rbox][region] = lab
+                regions.append(LesionRegion(lab, "other", "auto", t_iso, bg))
             continue
-        lab = len(regions) + 1
-        out[rbox][region] = lab
-        regions.append(LesionRegion(lab, "other", "auto", float(t_iso), float(local_bg)))
+        # percent_max: one or more foci per detection component, strongest first. Once
+        # part of the component is delineated, its rest is mostly the partial-volume
+        # slope of that lesion: a further focus must lie > 2 voxels from the assigned
+        # voxels and be a local maximum of the smoothed image within candidate_rim_mm.
+        tried = np.zeros(sel.shape, dtype=bool)
+        while True:
+            taken = out[sl] > 0
+            cand = sel & ~taken & ~tried
+            if taken[sel].any():
+                cand &= ~ndimage.binary_dilation(taken & sel, iterations=2)
+            if not cand.any():
+                break
+            vals = np.where(cand, arr[sl], -np.inf)
+            prel = tuple(int(v) for v in np.unravel_index(int(np.argmax(vals)), vals.shape))
+            piece = _connected_to(cand, prel)
+            if taken[sel].any():
+                sv = np.where(piece, smooth[sl], -np.inf)
+                srel = np.unravel_index(int(np.argmax(sv)), sv.shape)
+                speak = tuple(int(r + s.start) for r, s in zip(srel, sl, strict=True))
+                if not is_local_peak(speak):
+                    tried |= piece
+                    continue
+            peak = tuple(int(r + s.start) for r, s in zip(prel, sl, strict=True))
+            region, rbox, t_iso, local_bg = delineate(peak, "auto")  # type: ignore[arg-type]
+            if region.sum() * vox_ml < cfg.min_volume_ml or not region.any():
+                tried |= piece
+                continue
+            lab = len(regions) + 1
+            out[rbox][region] = lab
+            regions.append(LesionRegion(lab, "other", "auto", float(t_iso), float(local_bg)))
 
     out, regions = _split_and_flag(out, regions, organs, suv, cfg)
 
@@ -469,7 +660,9 @@ def segment_lesions(
         "background_suv": bg,
         "detect_outside_liver_suv": float(t_out),
         "detect_in_liver_suv": t_liver,
-        **{f"detect_in_{k}_suv": v for k, v in organ_thresholds.items()},
+        **{f"detect_in_{k}_suv": v.detect_suv for k, v in organ_bgs.items()},
+        **{f"background_in_{k}_suv": v.median_suv for k, v in organ_bgs.items()},
+        **{f"floor_in_{k}_suv": v.floor_suv for k, v in organ_bgs.items()},
     }
     notes.append(f"background = {bg_source}")
     return Segmentation(labels, tuple(regions), tuple(suppressed), cfg, thresholds, tuple(notes))
