@@ -2,32 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import typer
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from sstrkit.cli.output import console, emit, err_console, guarded, table
+from sstrkit.cli.output import console, emit, guarded, progress_reporter, table
 from sstrkit.pipeline.run import RunResult
-
-
-@contextmanager
-def _progress(enabled: bool) -> Iterator[Callable[[str], None]]:
-    if not enabled:
-        yield lambda _m: None
-        return
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=True,
-    ) as bar:
-        task = bar.add_task("starting", total=None)
-        yield lambda m: bar.update(task, description=m)
 
 
 def _render(doc: dict[str, Any]) -> None:
@@ -84,7 +65,7 @@ def register(app: typer.Typer) -> None:
         """The main job: import → reading → dosimetry → planning → follow-up → report."""
         from sstrkit.pipeline.run import run_study
 
-        with _progress(not as_json) as say:
+        with progress_reporter(not as_json) as say:
             res = run_study(study, out, progress=say)
         _finish(res, as_json)
 
@@ -98,6 +79,6 @@ def register(app: typer.Typer) -> None:
         """Make the digital NET patient and run the main job on it."""
         from sstrkit.pipeline.demo import run_demo
 
-        with _progress(not as_json) as say:
+        with progress_reporter(not as_json) as say:
             res = run_demo(out, seed=seed, progress=say)
         _finish(res, as_json)

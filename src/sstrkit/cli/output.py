@@ -10,17 +10,19 @@ from __future__ import annotations
 import functools
 import json
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from sstrkit.core.provenance import jsonable
 from sstrkit.errors import SstrkitError
 
-__all__ = ["console", "emit", "err_console", "guarded", "table"]
+__all__ = ["console", "emit", "err_console", "guarded", "progress_reporter", "table"]
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -59,3 +61,23 @@ def guarded(func: Callable[P, R]) -> Callable[P, R]:
             raise typer.Exit(code=2) from None
 
     return wrapper
+
+
+@contextmanager
+def progress_reporter(enabled: bool) -> Iterator[Callable[[str], None]]:
+    """A ``progress(message)`` callback: a spinner with elapsed time on stderr.
+
+    Disabled (a no-op) for ``--json`` so that stdout stays one JSON document.
+    """
+    if not enabled:
+        yield lambda _message: None
+        return
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("starting", total=None)
+        yield lambda message: bar.update(task, description=message)

@@ -10,9 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from sstrkit.cli.output import console, emit, err_console, guarded, table
+from sstrkit.cli.output import console, emit, guarded, progress_reporter, table
 from sstrkit.core.units import parse_quantity
 from sstrkit.errors import InvalidInputError
 
@@ -96,20 +95,8 @@ def register(app: typer.Typer) -> None:
             pet_tracer=tracer,  # type: ignore[arg-type]
             fdg=not no_fdg,
         )
-        if as_json:
-            manifest = make_study(out, config)
-        else:
-            with Progress(
-                SpinnerColumn(),
-                TextColumn("{task.description}"),
-                TimeElapsedColumn(),
-                console=err_console,
-                transient=True,
-            ) as bar:
-                task = bar.add_task("phantom", total=None)
-                manifest = make_study(
-                    out, config, progress=lambda m: bar.update(task, description=m)
-                )
+        with progress_reporter(not as_json) as say:
+            manifest = make_study(out, config, progress=say)
         emit(manifest, as_json, _render)
 
     app.add_typer(phantom_app, name="phantom")
