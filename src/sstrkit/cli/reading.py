@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import typer
 
 from sstrkit.cli.output import console, emit, err_console, guarded, table
-from sstrkit.core.provenance import jsonable
+from sstrkit.core.atomic import write_json_atomic
 from sstrkit.errors import InvalidInputError
 from sstrkit.reading.eligibility import Labs, load_rules
 from sstrkit.reading.images import write_lesion_slices, write_lesion_table, write_mip
@@ -29,13 +26,6 @@ def _parse_seed(text: str) -> tuple[float, float, float]:
     if len(vals) != 3:
         raise InvalidInputError("--seed", expected="x,y,z in LPS mm", actual=text)
     return (vals[0], vals[1], vals[2])
-
-
-def _write_json(obj: Any, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(jsonable(obj), fh, indent=2, allow_nan=False)
-    os.replace(tmp, path)
 
 
 def _render(d: dict[str, Any]) -> None:
@@ -200,5 +190,5 @@ def register(app: typer.Typer) -> None:
                 )
             ]
         doc["files"] = files
-        _write_json(doc, out / "reading.json")
+        write_json_atomic(out / "reading.json", doc)
         emit(doc, as_json, _render)

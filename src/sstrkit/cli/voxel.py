@@ -12,9 +12,6 @@ creates the group.
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +19,7 @@ import numpy as np
 import typer
 
 from sstrkit.cli.output import console, emit, err_console, guarded, table
-from sstrkit.core.provenance import jsonable
+from sstrkit.core.atomic import atomic_path, write_json_atomic
 from sstrkit.errors import InvalidInputError
 from sstrkit.physics.kernels import voxel_kernel
 from sstrkit.therapy.voxel_dose import StudyDosimetry, study_cycle_dosimetry
@@ -40,11 +37,8 @@ def _dose_group(app: typer.Typer) -> typer.Typer:
 def _save_npy(array: np.ndarray[Any, Any], path: Path) -> None:
     if path.suffix != ".npy":
         raise InvalidInputError("--out", expected="a .npy file name", actual=str(path))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npy.tmp")
-    with os.fdopen(fd, "wb") as fh:
-        np.save(fh, array)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        np.save(tmp, array)
 
 
 def _render_kernel(d: dict[str, Any]) -> None:
@@ -104,10 +98,7 @@ def _write_outputs(res: StudyDosimetry, out: Path) -> dict[str, str]:
         ),
     }
     doc = {**res.to_dict(), "files": files}
-    fd, tmp = tempfile.mkstemp(dir=out, suffix=".json.tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(jsonable(doc), fh, indent=2, allow_nan=False)
-    os.replace(tmp, out / "voxel_dosimetry.json")
+    write_json_atomic(out / "voxel_dosimetry.json", doc)
     files["result_json"] = str(out / "voxel_dosimetry.json")
     return files
 

@@ -28,7 +28,13 @@ from typing import Any
 
 from sstrkit.core.provenance import jsonable
 
-__all__ = ["atomic_path", "write_csv_atomic", "write_json_atomic", "write_text_atomic"]
+__all__ = [
+    "atomic_path",
+    "write_bytes_atomic",
+    "write_csv_atomic",
+    "write_json_atomic",
+    "write_text_atomic",
+]
 
 
 @contextlib.contextmanager
@@ -65,6 +71,13 @@ def write_text_atomic(target: str | os.PathLike[str], text: str) -> Path:
     """Write UTF-8 ``text`` to ``target`` atomically and return the path."""
     with atomic_path(target) as tmp:
         tmp.write_text(text, encoding="utf-8")
+    return Path(target)
+
+
+def write_bytes_atomic(target: str | os.PathLike[str], data: bytes) -> Path:
+    """Write ``data`` to ``target`` atomically and return the path."""
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(data)
     return Path(target)
 
 

@@ -37,7 +37,6 @@ from __future__ import annotations
 import io
 import math
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -46,6 +45,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
+from sstrkit.core.atomic import write_bytes_atomic
 from sstrkit.core.provenance import Step
 from sstrkit.errors import InvalidInputError
 
@@ -502,15 +502,4 @@ def figure_png(fig: Any, *, dpi: int = 110) -> bytes:
 
 def write_png(fig: Any, path: str | os.PathLike[str], *, dpi: int = 110) -> Path:
     """Write ``fig`` as PNG atomically (temporary file in the same folder + ``os.replace``)."""
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    data = figure_png(fig, dpi=dpi)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return out
+    return write_bytes_atomic(path, figure_png(fig, dpi=dpi))

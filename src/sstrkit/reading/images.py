@@ -16,7 +16,6 @@ to a temporary file in the target folder and moved into place with
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from numpy.typing import NDArray
 
+from sstrkit.core.atomic import atomic_path
 from sstrkit.core.volume import Volume
 from sstrkit.reading.metrics import LesionMetrics
 
@@ -34,15 +34,8 @@ __all__ = ["save_figure", "write_lesion_slices", "write_lesion_table", "write_mi
 def save_figure(fig: Figure, path: str | os.PathLike[str], dpi: int = 100) -> Path:
     """Save ``fig`` as PNG atomically (temporary file + :func:`os.replace`)."""
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fig.savefig(fh, format="png", dpi=dpi)
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(p) as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi)
     return p
 
 
