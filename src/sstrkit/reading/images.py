@@ -67,13 +67,14 @@ def write_mip(
     axes = fig.subplots(1, 2)
     axes[0].imshow(front, cmap="gray_r", vmin=0, vmax=top, origin=origin, aspect=sz / sx)
     axes[0].set_title("MIP front (anterior)")
-    axes[1].imshow(side[:, ::-1], cmap="gray_r", vmin=0, vmax=top, origin=origin, aspect=sz / sy)
+    # Left lateral view (viewer at the patient's left): anterior on the image left, posterior
+    # (LPS +y) on the right — so the y axis runs left to right unflipped.
+    axes[1].imshow(side, cmap="gray_r", vmin=0, vmax=top, origin=origin, aspect=sz / sy)
     axes[1].set_title("MIP side (left lateral)")
-    ny = arr.shape[1]
     for m in lesions:
         i, j, k = suv.physical_to_index(m.centroid_mm)
         axes[0].annotate(str(m.id), (i, k), color="red", fontsize=8, ha="left")
-        axes[1].annotate(str(m.id), (ny - 1 - j, k), color="red", fontsize=8, ha="left")
+        axes[1].annotate(str(m.id), (j, k), color="red", fontsize=8, ha="left")
     for ax in axes:
         ax.set_xticks([])
         ax.set_yticks([])
