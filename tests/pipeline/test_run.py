@@ -122,3 +122,39 @@ def test_cli_run_json_and_bad_study(run: RunResult, study: Path, tmp_path: Path)
     assert json.loads(res.stdout)["files"]["report"].endswith("index.html")
     bad = CliRunner().invoke(app, ["run", str(tmp_path / "nope"), "--out", str(tmp_path)])
     assert bad.exit_code == 2 and "study folder" in bad.stderr
+
+
+def test_real_study_layout_with_segmentation(study: Path, run: RunResult, tmp_path: Path) -> None:
+    """A study without truth/ takes its VOIs from the manifest's segmentation entry."""
+    real = tmp_path / "real"
+    shutil.copytree(study, real, ignore=shutil.ignore_patterns("truth"))
+    seg = real / "seg"
+    shutil.copytree(study / "truth", seg, ignore=shutil.ignore_patterns("truth.json"))
+    manifest = json.loads((real / "manifest.json").read_text(encoding="utf-8"))
+    truth = json.loads((study / "truth" / "truth.json").read_text(encoding="utf-8"))
+    regions = {
+        name: organ["label_values"]
+        for name, organ in truth["organs"].items()
+        if organ.get("voxelised") and organ.get("label_values")
+    }
+    regions.update({les["id"]: [les["label_value"]] for les in truth["lesions"]})
+    manifest.pop("truth")
+    manifest["segmentation"] = {
+        "labels_nifti": {
+            k: "seg/" + Path(v).name
+            for k, v in json.loads((study / "manifest.json").read_text())["truth"][
+                "labels_nifti"
+            ].items()
+        },
+        "label_names": "seg/labels.json",
+        "regions": regions,
+    }
+    (real / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    res = run_study(real, tmp_path / "out", report=False)
+    assert res.skipped == {}
+    dos = res.stages["dosimetry"]
+    assert dos["voi_source"].startswith("study segmentation") and dos["truth_total_gy"] == {}
+    # Same VOIs as the digital-patient run: the same organ doses.
+    assert dos["organ_level"]["cumulative_dose_gy"] == pytest.approx(
+        run.stages["dosimetry"]["organ_level"]["cumulative_dose_gy"], rel=1e-9
+    )
