@@ -183,3 +183,25 @@ def test_empty_roi_and_bad_input(tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError, match="FrameOfReferenceUID"):
         write_rtstruct(no_for, {1: "a"}, tmp_path / "x.dcm")
     assert not (tmp_path / "x.dcm").exists()
+
+
+def test_contours_finer_than_the_image_are_sampled_not_combined(tmp_path: Path) -> None:
+    # A sphere contoured on a 2 mm grid, rasterised on a 4 mm grid whose voxel centres are
+    # every other 2 mm centre: each 4 mm slice must take the contour plane through its centre
+    # (the planes half a slice away must not be XOR-ed in), giving lab[::2, ::2, ::2] exactly.
+    n = 21
+    c = np.arange(n) * 2.0 - 20.0
+    zz, yy, xx = np.meshgrid(c, c, c, indexing="ij")
+    lab = ((xx**2 + yy**2 + zz**2) <= 15.0**2).astype(np.int16)
+    uid = "1.2.826.0.1.3680043.8.498.91"
+    fine = Volume.from_array(lab, spacing=(2.0, 2.0, 2.0), origin=(-20.0, -20.0, -20.0),
+                             frame_of_reference_uid=uid)  # fmt: skip
+    write_rtstruct(fine, {1: "sphere"}, tmp_path / "rs.dcm")
+    coarse = Volume.from_array(
+        np.zeros((11, 11, 11)),
+        spacing=(4.0, 4.0, 4.0),
+        origin=(-20.0, -20.0, -20.0),
+        frame_of_reference_uid=uid,
+    )
+    mask = rasterize_rtstruct(tmp_path / "rs.dcm", "sphere", coarse)
+    np.testing.assert_array_equal(mask.array, lab[::2, ::2, ::2])

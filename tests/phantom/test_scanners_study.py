@@ -7,12 +7,14 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pydicom
 import pytest
 from scipy import ndimage
 from typer.testing import CliRunner
 
 from sstrkit.cli.main import app
 from sstrkit.io.dicom_read import read_series
+from sstrkit.io.masks import rasterize_rtstruct, rtstruct_roi_names
 from sstrkit.io.nifti import read_nifti
 from sstrkit.io.suv import compute_suv
 from sstrkit.phantom.anatomy import Grid
@@ -178,3 +180,49 @@ def test_study_is_deterministic_and_cli_prints_the_manifest(tmp_path: Path) -> N
     assert np.array_equal(pa, pb)
     bad = runner.invoke(app, ["phantom", "make", str(tmp_path / "c"), "--sex", "X", "--json"])
     assert bad.exit_code == 2
+
+
+def test_truth_rtstruct_reproduces_the_labels_on_the_pet_grid(study) -> None:
+    # The RTSTRUCT contours run along the truth voxel edges; the PET grid is nested in the
+    # truth grid (every PET voxel centre is a truth voxel centre, checked below), so
+    # rasterising on the PET grid and nearest-neighbour resampling of the NIfTI both sample
+    # the same truth voxel: organ volumes must agree exactly (tolerance 0 voxels).
+    out, m = study
+    rs = m["truth"]["rtstruct"]["baseline"]
+    path = out / rs["path"]
+    assert rs["frame_of_reference_uid"] == m["series"]["pet_ct"]["frame_of_reference_uid"]
+    pet = read_series(out / m["series"]["pet"]["path"]).volume
+    labels = read_nifti(out / m["truth"]["labels_nifti"]["baseline"])
+    centres = pet.index_to_physical(np.array([[0, 0, 0], [1, 1, 1], [5, 7, 3]], dtype=float))
+    idx = labels.physical_to_index(centres)
+    np.testing.assert_allclose(idx, np.rint(idx), atol=1e-6)  # nested grids
+    lab = labels.with_metadata(frame_of_reference_uid=pet.frame_of_reference_uid).resample_to(
+        pet, mode="nearest"
+    )
+    names = json.loads((out / m["truth"]["label_names"]).read_text())
+    assert set(rtstruct_roi_names(path)) == set(names.values())
+    truth = json.loads((out / "truth" / "truth.json").read_text())
+    checked = ["liver", "spleen", "kidney_left_cortex", "pancreas_head", "adrenal_left"]
+    checked += [les["id"] for les in truth["lesions"][:3]]
+    value_of = {v: int(k) for k, v in names.items()}
+    for name in checked:
+        mask = rasterize_rtstruct(path, name, pet)
+        expected = lab.array == value_of[name]
+        assert expected.sum() > 0, name
+        assert int(mask.array.sum()) == int(expected.sum()), name
+        np.testing.assert_array_equal(mask.array.astype(bool), expected)
+    ds = pydicom.dcmread(path)
+    kinds = {int(o.ReferencedROINumber): o.RTROIInterpretedType
+             for o in ds.RTROIObservationsSequence}  # fmt: skip
+    assert kinds[value_of["liver"]] == "ORGAN"
+    assert kinds[value_of[truth["lesions"][0]["id"]]] == "GTV"
+    # a contour references the CT image whose plane it lies in (and only then)
+    ct = {
+        round(float(d.ImagePositionPatient[2]), 3): d.SOPInstanceUID
+        for d in map(pydicom.dcmread, (out / m["series"]["pet_ct"]["path"]).glob("*.dcm"))
+    }
+    for roi in ds.ROIContourSequence:
+        for c in roi.get("ContourSequence", []):
+            z = round(float(c.ContourData[2]), 3)
+            refs = [i.ReferencedSOPInstanceUID for i in c.get("ContourImageSequence", [])]
+            assert refs == ([ct[z]] if z in ct else []), z

@@ -12,6 +12,13 @@ Pixel values are ``stored × RescaleSlope + RescaleIntercept`` per slice (GE
 PET uses a different slope on every slice). For NM, a Real World Value
 Mapping (``RealWorldValueMappingSequence``) takes precedence when present.
 
+Derived CT images (``ImageType`` value 1 ``DERIVED``) whose Real World Value
+Mapping names a unit other than HU — the generic derived series written by
+:func:`sstrkit.io.dicom_derived.write_derived_series` (dose, TIA, label and
+parametric maps) — are read with the mapping's quantity (``LUTExplanation``)
+and unit (``MeasurementUnitsCodeSequence``, see :data:`DERIVED_UNITS`); their
+``units`` is ``"DERIVED"``.
+
 The returned :class:`DicomSeries` holds the volume in the series' own units
 (Bq/mL, SUV g/mL, counts, HU...) and the per-slice timing needed by
 :mod:`sstrkit.io.suv`.
@@ -53,7 +60,14 @@ from sstrkit.io.discover import (
     units_of,
 )
 
-__all__ = ["QUANTITIES", "DicomSeries", "SliceMeta", "read_series"]
+__all__ = [
+    "DERIVED_UNITS",
+    "QUANTITIES",
+    "DicomSeries",
+    "SliceMeta",
+    "derived_quantity",
+    "read_series",
+]
 
 #: Units read as-is: DICOM Units (0054,1001) → (sstrkit quantity, unit).
 QUANTITIES: dict[str, tuple[str, str]] = {
@@ -66,6 +80,29 @@ QUANTITIES: dict[str, tuple[str, str]] = {
 }
 #: UCUM codes of NM Real World Value Mapping units we accept.
 _RWVM_UNITS = {"bq/ml": "BQML", "{counts}": "CNTS", "{counts}/s": "CPS", "g/ml{suvbw}": "GML"}
+#: sstrkit unit → UCUM code (case sensitive) of derived-series Real World Value Mappings.
+DERIVED_UNITS: dict[str, str] = {
+    "Gy": "Gy",
+    "Bq/mL": "Bq/mL",
+    "Bq": "Bq",
+    "MBq": "MBq",
+    "Bq*s": "Bq.s",
+    "Bq*s/mL": "Bq.s/mL",
+    "MBq*h": "MBq.h",
+    "1": "1",
+    "g/mL": "g/mL",
+    "cm2/mL": "cm2/mL",
+    "1/s": "/s",
+    "s": "s",
+    "h": "h",
+    "mL": "mL",
+    "g": "g",
+    "counts": "{counts}",
+    "counts/s": "{counts}/s",
+}
+#: Coding scheme of units that have no UCUM code in :data:`DERIVED_UNITS` (code = unit).
+PRIVATE_UNIT_SCHEME = "99SSTRKIT"
+_UCUM_HU = "[hnsf'U]"
 #: Relative (not quantitative) PET units.
 NON_QUANTITATIVE_UNITS = frozenset({"PROPCNTS", "PROPCPS", "NONE", "PCNT"})
 
@@ -182,11 +219,32 @@ def _check_sop_class(info_sop: str, modality: str) -> None:
         )
 
 
+def derived_quantity(ds: Dataset) -> tuple[str, str] | None:
+    """(quantity, unit) of a derived CT image with a non-HU Real World Value Mapping, or None."""
+    image_type = [str(v).upper() for v in (ds.get("ImageType") or [])]
+    rwvm = ds.get("RealWorldValueMappingSequence")
+    if str(ds.get("Modality", "")) != "CT" or not image_type or image_type[0] != "DERIVED":
+        return None
+    if not rwvm or not rwvm[0].get("MeasurementUnitsCodeSequence"):
+        return None
+    item = rwvm[0]
+    code = item.MeasurementUnitsCodeSequence[0]
+    value = str(code.get("CodeValue", "")).strip()
+    scheme = str(code.get("CodingSchemeDesignator", "")).strip().upper()
+    if not value or value == _UCUM_HU:
+        return None
+    unit = value
+    if scheme == "UCUM":
+        unit = {v: k for k, v in DERIVED_UNITS.items()}.get(value, value)
+    quantity = str(item.get("LUTExplanation") or item.get("LUTLabel") or "derived").strip()
+    return quantity, unit
+
+
 def _resolve_units(ds: Dataset, allow_non_quantitative: bool) -> str:
     modality = str(ds.get("Modality", ""))
     units = units_of(ds)
     if modality == "CT":
-        return "HU"
+        return "DERIVED" if derived_quantity(ds) is not None else "HU"
     if units is not None and ds.get("Units") is None:  # from an RWVM code
         mapped = _RWVM_UNITS.get(units.lower())
         if mapped is None:
@@ -916,6 +974,9 @@ def _finish(
         del header.PixelData
     direction = np.column_stack([row, col, normal]).ravel()
     quantity, unit = QUANTITIES.get(units, ("relative", "1"))
+    derived = derived_quantity(header) if units == "DERIVED" else None
+    if derived is not None:
+        quantity, unit = derived
     if units == "GML":
         suv_type = str(header.get("SUVType") or "BW").upper()
         quantity = f"suv_{suv_type.lower()}"

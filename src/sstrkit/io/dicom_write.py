@@ -11,12 +11,18 @@ timing (series/acquisition date and time = the volume's reference time),
 * NM: one multi-frame file (NM Image IOD, ``RECON TOMO``), unsigned 16-bit,
   Bq/mL through a Real World Value Mapping (UCUM ``Bq/ml``) and RescaleSlope.
 * CT: one file per slice, HU rounded to integers.
+* Derived series (SUV as PET, any other quantity as a derived CT image):
+  :mod:`sstrkit.io.dicom_derived`, built on the same series writer.
 * RTDOSE: one multi-frame file, unsigned 32-bit with ``DoseGridScaling`` (Gy).
 
 Every file is written atomically (temporary file in the same folder, then
-``os.replace``). Volumes whose direction matrix is left-handed are written
-with the slice order reversed so that the slice normal is the cross product of
-the row and column directions (the same physical image).
+``os.replace``). A series is written from one template dataset encoded once
+(:class:`SeriesWriter`); each file only encodes its own per-slice attributes
+(SOP instance UID, instance number, position, rescale, pixels), byte for byte
+what pydicom's ``save_as`` writes for the same dataset (tested). Volumes whose
+direction matrix is left-handed are written with the slice order reversed so
+that the slice normal is the cross product of the row and column directions
+(the same physical image).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import tempfile
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -31,8 +38,12 @@ from typing import Any, Literal
 import numpy as np
 import pydicom
 from numpy.typing import NDArray
-from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset, FileMetaDataset, validate_file_meta
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import correct_ambiguous_vr, write_data_element
 from pydicom.sequence import Sequence as DicomSequence
+from pydicom.tag import Tag
 from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
 
 from sstrkit import __version__
@@ -41,8 +52,10 @@ from sstrkit.errors import DicomMetadataError, InvalidInputError
 from sstrkit.io.dicom_time import format_da, format_dt, format_tm, parse_dt
 
 __all__ = [
+    "PATIENT_STUDY_KEYWORDS",
     "PatientInfo",
     "Radiopharmaceutical",
+    "SeriesWriter",
     "StudyInfo",
     "read_rtdose",
     "write_ct_series",
@@ -66,6 +79,16 @@ RADIONUCLIDE_CODES: dict[str, tuple[str, str]] = {
     "Tc-99m": ("C-163A8", "^99m^Technetium"),
     "Y-90": ("C-162A7", "^90^Yttrium"),
 }
+
+
+#: Patient and study attributes a derived object copies from its source image.
+PATIENT_STUDY_KEYWORDS: tuple[str, ...] = (
+    "PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyInstanceUID",
+    "StudyID", "StudyDate", "StudyTime", "AccessionNumber", "StudyDescription",
+    "ReferringPhysicianName",
+)  # fmt: skip
+#: Patient body measures (needed to re-normalise SUV) copied with them.
+PATIENT_MEASURE_KEYWORDS: tuple[str, ...] = ("PatientWeight", "PatientSize", "PatientAge")
 
 
 @dataclass(frozen=True)
@@ -119,6 +142,144 @@ def _atomic_save(ds: Dataset, path: Path) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+_PREAMBLE = b"\x00" * 128 + b"DICM"
+_SOP_INSTANCE_UID = Tag("SOPInstanceUID")
+_PIXEL_DATA = Tag("PixelData")
+_MEDIA_SOP_INSTANCE_UID = Tag("MediaStorageSOPInstanceUID")
+#: (0002,0000) FileMetaInformationGroupLength, explicit VR UL, value length 4
+_GROUP_LENGTH = b"\x02\x00\x00\x00UL\x04\x00"
+
+
+def _encoded(elem: DataElement, encodings: Any) -> bytes:
+    fp = DicomBytesIO()
+    fp.is_little_endian, fp.is_implicit_VR = True, False
+    write_data_element(fp, elem, encodings)
+    return fp.getvalue()
+
+
+class SeriesWriter:
+    """Write the single-frame files of one series from a template encoded once.
+
+    ``template`` (with ``file_meta``) holds every attribute the files share;
+    its elements are encoded once, as pydicom's ``dcmwrite`` encodes them
+    (explicit VR little endian, ambiguous VRs resolved, tag order). Each
+    :meth:`write` encodes only the attributes named in ``per_slice`` plus a new
+    SOP instance UID and the pixel data, splices them in tag order and writes
+    the file atomically: the bytes are those ``save_as(enforce_file_format=True)``
+    writes for the template with these attributes set (tested). The template is
+    consumed (its SOPInstanceUID/PixelData are removed and VRs resolved).
+    """
+
+    def __init__(self, template: Dataset, per_slice: Iterable[str]) -> None:
+        tags = {Tag(k) for k in per_slice} | {_SOP_INSTANCE_UID, _PIXEL_DATA}
+        for tag in (_SOP_INSTANCE_UID, _PIXEL_DATA):
+            if tag in template:
+                del template[tag]
+        clash = [t for t in tags if t in template]
+        if clash:
+            raise ValueError(f"per-slice attributes also in the template: {clash}")
+        ds = correct_ambiguous_vr(template, True)
+        self._encodings = ds.get("SpecificCharacterSet", "iso8859")
+        # file meta (PS3.10 7.1): everything but the group length and the instance UID
+        # is the same in every file; dcmwrite's defaults are added as it adds them
+        meta = FileMetaDataset(ds.file_meta)
+        meta.MediaStorageSOPClassUID = ds.SOPClassUID
+        meta.MediaStorageSOPInstanceUID = UID("1")
+        validate_file_meta(meta, enforce_standard=True)
+        self._meta_before = b"".join(
+            _encoded(meta[t], None) for t in sorted(meta.keys()) if 0 < t.element < 3
+        )
+        self._meta_after = b"".join(
+            _encoded(meta[t], None) for t in sorted(meta.keys()) if t.element > 3
+        )
+        self._tags = sorted(tags)
+        self._pixel_vr = "OW" if int(ds.get("BitsAllocated", 16)) > 8 else "OB"
+        segments: list[list[bytes]] = [[] for _ in range(len(self._tags) + 1)]
+        slot = 0
+        for tag in sorted(ds.keys()):
+            if tag.element == 0 and tag.group > 6:  # retired group lengths (PS3.5 7.2)
+                continue
+            while slot < len(self._tags) and self._tags[slot] < tag:
+                slot += 1
+            segments[slot].append(_encoded(ds[tag], self._encodings))
+        self._segments = [b"".join(seg) for seg in segments]
+        self._dirs: set[Path] = set()
+
+    def write(self, path: Path, values: Mapping[str, Any], pixels: bytes) -> Path:
+        """Write one file with the per-slice ``values`` (keyword → value) and ``pixels``."""
+        uid = generate_uid()
+        meta_uid = _encoded(DataElement(_MEDIA_SOP_INSTANCE_UID, "UI", uid), None)
+        group = len(self._meta_before) + len(meta_uid) + len(self._meta_after)
+        own: dict[int, DataElement] = {
+            _SOP_INSTANCE_UID: DataElement(_SOP_INSTANCE_UID, "UI", uid),
+            _PIXEL_DATA: DataElement(_PIXEL_DATA, self._pixel_vr, pixels),
+        }
+        for keyword, value in values.items():
+            tag = Tag(keyword)
+            own[tag] = DataElement(tag, pydicom.datadict.dictionary_VR(tag), value)
+        if set(own) != set(self._tags):
+            raise ValueError(f"per-slice attributes {sorted(own)} != {self._tags}")
+        parts = [
+            _PREAMBLE,
+            _GROUP_LENGTH + group.to_bytes(4, "little"),
+            self._meta_before,
+            meta_uid,
+            self._meta_after,
+            self._segments[0],
+        ]
+        for tag, segment in zip(self._tags, self._segments[1:], strict=True):
+            parts.append(_encoded(own[tag], self._encodings))
+            parts.append(segment)
+        if path.parent not in self._dirs:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._dirs.add(path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".dcm", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(b"".join(parts))
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
+
+
+def write_slices(
+    template: Dataset,
+    volume: Volume,
+    out_dir: Path,
+    prefix: str,
+    per_slice: Iterable[str],
+    encode: Callable[[NDArray[Any]], tuple[dict[str, Any], bytes]],
+) -> list[Path]:
+    """Write ``volume`` (made right-handed) as one file per slice from ``template``.
+
+    ``encode(plane) -> (values, pixel bytes)`` gives each slice's own attributes
+    (e.g. RescaleSlope) and stored pixels; InstanceNumber and
+    ImagePositionPatient are always per slice, SliceLocation and ImageIndex
+    when named in ``per_slice``. Files are ``<prefix>_0001.dcm`` ... in slice order.
+    """
+    arr, origin, d = _right_handed(volume)
+    normal = d[:, 2]
+    keys = {"InstanceNumber", "ImagePositionPatient", *per_slice}
+    writer = SeriesWriter(template, keys)
+    paths: list[Path] = []
+    for k in range(arr.shape[0]):
+        pos = origin + normal * volume.spacing[2] * k
+        values: dict[str, Any] = {
+            "InstanceNumber": k + 1,
+            "ImagePositionPatient": [f"{v:.6f}" for v in pos],
+        }
+        if "SliceLocation" in keys:
+            values["SliceLocation"] = f"{float(pos @ normal):.6f}"
+        if "ImageIndex" in keys:
+            values["ImageIndex"] = k + 1
+        own, pixels = encode(arr[k])
+        values.update(own)
+        paths.append(writer.write(out_dir / f"{prefix}_{k + 1:04d}.dcm", values, pixels))
+    return paths
 
 
 def _base(sop_class: str, modality: str, patient: PatientInfo, study: StudyInfo) -> Dataset:
@@ -265,53 +426,77 @@ def write_pet_series(
             expected=f"not after the reference time {ref.isoformat()}",
             actual=radiopharmaceutical.injection_time.isoformat(),
         )
-    out = Path(out_dir)
-    arr, origin, d = _right_handed(volume)
-    series_uid = series_uid or generate_uid()
-    for_uid = volume.frame_of_reference_uid or generate_uid()
-    normal = d[:, 2]
-    nz, ny, nx = arr.shape
-    paths: list[Path] = []
-    for k in range(nz):
-        ds = _base(PET_SOP, "PT", patient, study)
-        _set_times(ds, ref, study)
-        ds.SeriesInstanceUID = series_uid
-        ds.SeriesNumber = series_number
-        ds.SeriesDescription = series_description
-        ds.InstanceNumber = k + 1
-        ds.FrameOfReferenceUID = for_uid
-        _plane(ds, volume, d)
-        pos = origin + normal * volume.spacing[2] * k
-        ds.ImagePositionPatient = [f"{v:.6f}" for v in pos]
-        ds.SliceLocation = f"{float(pos @ normal):.6f}"
-        ds.ImageType = ["ORIGINAL", "PRIMARY"]
-        ds.SeriesType = ["STATIC", "IMAGE"]
-        ds.Units = "BQML"
-        ds.CountsSource = "EMISSION"
-        ds.DecayCorrection = decay_correction
-        ds.CorrectedImage = ["DECY", "ATTN", "SCAT", "DTIM", "RAN", "NORM"]
-        ds.RandomsCorrectionMethod = "DLYD"
-        ds.AttenuationCorrectionMethod = "CT"
-        ds.ReconstructionMethod = "unknown"
-        ds.NumberOfSlices = nz
-        ds.ImageIndex = k + 1
-        ds.FrameReferenceTime = "0"
-        if frame_duration_s is not None:
-            ds.ActualFrameDuration = str(round(frame_duration_s * 1000))
-        _radiopharm(ds, radiopharmaceutical)
-        _pixel_module(ds, ny, nx, 16, True)
-        plane = np.asarray(arr[k], dtype=np.float64)
-        peak = float(np.max(np.abs(plane))) if plane.size else 0.0
-        slope = peak / 32767.0 if peak > 0 else 1.0
-        stored = np.rint(plane / slope).astype("<i2")
-        ds.RescaleSlope = f"{slope:.10g}"
-        ds.RescaleIntercept = "0"
-        ds.RescaleType = "BQML"
-        ds.PixelData = stored.tobytes()
-        path = out / f"PT_{k + 1:04d}.dcm"
-        _atomic_save(ds, path)
-        paths.append(path)
-    return paths
+    ds = pet_template(
+        volume,
+        patient=patient,
+        study=study,
+        reference_time=ref,
+        series_uid=series_uid or generate_uid(),
+        series_number=series_number,
+        series_description=series_description,
+        units="BQML",
+        decay_correction=decay_correction,
+        image_type=("ORIGINAL", "PRIMARY"),
+        corrected_image=("DECY", "ATTN", "SCAT", "DTIM", "RAN", "NORM"),
+    )
+    ds.RandomsCorrectionMethod = "DLYD"
+    ds.AttenuationCorrectionMethod = "CT"
+    ds.ReconstructionMethod = "unknown"
+    if frame_duration_s is not None:
+        ds.ActualFrameDuration = str(round(frame_duration_s * 1000))
+    _radiopharm(ds, radiopharmaceutical)
+    return write_slices(ds, volume, Path(out_dir), "PT", PET_PER_SLICE, int16_per_slice_slope)
+
+
+#: Attributes a PET series sets per file (besides UID, instance number, position, pixels).
+PET_PER_SLICE = ("SliceLocation", "ImageIndex", "RescaleSlope")
+
+
+def pet_template(
+    volume: Volume,
+    *,
+    patient: PatientInfo,
+    study: StudyInfo,
+    reference_time: _dt.datetime,
+    series_uid: str,
+    series_number: int,
+    series_description: str,
+    units: str,
+    decay_correction: str,
+    image_type: tuple[str, ...],
+    corrected_image: tuple[str, ...],
+) -> Dataset:
+    """Attributes shared by the files of a PET series (PET Image IOD), no radiopharmaceutical."""
+    _, _, d = _right_handed(volume)
+    nz, ny, nx = volume.shape
+    ds = _base(PET_SOP, "PT", patient, study)
+    _set_times(ds, reference_time, study)
+    ds.SeriesInstanceUID = series_uid
+    ds.SeriesNumber = series_number
+    ds.SeriesDescription = series_description
+    ds.FrameOfReferenceUID = volume.frame_of_reference_uid or generate_uid()
+    _plane(ds, volume, d)
+    ds.ImageType = list(image_type)
+    ds.SeriesType = ["STATIC", "IMAGE"]
+    ds.Units = units
+    ds.CountsSource = "EMISSION"
+    ds.DecayCorrection = decay_correction
+    ds.CorrectedImage = list(corrected_image)
+    ds.NumberOfSlices = nz
+    ds.FrameReferenceTime = "0"
+    _pixel_module(ds, ny, nx, 16, True)
+    ds.RescaleIntercept = "0"
+    ds.RescaleType = units
+    return ds
+
+
+def int16_per_slice_slope(plane: NDArray[Any]) -> tuple[dict[str, Any], bytes]:
+    """Signed 16-bit pixels with the slice's own RescaleSlope = max|plane| / 32767."""
+    values = np.asarray(plane, dtype=np.float64)
+    peak = float(np.max(np.abs(values))) if values.size else 0.0
+    slope = peak / 32767.0 if peak > 0 else 1.0
+    stored = np.rint(values / slope).astype("<i2")
+    return {"RescaleSlope": f"{slope:.10g}"}, stored.tobytes()
 
 
 def write_nm_series(
@@ -404,32 +589,49 @@ def write_ct_series(
     """Write a HU volume as a CT series (values rounded to integer HU)."""
     if volume.unit != "HU":
         raise InvalidInputError("unit of the CT volume", expected="HU", actual=volume.unit)
-    out = Path(out_dir)
-    arr, origin, d = _right_handed(volume)
-    series_uid = series_uid or generate_uid()
-    for_uid = volume.frame_of_reference_uid or generate_uid()
-    nz, ny, nx = arr.shape
-    paths = []
-    for k in range(nz):
-        ds = _base(CT_SOP, "CT", patient, study)
-        _set_times(ds, acquisition_time, study)
-        ds.SeriesInstanceUID = series_uid
-        ds.SeriesNumber = series_number
-        ds.SeriesDescription = series_description
-        ds.InstanceNumber = k + 1
-        ds.FrameOfReferenceUID = for_uid
-        _plane(ds, volume, d)
-        pos = origin + d[:, 2] * volume.spacing[2] * k
-        ds.ImagePositionPatient = [f"{v:.6f}" for v in pos]
-        ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
-        ds.KVP = "120"
-        _pixel_module(ds, ny, nx, 16, True)
-        ds.RescaleSlope, ds.RescaleIntercept, ds.RescaleType = "1", "0", "HU"
-        ds.PixelData = np.clip(np.rint(arr[k]), -32768, 32767).astype("<i2").tobytes()
-        path = out / f"CT_{k + 1:04d}.dcm"
-        _atomic_save(ds, path)
-        paths.append(path)
-    return paths
+    ds = ct_template(
+        volume,
+        patient=patient,
+        study=study,
+        acquisition_time=acquisition_time,
+        series_uid=series_uid or generate_uid(),
+        series_number=series_number,
+        series_description=series_description,
+    )
+    ds.RescaleSlope, ds.RescaleIntercept, ds.RescaleType = "1", "0", "HU"
+
+    def encode(plane: NDArray[Any]) -> tuple[dict[str, Any], bytes]:
+        return {}, np.clip(np.rint(plane), -32768, 32767).astype("<i2").tobytes()
+
+    return write_slices(ds, volume, Path(out_dir), "CT", (), encode)
+
+
+def ct_template(
+    volume: Volume,
+    *,
+    patient: PatientInfo,
+    study: StudyInfo,
+    acquisition_time: _dt.datetime,
+    series_uid: str,
+    series_number: int,
+    series_description: str,
+    image_type: tuple[str, ...] = ("ORIGINAL", "PRIMARY", "AXIAL"),
+    signed: bool = True,
+) -> Dataset:
+    """Attributes shared by the files of a CT series (CT Image IOD), no rescale."""
+    _, _, d = _right_handed(volume)
+    _, ny, nx = volume.shape
+    ds = _base(CT_SOP, "CT", patient, study)
+    _set_times(ds, acquisition_time, study)
+    ds.SeriesInstanceUID = series_uid
+    ds.SeriesNumber = series_number
+    ds.SeriesDescription = series_description
+    ds.FrameOfReferenceUID = volume.frame_of_reference_uid or generate_uid()
+    _plane(ds, volume, d)
+    ds.ImageType = list(image_type)
+    ds.KVP = "120"
+    _pixel_module(ds, ny, nx, 16, signed)
+    return ds
 
 
 def write_rtdose(

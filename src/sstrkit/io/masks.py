@@ -3,9 +3,14 @@
 * :func:`read_mask_nifti` reads a label map; on another grid it is resampled
   with nearest neighbour (labels are never mixed).
 * :func:`rasterize_rtstruct` fills the closed planar contours of one ROI on
-  the reference grid: each contour is assigned to the slice whose centre plane
-  it lies on (within half a slice spacing) and voxel centres inside the polygon
-  (even–odd rule, so inner contours cut holes) are set.
+  the reference grid. A contour plane stands for the slab up to half-way to
+  the ROI's neighbouring planes (half its plane spacing; half an image slice
+  for a single plane); each image slice takes the contours of the nearest plane
+  whose slab holds the slice centre (ties: the lower plane), and voxel centres
+  inside those polygons (even–odd rule, so inner contours cut holes) are set.
+  Contours finer than the slices (a 2 mm structure set on a 4 mm PET) are thus
+  sampled at the slice centres, not combined; coarser ones fill every slice
+  they cover.
 
 Examples
 --------
@@ -18,6 +23,7 @@ Examples
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -164,11 +170,11 @@ def _fill(
         )
     mask = np.zeros(reference.shape, dtype=bool)
     nz = reference.shape[0]
-    used = 0
+    # contours grouped by plane (position in slice-index units along the image normal)
+    planes: dict[float, list[NDArray[np.float64]]] = {}
     for pts in contours:
         idx = reference.physical_to_index(pts)  # (x, y, z) continuous indices
         kz = idx[:, 2]
-        k = int(np.rint(kz.mean()))
         if np.ptp(kz) > 0.5:
             raise InvalidInputError(
                 f"contour of ROI {roi_name!r}",
@@ -176,10 +182,28 @@ def _fill(
                 actual=f"contour spanning {np.ptp(kz):.2f} slices",
                 fix="resample the image to the structure set's planes",
             )
-        if not 0 <= k < nz:
-            continue
-        polygon_mask(reference, k, idx[:, :2], out=mask)
-        used += 1
+        planes.setdefault(round(float(kz.mean()), 4), []).append(idx)
+    # A contour plane stands for the slab half-way to its neighbour planes (half the ROI's
+    # plane spacing; half a slice when it has one plane). Each slice takes the nearest
+    # plane whose slab holds its centre (ties: the lower plane), so contours finer than
+    # the slices are sampled at the slice centres, never XOR-ed together, and contours
+    # coarser than the slices fill every slice they cover.
+    zs = np.array(sorted(planes))
+    gaps = np.diff(zs)
+    half = float(gaps[gaps > 1e-3].min()) / 2 if np.any(gaps > 1e-3) else 0.5
+    nearest: dict[int, float] = {}
+    for z in zs.tolist():
+        for k in range(
+            max(math.ceil(z - half - 1e-6), 0), min(math.floor(z + half + 1e-6), nz - 1) + 1
+        ):
+            dist = abs(z - k)
+            if k not in nearest or dist < abs(nearest[k] - k) - 1e-9:
+                nearest[k] = z
+    used = 0
+    for k, z in sorted(nearest.items()):
+        for idx in planes[z]:
+            polygon_mask(reference, k, idx[:, :2], out=mask)
+            used += 1
     if not mask.any():
         raise InvalidInputError(
             f"ROI {roi_name!r}",

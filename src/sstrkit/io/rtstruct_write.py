@@ -57,7 +57,13 @@ from sstrkit.errors import GeometryMismatchError, InvalidInputError
 from sstrkit.io import dicom_scan
 from sstrkit.io.dicom_read import DicomSeries
 from sstrkit.io.dicom_time import format_da, format_tm
-from sstrkit.io.dicom_write import PatientInfo, StudyInfo, _atomic_save, _base
+from sstrkit.io.dicom_write import (
+    PATIENT_STUDY_KEYWORDS,
+    PatientInfo,
+    StudyInfo,
+    _atomic_save,
+    _base,
+)
 from sstrkit.io.discover import SeriesInfo, discover, select_series
 
 __all__ = ["RTSTRUCT_SOP", "RtstructSummary", "trace_boundaries", "write_rtstruct"]
@@ -73,12 +79,6 @@ INTERPRETED_TYPES = frozenset(
 
 _CONTOUR_DATA = 0x30060050
 
-#: Patient and study attributes copied from the reference image
-_COPIED_FROM_REFERENCE = (
-    "PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyInstanceUID",
-    "StudyID", "StudyDate", "StudyTime", "AccessionNumber", "StudyDescription",
-    "ReferringPhysicianName",
-)  # fmt: skip
 
 # edge directions on the corner grid (x right, y down): east, south, west, north
 _STEP = np.array([[1, 0], [0, 1], [-1, 0], [0, -1]], dtype=np.int64)
@@ -251,7 +251,7 @@ def write_rtstruct(
     t = content_time or _dt.datetime.now(_dt.UTC)
     if ref is not None:
         ds = _base(RTSTRUCT_SOP, "RTSTRUCT", patient or PatientInfo(), study or StudyInfo())
-        for keyword in _COPIED_FROM_REFERENCE:
+        for keyword in PATIENT_STUDY_KEYWORDS:
             if keyword in ref.header:
                 setattr(ds, keyword, ref.header.get(keyword))
     else:

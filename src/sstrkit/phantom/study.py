@@ -13,6 +13,7 @@ Layout (paths relative to the study folder; documented in ``docs/phantom.md``)::
     truth/truth.json              masses, lesions, SUVs, TIAs, doses, activities
     truth/labels_baseline.nii.gz  label map at the PET (+ cycle 1) time; labels_cycle<k>...
     truth/labels.json             label value -> region name
+    truth/rtstruct_baseline.dcm   baseline labels as RTSTRUCT on the PET/CT
 
 Examples
 --------
@@ -53,6 +54,7 @@ from sstrkit.io.dicom_write import (
     write_pet_series,
 )
 from sstrkit.io.nifti import write_nifti
+from sstrkit.io.rtstruct_write import write_rtstruct
 from sstrkit.phantom.anatomy import (
     COMPOSITES,
     LABELS,
@@ -463,6 +465,7 @@ def make_study(
             )
         )
     _atomic_json(truth_dir / "labels.json", _label_names(model))
+    rtstruct = {"baseline": _truth_rtstruct(root, truth_dir, model, baseline, series)}
     truth = _truth_json(cfg, spec, model, baseline, biology, cycles, scan_times, pet_truth)
     _atomic_json(truth_dir / "truth.json", truth)
     clinical = clinical_record(cycles, sex=cfg.sex, seed=seed, extra_administrations=extra_admin)
@@ -485,7 +488,7 @@ def make_study(
             "truth_json": "truth/truth.json",
             "labels_nifti": labels_files,
             "label_names": "truth/labels.json",
-            "rtstruct": None,
+            "rtstruct": rtstruct,
         },
         "clinical": "clinical.json",
         "case_file": "case.json",
@@ -506,6 +509,42 @@ def make_study(
     }
     _atomic_json(root / "manifest.json", manifest)
     return manifest
+
+
+def _truth_rtstruct(
+    root: Path, truth_dir: Path, model: AnatomyModel, baseline: Anatomy, series: dict[str, Any]
+) -> dict[str, Any]:
+    """The baseline truth labels as an RTSTRUCT on the 68Ga PET/CT.
+
+    Every scan is simulated in one patient coordinate system (LPS mm) and the
+    truth grid is the CT's in-plane grid, so the label map is placed in the PET/CT
+    frame of reference as it is (no resampling): contours run along the 2 mm
+    truth voxel edges on every truth slice; those in a CT slice plane reference
+    that CT image.
+    """
+    ct = series["pet_ct"]
+    lesion_labels = {model.lesion_label(i) for i in range(len(model.lesions))}
+    labels = baseline.labels.with_metadata(
+        frame_of_reference_uid=ct["frame_of_reference_uid"], name="labels_baseline"
+    )
+    summary = write_rtstruct(
+        labels,
+        _label_names(model),
+        truth_dir / "rtstruct_baseline.dcm",
+        reference=root / ct["path"],
+        structure_set_label="truth baseline",
+        series_description="Truth labels (baseline)",
+        interpreted_types={v: "GTV" for v in lesion_labels},
+        content_time=_dt.datetime.fromisoformat(series["pet"]["time"]),
+    )
+    return {
+        "path": summary.path.relative_to(root).as_posix(),
+        "referenced_series": "pet_ct",
+        "referenced_series_uid": ct["series_uid"],
+        "frame_of_reference_uid": summary.frame_of_reference_uid,
+        "label_map": "labels_baseline",
+        "empty_rois": [summary.rois[k] for k in summary.empty_rois],
+    }
 
 
 def _label_names(model: AnatomyModel) -> dict[str, str]:
