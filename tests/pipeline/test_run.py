@@ -89,6 +89,16 @@ def test_outputs_for_pacs_and_tables(run: RunResult) -> None:
     assert rt.Modality == "RTDOSE" and rt.DoseUnits == "GY" and float(rt.DoseGridScaling) > 0
     rows = Path(run.files["organ_doses_csv"]).read_text(encoding="utf-8").splitlines()
     assert rows[0].startswith("cycle,region") and len(rows) > 4
+    # The SUV series for PACS re-reads through sstrkit's importer with the same SUVs.
+    from sstrkit.io.dicom_read import read_series
+    from sstrkit.io.nifti import read_nifti
+    from sstrkit.io.suv import compute_suv
+
+    suv = compute_suv(read_series(run.files["suv_dicom"]), "bw").suv
+    assert suv is not None
+    ref = read_nifti(run.files["suv_nifti"]).array
+    assert float(abs(suv.array - ref).max()) <= 1e-4 * float(ref.max())  # 16-bit steps
+    assert pydicom.dcmread(run.files["lesions_rtstruct"]).Modality == "RTSTRUCT"
     plan = run.stages["planning"]["after_cycle_1"]
     assert plan["recommended_cycles_total"] >= 1 and plan["next_cycle_activity_mbq"] > 0
 

@@ -208,7 +208,9 @@ def _activity_masks(
 
 
 def _reading_exports(study: Study, result: Any, suv: Any, out_dir: Path) -> dict[str, str]:
-    """PACS and research exports of the reading: lesion RTSTRUCT, SUV and lesion NIfTI."""
+    """PACS and research exports of the reading: SUV series, lesion RTSTRUCT, NIfTI."""
+    from sstrkit.io.dicom_derived import write_suv_series
+    from sstrkit.io.dicom_read import read_series
     from sstrkit.io.nifti import write_nifti
     from sstrkit.io.rtstruct_write import write_rtstruct
 
@@ -219,6 +221,12 @@ def _reading_exports(study: Study, result: Any, suv: Any, out_dir: Path) -> dict
         "lesions_nifti": str(write_nifti(labels, out_dir / "lesions.nii.gz")),
     }
     pet = study.series("pet")
+    if pet is not None:
+        source = read_series(study.path(pet["path"]))
+        files = write_suv_series(
+            suv, out_dir / "suv_dicom", source=source, series_description="sstrkit SUVbw"
+        )
+        out["suv_dicom"] = str(files[0].parent)
     if names and pet is not None:
         summary = write_rtstruct(
             labels,
