@@ -99,6 +99,44 @@ def test_bed_limit_is_met_exactly_at_max_activity(plan: dict[str, Any]) -> None:
     assert course == pytest.approx(28.0, rel=1e-9)
 
 
+def _upper_bound_dose_per_mbq(p: dict[str, Any], organ: str) -> float:
+    proj = p["projected"][organ]
+    u = proj["absorbed_sd_gy"] / proj["absorbed_gy"]
+    return float(proj["dose_gy_per_gbq"] / 1e3 * (1 + p["confidence_z"] * u))
+
+
+def test_conservative_absorbed_capacity_covers_delivered_cycle(doc: dict[str, Any]) -> None:
+    # Hand calculation under the module's stated error model: the error of the dose per
+    # activity d is fully correlated across cycles (one dosimetry cycle, same kinetics), so the
+    # one-sided upper bound of the cumulative dose is d·(1 + z·u)·A_total for delivered AND
+    # future activity; the conservative maximum is therefore A = 23 Gy / (d·(1 + z·u)).
+    # (Before the fix the delivered 7.4 GBq were counted at the nominal d, giving a larger A.)
+    p = plan_from_case(parse_case(_with(doc, kidney_criterion="absorbed"))).to_dict()
+    d_hi = _upper_bound_dose_per_mbq(p, "kidneys")
+    kid = next(c for c in p["constraints"] if c["organ"] == "kidneys")
+    assert kid["max_cumulative_activity_conservative_mbq"] == pytest.approx(23.0 / d_hi, rel=1e-9)
+
+
+def test_conservative_schedule_meets_bed_limit_over_the_whole_course(doc: dict[str, Any]) -> None:
+    # A tight kidney BED limit (12 Gy) that ends in a partial cycle. Rebuild the whole course
+    # (delivered 7.4 GBq + scheduled cycles) at the upper-bound dose per activity; BEDs add
+    # (complete repair), each cycle with the same G (Dale 1985: BED = D(1 + G·D/(α/β))). The
+    # conservative schedule must use up exactly the 12 Gy, and its cumulative activity equals
+    # the constraint's conservative maximum.
+    p = plan_from_case(
+        parse_case(_with(doc, kidney_criterion="bed", kidney_bed_gy=12.0, kidney_bed_risk_gy=12.0))
+    ).to_dict()
+    d_hi = _upper_bound_dose_per_mbq(p, "kidneys")
+    proj = p["projected"]["kidneys"]
+    g, ab = proj["g_factor"], proj["alpha_beta_gy"]
+    acts = [p["delivered"]["activity_mbq"]] + [s["activity_mbq"] for s in p["schedule"]]
+    assert len(acts) >= 2 and acts[-1] < 7400.0  # partial last cycle: the limit binds
+    course = sum(d_hi * a * (1 + g * d_hi * a / ab) for a in acts)
+    assert course == pytest.approx(12.0, rel=1e-9)
+    kid = next(c for c in p["constraints"] if c["organ"] == "kidneys")
+    assert kid["max_cumulative_activity_conservative_mbq"] == pytest.approx(sum(acts), rel=1e-9)
+
+
 def test_risk_factors_lower_the_limit(doc: dict[str, Any], plan: dict[str, Any]) -> None:
     nr = copy.deepcopy(doc)
     nr["patient"]["risk_factors"] = {"hypertension": False}

@@ -24,8 +24,9 @@ Assumptions (stated in every plan):
   calibration). It is fully correlated across cycles (same kinetics), so
   projected cumulative doses carry the same relative SD. Planned activities use
   the upper bound d·(1 + z·u) (z = ``confidence_z``, default 1.645: one-sided
-  95 %), so that the limit is respected with that confidence; the nominal
-  maximum is reported alongside.
+  95 %) for the delivered cycles as well as the future ones (the same error in
+  d affects both), so that the limit is respected with that confidence; the
+  nominal maximum is reported alongside.
 * Future cycles use the regimen's per-cycle activity (or
   ``activity_per_cycle_mbq``) unless a limit requires less; a cycle below
   ``min_activity_mbq`` is not planned. The regimen's number of cycles (or
@@ -431,9 +432,12 @@ def plan_from_case(case: Case) -> PlanResult:
     risk = case.patient.risk_factors.present()
     ebrt = {e.region: e for e in case.ebrt}
 
-    # delivered absorbed dose / BED per region
+    # delivered absorbed dose / BED per region: nominal, and at the upper bound d·(1 + z·u)
+    z = settings.confidence_z
     delivered_dose: dict[str, float] = {}
     delivered_bed: dict[str, float] = {}
+    delivered_dose_hi: dict[str, float] = {}
+    delivered_bed_hi: dict[str, float] = {}
     g_of: dict[str, float] = {}
     ab_of: dict[str, float] = {}
     for name in regions:
@@ -445,35 +449,42 @@ def plan_from_case(case: Case) -> PlanResult:
             tp = tissue_parameters(tissue)
             ab_of[name] = tp.alpha_beta_gy
             g_of[name] = fit_g_factor(rd.fit, tp.t_repair_s)
-        dsum = bsum = 0.0
+        dsum = bsum = dsum_hi = bsum_hi = 0.0
         for a in admins:
             c = d_for(a)
             if name not in c.regions:
                 continue
             dose = c.regions[name].gy_per_bq * a.activity_bq
+            dose_hi = dose * (1 + z * c.regions[name].relative_sd)
             dsum += dose
+            dsum_hi += dose_hi
             if name in ab_of:
                 tp = tissue_parameters(tissue or "")
                 g = fit_g_factor(c.regions[name].fit, tp.t_repair_s)
                 bsum += dose * (1 + g * dose / ab_of[name])
+                bsum_hi += dose_hi * (1 + g * dose_hi / ab_of[name])
         if name in ebrt and name in ab_of:
             e = ebrt[name]
             b = ebrt_bed(e.dose_per_fraction_gy, e.fractions, ab_of[name])
             bsum += b
+            bsum_hi += b
             dsum_ebrt = eqd2(b, ab_of[name])
             dsum += dsum_ebrt
+            dsum_hi += dsum_ebrt
             warnings.append(
                 f"{name}: prior EBRT added as BED {b:.3g} Gy (EQD2 {dsum_ebrt:.3g} Gy added to "
                 "the absorbed-dose total)"
             )
         delivered_dose[name] = dsum
         delivered_bed[name] = bsum
+        delivered_dose_hi[name] = dsum_hi
+        delivered_bed_hi[name] = bsum_hi
     delivered_activity = sum(a.activity_bq for a in admins)
     cycles_done = len(admins)
 
     # constraints
-    z = settings.confidence_z
-    cons: list[tuple[Constraint, float, float, float | None]] = []  # (constraint, d, g, ab)
+    # (constraint, d_hi, g, ab, delivered at the upper bound)
+    cons: list[tuple[Constraint, float, float, float | None, float]] = []
 
     def add(organ: str, crit: str, limit: float, source: str) -> None:
         rd = latest.regions[organ]
@@ -481,16 +492,16 @@ def plan_from_case(case: Case) -> PlanResult:
         d_hi = d * (1 + z * rd.relative_sd)
         if crit == "bed":
             g, ab = g_of[organ], ab_of[organ]
-            done = delivered_bed[organ]
+            done, done_hi = delivered_bed[organ], delivered_bed_hi[organ]
             per = d * a_std * (1 + g * d * a_std / ab)
             cap = _capacity(limit - done, d, a_std, g, ab)
-            cap_hi = _capacity(limit - done, d_hi, a_std, g, ab)
+            cap_hi = _capacity(limit - done_hi, d_hi, a_std, g, ab)
         else:
             g, ab = 0.0, None
-            done = delivered_dose[organ]
+            done, done_hi = delivered_dose[organ], delivered_dose_hi[organ]
             per = d * a_std
             cap = _capacity(limit - done, d, a_std, 0.0, None)
-            cap_hi = _capacity(limit - done, d_hi, a_std, 0.0, None)
+            cap_hi = _capacity(limit - done_hi, d_hi, a_std, 0.0, None)
         c = Constraint(
             organ,
             crit,
@@ -501,7 +512,7 @@ def plan_from_case(case: Case) -> PlanResult:
             delivered_activity + cap_hi,
             source,
         )
-        cons.append((c, d_hi, g, ab))
+        cons.append((c, d_hi, g, ab, done_hi))
 
     if kidney in latest.regions:
         bed_limit = limits.kidney_bed_risk_gy if risk else limits.kidney_bed_gy
@@ -513,12 +524,12 @@ def plan_from_case(case: Case) -> PlanResult:
         add("red marrow", "absorbed", limits.red_marrow_absorbed_gy, MARROW_LIMIT)
 
     # schedule with the conservative dose estimate
-    used = {id(c): (c.delivered_gy) for c, *_ in cons}
+    used = {id(c): done_hi for c, *_, done_hi in cons}
     schedule: list[dict[str, Any]] = []
     cycle_no = max((a.cycle for a in admins), default=0)
     for _ in range(max(0, max_cycles - cycles_done)):
         allowed = a_std
-        for con, d_hi, g, ab in cons:
+        for con, d_hi, g, ab, _ in cons:
             rem = con.limit_gy - used[id(con)]
             if rem <= 0:
                 allowed = 0.0
@@ -528,7 +539,7 @@ def plan_from_case(case: Case) -> PlanResult:
         if allowed < settings.min_activity_mbq * 1e6:
             break
         cycle_no += 1
-        for con, d_hi, g, ab in cons:
+        for con, d_hi, g, ab, _ in cons:
             x = d_hi * allowed
             used[id(con)] += x if ab is None else x * (1 + g * x / ab)
         schedule.append({"cycle": cycle_no, "activity_mbq": allowed / 1e6})

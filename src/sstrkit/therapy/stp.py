@@ -9,8 +9,9 @@ follows one exponential A(t) = A(t₁)·exp(−λ_eff (t − t₁)), so that
   dose estimate for exponential clearance") use a *population* effective
   half-life T for the region and tracer. Assumptions: mono-exponential
   clearance over the whole integration (uptake phase neglected), the patient's
-  T equals the population value; the error grows with |t₁ − T·ln(...)| and with
-  the spread of T in the population.
+  T equals the population value. The error grows with the spread of T in the
+  population; it is least sensitive to T at t₁ = T/ln 2 ≈ 1.44·T, where
+  dTIA/dT = A(t₁)·2^(t₁/T)·(1 − t₁·ln 2/T)/ln 2 vanishes.
 * **Hänscheid et al. 2018** (J Nucl Med 59:75, "Dose mapping after
   endoradiotherapy with 177Lu-DOTATATE/DOTATOC by a single measurement after
   4 days") set T = t₁, giving TIA ≈ 2·t₁·A(t₁)/ln 2 (equally D ≈ 2·t₁·Ḋ(t₁)/ln 2)
