@@ -8,6 +8,7 @@ and independent fits with scipy.optimize.curve_fit. Lu-177 half-life: 6.647 d
 
 from __future__ import annotations
 
+import itertools
 import math
 import warnings
 
@@ -353,3 +354,26 @@ def test_to_dict_edge_units() -> None:
     assert d["parameters"]["a1_mbq"] == pytest.approx(50.0)
     assert d["parameters"]["t_half1_h"] == pytest.approx(60.0)
     assert d["tia_mbq_h"] == pytest.approx(50.0 * 60 / LN2)
+
+
+@pytest.mark.parametrize("start", ["zero", "constant"])
+@pytest.mark.parametrize("tail", ["physical", "fitted"])
+def test_trapezoid_activity_at_integrates_to_its_tia(start: str, tail: str) -> None:
+    # The curve activity_at draws must be the one trapezoid_tia integrates:
+    # quadrature over [0, t1], the knots and the tail (to 60 tail half-lives).
+    t = np.array([4.0, 24.0, 96.0, 168.0]) * H
+    y = np.array([3.0e8, 3.5e8, 2.0e8, 1.1e8])
+    fit = fit_curve(t, y, LU, model="trapezoid", start=start, tail=tail)  # type: ignore[arg-type]
+    end = t[-1] + 60 * LN2 / fit.parameters["tail_lambda_per_s"]
+    pts = [0.0, *t.tolist(), end]
+    quad = sum(
+        integrate.quad(lambda s: float(fit.activity_at(s)[0]), a, b, limit=200)[0]
+        for a, b in itertools.pairwise(pts)
+    )
+    assert fit.tia_bq_s == pytest.approx(quad, rel=1e-9)
+    # the tail decays (not held constant) and start="constant" holds y1 before t1
+    late = fit.activity_at([t[-1] + 10 * 24 * H])[0]
+    assert late == pytest.approx(y[-1] * math.exp(-fit.parameters["tail_lambda_per_s"] * 240 * H))
+    assert fit.activity_at([0.5 * t[0]])[0] == pytest.approx(
+        y[0] if start == "constant" else y[0] / 2
+    )

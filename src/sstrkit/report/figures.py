@@ -47,7 +47,7 @@ from sstrkit.errors import GeometryMismatchError, InvalidInputError
 from sstrkit.followup.plots import waterfall_plot
 from sstrkit.report.document import Figure
 from sstrkit.therapy.dvh import RegionDVH
-from sstrkit.therapy.kinetics import MODELS, KineticsFit
+from sstrkit.therapy.kinetics import KineticsFit
 
 __all__ = [
     "LimitBar",
@@ -152,22 +152,13 @@ class TacCurve:
         object.__setattr__(self, "activity_mbq", a)
 
 
-def _trapezoid_start(fit: KineticsFit) -> str:
-    for step in fit.provenance:
-        if step.operation == "kinetics_trapezoid":
-            return str(step.parameters.get("start", "zero"))
-    return "zero"
-
-
 def fit_activity_bq(fit: KineticsFit, t_s: ArrayLike) -> FloatArray:
     """The activity (Bq) that ``fit`` integrates to its TIA, at times ``t_s`` (s).
 
-    Exponential models are evaluated by :meth:`KineticsFit.activity_at` (the
-    model at the fitted parameters). The trapezoid is drawn as it is
-    integrated: from t = 0 to the first point a line from 0 (``start="zero"``)
-    or the first value held constant (``start="constant"``, read from the
-    fit's provenance), straight lines between points, and after the last
-    point an exponential with the fit's tail rate.
+    A thin wrapper of :meth:`KineticsFit.activity_at`: exponential models at
+    the fitted parameters; the trapezoid drawn as it is integrated (from t = 0
+    a line from 0 or, with ``start="constant"``, the first value held; lines
+    between points; after the last point an exponential with the tail rate).
 
     Examples
     --------
@@ -176,17 +167,7 @@ def fit_activity_bq(fit: KineticsFit, t_s: ArrayLike) -> FloatArray:
     >>> fit_activity_bq(f, [0.0, 1800.0, 5400.0, 10800.0]).round(9).tolist()
     [0.0, 1.0, 1.5, 0.5]
     """
-    tt = np.atleast_1d(np.asarray(t_s, dtype=float))
-    if fit.model in MODELS:
-        return np.asarray(fit.activity_at(tt), dtype=float)
-    ts = np.asarray(fit.times_s, dtype=float)
-    ys = np.asarray(fit.activities_bq, dtype=float)
-    first = 0.0 if _trapezoid_start(fit) == "zero" else float(ys[0])
-    inner = np.interp(tt, np.concatenate(([0.0], ts)), np.concatenate(([first], ys)))
-    lam = float(fit.parameters["tail_lambda_per_s"])
-    tail = ys[-1] * np.exp(-lam * np.clip(tt - ts[-1], 0.0, None))
-    out: FloatArray = np.where(tt > ts[-1], tail, inner)
-    return out
+    return np.asarray(fit.activity_at(t_s), dtype=float)
 
 
 def tac_curve_points(

@@ -1035,15 +1035,38 @@ class KineticsFit:
     provenance: tuple[Step, ...] = ()
 
     def activity_at(self, t_s: ArrayLike) -> FloatArray:
-        """Model activity (Bq) at times ``t_s`` (fits only; linear interpolation for trapezoid)."""
+        """The activity (Bq) that this fit integrates to :attr:`tia_bq_s`, at times ``t_s``.
+
+        Exponential models: the model at the fitted parameters. Trapezoid: as
+        integrated by :func:`trapezoid_tia` — before the first point a line
+        from A(0) = 0 (``start="zero"``) or the first value held constant
+        (``start="constant"``), straight lines between points, and after the
+        last point the exponential tail A_n·e^(−λ_tail (t − t_n)).
+
+        >>> f = fit_curve([3600.0, 7200.0], [2.0, 1.0], 3600.0, model="trapezoid")
+        >>> f.activity_at([0.0, 1800.0, 5400.0, 10800.0]).round(9).tolist()
+        [0.0, 1.0, 1.5, 0.5]
+        """
         tt = np.atleast_1d(np.asarray(t_s, dtype=float))
         if self.model in MODELS:
             spec = MODELS[self.model]
             theta = np.array([[self.parameters[_pkey(nm)] for nm in spec.param_names]])
             return cast(FloatArray, spec.evaluate(theta, tt[None, :])[0])
-        ts = np.array((0.0, *self.times_s))
-        ys = np.array((0.0, *self.activities_bq))
-        return cast(FloatArray, np.interp(tt, ts, ys))
+        ts = np.asarray(self.times_s, dtype=float)
+        ys = np.asarray(self.activities_bq, dtype=float)
+        first = float(ys[0]) if self.trapezoid_start == "constant" else 0.0
+        inner = np.interp(tt, np.concatenate(([0.0], ts)), np.concatenate(([first], ys)))
+        lam = float(self.parameters["tail_lambda_per_s"])
+        tail = ys[-1] * np.exp(-lam * np.clip(tt - ts[-1], 0.0, None))
+        return cast(FloatArray, np.where(tt > ts[-1], tail, inner))
+
+    @property
+    def trapezoid_start(self) -> str:
+        """``start`` of a trapezoid fit (``"zero"`` or ``"constant"``, from its provenance)."""
+        for step in self.provenance:
+            if step.operation == "kinetics_trapezoid":
+                return str(step.parameters.get("start", "zero"))
+        return "zero"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON view with units at the edge (MBq, h)."""

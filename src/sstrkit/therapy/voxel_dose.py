@@ -45,7 +45,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -53,6 +53,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import fft as sfft
 
+from sstrkit.core.provenance import Step
 from sstrkit.core.volume import Volume
 from sstrkit.errors import GeometryMismatchError, InvalidInputError
 from sstrkit.physics.kernels import (
@@ -63,6 +64,7 @@ from sstrkit.physics.kernels import (
 )
 from sstrkit.physics.nuclides import get_nuclide
 from sstrkit.therapy.dvh import RegionDVH, region_dvh
+from sstrkit.therapy.pvc import PvcMethod, PvcRegion, pv_corrected_doses
 from sstrkit.therapy.radiobiology import tissue_parameters
 
 __all__ = [
@@ -378,14 +380,25 @@ class StudyDosimetry:
     truth_gy: dict[str, float]
     timings_s: dict[str, float]
     parameters: dict[str, Any]
+    pv_regions: Mapping[str, PvcRegion] = field(default_factory=dict)
+    pv_step: Step | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-able summary; ``pvc_*`` fields sit next to the uncorrected DVH metrics."""
         rows = []
         for r in self.regions:
             row = r.to_dict()
             truth = self.truth_gy.get(r.name)
             row["truth_mean_gy"] = truth
             row["deviation_from_truth"] = (r.mean_gy / truth - 1.0) if truth else None
+            pv = self.pv_regions.get(r.name)
+            if pv is not None:
+                row["pvc_method"] = pv.method
+                row["pvc_mean_gy"] = pv.corrected_mean_gy
+                row["pvc_factor"] = pv.factor
+                row["pvc_deviation_from_truth"] = (
+                    (pv.corrected_mean_gy / truth - 1.0) if truth else None
+                )
             rows.append(row)
         return {
             "cycle": self.cycle,
@@ -393,6 +406,10 @@ class StudyDosimetry:
             "parameters": self.parameters,
             "dose_max_gy": float(np.max(self.dose.array)),
             "regions": rows,
+            "partial_volume": {
+                **(self.pv_step.to_dict() if self.pv_step is not None else {"method": "none"}),
+                "regions": {k: v.to_dict() for k, v in self.pv_regions.items()},
+            },
             "registrations": list(self.registrations),
             "timings_s": self.timings_s,
             "history": [s.to_dict() for s in self.dose.history],
@@ -415,10 +432,12 @@ def study_cycle_dosimetry(
     cycle: int,
     *,
     method: DoseMethod = "convolution",
-    tia_method: str = "mono_exp",
+    tia_method: str = "trapezoid",
     register: bool = True,
     density_correction: bool = True,
     registration_levels: tuple[int, ...] = (4, 2),
+    pvc: PvcMethod = "gtm",
+    fwhm_mm: float | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> StudyDosimetry:
     """Voxel dosimetry of one cycle of a study written by :mod:`sstrkit.phantom`.
@@ -427,7 +446,15 @@ def study_cycle_dosimetry(
     CT to the first time point's CT (rigid) and resamples its SPECT onto the
     first SPECT grid conserving activity, fits the voxel TIA, computes the dose
     map and, when the study has ``truth/`` labels, the per-region DVH metrics
-    (labels resampled onto the dose grid by nearest neighbour).
+    (labels resampled onto the dose grid by nearest neighbour) and, next to
+    them, partial-volume-corrected region means (:mod:`sstrkit.therapy.pvc`,
+    ``pvc="gtm"|"voi"|"none"``) at the SPECT resolution ``fwhm_mm`` (default:
+    ``fwhm_mm`` of the manifest; without one no correction is made).
+
+    ``tia_method`` defaults to ``"trapezoid"``: with an uptake phase and a
+    first scan at a few hours, a mono-exponential from t = 0 over-estimates the
+    TIA (+3 to +13 % for the digital patient's organs and lesions with scans at
+    4, 24, 96 and 168 h), while trapezoid + tail stays within 4 %.
     """
     from sstrkit.io.dicom_read import read_series
     from sstrkit.io.nifti import read_nifti
@@ -503,6 +530,11 @@ def study_cycle_dosimetry(
     t0 = time.perf_counter()
     regions: list[RegionDVH] = []
     truth_gy: dict[str, float] = {}
+    pv_regions: dict[str, PvcRegion] = {}
+    pv_step: Step | None = None
+    fwhm = fwhm_mm if fwhm_mm is not None else spects[0].get("fwhm_mm")
+    if pvc not in ("gtm", "voi", "none"):
+        raise InvalidInputError("partial-volume method", expected="gtm, voi or none", actual=pvc)
     truth_file = root / "truth" / "truth.json"
     labels_file = root / "truth" / f"labels_cycle{cycle}.nii.gz"
     if truth_file.is_file() and labels_file.is_file():
@@ -515,13 +547,31 @@ def study_cycle_dosimetry(
         cyc_truth: dict[str, Any] = next(
             (c for c in truth.get("cycles", []) if int(c["cycle"]) == cycle), {}
         )
-        for name, values in _study_regions(truth).items():
+        study_regions = _study_regions(truth)
+        for name, values in study_regions.items():
             mask = np.isin(lab, values)
             if mask.any():
                 regions.append(region_dvh(dose, mask, name=name))
                 t = cyc_truth.get("regions", {}).get(name, {}).get("total_gy")
                 if t is not None:
                     truth_gy[name] = float(t)
+        if pvc != "none" and fwhm is not None:
+            say("partial-volume correction")
+            rho = (
+                np.maximum(density_from_ct(ct_on_spect), _AIR_DENSITY_LIMIT)
+                if density_correction
+                else None
+            )
+            pv_regions, pv_step = pv_corrected_doses(
+                np.asarray(dose.array),
+                np.asarray(lab).astype(np.int64),
+                study_regions,
+                method=pvc,
+                fwhm_mm=float(fwhm),
+                spacing_mm=dose.spacing,
+                density=rho,
+                inputs=(dose.name, labels_file.name),
+            )
     timings["regions_s"] = time.perf_counter() - t0
     timings["total_s"] = time.perf_counter() - t_start
     params = {
@@ -534,6 +584,8 @@ def study_cycle_dosimetry(
         "density_correction": density_correction,
         "times_h": [t / 3600.0 for t in times],
         "reference_time_point": 0,
+        "pvc": pvc if pv_step is not None else "none",
+        "fwhm_mm": fwhm,
     }
     return StudyDosimetry(
         cycle,
@@ -546,4 +598,6 @@ def study_cycle_dosimetry(
         truth_gy,
         timings,
         params,
+        pv_regions,
+        pv_step,
     )
