@@ -153,7 +153,10 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(..., "--out", help="Output folder."),
         method: str = typer.Option("convolution", "--method", help="convolution | local."),
         tia_method: str = typer.Option(
-            "mono_exp", "--tia-method", help="mono_exp | trapezoid (voxel-wise)."
+            "trapezoid", "--tia-method", help="trapezoid | mono_exp (voxel-wise)."
+        ),
+        pvc: str = typer.Option(
+            "gtm", "--pvc", help="Partial-volume-corrected region doses: gtm | voi | none."
         ),
         no_register: bool = typer.Option(
             False, "--no-register", help="Skip CT registration (same geometry assumed)."
@@ -171,6 +174,9 @@ def register(app: typer.Typer) -> None:
                 "--tia-method", expected="mono_exp or trapezoid", actual=tia_method
             )
 
+        if pvc not in ("gtm", "voi", "none"):
+            raise InvalidInputError("--pvc", expected="gtm, voi or none", actual=pvc)
+
         def say(msg: str) -> None:
             if not as_json:
                 err_console.print(f"[dim]{msg}…[/dim]")
@@ -182,6 +188,7 @@ def register(app: typer.Typer) -> None:
             tia_method=tia_method,
             register=not no_register,
             density_correction=not no_density,
+            pvc=pvc,  # type: ignore[arg-type]
             progress=say,
         )
         files = _write_outputs(res, out)

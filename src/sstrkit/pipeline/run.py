@@ -181,32 +181,6 @@ def _stage_reading(study: Study, res: RunResult) -> dict[str, Any]:
     return doc
 
 
-#: Organs whose activity VOI is grown by half the SPECT FWHM to recover spill-out.
-MARGIN_ORGANS = ("kidneys", "spleen")
-
-
-def _activity_masks(
-    lab: np.ndarray, wanted: dict[str, tuple[int, ...]], margin_vox: int
-) -> dict[str, np.ndarray]:
-    """Activity VOIs: the label masks, grown for :data:`MARGIN_ORGANS`.
-
-    The margin never enters another labelled structure (organs, lesions), so
-    it only collects the organ's own spill-out into surrounding soft tissue.
-    """
-    from scipy import ndimage
-
-    masks = {name: np.isin(lab, values) for name, values in wanted.items()}
-    if margin_vox <= 0:
-        return masks
-    labelled = lab > 1  # 0 = outside, 1 = body/soft tissue
-    for name in MARGIN_ORGANS:
-        if name in masks:
-            own = masks[name]
-            grown = ndimage.binary_dilation(own, iterations=margin_vox)
-            masks[name] = own | (grown & ~labelled)
-    return masks
-
-
 def _reading_exports(study: Study, result: Any, suv: Any, out_dir: Path) -> dict[str, str]:
     """PACS and research exports of the reading: SUV series, lesion RTSTRUCT, NIfTI."""
     from sstrkit.io.dicom_derived import write_suv_series
@@ -240,63 +214,73 @@ def _reading_exports(study: Study, result: Any, suv: Any, out_dir: Path) -> dict
     return out
 
 
-def _region_tacs(study: Study, cycle: int, *, recovery: bool = True) -> dict[str, Any]:
+def _region_tacs(study: Study, cycle: int, *, pvc: str = "gtm") -> dict[str, Any]:
     """Region activities (MBq) at each SPECT time point of ``cycle`` and region volumes.
 
-    Partial-volume handling, stated in the result: the kidney and spleen activity
-    VOIs are grown by half the SPECT FWHM into unlabelled tissue (spill-out; the
-    liver is not grown because in NET livers spill-in from hot lesions
-    dominates), and lesion activities are divided by the sphere recovery
-    coefficient of their volume at the SPECT resolution. Region masses always
-    come from the ungrown VOIs. Without a known resolution (``fwhm_mm`` in the
-    manifest) nothing is corrected.
+    Partial-volume handling (``pvc``, stated in the result): ``"gtm"`` (default)
+    solves the geometric transfer matrix of every labelled structure at the SPECT
+    resolution (Rousset et al. 1998; :func:`sstrkit.therapy.pvc.gtm_region_doses`
+    applied to the activity concentration) and takes region activity = corrected
+    concentration × region volume; ``"voi"`` grows the kidney and spleen VOIs by
+    FWHM/2 and divides lesions by their sphere recovery coefficient; ``"none"``
+    sums the activity inside the VOIs. Region masses always come from the VOIs.
+    Without a known resolution (``fwhm_mm`` in the manifest) nothing is corrected.
     """
     from sstrkit.io.dicom_read import read_series
+    from sstrkit.therapy.pvc import activity_masks, gtm_region_doses, margin_voxels
     from sstrkit.therapy.recovery import sphere_recovery_coefficient
 
     tps = [t for t in study.time_points if t.cycle == cycle]
     table = study.label_table()
     wanted = {k: v for k, v in table.items() if k in DOSIMETRY_ORGANS or k.startswith("lesion")}
+    fwhm = tps[0].fwhm_mm if tps else None
+    method = pvc if fwhm else "none"
     acts: dict[str, list[float]] = {k: [] for k in wanted}
     volumes: dict[str, float] = {}
     masks: dict[str, np.ndarray] = {}
+    lab = np.zeros(0, dtype=np.int32)
     grid: tuple[Any, ...] | None = None
     for tp in tps:
         spect = read_series([tp.spect_path]).volume
         if spect.unit != "Bq/mL":
             raise _StageSkippedError(f"SPECT of cycle {cycle} is in {spect.unit}, not Bq/mL")
         this_grid = (spect.shape, spect.spacing, spect.origin, spect.direction)
+        ml = spect.voxel_volume_ml
         if this_grid != grid:  # label resampling once per grid
             lab = study.labels(f"cycle{cycle}", spect)
-            margin = 0
-            if recovery and tp.fwhm_mm:
-                margin = max(1, round(0.5 * tp.fwhm_mm / min(spect.spacing)))
-            masks = _activity_masks(lab, wanted, margin)
-            for name, values in wanted.items():
-                volumes[name] = float(np.isin(lab, values).sum()) * spect.voxel_volume_ml
+            margin = margin_voxels(fwhm, spect.spacing) if method == "voi" and fwhm else 0
+            masks = activity_masks(lab, wanted, margin)
+            volumes = {n: float(np.isin(lab, v).sum()) * ml for n, v in wanted.items()}
             grid = this_grid
-        ml = spect.voxel_volume_ml
-        for name, mask in masks.items():
-            acts[name].append(float(spect.array[mask].sum()) * ml / 1e6)
-    fwhm = tps[0].fwhm_mm if tps else None
+        if method == "gtm" and fwhm:
+            gtm = gtm_region_doses(spect.array, lab, wanted, fwhm_mm=fwhm, spacing_mm=spect.spacing)
+            for name in wanted:
+                conc = gtm[name].corrected_mean_gy if name in gtm else 0.0
+                acts[name].append(max(conc, 0.0) * volumes[name] / 1e6)
+        else:
+            for name, mask in masks.items():
+                acts[name].append(float(spect.array[mask].sum()) * ml / 1e6)
     rc: dict[str, float] = {}
-    if recovery and fwhm:
+    if method == "voi" and fwhm:
         for name in acts:
             if name.startswith("lesion") and volumes.get(name, 0.0) > 0:
                 rc[name] = sphere_recovery_coefficient(volumes[name], fwhm)
                 acts[name] = [a / rc[name] for a in acts[name]]
+    descriptions = {
+        "gtm": "geometric transfer matrix of all labelled structures (Rousset et al. "
+        "J Nucl Med 1998;39:904) at the SPECT FWHM; activity = corrected concentration × volume",
+        "voi": "kidney/spleen VOIs grown by FWHM/2 into unlabelled tissue; lesions divided by "
+        "the sphere-model recovery coefficient",
+        "none": "activity summed inside the VOIs (no partial-volume correction)",
+    }
     return {
         "times_h": [t.hours_post_injection for t in tps],
         "activity_mbq": acts,
         "volume_ml": volumes,
         "recovery_coefficients": rc,
         "spect_fwhm_mm": fwhm,
-        "recovery_method": (
-            "kidney/spleen VOIs grown by FWHM/2 into unlabelled tissue; lesions divided by the "
-            "sphere-model recovery coefficient (therapy.recovery)"
-            if rc
-            else "none"
-        ),
+        "pvc": method,
+        "recovery_method": descriptions[method],
     }
 
 

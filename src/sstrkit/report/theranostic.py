@@ -169,9 +169,10 @@ def _dosimetry(rep: Report, study: Study, res: RunResult) -> None:
     dos = res.stages["dosimetry"]
     sec.add_text(
         "Post-therapy 177Lu SPECT/CT at each time point; regions from "
-        f"{dos['voi_source']}. Region activities are summed in the VOIs, fitted per region "
-        "(weighted least squares, AICc selection), integrated to infinity and converted to "
-        "absorbed dose with MIRD self and cross doses; red marrow by the EANM blood method."
+        f"{dos['voi_source']}. Region activities per time point: "
+        f"{_pv_method(dos)}; they are fitted per region (weighted least squares, AICc "
+        "selection), integrated to infinity and converted to absorbed dose with MIRD self and "
+        "cross doses; red marrow by the EANM blood method."
     )
     if dos["problems"]:
         sec.status = "partial"
@@ -227,6 +228,14 @@ def _dosimetry(rep: Report, study: Study, res: RunResult) -> None:
         )
     )
     _voxel(sec, res, dos)
+
+
+def _pv_method(dos: dict[str, Any]) -> str:
+    tacs = dos.get("region_tacs", {})
+    first = tacs[min(tacs, key=int)] if tacs else {}
+    fwhm = first.get("spect_fwhm_mm")
+    method = first.get("recovery_method", "not recorded")
+    return f"{method} (SPECT FWHM {fwhm} mm)" if fwhm else method
 
 
 def _tac_figures(sec: Section, res: RunResult) -> None:
