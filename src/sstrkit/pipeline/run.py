@@ -527,7 +527,7 @@ def run_study(
     """Run the main job on a study folder and write everything into ``out``."""
     say = progress or (lambda _m: None)
     study = Study.load(study_dir)
-    res = RunResult(Path(study_dir), Path(out))
+    res = RunResult(Path(study_dir).resolve(), Path(out).resolve())
     res.out.mkdir(parents=True, exist_ok=True)
     stages: list[tuple[str, Callable[[], dict[str, Any]]]] = [
         ("import", lambda: _stage_import(study, res)),

@@ -239,24 +239,31 @@ def _pv_method(dos: dict[str, Any]) -> str:
 
 
 def _tac_figures(sec: Section, res: RunResult) -> None:
+    """One time–activity figure per cycle with dosimetry (the fits behind the tables)."""
     case = res.artefacts.get("case")
     if case is None:
         return
     from sstrkit.report.figures import TacCurve, tac_figure
     from sstrkit.therapy.planning import cycle_dosimetry
 
-    first = min(case.administrations, key=lambda a: a.cycle)
-    cd = cycle_dosimetry(case, first)
-    if cd is None:
-        return
-    curves = []
-    for name, rd in cd.regions.items():
-        if name == "red marrow":
+    for admin in sorted(case.administrations, key=lambda a: a.cycle):
+        cd = cycle_dosimetry(case, admin)
+        if cd is None:
             continue
-        region = case.region(name, first.id)
-        curves.append(TacCurve(name, region.times_h, region.activity_mbq, rd.fit))
-    if curves:
-        sec.add_figure(tac_figure(curves, f"Time–activity curves, cycle {first.cycle}"))
+        curves = [
+            TacCurve(
+                name,
+                case.region(name, admin.id).times_h,
+                case.region(name, admin.id).activity_mbq,
+                rd.fit,
+            )
+            for name, rd in cd.regions.items()
+            if name != "red marrow"
+        ]
+        if curves:
+            sec.add_figure(
+                tac_figure(curves, f"Time–activity curves, cycle {admin.cycle}", log_y=True)
+            )
 
 
 def _voxel(sec: Section, res: RunResult, dos: dict[str, Any]) -> None:
@@ -363,6 +370,20 @@ def _planning(rep: Report, res: RunResult) -> None:
             ],
         )
     )
+    delivered = run.get("delivered", {})
+    if delivered.get("absorbed_gy"):
+        bed = delivered.get("bed_gy", {})
+        sec.add_table(
+            TableBlock(
+                f"Delivered over {delivered.get('cycles')} cycles "
+                f"({delivered.get('activity_mbq', 0.0) / 1000:.1f} GBq)",
+                ["region", "absorbed dose (Gy)", "BED (Gy)"],
+                [[k, v, bed.get(k)] for k, v in delivered["absorbed_gy"].items()],
+                note="BED: linear-quadratic model with the Lea–Catcheside factor of each "
+                "cycle's kinetics, complete repair between cycles (α/β and repair half-times "
+                "in the methods); '—' where no radiobiological parameters apply.",
+            )
+        )
     sec.add_kv(
         "Plan after cycle 1 (what the clinic decides after the first dosimetry)",
         {
