@@ -461,12 +461,18 @@ def _followup(rep: Report, res: RunResult) -> None:
         if labs:
             from sstrkit.report.figures import timeline_figure
 
+            names = {
+                "platelets_1e9_l": "platelets (10^9/L)",
+                "haemoglobin_g_dl": "haemoglobin (g/dL)",
+                "wbc_1e9_l": "white cells (10^9/L)",
+                "creatinine_umol_l": "creatinine (µmol/L)",
+            }
             series: dict[str, list[tuple[_dt.datetime, float]]] = {}
             for rec in labs:
                 t = _dt.datetime.fromisoformat(rec["time"])
-                for k in ("platelets_1e9_l", "haemoglobin_g_dl", "wbc_1e9_l", "creatinine_umol_l"):
-                    if rec.get(k) is not None:
-                        series.setdefault(k, []).append((t, float(rec[k])))
+                for key, label in names.items():
+                    if rec.get(key) is not None:
+                        series.setdefault(label, []).append((t, float(rec[key])))
             admins = [
                 (_dt.datetime.fromisoformat(a["time"]), a["activity_bq"] / 1e9, f"C{a['cycle']}")
                 for a in (res.artefacts.get("clinical_admins") or [])
@@ -475,7 +481,15 @@ def _followup(rep: Report, res: RunResult) -> None:
                 timeline_figure(
                     admins,
                     series,
-                    {"platelets_1e9_l": 75.0, "haemoglobin_g_dl": 8.0, "wbc_1e9_l": 2.0},
+                    {
+                        k: v
+                        for k, v in {
+                            "platelets (10^9/L)": 75.0,
+                            "haemoglobin (g/dL)": 8.0,
+                            "white cells (10^9/L)": 2.0,
+                        }.items()
+                        if k in series
+                    },
                 )
             )
 
