@@ -59,6 +59,7 @@ from sstrkit.preclinical.quantify import (
     threshold_region,
 )
 from sstrkit.preclinical.report import preclinical_report
+from sstrkit.preclinical.times import parse_time
 from sstrkit.report.document import write_text_atomic
 
 _JSON = typer.Option(False, "--json", help="Print one JSON document.")
@@ -111,22 +112,13 @@ def _tz(text: str | None) -> _dt.tzinfo | None:
 def _time(text: str | None, what: str, tz: _dt.tzinfo | None) -> _dt.datetime | None:
     if not text:
         return None
-    try:
-        t = _dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise InvalidInputError(
-            what, expected="ISO 8601, e.g. 2026-03-02T09:00+01:00", actual=text
-        ) from None
-    if t.tzinfo is None:
-        if tz is None:
-            raise InvalidInputError(
-                what,
-                expected="a time with its UTC offset",
-                actual=text,
-                fix="append the offset (+01:00) or pass --timezone",
-            )
-        t = t.replace(tzinfo=tz)
-    return t
+    return parse_time(
+        text,
+        what,
+        tz,
+        expected="ISO 8601, e.g. 2026-03-02T09:00+01:00",
+        naive_fix="append the offset (+01:00) or pass --timezone",
+    )
 
 
 def _pairs(items: list[str], what: str) -> list[tuple[str, str]]:

@@ -45,6 +45,7 @@ from typing import Any, Final, Literal
 
 from sstrkit.core.provenance import Step
 from sstrkit.errors import InvalidInputError
+from sstrkit.io.body_size import Sex, james_formula_kg, janmahasatian_formula_kg
 
 __all__ = [
     "PercistResult",
@@ -96,19 +97,11 @@ def lean_body_mass_g(
     if s not in ("m", "f"):
         raise InvalidInputError("sex", expected="'male' or 'female'", actual=repr(sex))
     w_kg, h_cm = weight_g / 1000.0, height_mm / 10.0
+    body_sex: Sex = "M" if s == "m" else "F"
     if formula == "james":
-        lbm = (
-            1.10 * w_kg - 128.0 * (w_kg / h_cm) ** 2
-            if s == "m"
-            else 1.07 * w_kg - 148.0 * (w_kg / h_cm) ** 2
-        )
+        lbm = james_formula_kg(w_kg, h_cm, body_sex)
     elif formula == "janmahasatian":
-        bmi = w_kg / (h_cm / 100.0) ** 2
-        lbm = (
-            9270.0 * w_kg / (6680.0 + 216.0 * bmi)
-            if s == "m"
-            else 9270.0 * w_kg / (8780.0 + 244.0 * bmi)
-        )
+        lbm = janmahasatian_formula_kg(w_kg, h_cm, body_sex)
     else:
         raise InvalidInputError(
             "LBM formula", expected="'james' or 'janmahasatian'", actual=repr(formula)

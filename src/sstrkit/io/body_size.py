@@ -38,7 +38,15 @@ from typing import Literal
 
 from sstrkit.errors import InvalidInputError
 
-__all__ = ["Sex", "bsa_du_bois", "ideal_body_weight", "lbm_james", "lbm_janmahasatian"]
+__all__ = [
+    "Sex",
+    "bsa_du_bois",
+    "ideal_body_weight",
+    "james_formula_kg",
+    "janmahasatian_formula_kg",
+    "lbm_james",
+    "lbm_janmahasatian",
+]
 
 Sex = Literal["M", "F"]
 
@@ -71,16 +79,39 @@ def _sex(sex: str) -> Sex:
     return "M" if s == "M" else "F"
 
 
+def james_formula_kg(w: float, h: float, sex: Sex, *, male_coefficient: float = 128.0) -> float:
+    """James (1976) lean body mass in kg for ``w`` kg and ``h`` cm, without input checks.
+
+    The caller validates ``w``, ``h`` and the sign of the result (use
+    :func:`lbm_james` for the checked version).
+
+    >>> round(james_formula_kg(70.0, 175.0, "M"), 6)
+    56.52
+    """
+    if sex == "M":
+        return 1.10 * w - male_coefficient * (w / h) ** 2
+    return 1.07 * w - 148.0 * (w / h) ** 2
+
+
+def janmahasatian_formula_kg(w: float, h: float, sex: Sex) -> float:
+    """Janmahasatian (2005) lean body mass in kg for ``w`` kg and ``h`` cm, without checks.
+
+    >>> round(janmahasatian_formula_kg(80.0, 180.0, "M"), 3)
+    61.731
+    """
+    bmi = w / (h / 100.0) ** 2
+    if sex == "M":
+        return 9270.0 * w / (6680.0 + 216.0 * bmi)
+    return 9270.0 * w / (8780.0 + 244.0 * bmi)
+
+
 def lbm_james(
     weight_kg: float, height_cm: float, sex: str, *, male_coefficient: float = 128.0
 ) -> float:
     """Lean body mass in kg after James (1976)."""
     w = _check("weight", weight_kg, 0, 700, "kg")
     h = _check("height", height_cm, 30, 300, "cm")
-    if _sex(sex) == "M":
-        lbm = 1.10 * w - male_coefficient * (w / h) ** 2
-    else:
-        lbm = 1.07 * w - 148.0 * (w / h) ** 2
+    lbm = james_formula_kg(w, h, _sex(sex), male_coefficient=male_coefficient)
     if lbm <= 0:
         raise InvalidInputError(
             "James lean body mass",
@@ -95,10 +126,7 @@ def lbm_janmahasatian(weight_kg: float, height_cm: float, sex: str) -> float:
     """Lean body mass in kg after Janmahasatian et al. (2005)."""
     w = _check("weight", weight_kg, 0, 700, "kg")
     h = _check("height", height_cm, 30, 300, "cm")
-    bmi = w / (h / 100.0) ** 2
-    if _sex(sex) == "M":
-        return 9270.0 * w / (6680.0 + 216.0 * bmi)
-    return 9270.0 * w / (8780.0 + 244.0 * bmi)
+    return janmahasatian_formula_kg(w, h, _sex(sex))
 
 
 def bsa_du_bois(weight_kg: float, height_cm: float) -> float:

@@ -348,6 +348,30 @@ def _plane(ds: Dataset, volume: Volume, d: NDArray[np.float64]) -> None:
     ds.PositionReferenceIndicator = ""
 
 
+def _series_dataset(
+    sop_class: str,
+    modality: str,
+    volume: Volume,
+    d: NDArray[np.float64],
+    *,
+    patient: PatientInfo,
+    study: StudyInfo,
+    t: _dt.datetime,
+    series_uid: str,
+    series_number: int,
+    series_description: str | None = None,
+) -> Dataset:
+    """Patient/study/series/time attributes and the image plane of one series."""
+    ds = _base(sop_class, modality, patient, study)
+    _set_times(ds, t, study)
+    ds.SeriesInstanceUID = series_uid
+    ds.SeriesNumber = series_number
+    if series_description is not None:
+        ds.SeriesDescription = series_description
+    _plane(ds, volume, d)
+    return ds
+
+
 def _pixel_module(ds: Dataset, rows: int, cols: int, bits: int, signed: bool) -> None:
     ds.SamplesPerPixel = 1
     ds.PhotometricInterpretation = "MONOCHROME2"
@@ -469,13 +493,18 @@ def pet_template(
     """Attributes shared by the files of a PET series (PET Image IOD), no radiopharmaceutical."""
     _, _, d = _right_handed(volume)
     nz, ny, nx = volume.shape
-    ds = _base(PET_SOP, "PT", patient, study)
-    _set_times(ds, reference_time, study)
-    ds.SeriesInstanceUID = series_uid
-    ds.SeriesNumber = series_number
-    ds.SeriesDescription = series_description
-    ds.FrameOfReferenceUID = volume.frame_of_reference_uid or generate_uid()
-    _plane(ds, volume, d)
+    ds = _series_dataset(
+        PET_SOP,
+        "PT",
+        volume,
+        d,
+        patient=patient,
+        study=study,
+        t=reference_time,
+        series_uid=series_uid,
+        series_number=series_number,
+        series_description=series_description,
+    )
     ds.ImageType = list(image_type)
     ds.SeriesType = ["STATIC", "IMAGE"]
     ds.Units = units
@@ -521,14 +550,19 @@ def write_nm_series(
     ref = _check_activity_volume(volume, "SPECT")
     arr, origin, d = _right_handed(volume)
     nz, ny, nx = arr.shape
-    ds = _base(NM_SOP, "NM", patient, study)
-    _set_times(ds, ref, study)
-    ds.SeriesInstanceUID = series_uid or generate_uid()
-    ds.SeriesNumber = series_number
-    ds.SeriesDescription = series_description
+    ds = _series_dataset(
+        NM_SOP,
+        "NM",
+        volume,
+        d,
+        patient=patient,
+        study=study,
+        t=ref,
+        series_uid=series_uid or generate_uid(),
+        series_number=series_number,
+        series_description=series_description,
+    )
     ds.InstanceNumber = 1
-    _plane(ds, volume, d)
-    ds.FrameOfReferenceUID = volume.frame_of_reference_uid or generate_uid()
     ds.SpacingBetweenSlices = f"{volume.spacing[2]:.8g}"
     ds.ImageType = ["ORIGINAL", "PRIMARY", "RECON TOMO", "EMISSION"]
     ds.NumberOfFrames = nz
@@ -621,13 +655,18 @@ def ct_template(
     """Attributes shared by the files of a CT series (CT Image IOD), no rescale."""
     _, _, d = _right_handed(volume)
     _, ny, nx = volume.shape
-    ds = _base(CT_SOP, "CT", patient, study)
-    _set_times(ds, acquisition_time, study)
-    ds.SeriesInstanceUID = series_uid
-    ds.SeriesNumber = series_number
-    ds.SeriesDescription = series_description
-    ds.FrameOfReferenceUID = volume.frame_of_reference_uid or generate_uid()
-    _plane(ds, volume, d)
+    ds = _series_dataset(
+        CT_SOP,
+        "CT",
+        volume,
+        d,
+        patient=patient,
+        study=study,
+        t=acquisition_time,
+        series_uid=series_uid,
+        series_number=series_number,
+        series_description=series_description,
+    )
     ds.ImageType = list(image_type)
     ds.KVP = "120"
     _pixel_module(ds, ny, nx, 16, signed)
@@ -658,15 +697,19 @@ def write_rtdose(
     arr, origin, d = _right_handed(dose_volume)
     data = np.asarray(arr, dtype=np.float64)
     nz, ny, nx = data.shape
-    ds = _base(RTDOSE_SOP, "RTDOSE", patient, study)
-    t = dose_time or _dt.datetime.now(_dt.UTC)
-    _set_times(ds, t, study)
-    ds.SeriesInstanceUID = generate_uid()
-    ds.SeriesNumber = 1
+    ds = _series_dataset(
+        RTDOSE_SOP,
+        "RTDOSE",
+        dose_volume,
+        d,
+        patient=patient,
+        study=study,
+        t=dose_time or _dt.datetime.now(_dt.UTC),
+        series_uid=generate_uid(),
+        series_number=1,
+    )
     ds.InstanceNumber = 1
-    _plane(ds, dose_volume, d)
     del ds.SliceThickness
-    ds.FrameOfReferenceUID = dose_volume.frame_of_reference_uid or generate_uid()
     ds.ImagePositionPatient = [f"{v:.6f}" for v in origin]
     ds.NumberOfFrames = nz
     ds.FrameIncrementPointer = pydicom.tag.Tag("GridFrameOffsetVector")

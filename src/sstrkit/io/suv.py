@@ -51,7 +51,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -268,6 +268,9 @@ def average_activity_time_s(frame_duration_s: float, half_life_s: float) -> floa
 
 
 # ------------------------------------------------------------ header reading
+_T = TypeVar("_T")
+
+
 @dataclass
 class _Ctx:
     series: DicomSeries
@@ -284,6 +287,12 @@ class _Ctx:
     def tz(self) -> _dt.tzinfo:
         """Time zone of the header (computed once per call: used for every slice)."""
         return _tz(self.ds)
+
+    def override(self, key: str, value: _T | None) -> _T | None:
+        """``value`` (an override), recorded in ``used`` under ``key`` when given."""
+        if value is not None:
+            self.used[key] = {"value": value, "source": "override"}
+        return value
 
     def problem(self, err: SstrkitError) -> None:
         """Raise in strict mode, record a warning otherwise."""
@@ -325,9 +334,8 @@ def _radiopharm_item(ds: Dataset) -> Dataset | None:
 
 
 def _weight_kg(ctx: _Ctx) -> float | None:
-    if ctx.overrides.weight_kg is not None:
-        ctx.used["weight_kg"] = {"value": ctx.overrides.weight_kg, "source": "override"}
-        return ctx.overrides.weight_kg
+    if (ov := ctx.override("weight_kg", ctx.overrides.weight_kg)) is not None:
+        return ov
     w = _num(ctx.ds, "PatientWeight", "0010,1030")
     if w is None or w <= 0:
         if w == 0:
@@ -344,9 +352,8 @@ def _weight_kg(ctx: _Ctx) -> float | None:
 
 
 def _height_cm(ctx: _Ctx) -> float | None:
-    if ctx.overrides.height_cm is not None:
-        ctx.used["height_cm"] = {"value": ctx.overrides.height_cm, "source": "override"}
-        return ctx.overrides.height_cm
+    if (ov := ctx.override("height_cm", ctx.overrides.height_cm)) is not None:
+        return ov
     h = _num(ctx.ds, "PatientSize", "0010,1020")
     if h is None or h <= 0:
         return None
@@ -363,9 +370,8 @@ def _height_cm(ctx: _Ctx) -> float | None:
 
 
 def _sex(ctx: _Ctx) -> str | None:
-    if ctx.overrides.sex is not None:
-        ctx.used["sex"] = {"value": ctx.overrides.sex, "source": "override"}
-        return ctx.overrides.sex
+    if (ov := ctx.override("sex", ctx.overrides.sex)) is not None:
+        return ov
     s = str(ctx.ds.get("PatientSex") or "").strip().upper()
     if s in ("M", "F"):
         ctx.used["sex"] = {"value": s, "source": "PatientSex (0010,0040)"}
@@ -374,12 +380,8 @@ def _sex(ctx: _Ctx) -> str | None:
 
 
 def _dose_bq(ctx: _Ctx) -> float:
-    if ctx.overrides.injected_activity_bq is not None:
-        ctx.used["injected_activity_bq"] = {
-            "value": ctx.overrides.injected_activity_bq,
-            "source": "override",
-        }
-        return ctx.overrides.injected_activity_bq
+    if (ov := ctx.override("injected_activity_bq", ctx.overrides.injected_activity_bq)) is not None:
+        return ov
     d = _num(_radiopharm_item(ctx.ds), "RadionuclideTotalDose", "0018,1074")
     if d is None or d <= 0:
         raise DicomMetadataError(
@@ -450,9 +452,8 @@ def nuclide_from_code_meaning(meaning: str) -> str | None:
 
 
 def _half_life_s(ctx: _Ctx) -> float:
-    if ctx.overrides.half_life_s is not None:
-        ctx.used["half_life_s"] = {"value": ctx.overrides.half_life_s, "source": "override"}
-        return ctx.overrides.half_life_s
+    if (ov := ctx.override("half_life_s", ctx.overrides.half_life_s)) is not None:
+        return ov
     item = _radiopharm_item(ctx.ds)
     hl = _num(item, "RadionuclideHalfLife", "0018,1075")
     code_nuclide = None
@@ -618,12 +619,9 @@ def _injection_time(ctx: _Ctx, anchor: _dt.datetime | None) -> _dt.datetime:
 
 
 def _decay_correction(ctx: _Ctx) -> DecayCorrection:
-    if ctx.overrides.decay_correction is not None:
-        ctx.used["decay_correction"] = {
-            "value": ctx.overrides.decay_correction,
-            "source": "override",
-        }
-        return ctx.overrides.decay_correction
+    ov: DecayCorrection | None = ctx.override("decay_correction", ctx.overrides.decay_correction)
+    if ov is not None:
+        return ov
     dc = str(ctx.ds.get("DecayCorrection") or "").strip().upper()
     if dc in ("START", "ADMIN", "NONE"):
         ctx.used["decay_correction"] = {"value": dc, "source": "DecayCorrection (0054,1102)"}
@@ -656,12 +654,10 @@ def _decay_correction(ctx: _Ctx) -> DecayCorrection:
 
 
 def _nm_duration_s(ctx: _Ctx) -> float:
-    if ctx.overrides.acquisition_duration_s is not None:
-        ctx.used["acquisition_duration_s"] = {
-            "value": ctx.overrides.acquisition_duration_s,
-            "source": "override",
-        }
-        return ctx.overrides.acquisition_duration_s
+    if (
+        ov := ctx.override("acquisition_duration_s", ctx.overrides.acquisition_duration_s)
+    ) is not None:
+        return ov
     rot = ctx.ds.get("RotationInformationSequence")
     total = 0.0
     for item in rot or []:

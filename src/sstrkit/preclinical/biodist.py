@@ -63,6 +63,7 @@ from scipy import stats
 from sstrkit.core.provenance import Step
 from sstrkit.errors import InvalidInputError
 from sstrkit.physics.decay import HalfLife, decay_constant, elapsed_s, half_life_of
+from sstrkit.preclinical.times import parse_time, require_aware
 
 __all__ = [
     "Animal",
@@ -94,19 +95,13 @@ def _finite(what: str, value: float | None, unit: str, *, positive: bool = True)
 
 
 def _aware(what: str, t: _dt.datetime | None, fix: str) -> _dt.datetime:
-    if t is None:
-        raise InvalidInputError(
-            what, expected="a timezone-aware date and time", actual="missing", fix=fix
-        )
-    if t.tzinfo is None or t.utcoffset() is None:
-        raise InvalidInputError(
-            what,
-            expected="a timezone-aware date and time",
-            actual=t.isoformat(),
-            fix="write times with their UTC offset (2026-03-02T09:00+01:00) or pass a "
-            "default time zone (CLI --timezone)",
-        )
-    return t
+    return require_aware(
+        what,
+        t,
+        missing_fix=fix,
+        naive_fix="write times with their UTC offset (2026-03-02T09:00+01:00) or pass a "
+        "default time zone (CLI --timezone)",
+    )
 
 
 @dataclass(frozen=True)
@@ -567,23 +562,14 @@ def biodistribution(
 
 
 def _parse_time(text: str, what: str, tz: _dt.tzinfo | None) -> _dt.datetime:
-    try:
-        t = _dt.datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise InvalidInputError(
-            what, expected="an ISO 8601 date and time (2026-03-02T09:00+01:00)", actual=text
-        ) from None
-    if t.tzinfo is None:
-        if tz is None:
-            raise InvalidInputError(
-                what,
-                expected="a time with its UTC offset",
-                actual=text,
-                fix="write the offset (2026-03-02T09:00+01:00) or pass a default time zone "
-                "(CLI --timezone +01:00)",
-            )
-        t = t.replace(tzinfo=tz)
-    return t
+    return parse_time(
+        text.strip(),
+        what,
+        tz,
+        expected="an ISO 8601 date and time (2026-03-02T09:00+01:00)",
+        naive_fix="write the offset (2026-03-02T09:00+01:00) or pass a default time zone "
+        "(CLI --timezone +01:00)",
+    )
 
 
 def _rows(path: Path, required: Sequence[str]) -> list[dict[str, str]]:

@@ -57,6 +57,7 @@ from sstrkit.core.units import to_unit
 from sstrkit.core.volume import Volume
 from sstrkit.errors import GeometryMismatchError, InvalidInputError, UnitError
 from sstrkit.physics.decay import HalfLife, decay_constant, elapsed_s, half_life_of
+from sstrkit.preclinical.times import require_aware
 
 __all__ = [
     "Injection",
@@ -78,18 +79,12 @@ DEFAULT_DENSITY_G_ML = 1.0
 
 
 def _require_time(t: _dt.datetime | None, what: str, fix: str) -> _dt.datetime:
-    if t is None:
-        raise InvalidInputError(
-            what, expected="a timezone-aware date and time", actual="missing", fix=fix
-        )
-    if t.tzinfo is None or t.utcoffset() is None:
-        raise InvalidInputError(
-            what,
-            expected="a timezone-aware date and time",
-            actual=t.isoformat(),
-            fix="give the time with its UTC offset, e.g. 2026-03-02T09:00+01:00",
-        )
-    return t
+    return require_aware(
+        what,
+        t,
+        missing_fix=fix,
+        naive_fix="give the time with its UTC offset, e.g. 2026-03-02T09:00+01:00",
+    )
 
 
 def _positive(what: str, value: float, unit: str, *, allow_zero: bool = False) -> float:

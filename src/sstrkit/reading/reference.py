@@ -318,23 +318,15 @@ def heuristic_liver(suv: Volume) -> ReferenceRegion | None:
     """
     arr = np.asarray(suv.array, dtype=np.float64)
     labels, _m, _sd, body = _homogeneous_components(arr, suv)
-    comp = _pick_component(labels, suv, body, side="right")
-    if comp is None:
-        return None
-    placed = _sphere_in_region(
-        arr, comp, suv, diameter_mm=LIVER_DIAMETER_MM, prefer_patient_right=False
-    )
-    if placed is None:
-        return None
-    sphere, note = placed
-    return _region_stats(
+    return _heuristic_region(
         arr,
-        sphere,
+        labels,
+        body,
         suv,
-        "liver",
-        "heuristic",
-        "no liver label: largest homogeneous region on the patient's right"
-        + (f"; {note}" if note else ""),
+        side="right",
+        name="liver",
+        diameter_mm=LIVER_DIAMETER_MM,
+        reason="no liver label: largest homogeneous region on the patient's right",
     )
 
 
@@ -360,24 +352,65 @@ def heuristic_spleen(suv: Volume, liver: ReferenceRegion | None) -> ReferenceReg
             if float(m[sl][sel].mean()) > liver.suv_mean:
                 keep[i] = True
     labels = np.where(keep[labels], labels, 0)
-    comp = _pick_component(labels, suv, body, side="left")
+    return _heuristic_region(
+        arr,
+        labels,
+        body,
+        suv,
+        side="left",
+        name="spleen",
+        diameter_mm=SPLEEN_DIAMETER_MM,
+        reason="no spleen label: largest homogeneous region hotter than liver on the patient's "
+        "left at liver level",
+    )
+
+
+def _heuristic_region(
+    arr: NDArray[np.float64],
+    labels: NDArray[np.int32],
+    body: NDArray[np.bool_],
+    suv: Volume,
+    *,
+    side: str,
+    name: str,
+    diameter_mm: float,
+    reason: str,
+) -> ReferenceRegion | None:
+    """Sphere at the deepest point of the largest component on ``side``; its statistics."""
+    comp = _pick_component(labels, suv, body, side=side)
     if comp is None:
         return None
+    return _sphere_reference(
+        arr,
+        comp,
+        suv,
+        name=name,
+        method="heuristic",
+        diameter_mm=diameter_mm,
+        prefer_patient_right=False,
+        reason=reason,
+    )
+
+
+def _sphere_reference(
+    arr: NDArray[np.float64],
+    region: NDArray[np.bool_],
+    suv: Volume,
+    *,
+    name: str,
+    method: str,
+    diameter_mm: float,
+    prefer_patient_right: bool,
+    reason: str,
+) -> ReferenceRegion | None:
+    """Statistics of a sphere placed at the deepest point of ``region`` (None if none fits)."""
     placed = _sphere_in_region(
-        arr, comp, suv, diameter_mm=SPLEEN_DIAMETER_MM, prefer_patient_right=False
+        arr, region, suv, diameter_mm=diameter_mm, prefer_patient_right=prefer_patient_right
     )
     if placed is None:
         return None
     sphere, note = placed
-    return _region_stats(
-        arr,
-        sphere,
-        suv,
-        "spleen",
-        "heuristic",
-        "no spleen label: largest homogeneous region hotter than liver on the patient's "
-        "left at liver level" + (f"; {note}" if note else ""),
-    )
+    return _region_stats(arr, sphere, suv, name, method, reason + _sep(note))
 
 
 def _pick_component(
@@ -435,22 +468,16 @@ def measure_references(
     notes: list[str] = []
     liver = spleen = blood = None
     if omap is not None and omap.has("liver"):
-        placed = _sphere_in_region(
+        liver = _sphere_reference(
             arr,
             omap.mask("liver"),
             suv,
+            name="liver",
+            method="organ_label",
             diameter_mm=LIVER_DIAMETER_MM,
             prefer_patient_right=True,
+            reason="3 cm sphere, deepest point of the normal right lobe",
         )
-        if placed is not None:
-            liver = _region_stats(
-                arr,
-                placed[0],
-                suv,
-                "liver",
-                "organ_label",
-                "3 cm sphere, deepest point of the normal right lobe" + _sep(placed[1]),
-            )
     if liver is None:
         liver = heuristic_liver(suv)
         notes.append(
@@ -459,22 +486,16 @@ def measure_references(
             else "no liver reference: pass organ labels"
         )
     if omap is not None and omap.has("spleen"):
-        placed = _sphere_in_region(
+        spleen = _sphere_reference(
             arr,
             omap.mask("spleen"),
             suv,
+            name="spleen",
+            method="organ_label",
             diameter_mm=SPLEEN_DIAMETER_MM,
             prefer_patient_right=False,
+            reason="2 cm sphere at the deepest point of the spleen",
         )
-        if placed is not None:
-            spleen = _region_stats(
-                arr,
-                placed[0],
-                suv,
-                "spleen",
-                "organ_label",
-                "2 cm sphere at the deepest point of the spleen" + _sep(placed[1]),
-            )
     if spleen is None and (omap is None or not omap.has("spleen")):
         spleen = heuristic_spleen(suv, liver)
         notes.append(

@@ -35,6 +35,7 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from sstrkit.errors import InvalidInputError, UnknownNuclideError
+from sstrkit.io.body_size import bsa_du_bois
 from sstrkit.physics.nuclides import get_nuclide
 
 __all__ = [
@@ -97,7 +98,7 @@ class Patient(_Strict):
         """Body-surface area (Du Bois & Du Bois 1916: 0.007184·W^0.425·H^0.725)."""
         if self.height_cm is None:
             return None
-        return float(0.007184 * self.weight_kg**0.425 * self.height_cm**0.725)
+        return bsa_du_bois(self.weight_kg, self.height_cm)
 
 
 def _aware(value: _dt.datetime, what: str) -> _dt.datetime:
