@@ -27,7 +27,7 @@ from sstrkit.cli.main import app
 from sstrkit.io.dicom_write import read_rtdose
 from sstrkit.io.nifti import read_nifti
 from sstrkit.phantom.study import StudyConfig, make_study
-from sstrkit.therapy.voxel_dose import _study_regions, dose_map, study_cycle_dosimetry
+from sstrkit.therapy.voxel_dose import dose_map, study_cycle_dosimetry, truth_regions
 
 runner = CliRunner()
 
@@ -44,7 +44,7 @@ def test_dose_engine_reproduces_truth_from_truth_tia(study: Path) -> None:
     cyc = truth["cycles"][0]["regions"]
     labels = read_nifti(study / "truth" / "labels_cycle1.nii.gz")
     lab = np.asarray(labels.array)
-    regions = _study_regions(truth)
+    regions = truth_regions(truth)
     leaf = {k: v for k, v in regions.items() if k not in ("kidneys",)}
     tia = np.zeros(lab.shape)
     for name, values in leaf.items():

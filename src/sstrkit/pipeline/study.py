@@ -149,14 +149,9 @@ class Study:
                 actual="neither",
                 fix="add the organ/lesion label map of the study to the manifest",
             )
-        regions: dict[str, tuple[int, ...]] = {}
-        for name, organ in truth.get("organs", {}).items():
-            values = organ.get("label_values")
-            if organ.get("voxelised", False) and values:
-                regions[name] = tuple(int(v) for v in values)
-        for les in truth.get("lesions", []):
-            regions[str(les["id"])] = (int(les["label_value"]),)
-        return regions
+        from sstrkit.therapy.voxel_dose import truth_regions
+
+        return truth_regions(truth)
 
     def labels(self, key: str, reference: Volume) -> NDArray[np.int32]:
         """Label map ``key`` ("baseline", "cycle1"…) on ``reference``'s grid (nearest).

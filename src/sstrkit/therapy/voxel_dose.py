@@ -79,6 +79,7 @@ __all__ = [
     "study_cycle_dosimetry",
     "sum_doses",
     "tia_per_voxel",
+    "truth_regions",
 ]
 
 DoseMethod = Literal["convolution", "local"]
@@ -416,7 +417,8 @@ class StudyDosimetry:
         }
 
 
-def _study_regions(truth: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
+def truth_regions(truth: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
+    """Region name → label values from a digital patient's ``truth.json`` (organs, lesions)."""
     regions: dict[str, tuple[int, ...]] = {}
     for name, organ in truth.get("organs", {}).items():
         values = organ.get("label_values")
@@ -547,7 +549,7 @@ def study_cycle_dosimetry(
         cyc_truth: dict[str, Any] = next(
             (c for c in truth.get("cycles", []) if int(c["cycle"]) == cycle), {}
         )
-        study_regions = _study_regions(truth)
+        study_regions = truth_regions(truth)
         for name, values in study_regions.items():
             mask = np.isin(lab, values)
             if mask.any():
