@@ -388,9 +388,14 @@ def _planning(rep: Report, res: RunResult) -> None:
         "Plan after cycle 1 (what the clinic decides after the first dosimetry)",
         {
             "limiting organ": first.get("limiting_organ"),
-            "max safe cumulative activity (MBq)": first.get("max_safe_cumulative_activity_mbq"),
+            "max safe cumulative activity (GBq)": _gbq(
+                first.get("max_safe_cumulative_activity_mbq")
+            ),
+            "max safe cumulative activity, conservative (GBq)": _gbq(
+                first.get("max_safe_cumulative_activity_conservative_mbq")
+            ),
             "recommended cycles in total": first.get("recommended_cycles_total"),
-            "next cycle activity (MBq)": first.get("next_cycle_activity_mbq"),
+            "next cycle activity (GBq)": _gbq(first.get("next_cycle_activity_mbq")),
         },
     )
     sec.add_table(
@@ -414,13 +419,45 @@ def _planning(rep: Report, res: RunResult) -> None:
         sec.add_table(
             TableBlock(
                 "Radionuclide advisor per lesion (sphere model)",
-                list(first["advisor"][0].keys()),
-                [list(r.values()) for r in first["advisor"]],
+                [
+                    "lesion",
+                    "mass (g)",
+                    "radius (mm)",
+                    "φe 177Lu",
+                    "φe 90Y",
+                    "S 177Lu (mGy/(MBq·h))",
+                    "S 90Y (mGy/(MBq·h))",
+                    "suggested",
+                ],
+                [
+                    [
+                        r.get("lesion"),
+                        r.get("mass_g"),
+                        r.get("radius_mm"),
+                        r.get("electron_absorbed_fraction_lu177"),
+                        r.get("electron_absorbed_fraction_y90"),
+                        _mgy_per_mbq_h(r.get("s_gy_per_bq_s_lu177")),
+                        _mgy_per_mbq_h(r.get("s_gy_per_bq_s_y90")),
+                        r.get("suggested"),
+                    ]
+                    for r in first["advisor"]
+                ],
+                note="φe: electron absorbed fraction of a uniform sphere of the lesion's mass; "
+                "90Y's longer β range favours large lesions, 177Lu small ones (review §5).",
             )
         )
     for w in first.get("warnings", []):
         sec.add_text(f"Note: {w}")
     sec.add_text("Assumptions: " + " ".join(first.get("assumptions", [])))
+
+
+def _gbq(mbq: float | None) -> float | None:
+    return None if mbq is None else mbq / 1000.0
+
+
+def _mgy_per_mbq_h(gy_per_bq_s: float | None) -> float | None:
+    """Gy/(Bq·s) → mGy/(MBq·h): × 1e3 (mGy) × 1e6 (per MBq) × 3600 (per h)."""
+    return None if gy_per_bq_s is None else gy_per_bq_s * 1e3 * 1e6 * 3600.0
 
 
 def _followup(rep: Report, res: RunResult) -> None:
