@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from sstrkit.errors import InvalidInputError
 from sstrkit.reading.eligibility import Labs, ckd_epi_2021, evaluate, load_rules
 from sstrkit.reading.metrics import LesionMetrics
 from sstrkit.reading.reader import read_sstr_pet
-from sstrkit.reading.reference import ReferenceRegion, ReferenceSet
+from sstrkit.reading.reference import ReferenceRegion, ReferenceSet, measure_references
 from sstrkit.reading.scores import (
     krenning_score,
     match_lesions,
@@ -170,6 +172,83 @@ def test_netpet_end_to_end_with_fdg_volume() -> None:
         fdg_organ_names=fdg_p2["names"],
     )
     assert r2.netpet is not None and r2.netpet.grade == "P2"
+
+
+def test_netpet_fdg_only_lesion_inside_the_liver_is_sstr_negative() -> None:
+    # An FDG-avid metastasis without SSTR expression inside the liver is *cold* on SSTR PET
+    # (SUV 1.0 in liver 6). Sampling the SSTR scan by a maximum over the lesion radius
+    # + 5 mm picked up the surrounding liver (SUV 6 = liver: Krenning 2, "SSTR-positive")
+    # and returned P4; the 1 cm³ sphere mean at the centroid reads the lesion itself
+    # (r = 12 mm > 6.2 mm: the sphere lies inside it) → SUV 1.0 < 0.9 × liver → P5.
+    centre = (-62.0, -12.0, 42.0)
+    sstr_p = build_patient(lesions=(TruthLesion("cold", centre, 12.0, 1.0, 0),))
+    fdg_p = build_patient(lesions=(TruthLesion("fdg_only", centre, 12.0, 24.0, 0),))
+    r = read_sstr_pet(
+        sstr_p["suv"],
+        organs=sstr_p["organs"],
+        organ_names=sstr_p["names"],
+        fdg=fdg_p["suv"],
+        fdg_organs=fdg_p["organs"],
+        fdg_organ_names=fdg_p["names"],
+    )
+    assert r.lesions == ()  # nothing above the liver on SSTR PET
+    assert r.netpet is not None and r.netpet.grade == "P5"
+    (pair,) = r.netpet.pairs
+    assert pair.sstr_measure == "sphere_mean_1ml" and pair.fdg_measure == "suv_max"
+    assert pair.sstr_suv == pytest.approx(1.0, rel=1e-6)  # every voxel of the sphere is lesion
+    assert pair.sstr_krenning == 0  # ≤ 1.1 × blood pool 1.5
+
+
+def test_netpet_noise_around_an_fdg_negative_liver_lesion_is_not_fdg_avidity() -> None:
+    # SSTR-avid liver lesion (SUV 18) whose FDG uptake is below the liver (4.5 vs 6), FDG
+    # image with 10 % voxel noise. The maximum of the noisy liver around the lesion
+    # (radius + 5 mm: ~100 voxels of liver, +2.5 SD ≈ 7.5) exceeded the FDG liver mean and
+    # made the lesion "FDG-positive" (P2). The 1 cm³ mean at the centroid is 4.5 ± 0.3
+    # (15 voxels: 10 % × 4.5 / √15), far below 6 → FDG-negative → P1.
+    lesion = TruthLesion("liver_k3", (-62.0, -12.0, 42.0), 12.0, 18.0, 3)
+    sstr_p = build_patient(lesions=(lesion,))
+    fdg_p = build_patient(lesions=(replace(lesion, suv=4.5),), noise=0.10, seed=2)
+    r = read_sstr_pet(
+        sstr_p["suv"],
+        organs=sstr_p["organs"],
+        organ_names=sstr_p["names"],
+        fdg=fdg_p["suv"],
+        fdg_organs=fdg_p["organs"],
+        fdg_organ_names=fdg_p["names"],
+    )
+    assert r.netpet is not None and r.netpet.grade == "P1"
+    (pair,) = r.netpet.pairs
+    assert pair.fdg_measure == "sphere_mean_1ml" and not pair.fdg_positive
+    assert pair.fdg_suv == pytest.approx(4.5, rel=0.15)
+    assert r.fdg_references is not None and r.fdg_references.liver_mean is not None
+    assert r.fdg_references.liver_mean == pytest.approx(6.0, rel=0.03)
+
+
+def test_fdg_liver_reference_avoids_lesions_read_on_the_sstr_scan() -> None:
+    # A 5 cm SSTR-avid metastasis at the deepest point of the right liver lobe whose FDG
+    # uptake (5.0) is close to the liver's (6.0): not "hot" on FDG PET, so only the paired
+    # SSTR reading tells that it is not normal liver. Without the exclusion the FDG liver
+    # sphere (3 cm) sat inside it and read ≈ 5.0 instead of 6.0 (set value).
+    lesion = TruthLesion("big", (-65.0, 0.0, 30.0), 25.0, 18.0, 3)
+    sstr_p = build_patient(lesions=(lesion,))
+    fdg_p = build_patient(lesions=(replace(lesion, suv=5.0),))
+    r = read_sstr_pet(
+        sstr_p["suv"],
+        organs=sstr_p["organs"],
+        organ_names=sstr_p["names"],
+        fdg=fdg_p["suv"],
+        fdg_organs=fdg_p["organs"],
+        fdg_organ_names=fdg_p["names"],
+    )
+    assert r.fdg_references is not None and r.fdg_references.liver_mean is not None
+    # 0.5 %: partial-volume voxels at the lesion's rim lie outside its SSTR contour (the
+    # contour sits at half the lesion-liver contrast) and may touch the sphere.
+    assert r.fdg_references.liver_mean == pytest.approx(6.0, rel=0.005)
+    assert r.to_dict()["fdg_reference"]["liver_suv_mean"] == r.fdg_references.liver_mean
+    old = measure_references(fdg_p["suv"], fdg_p["organs"], organ_names=fdg_p["names"])
+    assert old.liver_mean is not None and old.liver_mean < 5.5  # what it read before
+    with pytest.raises(InvalidInputError):  # a mask on another grid is refused
+        measure_references(fdg_p["suv"], fdg_p["organs"], exclude=np.zeros((2, 2, 2), bool))
 
 
 # ---------------------------------------------------------------------- CKD-EPI 2021

@@ -24,6 +24,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
+
 from sstrkit import __version__
 from sstrkit.core.provenance import Step
 from sstrkit.core.volume import Volume
@@ -65,6 +68,7 @@ class ReadingResult:
     eligibility: EligibilityDecision
     netpet: NetpetResult | None
     fdg_lesions: tuple[LesionMetrics, ...]
+    fdg_references: ReferenceSet | None
     ct_on_pet_grid: Volume | None
     organs: OrganMap | None
     history: tuple[Step, ...]
@@ -85,6 +89,9 @@ class ReadingResult:
             "segmentation": self.segmentation.to_dict(),
             "netpet": self.netpet.to_dict() if self.netpet is not None else None,
             "fdg_lesions": [m.to_dict() for m in self.fdg_lesions],
+            "fdg_reference": (
+                self.fdg_references.to_dict() if self.fdg_references is not None else None
+            ),
             "eligibility": self.eligibility.to_dict(),
             "sstrkit_version": __version__,
             "history": [s.to_dict() for s in self.history],
@@ -129,6 +136,21 @@ def _grade(lesions: Sequence[LesionMetrics], refs: ReferenceSet) -> tuple[Lesion
         )
         for m in lesions
     )
+
+
+def _lesions_on(labels: Volume, target: Volume) -> NDArray[np.bool_]:
+    """Lesion voxels of a label map on another scan's grid, in patient coordinates.
+
+    Paired scans (SSTR and FDG PET) are related through patient coordinates
+    without registration, as in the NETPET lesion matching.
+    """
+    if labels.same_space(target):
+        return np.asarray(labels.array) > 0
+    moved = labels.with_metadata(
+        operation="assume_same_patient_coordinates",
+        frame_of_reference_uid=target.frame_of_reference_uid,
+    ).resample_to(target, mode="nearest")
+    return np.asarray(moved.array) > 0
 
 
 def read_sstr_pet(
@@ -186,13 +208,15 @@ def read_sstr_pet(
 
     netpet: NetpetResult | None = None
     fdg_lesions: tuple[LesionMetrics, ...] = ()
+    frefs: ReferenceSet | None = None
     if fdg is not None:
         fmap = (
             prepare_organs(fdg_organs, fdg, fdg_organ_names, resample=resample_labels)
             if fdg_organs is not None
             else None
         )
-        frefs = measure_references(fdg, fmap)
+        # lesions read on the SSTR PET are not normal liver/spleen on the FDG PET either
+        frefs = measure_references(fdg, fmap, exclude=_lesions_on(seg.labels, fdg))
         fseg = segment_lesions(fdg, frefs, fmap, FDG_SETTINGS)
         fdg_lesions = lesion_metrics(fdg, fseg, frefs)
         netpet = netpet_grade(
@@ -228,6 +252,7 @@ def read_sstr_pet(
         eligibility=decision,
         netpet=netpet,
         fdg_lesions=fdg_lesions,
+        fdg_references=frefs,
         ct_on_pet_grid=ct_grid,
         organs=omap,
         history=(*suv.history, *refs.history, seg.labels.history[-1], step),

@@ -444,6 +444,7 @@ def measure_references(
     *,
     organ_names: Mapping[int, str] | None = None,
     resample_labels: bool = False,
+    exclude: NDArray[np.bool_] | None = None,
 ) -> ReferenceSet:
     """Place and measure the liver, spleen and blood-pool references.
 
@@ -457,9 +458,23 @@ def measure_references(
         ``{code: name}`` of the labels.
     resample_labels
         Resample labels on another grid with nearest neighbour instead of raising.
+    exclude
+        Voxels (on the PET grid) known not to be normal tissue, kept out of the
+        labelled liver and spleen before the spheres are placed: e.g. the lesions
+        delineated on a paired SSTR PET when the references of an FDG PET are
+        measured (an SSTR-avid liver metastasis may be FDG-isointense, so it is
+        not excluded as hot, yet it is not normal liver).
     """
     check_suv_volume(suv)
     arr = np.asarray(suv.array, dtype=np.float64)
+    if exclude is not None and exclude.shape != arr.shape:
+        raise InvalidInputError(
+            "reference exclusion mask",
+            expected=f"the PET grid shape {arr.shape}",
+            actual=exclude.shape,
+            fix="resample the mask onto the PET grid (nearest neighbour)",
+        )
+    keep = ~exclude if exclude is not None else np.ones(arr.shape, dtype=bool)
     omap: OrganMap | None
     if isinstance(organs, Volume):
         omap = prepare_organs(organs, suv, organ_names, resample=resample_labels)
@@ -470,7 +485,7 @@ def measure_references(
     if omap is not None and omap.has("liver"):
         liver = _sphere_reference(
             arr,
-            omap.mask("liver"),
+            omap.mask("liver") & keep,
             suv,
             name="liver",
             method="organ_label",
@@ -488,7 +503,7 @@ def measure_references(
     if omap is not None and omap.has("spleen"):
         spleen = _sphere_reference(
             arr,
-            omap.mask("spleen"),
+            omap.mask("spleen") & keep,
             suv,
             name="spleen",
             method="organ_label",
@@ -517,6 +532,7 @@ def measure_references(
             "liver_diameter_mm": LIVER_DIAMETER_MM,
             "spleen_diameter_mm": SPLEEN_DIAMETER_MM,
             "labels": omap is not None,
+            "excluded_voxels": int(exclude.sum()) if exclude is not None else 0,
         },
         inputs=(suv.name,),
         sources=(PERCIST_SOURCE,),

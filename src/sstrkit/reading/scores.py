@@ -25,7 +25,8 @@ NETPET grade
     similar to (P3) or higher than (P4) SSTR avidity; P5 any FDG-positive,
     SSTR-negative lesion. Lesions are matched by centroid distance in patient
     coordinates (Hungarian assignment), and where a lesion has no partner the
-    other scan is sampled at its position.
+    other scan is sampled at its position: SUVmean of a 1 cm³ sphere (the
+    SUVpeak sphere) at its centroid, see :func:`netpet_grade`.
 
 Examples
 --------
@@ -49,7 +50,7 @@ from scipy.optimize import linear_sum_assignment
 
 from sstrkit.core.volume import Volume
 from sstrkit.errors import InvalidInputError
-from sstrkit.reading.metrics import LesionMetrics
+from sstrkit.reading.metrics import PEAK_RADIUS_MM, LesionMetrics
 from sstrkit.reading.reference import ReferenceSet, ball
 
 __all__ = [
@@ -62,7 +63,7 @@ __all__ = [
     "match_lesions",
     "netpet_grade",
     "patient_krenning",
-    "sample_max",
+    "sample_sphere_mean",
     "sstr_rads",
 ]
 
@@ -223,8 +224,23 @@ def match_lesions(
     return pairs
 
 
-def sample_max(volume: Volume, center_mm: ArrayLike, radius_mm: float) -> float | None:
-    """Highest voxel value within ``radius_mm`` of a physical point (``None`` if outside)."""
+def sample_sphere_mean(
+    volume: Volume, center_mm: ArrayLike, radius_mm: float = PEAK_RADIUS_MM
+) -> float | None:
+    """Mean voxel value within ``radius_mm`` of a physical point (``None`` if outside).
+
+    The sphere is the set of voxel centres within the radius of the voxel
+    nearest to the point (as for SUVpeak); near the image edge only voxels
+    inside the image are averaged.
+
+    >>> import numpy as np
+    >>> a = np.zeros((9, 9, 9)); a[4, 4, 4] = 7.0
+    >>> v = Volume.from_array(a, spacing=(1.0, 1.0, 1.0))
+    >>> sample_sphere_mean(v, (4.0, 4.0, 4.0), 1.0)  # 7 voxels: centre and 6 neighbours
+    1.0
+    >>> sample_sphere_mean(v, (40.0, 4.0, 4.0)) is None
+    True
+    """
     ijk = np.rint(volume.physical_to_index(center_mm)).astype(int)
     zyx = ijk[::-1]
     shape = volume.shape
@@ -242,21 +258,34 @@ def sample_max(volume: Volume, center_mm: ArrayLike, radius_mm: float) -> float 
         for b, c, h in zip(box, zyx, half, strict=True)
     )
     vals = np.asarray(volume.array)[box][kern[kb]]
-    return float(vals.max()) if vals.size else None
+    return float(vals.astype(np.float64).mean())
+
+
+#: How a pair's uptake on one scan was obtained.
+MEASURED = "suv_max"  # the lesion was delineated on this scan: its SUVmax
+SAMPLED = "sphere_mean_1ml"  # no lesion here: mean of a 1 cm³ sphere at the partner's centroid
 
 
 @dataclass(frozen=True)
 class LesionPair:
-    """One lesion position read on both scans."""
+    """One lesion position read on both scans.
+
+    ``sstr_suv``/``fdg_suv`` are the uptakes the categories were read from, obtained
+    as ``sstr_measure``/``fdg_measure`` says (``"suv_max"`` or ``"sphere_mean_1ml"``;
+    ``""`` when nothing could be read). ``avidity_ratio`` is FDG T/L over SSTR T/L.
+    """
 
     sstr_id: int | None
     fdg_id: int | None
     distance_mm: float | None
-    sstr_suv_max: float | None
-    fdg_suv_max: float | None
+    sstr_suv: float | None
+    fdg_suv: float | None
+    sstr_measure: str
+    fdg_measure: str
     sstr_krenning: int | None
     sstr_positive: bool
     fdg_positive: bool
+    avidity_ratio: float | None
     avidity: str  # "fdg<sstr", "fdg=sstr", "fdg>sstr", or "" when not FDG-positive
 
 
@@ -297,12 +326,20 @@ def netpet_grade(
 ) -> NetpetResult:
     """NETPET grade P0–P5 from lesions read on SSTR and FDG PET.
 
-    SSTR-positive: PET-adapted Krenning ≥ 2. FDG-positive: FDG SUVmax >
+    SSTR-positive: PET-adapted Krenning ≥ 2. FDG-positive: FDG uptake >
     ``fdg_positive_ratio`` × FDG liver SUVmean. Avidity is compared on
-    liver-normalised SUVmax (FDG T/L over SSTR T/L; ±``tolerance`` = similar).
-    A lesion without a partner is sampled on the other scan (sphere of the
-    lesion's equivalent radius + 5 mm) so that an FDG lesion below the SSTR
-    segmentation threshold is still classified correctly.
+    liver-normalised uptake (FDG T/L over SSTR T/L; ±``tolerance`` = similar).
+
+    Lesions delineated on both scans are compared by SUVmax. A lesion without a
+    partner is sampled on the other scan by the SUVmean of a 1 cm³ sphere (the
+    PERCIST SUVpeak sphere, r = 6.2 mm) at its centroid, and its avidity is then
+    compared with the lesion's own SUVpeak (like with like). A mean at the
+    centroid, not a maximum over a margin, is what reads the lesion itself: a
+    maximum taken around an FDG-only metastasis *inside the liver* picks up the
+    surrounding liver's SSTR uptake (Krenning 2, "SSTR-positive", so P5 was
+    missed), and the maximum of noisy normal liver around an SSTR-only liver
+    lesion exceeds the FDG liver mean (false FDG positivity). Scans are matched
+    in patient coordinates without registration.
     """
     liver_s, liver_f = sstr_refs.liver_mean, fdg_refs.liver_mean
     if liver_s is None or liver_f is None:
@@ -312,9 +349,6 @@ def netpet_grade(
             actual=f"SSTR liver {liver_s}, FDG liver {liver_f}",
             fix="pass organ labels (or check the liver heuristic) for both scans",
         )
-
-    def radius(m: LesionMetrics) -> float:
-        return float((3.0 * m.volume_ml * 1000.0 / (4.0 * np.pi)) ** (1.0 / 3.0)) + 5.0
 
     def grade_sstr(u: float | None) -> int | None:
         if u is None:
@@ -327,6 +361,10 @@ def netpet_grade(
             tolerance=tolerance,
         )
 
+    def sample(volume: Volume | None, m: LesionMetrics) -> tuple[float | None, str]:
+        u = sample_sphere_mean(volume, m.centroid_mm) if volume is not None else None
+        return u, (SAMPLED if u is not None else "")
+
     pairs: list[LesionPair] = []
     for i, j, d in match_lesions(
         [m.centroid_mm for m in sstr_lesions],
@@ -335,22 +373,29 @@ def netpet_grade(
     ):
         s = sstr_lesions[i] if i is not None else None
         f = fdg_lesions[j] if j is not None else None
-        s_u = s.suv_max if s is not None else None
-        f_u = f.suv_max if f is not None else None
-        if s is None and f is not None and sstr_suv is not None:
-            s_u = sample_max(sstr_suv, f.centroid_mm, radius(f))
-        if f is None and s is not None and fdg_suv is not None:
-            f_u = sample_max(fdg_suv, s.centroid_mm, radius(s))
+        s_u: float | None = s.suv_max if s is not None else None
+        f_u: float | None = f.suv_max if f is not None else None
+        s_how = MEASURED if s is not None else ""
+        f_how = MEASURED if f is not None else ""
+        s_av, f_av = s_u, f_u  # uptakes compared for avidity
+        if s is not None and f is None:
+            f_u, f_how = sample(fdg_suv, s)
+            s_av, f_av = s.suv_peak, f_u
+        elif f is not None and s is None:
+            s_u, s_how = sample(sstr_suv, f)
+            s_av, f_av = s_u, f.suv_peak
         k = grade_sstr(s_u)
         s_pos = k is not None and k >= 2
         f_pos = f_u is not None and f_u > fdg_positive_ratio * liver_f
+        ratio: float | None = None
         avid = ""
-        if f_pos and s_u is not None and s_u > 0 and f_u is not None:
-            r = (f_u / liver_f) / (s_u / liver_s)
+        if s_av is not None and s_av > 0 and f_av is not None:
+            ratio = (f_av / liver_f) / (s_av / liver_s)
+        if f_pos and ratio is not None:
             avid = (
                 "fdg<sstr"
-                if r < 1.0 - tolerance
-                else ("fdg>sstr" if r > 1.0 + tolerance else "fdg=sstr")
+                if ratio < 1.0 - tolerance
+                else ("fdg>sstr" if ratio > 1.0 + tolerance else "fdg=sstr")
             )
         pairs.append(
             LesionPair(
@@ -359,9 +404,12 @@ def netpet_grade(
                 d,
                 s_u,
                 f_u,
+                s_how,
+                f_how,
                 k,
                 s_pos,
                 f_pos,
+                ratio,
                 avid,
             )
         )
@@ -379,5 +427,6 @@ def netpet_grade(
             "max_distance_mm": max_distance_mm,
             "tolerance": tolerance,
             "fdg_positive_ratio": fdg_positive_ratio,
+            "sample_radius_mm": PEAK_RADIUS_MM,
         },
     )
