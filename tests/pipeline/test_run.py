@@ -106,6 +106,7 @@ def test_outputs_for_pacs_and_tables(run: RunResult) -> None:
 def test_rerun_reuses_cached_dosimetry(run: RunResult, study: Path) -> None:
     again = run_study(study, run.out, report=False)
     assert all(v.get("from_cache") for v in again.stages["dosimetry"]["voxel"].values())
+    assert Path(again.files["rtdose_cycle1"]).is_file()  # cached runs still list their RTDOSE
     first = run.stages["dosimetry"]["organ_level"]["cumulative_dose_gy"]
     assert again.stages["dosimetry"]["organ_level"]["cumulative_dose_gy"] == pytest.approx(first)
 
@@ -164,6 +165,10 @@ def test_real_study_layout_with_segmentation(study: Path, run: RunResult, tmp_pa
     assert res.skipped == {}
     dos = res.stages["dosimetry"]
     assert dos["voi_source"].startswith("study segmentation") and dos["truth_total_gy"] == {}
+    # The voxel DVHs and partial-volume-corrected doses use the study's own VOIs too.
+    names = {r["name"] for r in dos["voxel"][1]["regions"]}
+    assert {"kidneys", "liver", "spleen"} <= names
+    assert all(r.get("pvc_mean_gy") is not None for r in dos["voxel"][1]["regions"])
     # Same VOIs as the digital-patient run: the same organ doses.
     assert dos["organ_level"]["cumulative_dose_gy"] == pytest.approx(
         run.stages["dosimetry"]["organ_level"]["cumulative_dose_gy"], rel=1e-9

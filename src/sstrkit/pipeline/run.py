@@ -311,16 +311,25 @@ def _case_with_regions(study: Study, tacs: dict[int, dict[str, Any]]) -> dict[st
 
 
 def _cache_key(study: Study, cycle: int) -> str:
+    """Hash of everything a cycle's cached dosimetry depends on.
+
+    The sstrkit version, the manifest (series, VOI table, resolution), the
+    cycle's SPECT/CT files and its label map (sizes and modification times).
+    """
     h = hashlib.sha256(__version__.encode())
+    h.update(json.dumps(study.manifest, sort_keys=True).encode())
+    paths: list[Path] = []
     for tp in study.time_points:
-        if tp.cycle != cycle:
-            continue
-        for p in (tp.spect_path, tp.ct_path):
-            if p is None:
-                continue
-            for f in sorted(p.rglob("*")) if p.is_dir() else [p]:
-                st = f.stat()
-                h.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns}".encode())
+        if tp.cycle == cycle:
+            paths += [p for p in (tp.spect_path, tp.ct_path) if p is not None]
+    for section in ("segmentation", "truth"):
+        rel = (study.manifest.get(section) or {}).get("labels_nifti", {}).get(f"cycle{cycle}")
+        if rel:
+            paths.append(study.path(rel))
+    for p in paths:
+        for f in sorted(p.rglob("*")) if p.is_dir() else [p]:
+            st = f.stat()
+            h.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns}".encode())
     return h.hexdigest()[:16]
 
 
@@ -347,8 +356,14 @@ def _stage_dosimetry(study: Study, res: RunResult, progress: Progress) -> dict[s
                 entry = json.loads(cached.read_text(encoding="utf-8"))
                 voxel[cycle], tacs[cycle] = entry["voxel"], entry["tacs"]
                 voxel[cycle]["from_cache"] = True
+                res.files[f"rtdose_cycle{cycle}"] = str(voxel[cycle]["rtdose"])
                 continue
-            sd = study_cycle_dosimetry(study.root, cycle)
+            sd = study_cycle_dosimetry(
+                study.root,
+                cycle,
+                voi_labels=study.label_volume(f"cycle{cycle}"),
+                voi_regions=study.label_table(),
+            )
             tacs[cycle] = _region_tacs(study, cycle)
         except SstrkitError as exc:
             problems[f"cycle {cycle}"] = exc.one_line()

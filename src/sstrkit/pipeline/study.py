@@ -153,25 +153,27 @@ class Study:
 
         return truth_regions(truth)
 
+    def label_volume(self, key: str) -> Volume:
+        """Label map ``key`` ("baseline", "cycle1"…) as stored (study segmentation or truth)."""
+        from sstrkit.io.nifti import read_nifti
+
+        seg = self.manifest.get("segmentation")
+        if isinstance(seg, dict) and key in seg.get("labels_nifti", {}):
+            return read_nifti(self.path(seg["labels_nifti"][key]))
+        truth_paths = self.manifest.get("truth", {}).get("labels_nifti", {})
+        if key not in truth_paths:
+            raise InvalidInputError(
+                "label map", expected=f"one of {sorted(truth_paths)}", actual=key
+            )
+        return read_nifti(self.path(truth_paths[key]))
+
     def labels(self, key: str, reference: Volume) -> NDArray[np.int32]:
         """Label map ``key`` ("baseline", "cycle1"…) on ``reference``'s grid (nearest).
 
         The label map is defined in the same patient coordinates as the scans;
         its frame of reference is set to the reference scan's explicitly.
         """
-        from sstrkit.io.nifti import read_nifti
-
-        seg = self.manifest.get("segmentation")
-        if isinstance(seg, dict) and key in seg.get("labels_nifti", {}):
-            path = self.path(seg["labels_nifti"][key])
-        else:
-            truth_paths = self.manifest.get("truth", {}).get("labels_nifti", {})
-            if key not in truth_paths:
-                raise InvalidInputError(
-                    "label map", expected=f"one of {sorted(truth_paths)}", actual=key
-                )
-            path = self.path(truth_paths[key])
-        lab = read_nifti(path).with_metadata(
+        lab = self.label_volume(key).with_metadata(
             operation="assign_frame_of_reference",
             frame_of_reference_uid=reference.frame_of_reference_uid,
         )

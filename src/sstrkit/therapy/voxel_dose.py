@@ -440,6 +440,8 @@ def study_cycle_dosimetry(
     registration_levels: tuple[int, ...] = (4, 2),
     pvc: PvcMethod = "gtm",
     fwhm_mm: float | None = None,
+    voi_labels: Volume | None = None,
+    voi_regions: Mapping[str, Sequence[int]] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> StudyDosimetry:
     """Voxel dosimetry of one cycle of a study written by :mod:`sstrkit.phantom`.
@@ -447,7 +449,9 @@ def study_cycle_dosimetry(
     Reads the cycle's SPECT/CT time points (``manifest.json``), registers every
     CT to the first time point's CT (rigid) and resamples its SPECT onto the
     first SPECT grid conserving activity, fits the voxel TIA, computes the dose
-    map and, when the study has ``truth/`` labels, the per-region DVH metrics
+    map and, for the study's volumes of interest (``voi_labels`` + ``voi_regions``,
+    a label map in the scans' patient coordinates and region name → label values;
+    by default the digital patient's ``truth/`` labels), the per-region DVH metrics
     (labels resampled onto the dose grid by nearest neighbour) and, next to
     them, partial-volume-corrected region means (:mod:`sstrkit.therapy.pvc`,
     ``pvc="gtm"|"voi"|"none"``) at the SPECT resolution ``fwhm_mm`` (default:
@@ -539,17 +543,25 @@ def study_cycle_dosimetry(
         raise InvalidInputError("partial-volume method", expected="gtm, voi or none", actual=pvc)
     truth_file = root / "truth" / "truth.json"
     labels_file = root / "truth" / f"labels_cycle{cycle}.nii.gz"
-    if truth_file.is_file() and labels_file.is_file():
+    truth: dict[str, Any] = (
+        json.loads(truth_file.read_text("utf-8")) if truth_file.is_file() else {}
+    )
+    labels: Volume | None = None
+    study_regions: dict[str, tuple[int, ...]] = {}
+    if voi_labels is not None and voi_regions is not None:
+        # The study's own segmentation (same patient coordinates as the scans).
+        labels = voi_labels
+        study_regions = {k: tuple(int(v) for v in vs) for k, vs in voi_regions.items()}
+    elif truth and labels_file.is_file():
+        labels = read_nifti(labels_file)
+        study_regions = truth_regions(truth)
+    if labels is not None:
         say("regions")
-        truth = json.loads(truth_file.read_text("utf-8"))
-        labels = read_nifti(labels_file).with_metadata(
-            frame_of_reference_uid=ref_spect.frame_of_reference_uid
-        )
+        labels = labels.with_metadata(frame_of_reference_uid=ref_spect.frame_of_reference_uid)
         lab = labels.resample_to(ref_spect, mode="nearest").array
         cyc_truth: dict[str, Any] = next(
             (c for c in truth.get("cycles", []) if int(c["cycle"]) == cycle), {}
         )
-        study_regions = truth_regions(truth)
         for name, values in study_regions.items():
             mask = np.isin(lab, values)
             if mask.any():
@@ -572,7 +584,7 @@ def study_cycle_dosimetry(
                 fwhm_mm=float(fwhm),
                 spacing_mm=dose.spacing,
                 density=rho,
-                inputs=(dose.name, labels_file.name),
+                inputs=(dose.name, labels.name or labels_file.name),
             )
     timings["regions_s"] = time.perf_counter() - t0
     timings["total_s"] = time.perf_counter() - t_start
