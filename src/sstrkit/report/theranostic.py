@@ -144,6 +144,14 @@ def _reading(rep: Report, res: RunResult) -> None:
         + ("ELIGIBLE" if elig["eligible"] else "NOT ELIGIBLE")
         + " (every rule listed with its value, threshold and source)."
     )
+    failed = [r.get("id") for r in elig["rules"] if r.get("status") == "fail"]
+    treated = res.stages.get("import", {}).get("cycles_with_spect", [])
+    if failed and treated:
+        sec2.add_text(
+            f"Rules not met: {', '.join(str(f) for f in failed)}. The study nevertheless holds "
+            f"{len(treated)} PRRT cycle(s) with post-therapy imaging; the sections below document "
+            "the therapy as given and do not override this assessment."
+        )
     sec2.add_table(
         TableBlock(
             "Rules",
