@@ -26,7 +26,6 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -639,8 +638,3 @@ def _write_tables(res: RunResult) -> None:
                 [(*(le.get(k) for k in keys), *le["centroid_mm"]) for le in read["lesions"]],
             )
         )
-
-
-def finite(x: float | None) -> bool:
-    """True for a finite number (report helper)."""
-    return x is not None and math.isfinite(x)

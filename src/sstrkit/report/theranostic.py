@@ -468,7 +468,7 @@ def _mgy_per_mbq_h(gy_per_bq_s: float | None) -> float | None:
     return None if gy_per_bq_s is None else gy_per_bq_s * 1e3 * 1e6 * 3600.0
 
 
-def _followup(rep: Report, res: RunResult) -> None:
+def _followup(rep: Report, study: Study, res: RunResult) -> None:
     sec = rep.section("Follow-up: response and toxicity")
     if _skipped(sec, res, "follow-up"):
         return
@@ -520,7 +520,8 @@ def _followup(rep: Report, res: RunResult) -> None:
                         series.setdefault(label, []).append((t, float(rec[key])))
             admins = [
                 (_dt.datetime.fromisoformat(a["time"]), a["activity_bq"] / 1e9, f"C{a['cycle']}")
-                for a in (res.artefacts.get("clinical_admins") or [])
+                for a in (study.clinical or {}).get("administrations", [])
+                if a.get("cycle")
             ]
             sec.add_figure(
                 timeline_figure(
@@ -567,10 +568,6 @@ def _methods(rep: Report, res: RunResult) -> None:
 
 def build_report(study: Study, res: RunResult) -> Report:
     """Assemble the report of a run."""
-    res.artefacts.setdefault(
-        "clinical_admins",
-        [a for a in (study.clinical or {}).get("administrations", []) if a.get("cycle")],
-    )
     pat = study.manifest.get("patient", {})
     rep = Report(
         title="SSTR theranostic report",
@@ -580,6 +577,6 @@ def build_report(study: Study, res: RunResult) -> Report:
     _reading(rep, res)
     _dosimetry(rep, study, res)
     _planning(rep, res)
-    _followup(rep, res)
+    _followup(rep, study, res)
     _methods(rep, res)
     return rep
