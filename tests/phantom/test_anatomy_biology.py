@@ -11,6 +11,7 @@ from scipy import integrate
 
 from sstrkit.phantom.anatomy import PatientSpec, bsa_du_bois_m2, build_anatomy
 from sstrkit.phantom.biology import ExpSum, draw_biology, lu177_kinetics
+from sstrkit.phantom.lesions import MIN_GAP_MM, draw_lesions
 from sstrkit.phantom.parameters import parameters
 from sstrkit.phantom.truth import (
     J_PER_MEV,
@@ -95,6 +96,30 @@ def test_lesions_cover_the_clinical_spectrum(reference_male) -> None:
         if x.diameter_mm >= 15:
             assert anat.volume_ml(x.id, counts) == pytest.approx(sphere_ml, rel=0.15), x.id
         assert anat.volume_ml(x.id, counts) > 0
+
+
+@pytest.mark.parametrize("seed", [3, 7, 9])
+def test_liver_lesions_are_resolvable_and_inside_the_calibrated_liver(seed: int) -> None:
+    # MIN_GAP_MM (8 mm = 1.5 x PET FWHM 5.5 mm) between lesion surfaces after the size
+    # calibration; every lesion sphere inside the calibrated liver ellipsoid. Seed 7 had
+    # a 4.4 mm gap and seed 9 three gaps of 5.9-7.0 mm before the separation step; seed 3
+    # had none and must keep the drawn positions exactly.
+    model = build_anatomy(PatientSpec(seed=seed), voxel_mm=8.0)
+    liver = model.solid("liver")
+    les = [x for x in model.lesions if x.host == "liver"]
+    for i, a in enumerate(les):
+        ca = np.asarray(model.lesion_center_mm(a))
+        u = (ca - np.asarray(liver.center_mm)) / (
+            np.asarray(liver.semi_axes_mm) - a.diameter_mm / 2
+        )
+        assert float(np.sum(u**2)) <= 1.0 + 1e-9, a.id
+        for b in les[i + 1 :]:
+            cb = np.asarray(model.lesion_center_mm(b))
+            gap = float(np.linalg.norm(ca - cb)) - (a.diameter_mm + b.diameter_mm) / 2
+            assert gap >= MIN_GAP_MM, (a.id, b.id, gap)
+    drawn = draw_lesions(seed, vertebrae=model.vertebrae)
+    unchanged = [x.offset_unit == y.offset_unit for x, y in zip(model.lesions, drawn, strict=True)]
+    assert all(unchanged) == (seed == 3)
 
 
 def test_anatomy_is_deterministic_per_seed() -> None:

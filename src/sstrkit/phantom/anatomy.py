@@ -679,4 +679,8 @@ def build_anatomy(
             scale[group] *= (target[group] / mass) ** (1 / 3)
         new = {p: base[p].scaled(scale[g]) for g, parts in _ORGAN_TARGETS.items() for p in parts}
         model = replace(model, solids=tuple((n, new.get(n, base[n])) for n in order))
+    if lesions is True:
+        from sstrkit.phantom.lesions import separate_lesions
+
+        model = separate_lesions(model)
     return model
