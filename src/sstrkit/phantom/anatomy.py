@@ -411,11 +411,19 @@ class Anatomy:
         return float(dens["tumour"])
 
     def mass_g(self, region: str, counts: NDArray[np.int64] | None = None) -> float:
-        """Voxelised mass (volume × nominal density); composites sum their parts."""
+        """Voxelised mass (volume × nominal density); composites sum their parts.
+
+        A lesion that shrank below the truth grid (no voxel left) keeps the mass
+        of its sphere, so that its uptake and dose stay defined.
+        """
         c = self.counts() if counts is None else counts
         if region in COMPOSITES:
             return sum(self.mass_g(r, c) for r in COMPOSITES[region])
-        return self.volume_ml(region, c) * self.density(region)
+        m = self.volume_ml(region, c) * self.density(region)
+        if m == 0.0 and region in self.lesion_diameters_mm:
+            sphere_ml = math.pi / 6.0 * self.lesion_diameters_mm[region] ** 3 / 1000.0
+            m = sphere_ml * self.density(region)
+        return m
 
     def centroid_mm(self, region: str) -> Vec3:
         """Centroid of a region in LPS mm."""

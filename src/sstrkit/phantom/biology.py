@@ -115,6 +115,15 @@ class Biology:
     blood_volume_ml: float
     whole_body: tuple[tuple[float, ...], tuple[float, ...]]
     voiding_half_time_h: float
+    tumour_grade: int = 1  # WHO grade of the NET (1 or 2)
+    tumour_uptake_decline_per_cycle: float = 0.0  # relative fall of tumour uptake per cycle
+    alpha_v_per_gy: float = 0.008  # tumour volume response coefficient (per Gy)
+
+    def tumour_uptake_factor(self, cycle: int) -> float:
+        """Tumour uptake per gram at ``cycle`` relative to cycle 1: (1 - decline)^(cycle - 1)."""
+        if cycle < 1:
+            raise InvalidInputError("cycle", expected="an integer >= 1", actual=cycle)
+        return float((1.0 - self.tumour_uptake_decline_per_cycle) ** (cycle - 1))
 
     def suv(self, region: str, tracer: str) -> float:
         """SUV of a label name or lesion id for ``Ga-68 DOTATATE``/``DOTATOC``/``FDG``."""
@@ -199,6 +208,13 @@ def draw_biology(anatomy: Anatomy, seed: int) -> Biology:
             )
     bl = p["lu177_blood"]
     wb = p["lu177_whole_body"]
+    # Tumour grade from its own stream (the draws above stay as they were).
+    per_cycle = lu["uptake_decline_per_cycle"]
+    tumour_rng = np.random.default_rng([seed, 9])
+    grade = 2 if tumour_rng.random() < float(lu["grade2_fraction"]) else 1
+    resp = p["response"]
+    z = float(np.clip(tumour_rng.normal(), -2.0, 2.0))
+    alpha_v = float(resp["alpha_v_per_gy"]) * math.exp(z * float(resp["alpha_v_sigma"]))
     sexkey = "male" if anatomy.model.patient.sex == "M" else "female"
     return Biology(
         suv_dotatate=tate,
@@ -212,6 +228,9 @@ def draw_biology(anatomy: Anatomy, seed: int) -> Biology:
         blood_volume_ml=float(bl["blood_volume_ml"][sexkey]) * anatomy.model.patient.bsa_ratio,
         whole_body=(tuple(float(v) for v in wb["r"]), tuple(float(v) for v in wb["t_bio_h"])),
         voiding_half_time_h=float(wb["bladder_voiding_half_time_h"]),
+        tumour_grade=grade,
+        tumour_uptake_decline_per_cycle=float(per_cycle[f"grade{grade}"]),
+        alpha_v_per_gy=alpha_v,
     )
 
 
@@ -253,14 +272,18 @@ def lu177_kinetics(
     anatomy: Anatomy,
     biology: Biology,
     *,
+    cycle: int = 1,
     check_until_h: float = 3000.0,
 ) -> LuKinetics:
     """Per-region 177Lu-DOTATATE TACs of one cycle for the anatomy as painted.
 
     Organ uptake fractions scale with the organ mass relative to the size-scaled
     ICRP reference (constant concentration); SSTR organs and lesions take up
-    κ·SUV·mass/W. Raises :class:`InvalidInputError` if the remainder would
-    become negative (more activity in the regions than in the body).
+    κ·SUV·mass/W, lesions in cycle ``cycle`` times
+    :meth:`Biology.tumour_uptake_factor` (uptake per gram falls over the cycles,
+    Roth et al. 2022; the effective half-life is kept). Raises
+    :class:`InvalidInputError` if the remainder would become negative (more
+    activity in the regions than in the body).
     """
     lu = get_nuclide("Lu-177")
     lp = lu.decay_constant_per_s
@@ -288,8 +311,9 @@ def lu177_kinetics(
     for name in (*COMPOSITES["pancreas"], *COMPOSITES["adrenals"]):
         f = biology.kappa * biology.suv_dotatate[name] * anatomy.mass_g(name, counts) / weight_g
         regions[name] = _uptake_clearance(f, t_up, biology.sstr_organ_t_eff_h)
+    per_gram = biology.kappa * biology.tumour_uptake_factor(cycle) / weight_g
     for les in model.lesions:
-        f = biology.kappa * biology.suv_dotatate[les.id] * anatomy.mass_g(les.id, counts) / weight_g
+        f = per_gram * biology.suv_dotatate[les.id] * anatomy.mass_g(les.id, counts)
         regions[les.id] = _uptake_clearance(f, t_up, biology.lesion_t_eff_h[les.id])
     # Blood.
     b1, t1, b2, t2 = biology.blood

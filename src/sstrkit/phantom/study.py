@@ -469,6 +469,10 @@ def make_study(
     truth = _truth_json(cfg, spec, model, baseline, biology, cycles, scan_times, pet_truth)
     _atomic_json(truth_dir / "truth.json", truth)
     clinical = clinical_record(cycles, sex=cfg.sex, seed=seed, extra_administrations=extra_admin)
+    clinical["diagnosis"] = {
+        "tumour": "well-differentiated neuroendocrine tumour (digital patient)",
+        "who_grade": f"G{biology.tumour_grade}",
+    }
     _atomic_json(root / "clinical.json", clinical)
     _atomic_json(root / "case.json", _case_file(seed, spec, cycles, clinical))
 
@@ -645,6 +649,11 @@ def _truth_json(
         "coordinates": "DICOM patient coordinates (LPS), mm",
         "organs": organs,
         "lesions": lesions,
+        "tumour_biology": {
+            "who_grade": biology.tumour_grade,
+            "uptake_decline_per_cycle": biology.tumour_uptake_decline_per_cycle,
+            "uptake_factor_by_cycle": [biology.tumour_uptake_factor(c.index) for c in cycles],
+        },
         "pet": pet_truth,
         "cycles": [c.to_dict(scan_times.get(c.index, [])) for c in cycles],
         "methods": {
@@ -656,7 +665,8 @@ def _truth_json(
             "red_marrow": "blood-based: TIA per mL of blood x RMBLR x red-marrow mass, "
             "electrons only",
             "remainder": "body, lungs and cortical bone share the rest of the whole-body activity",
-            "tumour_response": "volume x max(exp(-alpha_v D), floor) after each cycle",
+            "tumour_response": "volume x max(exp(-alpha_v D), floor) after each cycle; uptake "
+            "per gram x (1 - r)^(cycle - 1), r by WHO grade (Roth et al. 2022)",
         },
         "parameters_file": "sstrkit/phantom/data/parameters.toml",
         "sources": list(parameters()["sources"].values()),

@@ -15,7 +15,9 @@ The truth is computed from the analytic time-activity curves of
   m_RM with m_RM the size-scaled ICRP 89 red-marrow mass; electrons only.
 
 Tumour response: after cycle k every lesion's volume is multiplied by
-max(exp(−α_v·D_k), min_volume_factor), with its receptor density unchanged.
+max(exp(−α_v·D_k), min_volume_factor) (α_v drawn per patient); its uptake per gram in cycle k is the
+cycle-1 uptake × (1 − r)^(k−1), r = 6 % (grade 1) or 14 % (grade 2) per cycle
+(Roth et al. 2022), with the effective half-life unchanged.
 
 Examples
 --------
@@ -210,7 +212,7 @@ def _cycle_truth(
     biology: Biology,
     factors: Mapping[str, float],
 ) -> CycleTruth:
-    kin = lu177_kinetics(anatomy, biology)
+    kin = lu177_kinetics(anatomy, biology, cycle=index)
     counts = anatomy.counts()
     model: AnatomyModel = anatomy.model
     mass: dict[str, float] = {}
@@ -265,7 +267,7 @@ def _cycle_truth(
 def simulate_therapy(model: AnatomyModel, biology: Biology, therapy: Therapy) -> list[CycleTruth]:
     """Run the cycles: kinetics, TIA and dose per cycle, tumour response in between."""
     resp = parameters()["response"]
-    alpha = float(resp["alpha_v_per_gy"])
+    alpha = biology.alpha_v_per_gy
     floor = float(resp["min_volume_factor"])
     factors = {les.id: 1.0 for les in model.lesions}
     out: list[CycleTruth] = []
