@@ -11,7 +11,12 @@ from sstrkit.cli.output import console, emit, err_console, guarded, table
 from sstrkit.core.atomic import write_json_atomic
 from sstrkit.errors import InvalidInputError
 from sstrkit.reading.eligibility import Labs, load_rules
-from sstrkit.reading.images import write_lesion_slices, write_lesion_table, write_mip
+from sstrkit.reading.images import (
+    write_lesion_slices,
+    write_lesion_table,
+    write_mip,
+    write_rotating_mip,
+)
 from sstrkit.reading.inputs import load_ct, load_organ_labels, load_suv_pet
 from sstrkit.reading.reader import ReadingResult, read_sstr_pet
 from sstrkit.reading.segmentation import SegmentationSettings
@@ -94,7 +99,10 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(..., "--out", help="Output folder (JSON, label map, PNGs)."),
         ct: Path | None = typer.Option(None, "--ct", help="CT of the same PET/CT (folder/NIfTI)."),
         organs: Path | None = typer.Option(
-            None, "--organs", help="Organ labels on the PET grid: NIfTI label map or RTSTRUCT."
+            None,
+            "--organs",
+            help="Organ labels: NIfTI label map, RTSTRUCT, a folder of organ masks "
+            "(TotalSegmentator output), or 'totalsegmentator' to run it on --ct if installed.",
         ),
         organ_names: Path | None = typer.Option(
             None, "--organ-names", help='JSON {"1": "liver", ...} (default: sidecar "Labels").'
@@ -126,6 +134,7 @@ def register(app: typer.Typer) -> None:
             False, "--assume-suv", help="Treat a NIfTI without sidecar as SUV (g/mL)."
         ),
         images: bool = typer.Option(True, "--images/--no-images", help="Write PNG images."),
+        gif: bool = typer.Option(False, "--gif", help="Also write a rotating MIP (GIF)."),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
     ) -> None:
         """Read an SSTR PET: references, lesions, Krenning, NETPET, PRRT eligibility, images."""
@@ -139,6 +148,22 @@ def register(app: typer.Typer) -> None:
         seeds = [_parse_seed(s) for s in seed]
         suv = load_suv_pet(pet, assume_suv=assume_suv, role="PET")
         ct_vol = load_ct(ct) if ct is not None else None
+        organs_note: str | None = None
+        if organs is not None and str(organs).lower() == "totalsegmentator" and not organs.exists():
+            from sstrkit.reading.totalseg import run_totalsegmentator
+
+            if ct is None:
+                raise InvalidInputError(
+                    "--organs totalsegmentator",
+                    expected="a CT to segment (--ct CT_DIR)",
+                    actual="no --ct",
+                    fix="add --ct, or pass --organs with a label map or mask folder",
+                )
+            if not as_json:
+                err_console.print("segmenting the CT with TotalSegmentator…")
+            organs = run_totalsegmentator(ct, out / "totalsegmentator")
+            resample_labels = True  # masks are on the CT grid: resampled (nearest) and recorded
+            organs_note = f"TotalSegmentator masks in {organs}, resampled to the PET grid"
         org_vol, names = (
             load_organ_labels(organs, organ_names, suv) if organs is not None else (None, None)
         )
@@ -189,6 +214,10 @@ def register(app: typer.Typer) -> None:
                     ct=result.ct_on_pet_grid,
                 )
             ]
+        if gif:
+            files["mip_rotating"] = str(write_rotating_mip(suv, out / "mip_rotating.gif"))
+        if organs_note:
+            doc["organs_source"] = organs_note
         doc["files"] = files
         write_json_atomic(out / "reading.json", doc)
         emit(doc, as_json, _render)

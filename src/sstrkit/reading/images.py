@@ -6,7 +6,9 @@
 * :func:`write_lesion_slices` — per lesion, the axial slice through its
   centroid: PET, CT and fused PET/CT with the lesion contour (as in the
   review's Figure 1);
-* :func:`write_lesion_table` — the lesion table as an image.
+* :func:`write_lesion_table` — the lesion table as an image;
+* :func:`write_rotating_mip` — an animated GIF of MIPs rotating about the
+  patient's long axis (anterior view first, turning towards the patient's left).
 
 Figures are built with :class:`matplotlib.figure.Figure` (no pyplot state), saved
 to a temporary file in the target folder and moved into place with
@@ -26,9 +28,17 @@ from numpy.typing import NDArray
 
 from sstrkit.core.atomic import atomic_path
 from sstrkit.core.volume import Volume
+from sstrkit.errors import InvalidInputError
 from sstrkit.reading.metrics import LesionMetrics
 
-__all__ = ["save_figure", "write_lesion_slices", "write_lesion_table", "write_mip"]
+__all__ = [
+    "rotating_mip_frames",
+    "save_figure",
+    "write_lesion_slices",
+    "write_lesion_table",
+    "write_mip",
+    "write_rotating_mip",
+]
 
 
 def save_figure(fig: Figure, path: str | os.PathLike[str], dpi: int = 100) -> Path:
@@ -188,3 +198,55 @@ def write_lesion_table(lesions: Sequence[LesionMetrics], path: str | os.PathLike
     tab.auto_set_font_size(False)
     tab.set_fontsize(8)
     return save_figure(fig, path)
+
+
+def rotating_mip_frames(
+    suv: Volume, n_frames: int = 24, *, vmax: float | None = None
+) -> list[NDArray[np.uint8]]:
+    """Grey-scale MIP frames (black = high uptake), rotating 360° about the z axis.
+
+    Frame ``k`` is the anterior MIP of the volume rotated by ``k·360/n_frames``
+    degrees in the axial plane (linear interpolation, outside = 0); rows run
+    head to feet and pixels are resampled to square display pixels.
+    """
+    from scipy import ndimage
+
+    if n_frames < 2:
+        raise InvalidInputError("rotating MIP frames", expected="an integer >= 2", actual=n_frames)
+    arr = np.asarray(suv.array, dtype=np.float32)
+    top = vmax if vmax is not None else _display_range(arr)
+    sx, _, sz = suv.spacing
+    pixel = min(sx, sz)
+    zoom = (sz / pixel, sx / pixel)
+    frames: list[NDArray[np.uint8]] = []
+    for k in range(n_frames):
+        angle = 360.0 * k / n_frames
+        rot = arr if k == 0 else ndimage.rotate(arr, angle, axes=(1, 2), reshape=False, order=1)
+        mip = rot.max(axis=1)  # (z, x)
+        if _superior_up(suv):
+            mip = mip[::-1]
+        if zoom != (1.0, 1.0):
+            mip = ndimage.zoom(mip, zoom, order=1)
+        grey = np.clip(mip / top, 0.0, 1.0)
+        frames.append((255.0 * (1.0 - grey) + 0.5).astype(np.uint8))
+    return frames
+
+
+def write_rotating_mip(
+    suv: Volume,
+    path: str | os.PathLike[str],
+    *,
+    n_frames: int = 24,
+    frame_ms: int = 120,
+    vmax: float | None = None,
+) -> Path:
+    """Write :func:`rotating_mip_frames` as a looping animated GIF (atomic)."""
+    from PIL import Image
+
+    frames = [Image.fromarray(f) for f in rotating_mip_frames(suv, n_frames, vmax=vmax)]
+    p = Path(path)
+    with atomic_path(p) as tmp:
+        frames[0].save(
+            tmp, format="GIF", save_all=True, append_images=frames[1:], duration=frame_ms, loop=0
+        )
+    return p

@@ -96,7 +96,12 @@ def parse_label_names(raw: Any, where: str) -> dict[int, str]:
 def load_organ_labels(
     path: Path, names_path: Path | None, reference: Volume
 ) -> tuple[Volume, dict[int, str] | None]:
-    """Organ labels from NIfTI (names from --organ-names or the sidecar) or an RTSTRUCT."""
+    """Organ labels from NIfTI (names from --organ-names or the sidecar), an RTSTRUCT,
+    or a folder of binary organ masks (TotalSegmentator output; names from the files)."""
+    if path.is_dir():
+        from sstrkit.reading.totalseg import load_mask_folder
+
+        return load_mask_folder(path)
     names: dict[int, str] | None = None
     if names_path is not None:
         try:
@@ -133,5 +138,7 @@ def load_organ_labels(
         )
         return vol, names
     raise InvalidInputError(
-        "--organs", expected="a NIfTI label map or an RTSTRUCT file", actual=str(path)
+        "--organs",
+        expected="a NIfTI label map, an RTSTRUCT file or a folder of organ masks",
+        actual=str(path),
     )
