@@ -8,7 +8,7 @@
   review's Figure 1);
 * :func:`write_lesion_table` — the lesion table as an image;
 * :func:`write_rotating_mip` — an animated GIF of MIPs rotating about the
-  patient's long axis (anterior view first, turning towards the patient's left).
+  patient's long axis (anterior view first, then the patient's right side).
 
 Figures are built with :class:`matplotlib.figure.Figure` (no pyplot state), saved
 to a temporary file in the target folder and moved into place with
@@ -205,9 +205,13 @@ def rotating_mip_frames(
 ) -> list[NDArray[np.uint8]]:
     """Grey-scale MIP frames (black = high uptake), rotating 360° about the z axis.
 
-    Frame ``k`` is the anterior MIP of the volume rotated by ``k·360/n_frames``
-    degrees in the axial plane (linear interpolation, outside = 0); rows run
-    head to feet and pixels are resampled to square display pixels.
+    Frame ``k`` is the anterior MIP of the volume turned by ``k·360/n_frames``
+    degrees in the axial plane about its centre: 0° is the anterior view, 90°
+    the view from the patient's right (anterior on the image right, the mirror
+    of :func:`write_mip`'s left side view), 180° the posterior view. Voxels are
+    sampled by nearest neighbour (a display, not a measurement; outside the
+    grid = 0); rows run head to feet and pixels are resampled to square display
+    pixels.
     """
     from scipy import ndimage
 
@@ -215,14 +219,26 @@ def rotating_mip_frames(
         raise InvalidInputError("rotating MIP frames", expected="an integer >= 2", actual=n_frames)
     arr = np.asarray(suv.array, dtype=np.float32)
     top = vmax if vmax is not None else _display_range(arr)
-    sx, _, sz = suv.spacing
+    nz, ny, nx = arr.shape
+    sx, sy, sz = suv.spacing
     pixel = min(sx, sz)
     zoom = (sz / pixel, sx / pixel)
+    # Output plane coordinates (mm from the centre): u across the image, v along the view.
+    u = (np.arange(nx) - (nx - 1) / 2.0) * sx
+    v = (np.arange(ny) - (ny - 1) / 2.0) * sy
+    vv, uu = np.meshgrid(v, u, indexing="ij")  # (ny, nx)
     frames: list[NDArray[np.uint8]] = []
     for k in range(n_frames):
-        angle = 360.0 * k / n_frames
-        rot = arr if k == 0 else ndimage.rotate(arr, angle, axes=(1, 2), reshape=False, order=1)
-        mip = rot.max(axis=1)  # (z, x)
+        theta = 2.0 * np.pi * k / n_frames
+        c, s_ = np.cos(theta), np.sin(theta)
+        # Source point of the turned patient: x = u cos + v sin, y = -u sin + v cos.
+        ix = np.rint((uu * c + vv * s_) / sx + (nx - 1) / 2.0).astype(np.intp)
+        iy = np.rint((-uu * s_ + vv * c) / sy + (ny - 1) / 2.0).astype(np.intp)
+        inside = (ix >= 0) & (ix < nx) & (iy >= 0) & (iy < ny)
+        flat = np.where(inside, iy * nx + ix, 0)
+        rays = np.take(arr.reshape(nz, ny * nx), flat, axis=1)  # (nz, ny, nx)
+        rays[:, ~inside] = 0.0
+        mip = rays.max(axis=1)  # (nz, nx)
         if _superior_up(suv):
             mip = mip[::-1]
         if zoom != (1.0, 1.0):
