@@ -98,6 +98,13 @@ def test_manifest_and_truth_follow_the_contract(study) -> None:
     assert len(truth["cycles"]) == 2
     reg = truth["cycles"][0]["regions"]
     assert reg["kidneys"]["tia_bq_s"] > 0 and reg["kidneys"]["total_gy"] > 0
+    # Tumour grade: the same in the clinical data and the truth; uptake factor per cycle
+    # (1 - r)^(k - 1) with r = 6 % (G1) / 14 % (G2) (Roth et al. 2022).
+    bio = truth["tumour_biology"]
+    clinical = json.loads((out / "clinical.json").read_text())
+    assert clinical["diagnosis"]["who_grade"] == f"G{bio['who_grade']}"
+    r = {1: 0.06, 2: 0.14}[bio["who_grade"]]
+    assert bio["uptake_factor_by_cycle"] == pytest.approx([1.0, 1.0 - r], rel=1e-12)
     assert m["summary"]["administered_activities_bq"] == [7.4e9, 7.4e9]
     # The lesion centroid (LPS mm) lies inside its label in the truth NIfTI.
     labels = read_nifti(out / m["truth"]["labels_nifti"]["baseline"])

@@ -14,6 +14,7 @@ photon self-dose term, without cross-dose. Tolerances:
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,8 @@ def test_every_stage_runs_and_report_has_every_section(run: RunResult) -> None:
     for title in SECTIONS:
         assert f"<h2>{title}</h2>" in html
     assert html.count("data:image/png;base64,") >= 6  # MIP, TAC, dose, DVH, limits, ...
+    # WHO grade from clinical.json "diagnosis" (the phantom writes G1 or G2)
+    assert re.search(r"tumour grade \(WHO\)</td>\s*<td[^>]*>G[12]</td>", html), "grade row"
     doc = json.loads(Path(run.files["results_json"]).read_text(encoding="utf-8"))
     assert set(doc["stages"]) >= {"import", "reading", "dosimetry", "planning", "follow-up"}
 

@@ -50,6 +50,7 @@ def _summary(rep: Report, study: Study, res: RunResult) -> None:
             "age (y)": case_pat.get("age_y"),
             "height (cm)": pat.get("height_cm"),
             "weight (kg)": pat.get("weight_kg"),
+            "tumour grade (WHO)": (study.clinical or {}).get("diagnosis", {}).get("who_grade"),
         },
     )
     admins = [
