@@ -70,6 +70,14 @@ def register(app: typer.Typer) -> None:
         voxel_mm: float = typer.Option(2.0, "--voxel-mm", help="Truth-grid voxel size."),
         pet_tracer: str = typer.Option("DOTATATE", "--pet-tracer", help="DOTATATE or DOTATOC."),
         no_fdg: bool = typer.Option(False, "--no-fdg", help="Skip the 18F-FDG PET/CT."),
+        spect_recon: str = typer.Option(
+            "image",
+            "--spect-recon",
+            help="image (fast image-domain model) or osem (projection + OSEM, ~10 s per SPECT).",
+        ),
+        spect_post_filter_mm: float | None = typer.Option(
+            None, "--spect-post-filter-mm", help="Gaussian post-filter FWHM for --spect-recon osem."
+        ),
         as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
     ) -> None:
         """Simulate the patient and write DICOM series, clinical data and truth to OUT."""
@@ -83,6 +91,9 @@ def register(app: typer.Typer) -> None:
             raise InvalidInputError(
                 "--pet-tracer", expected="DOTATATE or DOTATOC", actual=pet_tracer
             )
+        recon = spect_recon.lower()
+        if recon not in ("image", "osem"):
+            raise InvalidInputError("--spect-recon", expected="image or osem", actual=spect_recon)
         config = StudyConfig(
             seed=seed,
             sex=sex_u,  # type: ignore[arg-type]
@@ -94,6 +105,8 @@ def register(app: typer.Typer) -> None:
             voxel_mm=voxel_mm,
             pet_tracer=tracer,  # type: ignore[arg-type]
             fdg=not no_fdg,
+            spect_recon=recon,  # type: ignore[arg-type]
+            spect_post_filter_mm=spect_post_filter_mm,
         )
         with progress_reporter(not as_json) as say:
             manifest = make_study(out, config, progress=say)

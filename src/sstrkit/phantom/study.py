@@ -94,6 +94,8 @@ class StudyConfig:
     pet_tracer: Literal["DOTATATE", "DOTATOC"] = "DOTATATE"
     fdg: bool = True
     noise: bool = True
+    spect_recon: Literal["image", "osem"] = "image"
+    spect_post_filter_mm: float | None = None
     first_injection: _dt.datetime = field(
         default_factory=lambda: _dt.datetime(2025, 3, 3, 10, 0, tzinfo=TZ)
     )
@@ -104,6 +106,16 @@ class StudyConfig:
         if any(t <= 0 or t > 24 * 30 for t in self.timepoints_h):
             raise InvalidInputError(
                 "SPECT time points", expected="0 < t <= 720 h", actual=self.timepoints_h
+            )
+        if self.spect_recon not in ("image", "osem"):
+            raise InvalidInputError(
+                "SPECT simulation", expected="'image' or 'osem'", actual=self.spect_recon
+            )
+        if self.spect_post_filter_mm is not None and not self.spect_post_filter_mm > 0:
+            raise InvalidInputError(
+                "SPECT post-filter",
+                expected="FWHM > 0 mm or None",
+                actual=self.spect_post_filter_mm,
             )
         if sorted(set(self.timepoints_h)) != list(self.timepoints_h):
             raise InvalidInputError(
@@ -395,9 +407,24 @@ def make_study(
             t = cyc.injection_time + _dt.timedelta(hours=h)
             scan_times[cyc.index].append(t)
             conc = fine_concentration(cyc.anatomy, region_concentrations_lu(cyc, t))
-            img, grid, info = spect_scanner.image(
-                conc, truth_grid, duration_s=float(sp["acquisition_duration_s"]), rng=noise_rng
-            )
+            if cfg.spect_recon == "osem":
+                from sstrkit.phantom.spect_recon import SpectSystem, reconstruct_spect
+
+                hu = ct_hu(cyc.anatomy, SpectSystem.default().grid_for(truth_grid), None)
+                img, grid, info = reconstruct_spect(
+                    conc,
+                    truth_grid,
+                    hu,
+                    duration_s=float(sp["acquisition_duration_s"]),
+                    rng=noise_rng,
+                    post_filter_fwhm_mm=cfg.spect_post_filter_mm,
+                )
+                fwhm = float(info["fwhm_at_rotation_axis_mm"])
+            else:
+                img, grid, info = spect_scanner.image(
+                    conc, truth_grid, duration_s=float(sp["acquisition_duration_s"]), rng=noise_rng
+                )
+                fwhm = spect_scanner.fwhm_mm
             role = f"cycle{cyc.index}_spect_{h:g}h"
             for_uid = _uid(seed, role, "for")
             vol = _volume(
@@ -437,8 +464,9 @@ def make_study(
                     "nuclide": lu,
                     "calibration_cps_per_mbq": float(sp["calibration_cps_per_mbq"]),
                     "acquisition_duration_s": float(sp["acquisition_duration_s"]),
-                    "voxel_mm": spect_scanner.voxel_mm,
-                    "fwhm_mm": spect_scanner.fwhm_mm,
+                    "voxel_mm": float(grid.spacing[0]),
+                    "fwhm_mm": fwhm,
+                    "simulation": cfg.spect_recon,
                     "units": "Bq/mL (calibrated; counts = Bq/mL x voxel mL x 1e-6 x cps/MBq x s)",
                 }
             )
