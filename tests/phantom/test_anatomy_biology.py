@@ -206,7 +206,7 @@ def test_nominal_doses_fall_in_published_ranges(reference_male) -> None:
     # widened to the 0.85 of other series.
     assert 0.22 <= gy_per_gbq["liver"] <= 0.35
     assert 0.85 <= gy_per_gbq["spleen"] <= 1.31
-    # Red marrow, blood-based: 0.009-0.029 Gy/GBq in 16 patients (PMC10478826, Table 3).
+    # Red marrow, blood-based: 0.009-0.029 Gy/GBq in 17 patients (PMC10478826, Table 3).
     assert 0.009 <= gy_per_gbq["red_marrow"] <= 0.029
 
 

@@ -8,7 +8,8 @@ References (quoted in ``sstrkit/phantom/data/parameters.toml``):
 * Alipour et al., EJNMMI 2023;50:2997: median change of SSTR tumour volume -63 %
   (IQR -84 to -29 %); RECIST 1.1 partial response 24 % (90 patients).
 * Sundlöv et al., EJNMMI 2022: RECIST 1.1 partial response 16 % (96 patients).
-* PMC10478826 Table 3: blood-based red-marrow absorbed dose 0.009-0.029 Gy/GBq (16 patients).
+* PMC10478826 Table 3: blood-based red-marrow absorbed dose 0.009-0.029 Gy/GBq (17 patients;
+  mean 0.0164 over the 16 in the paper's averages).
 
 The cohort is 20 seeds on a 4 mm truth grid, 4 cycles of 7.4 GBq every 8 weeks.
 """
@@ -100,14 +101,14 @@ def test_response_distribution_matches_published_cohorts() -> None:
         v0 = sum(x.diameter_mm**3 for x in sstr)
         v1 = sum(x.diameter_mm**3 * p["final"][x.id] for x in sstr)
         sstr_volume_change.append(v1 / v0 - 1.0)
-    # Median inside the published inter-quartile range (-84 % to -29 %, Alipour 2023).
-    assert -0.84 <= float(np.median(sstr_volume_change)) <= -0.29
+    # Median vs the published median -63 % (IQR -84 to -29 %, Alipour 2023): the standard
+    # error of a 20-patient median from a population of that spread is about
+    # 1.25 x (55 / 1.35) / sqrt(20) = 11 percentage points; 2 SE -> -63 % +- 22 %.
+    assert -0.85 <= float(np.median(sstr_volume_change)) <= -0.41
     # Partial responses (sum of diameters -30 % or more): 16 % and 24 % published; with 20
     # simulated patients the binomial 95 % interval around 20 % is about 5-40 %.
     pr = float(np.mean([_recist_change(p) <= -0.30 for p in cohort]))
     assert 0.05 <= pr <= 0.40
-    # Not every patient responds alike: stable disease (> -30 %) is the most frequent outcome.
-    assert pr < 0.5
 
 
 def test_red_marrow_dose_in_the_published_blood_based_range() -> None:

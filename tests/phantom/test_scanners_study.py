@@ -13,6 +13,7 @@ from scipy import ndimage
 from typer.testing import CliRunner
 
 from sstrkit.cli.main import app
+from sstrkit.errors import InvalidInputError
 from sstrkit.io.dicom_read import read_series
 from sstrkit.io.masks import rasterize_rtstruct, rtstruct_roi_names
 from sstrkit.io.nifti import read_nifti
@@ -265,6 +266,8 @@ def test_study_with_projection_osem_spect(tmp_path: Path) -> None:
     m = json.loads(res.stdout)
     entry = m["series"]["spect"][0]
     assert entry["simulation"] == "osem" and entry["voxel_mm"] == pytest.approx(4.8)
+    # resolution-recovered OSEM has no single FWHM: none recorded, so no Gaussian PVC later
+    assert entry["fwhm_mm"] is None and entry["system"]["radius_of_rotation_mm"] >= 250.0
     vol = read_series(tmp_path / "s" / entry["path"]).volume
     truth = json.loads((tmp_path / "s" / "truth" / "truth.json").read_text())
     regions = truth["cycles"][0]["activity_bq_at_scans"][0]["regions"]
@@ -272,3 +275,21 @@ def test_study_with_projection_osem_spect(tmp_path: Path) -> None:
     assert float(vol.array.sum()) * vol.voxel_volume_ml == pytest.approx(expected, rel=0.02)
     bad = CliRunner().invoke(app, ["phantom", "make", str(tmp_path / "x"), "--spect-recon", "fbp"])
     assert bad.exit_code == 2 and "osem" in bad.output
+
+
+def test_osem_orbit_clears_large_patients_and_options_are_checked() -> None:
+    from sstrkit.phantom.spect_recon import SpectSystem
+    from sstrkit.phantom.study import _spect_system
+
+    # A 150 kg patient's SPECT grid: axial half-diagonal ~290 mm > the default 250 mm orbit.
+    truth = Grid((200, 240, 330), (2.0, 2.0, 2.0), (-330.0, -240.0, -200.0))
+    system = _spect_system(truth)
+    _, ny, nx = system.grid_for(truth).shape
+    half_diag = 0.5 * math.hypot(nx, ny) * system.voxel_mm
+    assert system.radius_of_rotation_mm >= half_diag + 20.0 > 250.0
+    small = Grid((100, 60, 80), (2.0, 2.0, 2.0), (-80.0, -60.0, -100.0))
+    assert _spect_system(small).radius_of_rotation_mm == SpectSystem.default().radius_of_rotation_mm
+    with pytest.raises(InvalidInputError, match="--spect-recon osem"):
+        StudyConfig(spect_post_filter_mm=6.0)
+    with pytest.raises(InvalidInputError):
+        StudyConfig(spect_recon="fbp")  # type: ignore[arg-type]

@@ -134,9 +134,11 @@ def _check_suvmax(result: ReadingResult, suv: Volume, labels: Volume, truth: lis
         m = matched[t["id"]]
         # The reader adds no error: its SUVmax is the maximum voxel of the true lesion.
         assert m.suv_max == pytest.approx(image_max, rel=1e-6), t["id"]
-        # Noise bias of the maximum voxel: positive and of the published size (Lodge 2012:
-        # +12 % at 3 min/bed, +18 % at 2 min; larger spheres are biased more, Akamatsu
-        # 2015); 25 % bounds it. SUVpeak (1 mL) within the 10 %.
+        # Noise bias of the maximum voxel: positive and of the published size. Lodge 2012
+        # (patients): +12 % at 3 min/bed (our frame), +18 % at 2 min, +30 % at 1 min; larger
+        # spheres are biased more (Akamatsu et al., J Nucl Med Technol 43(3)). The 25 % bound
+        # sits between the 2-min and 1-min figures: a bias that large would mean the noise
+        # model is noisier than a 2-min acquisition. SUVpeak (1 mL) within the 10 %.
         bias = m.suv_max / t["suv_dotatate"] - 1.0
         assert 0.0 < bias < 0.25, (t["id"], bias)
         assert m.suv_peak == pytest.approx(t["suv_dotatate"], rel=0.10), t["id"]
@@ -222,6 +224,21 @@ def _read(seed: int, noise: bool) -> ReadingResult:
 @pytest.mark.parametrize("seed", [7, 11])
 def test_in_memory_patients_recall_and_no_false_positives(seed: int) -> None:
     _check_acceptance(_read(seed, True), _pet(seed, True)[3])
+
+
+@pytest.mark.parametrize("seed", [3, 7, 11])
+def test_pet_liver_noise_is_clinical(seed: int) -> None:
+    # Liver voxel CoV (SD/mean inside the liver eroded by 3 voxels, uniform by construction)
+    # inside the clinical 68Ga-DOTATATE range: liver SNR 6.2 ("moderate to good", Cox et al.
+    # EJNMMI Res 2020) to 11.2 (acceptable, total-body PET, Cancer Imaging 2022), i.e.
+    # CoV 1/11.2 = 8.9 % to 1/6.2 = 16.1 %. The SUVmax noise bias above depends on it.
+    from scipy import ndimage
+
+    suv, labels, names, _ = _pet(seed, True)
+    code = next(k for k, v in names.items() if v == "liver")
+    core = ndimage.binary_erosion(np.asarray(labels.array) == code, iterations=3)
+    vals = np.asarray(suv.array)[core]
+    assert 1 / 11.2 <= float(vals.std() / vals.mean()) <= 1 / 6.2
 
 
 @pytest.mark.parametrize("seed", [7, 11])

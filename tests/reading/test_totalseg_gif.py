@@ -137,13 +137,16 @@ def test_read_runs_totalsegmentator_when_installed(
     (pkg / "python_api.py").write_text(
         textwrap.dedent(
             f"""
-            import json, shutil
+            import json, os, shutil
             from pathlib import Path
-            def totalsegmentator(input, output, task, fast, roi_subset):
+            def totalsegmentator(input, output, task, fast, roi_subset, quiet=False, **kw):
+                print("TotalSegmentator banner")  # must not reach --json stdout
+                os.write(1, b"worker output\\n")
                 for f in Path({str(tmp_path / "prepared")!r}).iterdir():
                     shutil.copy(f, Path(output) / f.name)
                 Path(output, "call.json").write_text(json.dumps(
-                    {{"input": input, "task": task, "fast": fast, "roi_subset": roi_subset}}))
+                    {{"input": input, "task": task, "fast": fast, "roi_subset": roi_subset,
+                      "quiet": quiet}}))
             """
         )
     )
@@ -161,7 +164,7 @@ def test_read_runs_totalsegmentator_when_installed(
     assert "TotalSegmentator" in doc["organs_source"]
     assert doc["reference"]["liver_suv_mean"] == pytest.approx(6.0, abs=1e-5)
     call = json.loads((out / "totalsegmentator" / "call.json").read_text())
-    assert call["task"] == "total" and "liver" in call["roi_subset"]
+    assert call["task"] == "total" and "liver" in call["roi_subset"] and call["quiet"] is True
     assert call["input"].endswith("ct.nii.gz")
 
 

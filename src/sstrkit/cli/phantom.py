@@ -93,7 +93,12 @@ def register(app: typer.Typer) -> None:
             )
         recon = spect_recon.lower()
         if recon not in ("image", "osem"):
-            raise InvalidInputError("--spect-recon", expected="image or osem", actual=spect_recon)
+            raise InvalidInputError(
+                "--spect-recon",
+                expected="image or osem",
+                actual=spect_recon,
+                fix="use --spect-recon image (default, fast) or --spect-recon osem",
+            )
         config = StudyConfig(
             seed=seed,
             sex=sex_u,  # type: ignore[arg-type]

@@ -236,8 +236,11 @@ def _paint(
     value: int,
     *,
     only: Iterable[int] | None = None,
-) -> None:
-    """Set ``labels`` to ``value`` inside ``solid`` (restricted to labels in ``only``)."""
+) -> int:
+    """Set ``labels`` to ``value`` inside ``solid`` (restricted to labels in ``only``).
+
+    Returns the number of voxels painted.
+    """
     xs, ys, zs = grid.axes()
     (cx, cy, cz), (a, b, c) = solid.center_mm, solid.semi_axes_mm
     sl = []
@@ -245,7 +248,7 @@ def _paint(
         lo = int(np.searchsorted(ax, centre - half, side="left"))
         hi = int(np.searchsorted(ax, centre + half, side="right"))
         if hi <= lo:
-            return
+            return 0
         sl.append(slice(lo, hi))
     dz = ((zs[sl[0]] - cz) / c)[:, None, None]
     dy = ((ys[sl[1]] - cy) / b)[None, :, None]
@@ -258,6 +261,7 @@ def _paint(
     if only is not None:
         inside &= np.isin(sub, list(only))
     sub[inside] = value
+    return int(np.count_nonzero(inside))
 
 
 # ---------------------------------------------------------------- lesions (geometry)
@@ -330,13 +334,24 @@ class AnatomyModel:
             d = les.diameter_mm * factors.get(les.id, 1.0) ** (1 / 3)
             diam[les.id] = d
             r = d / 2
-            _paint(
+            centre = self.lesion_center_mm(les)
+            painted = _paint(
                 labels,
                 self.grid,
-                Ellipsoid(self.lesion_center_mm(les), (r, r, r)),
+                Ellipsoid(centre, (r, r, r)),
                 self.lesion_label(i),
                 only=[v for v in range(1, LESION_LABEL0) if v != 0],
             )
+            if painted == 0:
+                # Smaller than a voxel (a strong response): keep it as the voxel holding its
+                # centre, so that its activity stays in the images and the truth agrees.
+                idx = tuple(
+                    int(np.clip(np.rint((centre[k] - self.grid.origin[k]) / self.grid.spacing[k]),
+                                0, self.grid.shape[2 - k] - 1))
+                    for k in (2, 1, 0)
+                )  # fmt: skip
+                if 0 < labels[idx] < LESION_LABEL0:
+                    labels[idx] = self.lesion_label(i)
         vol = Volume.from_array(
             labels,
             spacing=self.grid.spacing,
@@ -413,8 +428,9 @@ class Anatomy:
     def mass_g(self, region: str, counts: NDArray[np.int64] | None = None) -> float:
         """Voxelised mass (volume × nominal density); composites sum their parts.
 
-        A lesion that shrank below the truth grid (no voxel left) keeps the mass
-        of its sphere, so that its uptake and dose stay defined.
+        A lesion that shrank below the truth grid keeps the voxel holding its
+        centre (:meth:`AnatomyModel.voxelise`); should even that be impossible,
+        it keeps the mass of its sphere, so that its uptake and dose stay defined.
         """
         c = self.counts() if counts is None else counts
         if region in COMPOSITES:

@@ -122,7 +122,9 @@ class Biology:
     def tumour_uptake_factor(self, cycle: int) -> float:
         """Tumour uptake per gram at ``cycle`` relative to cycle 1: (1 - decline)^(cycle - 1)."""
         if cycle < 1:
-            raise InvalidInputError("cycle", expected="an integer >= 1", actual=cycle)
+            raise InvalidInputError(
+                "cycle", expected="an integer >= 1", actual=cycle, fix="cycles count from 1"
+            )
         return float((1.0 - self.tumour_uptake_decline_per_cycle) ** (cycle - 1))
 
     def suv(self, region: str, tracer: str) -> float:

@@ -14,8 +14,8 @@ Liver and pancreatic lesions are placed relative to their host organ (unit
 coordinates of its ellipsoid) so that they follow the organ-size calibration;
 lymph nodes follow the aorta; bone lesions sit in a vertebral body. After the
 calibration, :func:`separate_lesions` pushes liver lesions apart until every
-pair is at least :data:`MIN_GAP_MM` apart (surface to surface): 1.5 × the PET
-FWHM (5.5 mm), so that every true lesion is resolvable on PET and its measured
+pair is at least :data:`MIN_GAP_MM` apart (surface to surface): about 1.5 × the
+PET FWHM (5.5 mm), so that every true lesion is resolvable on PET and its measured
 metrics can be compared with its own truth (closer lesions read as one blob on
 any scanner of that resolution).
 
@@ -191,6 +191,15 @@ def separate_lesions(
                     centre[small] = c0 + (centre[small] - c0) / rho
         if not clash:
             break
+    else:
+        from sstrkit.errors import InvalidInputError
+
+        raise InvalidInputError(
+            f"{host} lesion layout",
+            expected=f"every pair of lesions >= {gap_mm} mm apart after 200 passes",
+            actual="lesions still closer",
+            fix="use another seed (the lesion set is drawn from it)",
+        )
     if not moved:
         return model
     lesions = list(model.lesions)

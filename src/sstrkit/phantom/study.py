@@ -31,10 +31,11 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
 import os
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -109,13 +110,24 @@ class StudyConfig:
             )
         if self.spect_recon not in ("image", "osem"):
             raise InvalidInputError(
-                "SPECT simulation", expected="'image' or 'osem'", actual=self.spect_recon
+                "SPECT simulation",
+                expected="'image' or 'osem'",
+                actual=self.spect_recon,
+                fix="choose spect_recon='image' (default) or 'osem'",
+            )
+        if self.spect_post_filter_mm is not None and self.spect_recon != "osem":
+            raise InvalidInputError(
+                "SPECT post-filter",
+                expected="only with the projection + OSEM SPECT",
+                actual=f"{self.spect_post_filter_mm} mm with spect_recon={self.spect_recon!r}",
+                fix="add --spect-recon osem or drop --spect-post-filter-mm",
             )
         if self.spect_post_filter_mm is not None and not self.spect_post_filter_mm > 0:
             raise InvalidInputError(
                 "SPECT post-filter",
                 expected="FWHM > 0 mm or None",
                 actual=self.spect_post_filter_mm,
+                fix="give a positive FWHM in mm, or none for no post-filter",
             )
         if sorted(set(self.timepoints_h)) != list(self.timepoints_h):
             raise InvalidInputError(
@@ -123,6 +135,22 @@ class StudyConfig:
                 expected="strictly increasing hours",
                 actual=self.timepoints_h,
             )
+
+
+def _spect_system(truth_grid: Grid) -> Any:
+    """The OSEM camera for this patient: the default orbit, widened to clear the body.
+
+    The orbit radius (rotation axis to collimator face) is max(250 mm, half-diagonal of the
+    axial field of view + 20 mm), as a body-contour-free orbit must clear the patient.
+    """
+    from sstrkit.phantom.spect_recon import SpectSystem
+
+    system = SpectSystem.default()
+    grid = system.grid_for(truth_grid)
+    _, ny, nx = grid.shape
+    half_diag = 0.5 * math.hypot(nx, ny) * system.voxel_mm
+    radius = max(system.radius_of_rotation_mm, math.ceil(half_diag + 20.0))
+    return replace(system, radius_of_rotation_mm=float(radius))
 
 
 def _uid(*parts: object) -> str:
@@ -408,18 +436,23 @@ def make_study(
             scan_times[cyc.index].append(t)
             conc = fine_concentration(cyc.anatomy, region_concentrations_lu(cyc, t))
             if cfg.spect_recon == "osem":
-                from sstrkit.phantom.spect_recon import SpectSystem, reconstruct_spect
+                from sstrkit.phantom.spect_recon import reconstruct_spect
 
-                hu = ct_hu(cyc.anatomy, SpectSystem.default().grid_for(truth_grid), None)
+                system = _spect_system(truth_grid)
+                hu = ct_hu(cyc.anatomy, system.grid_for(truth_grid), None)
                 img, grid, info = reconstruct_spect(
                     conc,
                     truth_grid,
                     hu,
                     duration_s=float(sp["acquisition_duration_s"]),
                     rng=noise_rng,
+                    system=system,
                     post_filter_fwhm_mm=cfg.spect_post_filter_mm,
                 )
-                fwhm = float(info["fwhm_at_rotation_axis_mm"])
+                # OSEM with resolution modelling has no single image FWHM (a 30 mm sphere
+                # recovers 0.86, not the 0.65 of an 11 mm Gaussian): no value, so that no
+                # Gaussian partial-volume correction is applied downstream.
+                fwhm = None
             else:
                 img, grid, info = spect_scanner.image(
                     conc, truth_grid, duration_s=float(sp["acquisition_duration_s"]), rng=noise_rng
@@ -467,7 +500,15 @@ def make_study(
                     "voxel_mm": float(grid.spacing[0]),
                     "fwhm_mm": fwhm,
                     "simulation": cfg.spect_recon,
-                    "units": "Bq/mL (calibrated; counts = Bq/mL x voxel mL x 1e-6 x cps/MBq x s)",
+                    "units": "Bq/mL (calibrated; counts = Bq/mL x voxel mL x 1e-6 x cps/MBq x s)"
+                    if cfg.spect_recon == "image"
+                    else "Bq/mL (OSEM with the system model's sensitivity; no extra calibration)",
+                    "system": {
+                        k: info[k]
+                        for k in ("n_views", "radius_of_rotation_mm", "fwhm_at_rotation_axis_mm")
+                        if k in info
+                    }
+                    or None,
                 }
             )
             ct = write_ct(
@@ -681,6 +722,7 @@ def _truth_json(
             "who_grade": biology.tumour_grade,
             "uptake_decline_per_cycle": biology.tumour_uptake_decline_per_cycle,
             "uptake_factor_by_cycle": [biology.tumour_uptake_factor(c.index) for c in cycles],
+            "response_alpha_v_per_gy": biology.alpha_v_per_gy,
         },
         "pet": pet_truth,
         "cycles": [c.to_dict(scan_times.get(c.index, [])) for c in cycles],

@@ -216,7 +216,12 @@ def rotating_mip_frames(
     from scipy import ndimage
 
     if n_frames < 2:
-        raise InvalidInputError("rotating MIP frames", expected="an integer >= 2", actual=n_frames)
+        raise InvalidInputError(
+            "rotating MIP frames",
+            expected="an integer >= 2",
+            actual=n_frames,
+            fix="use n_frames >= 2 (24 gives 15° steps)",
+        )
     arr = np.asarray(suv.array, dtype=np.float32)
     top = vmax if vmax is not None else _display_range(arr)
     nz, ny, nx = arr.shape

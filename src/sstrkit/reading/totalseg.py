@@ -24,7 +24,12 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import inspect
+import os
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -79,7 +84,12 @@ def load_mask_folder(folder: str | Path) -> tuple[Volume, dict[int, str]]:
 
     root = Path(folder)
     if not root.is_dir():
-        raise InvalidInputError("organ mask folder", expected="a folder", actual=str(root))
+        raise InvalidInputError(
+            "organ mask folder",
+            expected="a folder",
+            actual=str(root),
+            fix="pass the folder holding one NIfTI mask per organ (TotalSegmentator output)",
+        )
     files = sorted(p for p in root.iterdir() if p.name.endswith((".nii", ".nii.gz")))
     wanted = [
         p
@@ -114,7 +124,10 @@ def load_mask_folder(folder: str | Path) -> tuple[Volume, dict[int, str]]:
     assert first is not None and labels is not None
     if not names:
         raise InvalidInputError(
-            f"organ masks in {root}", expected="at least one non-empty mask", actual="all empty"
+            f"organ masks in {root}",
+            expected="at least one non-empty mask",
+            actual="all empty",
+            fix="check that the masks belong to this CT (TotalSegmentator found no organ)",
         )
     out = first.with_array(
         labels,
@@ -151,7 +164,24 @@ def run_totalsegmentator(ct: str | Path, out_dir: str | Path, *, fast: bool = Tr
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    totalsegmentator(
-        input=str(ct), output=str(out), task="total", fast=fast, roi_subset=list(READING_CLASSES)
-    )
+    kwargs: dict[str, object] = {"task": "total", "fast": fast, "roi_subset": list(READING_CLASSES)}
+    if "quiet" in inspect.signature(totalsegmentator).parameters:
+        kwargs["quiet"] = True
+    with _stdout_to_stderr():  # keep `--json` output one JSON document
+        totalsegmentator(input=str(ct), output=str(out), **kwargs)
     return out
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """Send everything written to stdout (Python and file descriptor 1) to stderr."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)

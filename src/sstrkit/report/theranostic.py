@@ -37,6 +37,14 @@ def _skipped(sec: Section, res: RunResult, stage: str) -> bool:
     return False
 
 
+def _who_grade(clinical: dict[str, Any] | None) -> Any:
+    """``diagnosis.who_grade`` of clinical.json, or the diagnosis text itself, or None."""
+    diag = (clinical or {}).get("diagnosis")
+    if isinstance(diag, dict):
+        return diag.get("who_grade")
+    return diag if isinstance(diag, str) else None
+
+
 def _summary(rep: Report, study: Study, res: RunResult) -> None:
     sec = rep.section("Patient and study")
     imp = res.stages.get("import", {})
@@ -50,7 +58,7 @@ def _summary(rep: Report, study: Study, res: RunResult) -> None:
             "age (y)": case_pat.get("age_y"),
             "height (cm)": pat.get("height_cm"),
             "weight (kg)": pat.get("weight_kg"),
-            "tumour grade (WHO)": (study.clinical or {}).get("diagnosis", {}).get("who_grade"),
+            "tumour grade (WHO)": _who_grade(study.clinical),
         },
     )
     admins = [
