@@ -181,19 +181,9 @@ def register(app: typer.Typer) -> None:
             if not as_json:
                 err_console.print(f"[dim]{msg}…[/dim]")
 
-        voi: dict[str, Any] = {}
-        from sstrkit.pipeline.study import Study
-
-        st = Study.load(study)
-        if "segmentation" in st.manifest:
-            voi = {
-                "voi_labels": st.label_volume(f"cycle{cycle}"),
-                "voi_regions": st.label_table(),
-            }
         res = study_cycle_dosimetry(
             study,
             cycle,
-            **voi,
             method=method,  # type: ignore[arg-type]
             tia_method=tia_method,
             register=not no_register,

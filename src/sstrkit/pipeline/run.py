@@ -38,7 +38,7 @@ from sstrkit import __version__
 from sstrkit.core.atomic import write_csv_atomic, write_json_atomic
 from sstrkit.core.provenance import Step, jsonable
 from sstrkit.errors import SstrkitError
-from sstrkit.pipeline.study import DOSIMETRY_ORGANS, Study
+from sstrkit.pipeline.study import Study
 
 __all__ = ["RunResult", "run_study"]
 
@@ -56,12 +56,16 @@ class RunResult:
     timings_s: dict[str, float] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
     artefacts: dict[str, Any] = field(default_factory=dict)  # volumes etc. for the report
+    data_quality: list[dict[str, Any]] = field(default_factory=list)
+    intake: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "sstrkit_version": __version__,
             "study": str(self.study),
             "out": str(self.out),
+            "intake": self.intake,
+            "data_quality": list(self.data_quality),
             "stages": jsonable(self.stages),
             "skipped": dict(self.skipped),
             "timings_s": dict(self.timings_s),
@@ -73,7 +77,8 @@ class RunResult:
 def _stage_import(study: Study, res: RunResult) -> dict[str, Any]:
     from sstrkit.io.discover import discover
 
-    found = list(discover(study.root / "dicom").series) if (study.root / "dicom").is_dir() else []
+    source = Path(str((study.manifest.get("intake") or {}).get("source", study.root / "dicom")))
+    found = list(discover(source).series) if source.is_dir() else []
     uids = {s.series_uid for s in found}
     expected: list[tuple[str, str]] = []
     for role, entry in study.manifest["series"].items():
@@ -81,8 +86,19 @@ def _stage_import(study: Study, res: RunResult) -> dict[str, Any]:
         expected += [(role, e["series_uid"]) for e in entries if isinstance(e, dict)]
     missing = [f"{role} {uid}" for role, uid in expected if uid not in uids]
     patient = dict(study.manifest.get("patient", {}))
+    if missing:
+        res.data_quality.append(
+            {
+                "kind": "missing_series",
+                "cycle": None,
+                "region": None,
+                "message": f"{len(missing)} series of the manifest not found in {source}",
+            }
+        )
     return {
         "patient": patient,
+        "patient_used": study.patient(),
+        "administrations": [a.to_dict() for a in study.administrations],
         "n_series_found": len(found),
         "n_series_expected": len(expected),
         "missing_series": missing,
@@ -101,19 +117,6 @@ def _stage_import(study: Study, res: RunResult) -> dict[str, Any]:
     }
 
 
-def _baseline_labs(study: Study) -> dict[str, Any]:
-    """Labs before cycle 1 (or the first record), with age and sex from the case."""
-    labs = (study.clinical or {}).get("labs", [])
-    first = min(labs, key=lambda r: r.get("time", "")) if labs else {}
-    out = {k: v for k, v in first.items() if k not in ("time", "before_cycle")}
-    patient = (study.case or {}).get("patient", {})
-    if patient.get("age_y") is not None:
-        out["age_years"] = patient["age_y"]
-    if patient.get("sex"):
-        out["sex"] = patient["sex"]
-    return out
-
-
 def _stage_reading(study: Study, res: RunResult) -> dict[str, Any]:
     from sstrkit.reading.eligibility import Labs, load_rules
     from sstrkit.reading.images import write_lesion_slices, write_mip
@@ -127,7 +130,10 @@ def _stage_reading(study: Study, res: RunResult) -> dict[str, Any]:
     ct_entry = study.series("pet_ct")
     ct = load_ct(study.path(ct_entry["path"])) if ct_entry else None
     organs = suv.with_array(
-        study.labels("baseline", suv), operation="organ_labels", quantity="label", unit="1"
+        study.labels_on(suv, ct, ct_uid=ct_entry["series_uid"] if ct_entry else None),
+        operation="organ_labels",
+        quantity="label",
+        unit="1",
     )
     fdg_entry = study.series("fdg")
     fdg = (
@@ -135,12 +141,18 @@ def _stage_reading(study: Study, res: RunResult) -> dict[str, Any]:
         if fdg_entry
         else None
     )
-    fdg_organs = (
-        fdg.with_array(study.labels("baseline", fdg), operation="organ_labels", unit="1")
-        if fdg is not None
-        else None
-    )
-    labs_raw = _baseline_labs(study)
+    fdg_organs = None
+    if fdg is not None:
+        fdg_ct_entry = study.series("fdg_ct")
+        fdg_ct = load_ct(study.path(fdg_ct_entry["path"])) if fdg_ct_entry else None
+        fdg_organs = fdg.with_array(
+            study.labels_on(
+                fdg, fdg_ct, ct_uid=fdg_ct_entry["series_uid"] if fdg_ct_entry else None
+            ),
+            operation="organ_labels",
+            unit="1",
+        )
+    labs_raw = study.baseline_labs()
     names = study.label_names()
     result = read_sstr_pet(
         suv,
@@ -213,118 +225,56 @@ def _reading_exports(study: Study, result: Any, suv: Any, out_dir: Path) -> dict
     return out
 
 
-def _region_tacs(study: Study, cycle: int, *, pvc: str = "gtm") -> dict[str, Any]:
-    """Region activities (MBq) at each SPECT time point of ``cycle`` and region volumes.
+def _region_rows(
+    study: Study, tacs: dict[int, dict[str, Any]], *, per_kidney: bool
+) -> list[dict[str, Any]]:
+    """Case-file regions from the image-derived activities (masses from the CT).
 
-    Partial-volume handling (``pvc``, stated in the result): ``"gtm"`` (default)
-    solves the geometric transfer matrix of every labelled structure at the SPECT
-    resolution (Rousset et al. 1998; :func:`sstrkit.therapy.pvc.gtm_region_doses`
-    applied to the activity concentration) and takes region activity = corrected
-    concentration × region volume; ``"voi"`` grows the kidney and spleen VOIs by
-    FWHM/2 and divides lesions by their sphere recovery coefficient; ``"none"``
-    sums the activity inside the VOIs. Region masses always come from the VOIs.
-    Without a known resolution (``fwhm_mm`` in the manifest) nothing is corrected.
+    ``per_kidney``: the left and right kidneys replace the composite ``kidneys``
+    (their own MIRD run, so that no activity is counted twice as a cross-dose source).
     """
-    from sstrkit.io.dicom_read import read_series
-    from sstrkit.therapy.pvc import activity_masks, gtm_region_doses, margin_voxels
-    from sstrkit.therapy.recovery import sphere_recovery_coefficient
-
-    tps = [t for t in study.time_points if t.cycle == cycle]
-    table = study.label_table()
-    wanted = {k: v for k, v in table.items() if k in DOSIMETRY_ORGANS or k.startswith("lesion")}
-    fwhm = tps[0].fwhm_mm if tps else None
-    method = pvc if fwhm else "none"
-    acts: dict[str, list[float]] = {k: [] for k in wanted}
-    volumes: dict[str, float] = {}
-    masks: dict[str, np.ndarray] = {}
-    lab = np.zeros(0, dtype=np.int32)
-    grid: tuple[Any, ...] | None = None
-    for tp in tps:
-        spect = read_series([tp.spect_path]).volume
-        if spect.unit != "Bq/mL":
-            raise _StageSkippedError(f"SPECT of cycle {cycle} is in {spect.unit}, not Bq/mL")
-        this_grid = (spect.shape, spect.spacing, spect.origin, spect.direction)
-        ml = spect.voxel_volume_ml
-        if this_grid != grid:  # label resampling once per grid
-            lab = study.labels(f"cycle{cycle}", spect)
-            margin = margin_voxels(fwhm, spect.spacing) if method == "voi" and fwhm else 0
-            masks = activity_masks(lab, wanted, margin)
-            volumes = {n: float(np.isin(lab, v).sum()) * ml for n, v in wanted.items()}
-            grid = this_grid
-        if method == "gtm" and fwhm:
-            gtm = gtm_region_doses(spect.array, lab, wanted, fwhm_mm=fwhm, spacing_mm=spect.spacing)
-            for name in wanted:
-                conc = gtm[name].corrected_mean_gy if name in gtm else 0.0
-                acts[name].append(max(conc, 0.0) * volumes[name] / 1e6)
-        else:
-            for name, mask in masks.items():
-                acts[name].append(float(spect.array[mask].sum()) * ml / 1e6)
-    rc: dict[str, float] = {}
-    if method == "voi" and fwhm:
-        for name in acts:
-            if name.startswith("lesion") and volumes.get(name, 0.0) > 0:
-                rc[name] = sphere_recovery_coefficient(volumes[name], fwhm)
-                acts[name] = [a / rc[name] for a in acts[name]]
-    descriptions = {
-        "gtm": "geometric transfer matrix of all labelled structures (Rousset et al. "
-        "J Nucl Med 1998;39:904) at the SPECT FWHM; activity = corrected concentration × volume",
-        "voi": "kidney/spleen VOIs grown by FWHM/2 into unlabelled tissue; lesions divided by "
-        "the sphere-model recovery coefficient",
-        "none": "activity summed inside the VOIs (no partial-volume correction)",
-    }
-    return {
-        "times_h": [t.hours_post_injection for t in tps],
-        "activity_mbq": acts,
-        "volume_ml": volumes,
-        "recovery_coefficients": rc,
-        "spect_fwhm_mm": fwhm,
-        "pvc": method,
-        "recovery_method": descriptions[method],
-    }
-
-
-def _case_with_regions(study: Study, tacs: dict[int, dict[str, Any]]) -> dict[str, Any]:
-    """The study's case file completed with the image-derived time–activity data."""
-    case: dict[str, Any] = json.loads(json.dumps(study.case))
-    admins = {int(a["cycle"]): a["id"] for a in case["administrations"]}
-    regions = []
-    for cycle, tac in tacs.items():
+    kinds = study.region_map.kinds
+    rows = []
+    for cycle, tac in sorted(tacs.items()):
         for name, values in tac["activity_mbq"].items():
-            if tac["volume_ml"].get(name, 0.0) <= 0 or max(values, default=0.0) <= 0:
+            kind = kinds.get(name, "organ")
+            if per_kidney and name == "kidneys":
                 continue
-            lesion = name.startswith("lesion")
-            regions.append(
+            if not per_kidney and kind == "organ_part":
+                continue
+            if tac["mass_g"].get(name, 0.0) <= 0 or max(values, default=0.0) <= 0:
+                continue
+            lesion = kind == "lesion"
+            kidney = name in ("kidneys", "kidney_left", "kidney_right")
+            rows.append(
                 {
                     "name": name,
                     "kind": "lesion" if lesion else "organ",
-                    "tissue": "tumour" if lesion else ("kidney" if name == "kidneys" else None),
-                    "administration": admins[cycle],
+                    "tissue": "tumour" if lesion else ("kidney" if kidney else None),
+                    "administration": f"C{cycle}",
                     "times_h": tac["times_h"],
                     "activity_mbq": values,
-                    "volume_ml": tac["volume_ml"][name],
-                    "density_g_per_ml": 1.05 if name == "kidneys" else 1.0,
+                    "mass_g": tac["mass_g"][name],
                 }
             )
-    case["regions"] = [{k: v for k, v in r.items() if v is not None} for r in regions]
-    return case
+    return [{k: v for k, v in r.items() if v is not None} for r in rows]
 
 
 def _cache_key(study: Study, cycle: int) -> str:
     """Hash of everything a cycle's cached dosimetry depends on.
 
-    The sstrkit version, the manifest (series, VOI table, resolution), the
-    cycle's SPECT/CT files and its label map (sizes and modification times).
+    The sstrkit version, the manifest (series, VOIs, resolution), the cycle's
+    SPECT/CT files, the label map and label names it uses (sizes and
+    modification times).
     """
     h = hashlib.sha256(__version__.encode())
-    h.update(json.dumps(study.manifest, sort_keys=True).encode())
+    h.update(json.dumps(study.manifest, sort_keys=True, default=str).encode())
     paths: list[Path] = []
     for tp in study.time_points:
         if tp.cycle == cycle:
             paths += [p for p in (tp.spect_path, tp.ct_path) if p is not None]
-    for section in ("segmentation", "truth"):
-        rel = (study.manifest.get(section) or {}).get("labels_nifti", {}).get(f"cycle{cycle}")
-        if rel:
-            paths.append(study.path(rel))
+    src = study.label_source_for_cycle(cycle)
+    paths += [p for p in (src.path, src.ct_path) if p is not None]
     for p in paths:
         for f in sorted(p.rglob("*")) if p.is_dir() else [p]:
             st = f.stat()
@@ -332,21 +282,35 @@ def _cache_key(study: Study, cycle: int) -> str:
     return h.hexdigest()[:16]
 
 
+def _cycle_status(study: Study) -> dict[int, str]:
+    """measured | reduced_timepoints per cycle with imaging (fewer SPECTs than the protocol)."""
+    listed: dict[int, int] = {}
+    for s in study.model.series.spect:
+        listed[s.cycle] = listed.get(s.cycle, 0) + 1
+    protocol = max(listed.values(), default=0)
+    on_disk: dict[int, int] = {}
+    for tp in study.time_points:
+        on_disk[tp.cycle] = on_disk.get(tp.cycle, 0) + 1
+    return {c: ("measured" if n >= protocol else "reduced_timepoints") for c, n in on_disk.items()}
+
+
 def _stage_dosimetry(study: Study, res: RunResult, progress: Progress) -> dict[str, Any]:
-    from sstrkit.io.dicom_write import PatientInfo, StudyInfo, write_rtdose
+    from sstrkit.io.dicom_write import write_rtdose
     from sstrkit.io.nifti import write_nifti
     from sstrkit.therapy.case import parse_case
     from sstrkit.therapy.planning import case_dosimetry
-    from sstrkit.therapy.voxel_dose import study_cycle_dosimetry
 
-    if study.case is None:
-        raise _StageSkippedError("no case.json (administrations, patient) in the study")
     if not study.cycles:
-        raise _StageSkippedError("no post-therapy SPECT in the manifest")
+        raise _StageSkippedError("no post-therapy SPECT on disk")
+    try:
+        base = study.base_case()
+    except SstrkitError as exc:
+        raise _StageSkippedError(exc.one_line()) from None
     voxel: dict[int, dict[str, Any]] = {}
     tacs: dict[int, dict[str, Any]] = {}
     problems: dict[str, str] = {}
     cache_dir = res.out / "cache"
+    status = _cycle_status(study)
     for cycle in study.cycles:
         progress(f"dosimetry cycle {cycle}")
         try:
@@ -357,63 +321,151 @@ def _stage_dosimetry(study: Study, res: RunResult, progress: Progress) -> dict[s
                 voxel[cycle]["from_cache"] = True
                 res.files[f"rtdose_cycle{cycle}"] = str(voxel[cycle]["rtdose"])
                 continue
-            sd = study_cycle_dosimetry(
-                study.root,
-                cycle,
-                voi_labels=study.label_volume(f"cycle{cycle}"),
-                voi_regions=study.label_table(),
-            )
-            tacs[cycle] = _region_tacs(study, cycle)
+            sd = study.cycle_dosimetry(cycle, progress=progress)
         except SstrkitError as exc:
             problems[f"cycle {cycle}"] = exc.one_line()
             continue
-        except OSError as exc:  # a file listed in the manifest is missing or unreadable
+        except OSError as exc:  # a file listed in the manifest is unreadable
             problems[f"cycle {cycle}"] = f"{type(exc).__name__}: {exc}"
             continue
+        if sd.region_activity is None:
+            problems[f"cycle {cycle}"] = "no volumes of interest"
+            continue
+        tacs[cycle] = {**sd.region_activity.to_dict(), "status": status.get(cycle, "measured")}
         out_dir = res.out / "dose"
-        pat = study.manifest.get("patient", {})
         rt = write_rtdose(
             sd.dose,
             out_dir / f"rtdose_cycle{cycle}.dcm",
-            patient=PatientInfo(
-                patient_id=str(pat.get("id", "SSTRKIT0001")),
-                sex=pat.get("sex", "") if pat.get("sex") in ("M", "F", "O") else "",
-                weight_kg=pat.get("weight_kg"),
-                height_cm=pat.get("height_cm"),
-            ),
-            study=StudyInfo(description=f"sstrkit voxel dosimetry, cycle {cycle}"),
+            patient=_patient_info(study),
+            study=_rtdose_study(study, cycle),
             comment=f"177Lu voxel dosimetry cycle {cycle} (sstrkit {__version__})",
         )
         nii = write_nifti(sd.dose, out_dir / f"dose_cycle{cycle}.nii.gz")
         voxel[cycle] = {**sd.to_dict(), "rtdose": str(rt), "nifti": str(nii)}
+        if sd.voi_labels is not None:  # the VOIs as used, on the dose grid (for review)
+            voxel[cycle]["voi_nifti"] = str(
+                write_nifti(sd.voi_labels, out_dir / f"vois_cycle{cycle}.nii.gz")
+            )
         res.files[f"rtdose_cycle{cycle}"] = str(rt)
         if cycle == study.cycles[0]:
             res.artefacts["dose_map"] = sd.dose
             res.artefacts["dvhs"] = sd.regions
-            res.artefacts["dose_ct"] = _first_ct(study, cycle)
+            res.artefacts["dose_ct"] = _first_ct(study, cycle, sd.dose)
         write_json_atomic(cached, {"voxel": voxel[cycle], "tacs": tacs[cycle]})
     if not tacs:
         raise _StageSkippedError("no cycle could be processed: " + "; ".join(problems.values()))
     if "dose_map" not in res.artefacts:
         _reload_dose_artefacts(study, res, voxel[min(voxel)], min(voxel))
-    case_doc = _case_with_regions(study, tacs)
+    case_doc = {**base, "regions": _region_rows(study, tacs, per_kidney=False)}
     write_json_atomic(res.out / "case_with_imaging.json", case_doc)
     res.files["case_with_imaging"] = str(res.out / "case_with_imaging.json")
     case = parse_case(case_doc, name="case_with_imaging.json")
     res.artefacts["case"] = case
     organ = case_dosimetry(case)
-    truth = _truth_doses(study)
+    kidney_parts = _per_kidney_rows(study, base, tacs)
+    _mark_status(organ, tacs, kidney_parts)
+    flags: list[dict[str, Any]] = [f.to_dict() for f in study.intake_flags]
+    for c in organ["cycles"]:
+        if c["status"] == "estimated":
+            flags.append(
+                {
+                    "kind": "estimated_cycle",
+                    "cycle": c["cycle"],
+                    "region": None,
+                    "message": f"cycle {c['cycle']}: administration known but no SPECT; doses "
+                    f"estimated from cycle {c['estimated_from_cycle']} (Gy/GBq × activity)",
+                }
+            )
+        elif c["status"] == "reduced_timepoints":
+            flags.append(
+                {
+                    "kind": "reduced_timepoints",
+                    "cycle": c["cycle"],
+                    "region": None,
+                    "message": f"cycle {c['cycle']}: {len(tacs[c['cycle']]['times_h'])} SPECT "
+                    "time point(s) instead of the protocol's; computed from the ones left "
+                    "(≥ 3: fit; 1–2: single-time-point method with another cycle's kinetics)",
+                }
+            )
+    for which, prob in problems.items():
+        flags.append(
+            {"kind": "cycle_failed", "cycle": None, "region": None, "message": f"{which}: {prob}"}
+        )
+    for cycle, vox in voxel.items():
+        for note in vox.get("notes", []):
+            flags.append(
+                {"kind": "dosimetry_note", "cycle": cycle, "region": None, "message": note}
+            )
+    res.data_quality.extend(flags)
     return {
         "voi_source": study.voi_source,
+        "regions": study.region_map.to_dict(),
+        "administrations": [a.to_dict() for a in study.administrations],
         "voxel": voxel,
         "region_tacs": tacs,
         "organ_level": organ,
-        "truth_total_gy": truth,
+        "per_kidney": kidney_parts,
+        "truth_total_gy": study.truth_doses(),
         "problems": problems,
+        "flags": flags,
     }
 
 
-def _first_ct(study: Study, cycle: int) -> Any:
+def _per_kidney_rows(
+    study: Study, base: dict[str, Any], tacs: dict[int, dict[str, Any]]
+) -> dict[int, list[dict[str, Any]]]:
+    """Left and right kidney doses per cycle (their own MIRD run, kidneys composite left out)."""
+    from sstrkit.therapy.case import parse_case
+    from sstrkit.therapy.planning import case_dosimetry
+
+    if not {"kidney_left", "kidney_right"} & set(study.region_map.regions):
+        return {}
+    doc = {**base, "regions": _region_rows(study, tacs, per_kidney=True), "blood": []}
+    organ = case_dosimetry(parse_case(doc, name="per-kidney case"))
+    return {
+        int(c["cycle"]): [r for r in c["regions"] if r["name"] in ("kidney_left", "kidney_right")]
+        for c in organ["cycles"]
+    }
+
+
+def _mark_status(
+    organ: dict[str, Any],
+    tacs: dict[int, dict[str, Any]],
+    kidney_parts: dict[int, list[dict[str, Any]]],
+) -> None:
+    """Each cycle and region row gets its status: measured | reduced_timepoints | estimated."""
+    for c in organ["cycles"]:
+        if c["cycle"] in tacs:
+            c["status"] = tacs[c["cycle"]].get("status", "measured")
+        for r in c.get("regions", []):
+            r["status"] = c["status"]
+            tac = tacs.get(c["cycle"])
+            if tac is not None and r["name"] in tac.get("density_g_ml", {}):
+                r["density_g_ml"] = tac["density_g_ml"][r["name"]]
+                r["density_source"] = tac["density_source"][r["name"]]
+        for r in kidney_parts.get(c["cycle"], []):
+            r["status"] = c["status"]
+
+
+def _patient_info(study: Study) -> Any:
+    from sstrkit.io.dicom_write import PatientInfo
+
+    pat = study.model.patient
+    return PatientInfo(
+        patient_id=str(pat.id or "SSTRKIT0001"),
+        sex=pat.sex or "",
+        weight_kg=pat.weight_kg,
+        height_cm=pat.height_cm,
+    )
+
+
+def _rtdose_study(study: Study, cycle: int) -> Any:
+    from sstrkit.io.dicom_write import StudyInfo
+
+    return StudyInfo(description=f"sstrkit voxel dosimetry, cycle {cycle}")
+
+
+def _first_ct(study: Study, cycle: int, reference: Any) -> Any:
     """CT of the reference (first) time point of ``cycle``, for the dose overlay."""
     from sstrkit.io.dicom_read import read_series
 
@@ -422,34 +474,25 @@ def _first_ct(study: Study, cycle: int) -> Any:
 
 
 def _reload_dose_artefacts(study: Study, res: RunResult, entry: dict[str, Any], cycle: int) -> None:
-    """Dose map and DVHs of a cached cycle, for the report's figures."""
+    """Dose map of a cached cycle, for the report's figures (DVHs from the cached metrics)."""
     from sstrkit.io.nifti import read_nifti
-    from sstrkit.therapy.dvh import region_dvh
 
     path = Path(entry.get("nifti", ""))
     if not path.is_file():
         return
     dose = read_nifti(path)
     res.artefacts["dose_map"] = dose
-    res.artefacts["dose_ct"] = _first_ct(study, cycle)
-    lab = study.labels(f"cycle{cycle}", dose)
-    res.artefacts["dvhs"] = tuple(
-        region_dvh(dose, np.isin(lab, values), name=name)
-        for name, values in study.label_table().items()
-        if np.isin(lab, values).any()
-    )
+    res.artefacts["dose_ct"] = _first_ct(study, cycle, dose)
+    voi = Path(entry.get("voi_nifti", ""))
+    if voi.is_file():
+        from sstrkit.therapy.dvh import region_dvh
 
-
-def _truth_doses(study: Study) -> dict[str, dict[str, float]]:
-    truth = study.truth
-    if truth is None:
-        return {}
-    return {
-        str(c["cycle"]): {
-            k: float(v["total_gy"]) for k, v in c.get("regions", {}).items() if "total_gy" in v
-        }
-        for c in truth.get("cycles", [])
-    }
+        lab = np.asarray(read_nifti(voi).array)
+        res.artefacts["dvhs"] = tuple(
+            region_dvh(dose, np.isin(lab, values), name=name)
+            for name, values in study.label_table().items()
+            if np.isin(lab, values).any()
+        )
 
 
 def _stage_planning(study: Study, res: RunResult) -> dict[str, Any]:
@@ -458,8 +501,19 @@ def _stage_planning(study: Study, res: RunResult) -> dict[str, Any]:
     case = res.artefacts.get("case")
     if case is None:
         raise _StageSkippedError("no dosimetry (see the dosimetry stage)")
-    # Plan from the first cycle, as a clinic would after cycle 1.
-    first = min(a.cycle for a in case.administrations)
+    # Safety limits are never loosened by missing data: no plan without both limiting organs.
+    names = {r.name for r in case.regions}
+    missing = []
+    if case.planning.kidney_region not in names:
+        missing.append(f"kidney dose (no region {case.planning.kidney_region!r} in the VOIs)")
+    if not case.blood:
+        missing.append("red-marrow dose (no blood samples in clinical.json)")
+    if missing:
+        raise _StageSkippedError(
+            "planning needs both limiting organs; missing: " + "; ".join(missing)
+        )
+    # Plan from the first cycle with imaging, as a clinic would after cycle 1.
+    first = min(int(r.administration.lstrip("Cc")) for r in case.regions)
     case1 = case.model_copy(
         update={
             "administrations": [a for a in case.administrations if a.cycle == first],
@@ -477,30 +531,52 @@ def _stage_followup(study: Study, res: RunResult) -> dict[str, Any]:
 
     out: dict[str, Any] = {}
     dos = res.stages.get("dosimetry")
-    if dos:
+    kinds = dos["regions"]["kinds"] if dos else {}
+    if dos and len(dos["region_tacs"]) < 2:
+        only = sorted(int(c) for c in dos["region_tacs"])
+        out["lesion_uptake_change"] = {
+            "first_cycle": only[0],
+            "last_cycle": only[0],
+            "lesions": [],
+            "status": "not_assessed",
+            "needs": "post-therapy SPECT of at least two cycles (uptake change from the first "
+            f"to the last cycle); only cycle {only[0]} has imaging",
+        }
+    elif dos:
         tacs = dos["region_tacs"]
         cycles = sorted(int(c) for c in tacs)
         first, last = cycles[0], cycles[-1]
         rows = []
         for name, values in tacs[first]["activity_mbq"].items():
-            if not name.startswith("lesion") or max(values) <= 0:
+            if kinds.get(name) != "lesion" or max(values) <= 0:
                 continue
-            # uptake at the 24 h (second) time point, per cycle: the review's Fig. 2 sign
-            idx = min(1, len(values) - 1)
-            u0 = values[idx]
-            u1 = tacs[last]["activity_mbq"][name][idx]
+            if name not in tacs[last]["activity_mbq"]:
+                continue
+            # uptake at the same time after injection (24 h where both cycles have it):
+            # the review's Fig. 2 sign
+            t_first, t_last = tacs[first]["times_h"], tacs[last]["times_h"]
+            common = [t for t in t_first if any(abs(t - u) < 1.0 for u in t_last)]
+            if not common:
+                continue
+            th = min(common, key=lambda t: abs(t - 24.0))
+            u0 = values[t_first.index(th)]
+            u1 = tacs[last]["activity_mbq"][name][
+                min(range(len(t_last)), key=lambda k: abs(t_last[k] - th))
+            ]
             rows.append(
                 {
                     "lesion": name,
                     "uptake_cycle_first_mbq": u0,
                     "uptake_cycle_last_mbq": u1,
                     "change_pct": 100.0 * (u1 / u0 - 1.0) if u0 > 0 else None,
+                    "time_point_h": th,
                 }
             )
         out["lesion_uptake_change"] = {
             "first_cycle": first,
             "last_cycle": last,
-            "time_point_h": tacs[first]["times_h"][min(1, len(tacs[first]["times_h"]) - 1)],
+            "status": "assessed",
+            "time_point_h": rows[0]["time_point_h"] if rows else None,
             "lesions": rows,
             "method": "lesion activity on post-therapy SPECT at the same time after injection, "
             "first vs last cycle (loss of uptake indicates tumour response; review Fig. 2)",
@@ -537,11 +613,58 @@ def run_study(
     *,
     progress: Progress | None = None,
     report: bool = True,
+    segmentation: str | Path | None = None,
+    label_names: str | Path | None = None,
+    clinical: str | Path | None = None,
+    roles: dict[str, str] | None = None,
 ) -> RunResult:
-    """Run the main job on a study folder and write everything into ``out``."""
+    """Run the main job on a study folder and write everything into ``out``.
+
+    ``study_dir`` may also be a bare DICOM folder (no ``manifest.json``): the
+    intake (:func:`sstrkit.pipeline.intake.intake_study`, with ``segmentation``,
+    ``label_names``, ``clinical`` and ``roles``) then writes the study into
+    ``OUT/study`` first and the result says so (``intake``).
+    """
     say = progress or (lambda _m: None)
+    study_dir = Path(study_dir)
+    intake: dict[str, Any] | None = None
+    given = [
+        n
+        for n, v in (
+            ("--segmentation", segmentation),
+            ("--label-names", label_names),
+            ("--clinical", clinical),
+            ("--role", roles),
+        )
+        if v
+    ]
+    if study_dir.is_dir() and not (study_dir / "manifest.json").is_file():
+        from sstrkit.pipeline.intake import intake_study
+
+        say("intake")
+        made = intake_study(
+            study_dir,
+            Path(out) / "study",
+            segmentation=segmentation,
+            label_names=label_names,
+            clinical=clinical,
+            roles=roles,
+            progress=say,
+        )
+        intake = made.to_dict()
+        study_dir = made.manifest_path.parent
+    elif given:
+        from sstrkit.errors import InvalidInputError
+
+        raise InvalidInputError(
+            " ".join(given),
+            expected="a bare DICOM folder (these options feed the intake)",
+            actual=f"a study folder with its manifest ({study_dir / 'manifest.json'})",
+            fix="edit that study's manifest, or give the DICOM folder instead",
+        )
     study = Study.load(study_dir)
     res = RunResult(Path(study_dir).resolve(), Path(out).resolve())
+    res.intake = intake
     res.out.mkdir(parents=True, exist_ok=True)
     stages: list[tuple[str, Callable[[], dict[str, Any]]]] = [
         ("import", lambda: _stage_import(study, res)),
@@ -582,41 +705,60 @@ def run_study(
     return res
 
 
+#: Columns of ``organ_doses.csv`` (units in the names).
+ORGAN_DOSE_COLUMNS = (
+    "cycle",
+    "region",
+    "kind",
+    "status",
+    "tia_mbq_h",
+    "dose_gy",
+    "dose_gy_per_gbq",
+    "model",
+    "t_eff_h",
+    "mass_g",
+    "density_g_ml",
+    "density_source",
+    "truth_dose_gy",
+)
+
+
+def organ_dose_rows(dos: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """One row per cycle and region (per-kidney rows after the kidneys), every status."""
+    rows = []
+    for cyc in dos["organ_level"]["cycles"]:
+        truth = dos["truth_total_gy"].get(str(cyc["cycle"]), {})
+        regions = list(cyc.get("regions", []))
+        parts = dos.get("per_kidney", {}).get(
+            cyc["cycle"], dos.get("per_kidney", {}).get(str(cyc["cycle"]), [])
+        )
+        for r in [*regions, *parts]:
+            kind = "organ_part" if r["name"] in ("kidney_left", "kidney_right") else r["kind"]
+            rows.append(
+                (
+                    cyc["cycle"],
+                    r["name"],
+                    kind,
+                    r.get("status", cyc.get("status")),
+                    r["tia_mbq_h"],
+                    r["dose_gy"],
+                    r["dose_gy_per_gbq"],
+                    r["model"],
+                    r.get("t_eff_h"),
+                    r.get("mass_g"),
+                    r.get("density_g_ml"),
+                    r.get("density_source"),
+                    truth.get(r["name"]),
+                )
+            )
+    return rows
+
+
 def _write_tables(res: RunResult) -> None:
     dos = res.stages.get("dosimetry")
     if dos:
-        rows = []
-        for cyc in dos["organ_level"]["cycles"]:
-            if not cyc.get("measured"):
-                continue
-            truth = dos["truth_total_gy"].get(str(cyc["cycle"]), {})
-            for r in cyc["regions"]:
-                rows.append(
-                    (
-                        cyc["cycle"],
-                        r["name"],
-                        r["kind"],
-                        r["model"],
-                        r["t_eff_h"],
-                        r["tia_mbq_h"],
-                        r["dose_gy"],
-                        r["dose_gy_per_gbq"],
-                        truth.get(r["name"]),
-                    )
-                )
-        header = (
-            "cycle",
-            "region",
-            "kind",
-            "model",
-            "t_eff_h",
-            "tia_mbq_h",
-            "dose_gy",
-            "dose_gy_per_gbq",
-            "truth_dose_gy",
-        )
         res.files["organ_doses_csv"] = str(
-            write_csv_atomic(res.out / "organ_doses.csv", header, rows)
+            write_csv_atomic(res.out / "organ_doses.csv", ORGAN_DOSE_COLUMNS, organ_dose_rows(dos))
         )
     read = res.stages.get("reading")
     if read:

@@ -1,21 +1,32 @@
-"""A patient study on disk in the documented layout (see README, "Study layout").
+"""A patient study on disk, parsed once into typed objects (README, "Study layout").
 
-:class:`Study` reads ``manifest.json`` (series by role), ``case.json`` (patient,
-administrations, blood samples) and ``clinical.json`` (labs over time), and
-gives the volumes of interest (VOIs) used for region dosimetry.
+:class:`Study` reads ``manifest.json`` (series by role, validated by
+:mod:`sstrkit.pipeline.manifest`), ``clinical.json`` (labs, administrations,
+blood samples) and, when present, a legacy ``case.json``; it resolves:
 
-VOIs come from ``manifest["segmentation"]`` when the study provides one (a
-label map with a ``labels.json``-style name table, e.g. exported from the
-clinic's CT segmentation); for the digital patient, whose organ contours are
-known exactly, the ``truth/`` label maps of each cycle are used and the result
-says so (``voi_source``).
+* the post-therapy SPECT/CT **time points** of each cycle (a listed file that is
+  missing is dropped and flagged, never silently);
+* the **administrations**, one source of truth per cycle: a measured net
+  activity from the clinical record (``clinical.json``, then ``case.json``) wins
+  over the nominal DICOM header value; copies differing by more than 5 % are
+  flagged, and the one used is named;
+* the **volumes of interest**: the study's label map (manifest ``segmentation``,
+  drawn on the baseline PET/CT or on one SPECT/CT time point) or, for the
+  digital patient without one, its ``truth/`` label maps; region names are
+  mapped to dosimetry regions by :mod:`sstrkit.pipeline.regions`;
+* the therapy :class:`~sstrkit.therapy.case.Case` (patient, administrations,
+  blood samples) that region dosimetry completes with image-derived data.
+
+Problems that do not stop the run are collected as :class:`DataFlag` (shown in
+the report's data-quality box).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import json
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -25,11 +36,37 @@ from numpy.typing import NDArray
 
 from sstrkit.core.volume import Volume
 from sstrkit.errors import InvalidInputError
+from sstrkit.pipeline.manifest import (
+    ClinicalRecord,
+    CtEntry,
+    Manifest,
+    parse_clinical,
+    parse_manifest,
+)
+from sstrkit.pipeline.regions import DOSIMETRY_ORGANS, RegionMap, classify_regions
 
-__all__ = ["Study", "TimePoint"]
+__all__ = ["DOSIMETRY_ORGANS", "Administration", "DataFlag", "LabelSource", "Study", "TimePoint"]
 
-#: Organs reported by region dosimetry (label names in the study's label table).
-DOSIMETRY_ORGANS = ("kidneys", "liver", "spleen")
+#: Relative difference between two records of one administered activity that is flagged.
+ACTIVITY_TOLERANCE = 0.05
+
+
+@dataclass(frozen=True)
+class DataFlag:
+    """Something missing or inconsistent that the results carry (data-quality box)."""
+
+    kind: str
+    message: str
+    cycle: int | None = None
+    region: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "cycle": self.cycle,
+            "region": self.region,
+            "message": self.message,
+        }
 
 
 @dataclass(frozen=True)
@@ -45,6 +82,54 @@ class TimePoint:
     nuclide: str
     injected_activity_bq: float
     fwhm_mm: float | None = None
+    series_uid: str = ""
+    ct_series_uid: str | None = None
+    frame_of_reference_uid: str | None = None
+
+    @property
+    def label(self) -> str:
+        return f"cycle {self.cycle} {self.hours_post_injection:g} h"
+
+
+@dataclass(frozen=True)
+class Administration:
+    """One therapy administration with the record its activity comes from."""
+
+    cycle: int
+    nuclide: str
+    agent: str
+    activity_bq: float
+    time: _dt.datetime
+    source: str
+    copies: tuple[tuple[str, float], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "cycle": self.cycle,
+            "nuclide": self.nuclide,
+            "agent": self.agent,
+            "activity_bq": self.activity_bq,
+            "time": self.time.isoformat(),
+            "source": self.source,
+            "copies": [{"source": s, "activity_bq": a} for s, a in self.copies],
+        }
+
+
+@dataclass(frozen=True)
+class LabelSource:
+    """A label map and the scan it was drawn on."""
+
+    key: str
+    path: Path
+    ct_path: Path | None
+    ct_series_uid: str | None
+    same_coordinates_as_cycle: int | None = None
+
+    @property
+    def description(self) -> str:
+        if self.same_coordinates_as_cycle is not None:
+            return f"label map {self.key!r} (cycle {self.same_coordinates_as_cycle} coordinates)"
+        return f"label map {self.key!r}"
 
 
 def _read_json(path: Path, what: str) -> Any:
@@ -55,42 +140,56 @@ def _read_json(path: Path, what: str) -> Any:
             what,
             expected=f"{path.name} in the study folder",
             actual="missing",
-            fix="arrange the study in the documented layout (README, 'Study layout')",
+            fix="create the study with 'sstrkit study init DICOM_DIR --out STUDY' "
+            "(README, 'Study layout')",
         ) from None
     except (OSError, ValueError) as exc:
         raise InvalidInputError(what, expected="readable JSON", actual=f"{path}: {exc}") from None
 
 
+_TP_KEY = re.compile(r"^cycle(\d+)_([0-9.]+)h$")
+_CYCLE_KEY = re.compile(r"^cycle(\d+)$")
+
+
 @dataclass(frozen=True)
 class Study:
-    """A study folder: manifest, case file and clinical data."""
+    """A study folder: manifest, clinical data (and legacy case file), parsed and validated."""
 
     root: Path
     manifest: dict[str, Any]
     case: dict[str, Any] | None
     clinical: dict[str, Any] | None
+    model: Manifest = field(repr=False)
+    clinical_record: ClinicalRecord | None = field(repr=False)
 
     @classmethod
     def load(cls, root: str | Path) -> Study:
         root = Path(root)
         if not root.is_dir():
-            raise InvalidInputError("study folder", expected="an existing folder", actual=str(root))
-        manifest = _read_json(root / "manifest.json", "study manifest")
-        if not isinstance(manifest, dict) or "series" not in manifest:
+            raise InvalidInputError(
+                "study folder",
+                expected="an existing folder",
+                actual=str(root),
+                fix="give a study folder, or a DICOM folder to 'sstrkit run' (intake)",
+            )
+        if not (root / "manifest.json").is_file():
             raise InvalidInputError(
                 "study manifest",
-                expected="an object with 'series' by role",
-                actual=type(manifest).__name__,
+                expected="manifest.json in the study folder",
+                actual=f"none in {root}",
+                fix="create it from the DICOM headers with 'sstrkit study init DICOM_DIR --out "
+                "STUDY', or give the DICOM folder itself to 'sstrkit run'",
             )
-        case = (
-            _read_json(root / "case.json", "case file") if (root / "case.json").is_file() else None
-        )
+        raw = _read_json(root / "manifest.json", "study manifest")
+        model = parse_manifest(raw, name=str(root / "manifest.json"))
+        case_rel = model.case_file or "case.json"
+        case = _read_json(root / case_rel, "case file") if (root / case_rel).is_file() else None
+        clin_rel = model.clinical or "clinical.json"
         clinical = (
-            _read_json(root / "clinical.json", "clinical data")
-            if (root / "clinical.json").is_file()
-            else None
+            _read_json(root / clin_rel, "clinical data") if (root / clin_rel).is_file() else None
         )
-        return cls(root, manifest, case, clinical)
+        record = parse_clinical(clinical, name=str(root / clin_rel)) if clinical else None
+        return cls(root, raw, case, clinical, model, record)
 
     # ---------------------------------------------------------------- series
     def series(self, role: str) -> dict[str, Any] | None:
@@ -101,46 +200,262 @@ class Study:
         return self.root / relative
 
     @cached_property
-    def time_points(self) -> tuple[TimePoint, ...]:
-        cts = {
-            (int(c["cycle"]), float(c["hours_post_injection"])): c
-            for c in self.manifest["series"].get("spect_ct", [])
-        }
-        out = []
-        for s in self.manifest["series"].get("spect", []):
-            key = (int(s["cycle"]), float(s["hours_post_injection"]))
+    def _time_points_and_flags(self) -> tuple[tuple[TimePoint, ...], tuple[DataFlag, ...]]:
+        cts = {(c.cycle, float(c.hours_post_injection)): c for c in self.model.series.spect_ct}
+        out: list[TimePoint] = []
+        flags: list[DataFlag] = []
+        for s in self.model.series.spect:
+            key = (s.cycle, float(s.hours_post_injection))
+            spect_path = self.path(s.path)
+            if not spect_path.exists():
+                flags.append(
+                    DataFlag(
+                        "missing_time_point",
+                        f"SPECT of cycle {s.cycle} at {s.hours_post_injection:g} h is listed in "
+                        f"the manifest but missing on disk ({spect_path}); computed without it",
+                        cycle=s.cycle,
+                    )
+                )
+                continue
             ct = cts.get(key)
+            ct_path = self.path(ct.path) if ct else None
+            if ct_path is not None and not ct_path.exists():
+                flags.append(
+                    DataFlag(
+                        "missing_ct",
+                        f"CT of cycle {s.cycle} at {s.hours_post_injection:g} h is missing "
+                        f"({ct_path}); that SPECT is placed by patient coordinates",
+                        cycle=s.cycle,
+                    )
+                )
+                ct_path = None
             out.append(
                 TimePoint(
                     cycle=key[0],
                     hours_post_injection=key[1],
-                    spect_path=self.path(s["path"]),
-                    ct_path=self.path(ct["path"]) if ct else None,
-                    injection_time=_dt.datetime.fromisoformat(s["injection_time"]),
-                    time=_dt.datetime.fromisoformat(s["time"]),
-                    nuclide=str(s["nuclide"]),
-                    injected_activity_bq=float(s["injected_activity_bq"]),
-                    fwhm_mm=float(s["fwhm_mm"]) if s.get("fwhm_mm") is not None else None,
+                    spect_path=spect_path,
+                    ct_path=ct_path,
+                    injection_time=s.injection_time,
+                    time=s.time,
+                    nuclide=s.nuclide,
+                    injected_activity_bq=s.injected_activity_bq,
+                    fwhm_mm=s.fwhm_mm,
+                    series_uid=s.series_uid,
+                    ct_series_uid=ct.series_uid if ct else None,
+                    frame_of_reference_uid=s.frame_of_reference_uid,
                 )
             )
-        return tuple(sorted(out, key=lambda t: (t.cycle, t.hours_post_injection)))
+        tps = tuple(sorted(out, key=lambda t: (t.cycle, t.hours_post_injection)))
+        return tps, tuple(flags)
+
+    @property
+    def time_points(self) -> tuple[TimePoint, ...]:
+        return self._time_points_and_flags[0]
+
+    @property
+    def intake_flags(self) -> tuple[DataFlag, ...]:
+        """Flags found while reading the study (missing files, differing activities)."""
+        return self._time_points_and_flags[1] + self._administrations_and_flags[1]
 
     @property
     def cycles(self) -> tuple[int, ...]:
+        """Cycles with at least one post-therapy SPECT on disk."""
         return tuple(sorted({t.cycle for t in self.time_points}))
+
+    @property
+    def listed_cycles(self) -> tuple[int, ...]:
+        """Cycles with SPECTs listed in the manifest (on disk or not)."""
+        return tuple(sorted({s.cycle for s in self.model.series.spect}))
+
+    # ------------------------------------------------------- administrations
+    @cached_property
+    def _administrations_and_flags(
+        self,
+    ) -> tuple[tuple[Administration, ...], tuple[DataFlag, ...]]:
+        copies: dict[int, list[tuple[str, float, str, str, _dt.datetime]]] = {}
+        if self.clinical_record is not None:
+            for a in self.clinical_record.administrations:
+                if a.cycle is not None:
+                    copies.setdefault(a.cycle, []).append(
+                        (
+                            "clinical.json (measured net activity)",
+                            a.activity_bq,
+                            a.nuclide,
+                            a.radiopharmaceutical or "",
+                            a.time,
+                        )
+                    )
+        for a in (self.case or {}).get("administrations", []):
+            try:
+                t = _dt.datetime.fromisoformat(str(a["datetime"]))
+                copies.setdefault(int(a["cycle"]), []).append(
+                    (
+                        "case.json",
+                        float(a["activity_mbq"]) * 1e6,
+                        str(a["nuclide"]),
+                        str(a.get("agent", "")),
+                        t,
+                    )
+                )
+            except (KeyError, TypeError, ValueError):
+                continue  # the case file is validated in full where it is used
+        for s in self.model.series.spect:
+            copies.setdefault(s.cycle, []).append(
+                (
+                    f"DICOM header of SPECT {s.series_uid} (nominal)",
+                    s.injected_activity_bq,
+                    s.nuclide,
+                    s.tracer or "",
+                    s.injection_time,
+                )
+            )
+        admins: list[Administration] = []
+        flags: list[DataFlag] = []
+        for cycle in sorted(copies):
+            recs = copies[cycle]
+            src, act, nuc, agent, t = recs[0]
+            seen: dict[str, float] = {}
+            for s2, a2, *_ in recs:
+                short = s2.split(" of SPECT")[0]
+                seen.setdefault(short, a2)
+            for s2, a2 in seen.items():
+                if abs(a2 / act - 1.0) > ACTIVITY_TOLERANCE:
+                    flags.append(
+                        DataFlag(
+                            "activity_mismatch",
+                            f"cycle {cycle}: administered activity {a2 / 1e9:.3f} GBq in {s2} "
+                            f"differs by {100 * (a2 / act - 1):+.1f} % from {act / 1e9:.3f} GBq "
+                            f"in {src.split(' of SPECT')[0]}; the latter is used",
+                            cycle=cycle,
+                        )
+                    )
+            admins.append(
+                Administration(
+                    cycle, nuc, agent or "177Lu-DOTATATE", act, t, src, tuple(seen.items())
+                )
+            )
+        return tuple(admins), tuple(flags)
+
+    @property
+    def administrations(self) -> tuple[Administration, ...]:
+        """Therapy administrations by cycle (clinical record > case file > DICOM header)."""
+        return self._administrations_and_flags[0]
 
     # ------------------------------------------------------------------ VOIs
     @property
     def voi_source(self) -> str:
-        if "segmentation" in self.manifest:
+        if self.model.segmentation is not None:
             return "study segmentation (manifest 'segmentation')"
         return "digital-patient organ and lesion contours (truth/ label maps)"
 
-    def label_table(self) -> dict[str, tuple[int, ...]]:
-        """Region name → label values (organs, composite organs and lesions)."""
-        seg = self.manifest.get("segmentation")
-        if isinstance(seg, dict) and "regions" in seg:
-            return {k: tuple(int(x) for x in v) for k, v in seg["regions"].items()}
+    def _label_sources(self) -> list[LabelSource]:
+        seg = self.model.segmentation
+        maps = dict(seg.labels_nifti) if seg is not None else {}
+        if seg is None:
+            maps = dict((self.model.truth or {}).get("labels_nifti", {}))
+        if not maps:
+            raise InvalidInputError(
+                "volumes of interest",
+                expected="manifest 'segmentation' (a label map and its names) or truth/",
+                actual="neither",
+                fix="give --segmentation LABELS.nii.gz --label-names NAMES.json to "
+                "'sstrkit study init' / 'sstrkit run'",
+            )
+        out = []
+        pet_ct = self.model.series.pet_ct
+        for key, rel in maps.items():
+            m_tp = _TP_KEY.match(key)
+            m_cy = _CYCLE_KEY.match(key)
+            if key == "baseline":
+                ct: CtEntry | None = pet_ct
+                out.append(
+                    LabelSource(
+                        key,
+                        self.path(rel),
+                        self.path(ct.path) if ct else None,
+                        ct.series_uid if ct else None,
+                        # legacy layout (no CT to register): same coordinates as the scans
+                        same_coordinates_as_cycle=None,
+                    )
+                )
+            elif m_tp:
+                cyc, hours = int(m_tp.group(1)), float(m_tp.group(2))
+                tp_ct = next(
+                    (
+                        c
+                        for c in self.model.series.spect_ct
+                        if c.cycle == cyc and abs(c.hours_post_injection - hours) < 0.05
+                    ),
+                    None,
+                )
+                if tp_ct is None:
+                    raise InvalidInputError(
+                        f"segmentation.labels_nifti.{key}",
+                        expected="a key naming a SPECT/CT time point of the manifest",
+                        actual=key,
+                        fix="use 'baseline' or cycle<k>_<h>h of a listed spect_ct entry",
+                    )
+                out.append(
+                    LabelSource(key, self.path(rel), self.path(tp_ct.path), tp_ct.series_uid)
+                )
+            elif m_cy:
+                out.append(
+                    LabelSource(
+                        key, self.path(rel), None, None, same_coordinates_as_cycle=int(m_cy[1])
+                    )
+                )
+            else:
+                raise InvalidInputError(
+                    f"segmentation.labels_nifti.{key}",
+                    expected="'baseline', 'cycle<k>' or 'cycle<k>_<h>h'",
+                    actual=key,
+                )
+        return out
+
+    def label_source_for_cycle(self, cycle: int) -> LabelSource:
+        """The label map used for ``cycle`` (same time point > same cycle > baseline > any)."""
+        sources = self._label_sources()
+        tps = [t for t in self.time_points if t.cycle == cycle]
+        ref_uid = tps[0].ct_series_uid if tps else None
+        for s in sources:
+            if s.ct_series_uid is not None and s.ct_series_uid == ref_uid:
+                return s
+        for s in sources:
+            if s.key.startswith(f"cycle{cycle}_"):
+                return s
+        for s in sources:
+            if s.same_coordinates_as_cycle == cycle:
+                return s
+        for s in sources:
+            if s.key == "baseline":
+                return s
+        return sources[0]
+
+    def label_source_for_baseline(self) -> LabelSource:
+        """The label map used for the baseline PET (baseline > first listed)."""
+        sources = self._label_sources()
+        return next((s for s in sources if s.key == "baseline"), sources[0])
+
+    @cached_property
+    def region_map(self) -> RegionMap:
+        """Dosimetry regions (name → label values, kinds) from the study's label names."""
+        seg = self.model.segmentation
+        names = self.label_names()
+        if seg is not None and seg.regions:
+            return classify_regions(
+                seg.regions, source="manifest segmentation.regions", label_names=names
+            )
+        if seg is not None:
+            if not names:
+                raise InvalidInputError(
+                    "segmentation label names",
+                    expected="a label-names file (value → name) for the label map",
+                    actual="none",
+                    fix='give --label-names NAMES.json ({"1": "liver", ...})',
+                )
+            from sstrkit.pipeline.regions import dosimetry_regions
+
+            return dosimetry_regions(names, source="segmentation label names")
         truth = self.truth
         if truth is None:
             raise InvalidInputError(
@@ -151,28 +466,54 @@ class Study:
             )
         from sstrkit.therapy.voxel_dose import truth_regions
 
-        return truth_regions(truth)
+        return classify_regions(truth_regions(truth), source="truth regions", label_names=names)
+
+    def label_table(self) -> dict[str, tuple[int, ...]]:
+        """Region name → label values of the dosimetry regions."""
+        return dict(self.region_map.regions)
 
     def label_volume(self, key: str) -> Volume:
-        """Label map ``key`` ("baseline", "cycle1"…) as stored (study segmentation or truth)."""
+        """Label map ``key`` as stored."""
         from sstrkit.io.nifti import read_nifti
 
-        seg = self.manifest.get("segmentation")
-        if isinstance(seg, dict) and key in seg.get("labels_nifti", {}):
-            return read_nifti(self.path(seg["labels_nifti"][key]))
-        truth_paths = self.manifest.get("truth", {}).get("labels_nifti", {})
-        if key not in truth_paths:
+        src = next((s for s in self._label_sources() if s.key == key), None)
+        if src is None:
             raise InvalidInputError(
-                "label map", expected=f"one of {sorted(truth_paths)}", actual=key
+                "label map",
+                expected=f"one of {[s.key for s in self._label_sources()]}",
+                actual=key,
             )
-        return read_nifti(self.path(truth_paths[key]))
+        return read_nifti(src.path)
+
+    def labels_on(
+        self, reference: Volume, reference_ct: Volume | None, *, ct_uid: str | None
+    ) -> NDArray[np.int32]:
+        """The baseline label map on ``reference``'s grid.
+
+        When the label map was drawn on another scan than ``reference_ct``
+        (series ``ct_uid``), the label CT is registered to ``reference_ct`` and
+        the labels follow that transform; otherwise they are placed by patient
+        coordinates (nearest neighbour).
+        """
+        from sstrkit.io.dicom_read import read_series
+        from sstrkit.io.nifti import read_nifti
+
+        src = self.label_source_for_baseline()
+        lab = read_nifti(src.path)
+        if src.ct_path is not None and reference_ct is not None and src.ct_series_uid != ct_uid:
+            from sstrkit.therapy.registration import apply_to_labels, register_ct
+
+            label_ct = read_series(src.ct_path).volume
+            reg = register_ct(reference_ct, label_ct, shrink_factors=(4, 2))
+            return np.asarray(apply_to_labels(lab, reg, reference).array, dtype=np.int32)
+        lab = lab.with_metadata(
+            operation="assign_frame_of_reference",
+            frame_of_reference_uid=reference.frame_of_reference_uid,
+        )
+        return np.asarray(lab.resample_to(reference, mode="nearest").array, dtype=np.int32)
 
     def labels(self, key: str, reference: Volume) -> NDArray[np.int32]:
-        """Label map ``key`` ("baseline", "cycle1"…) on ``reference``'s grid (nearest).
-
-        The label map is defined in the same patient coordinates as the scans;
-        its frame of reference is set to the reference scan's explicitly.
-        """
+        """Label map ``key`` on ``reference``'s grid by patient coordinates (nearest)."""
         lab = self.label_volume(key).with_metadata(
             operation="assign_frame_of_reference",
             frame_of_reference_uid=reference.frame_of_reference_uid,
@@ -181,21 +522,197 @@ class Study:
 
     @cached_property
     def truth(self) -> dict[str, Any] | None:
-        rel = self.manifest.get("truth", {}).get("truth_json")
+        rel = (self.model.truth or {}).get("truth_json")
         if not rel or not self.path(rel).is_file():
             return None
         data: dict[str, Any] = _read_json(self.path(rel), "truth")
         return data
 
+    def truth_doses(self) -> dict[str, dict[str, float]]:
+        """Digital patient: true absorbed dose (Gy) per cycle and region."""
+        truth = self.truth
+        if truth is None:
+            return {}
+        return {
+            str(c["cycle"]): {
+                k: float(v["total_gy"]) for k, v in c.get("regions", {}).items() if "total_gy" in v
+            }
+            for c in truth.get("cycles", [])
+        }
+
     def label_names(self) -> dict[int, str]:
-        """Label value → name for reading (organ names as the reader expects them)."""
-        rel = self.manifest.get("truth", {}).get("label_names")
-        seg = self.manifest.get("segmentation")
-        if isinstance(seg, dict) and "label_names" in seg:
-            rel = seg["label_names"]
+        """Label value → name (organ names as the reader expects them)."""
+        rel = (self.model.truth or {}).get("label_names")
+        seg = self.model.segmentation
+        if seg is not None:
+            rel = seg.label_names
         if not rel:
             return {}
         raw = _read_json(self.path(rel), "label names")
         from sstrkit.reading.inputs import parse_label_names
 
         return parse_label_names(raw, "label names")
+
+    # ------------------------------------------------------------- dosimetry
+    def cycle_dosimetry(self, cycle: int, **options: Any) -> Any:
+        """Voxel and region dosimetry of ``cycle`` (:func:`~sstrkit.therapy.voxel_dose.
+        cycle_dosimetry_from_scans` on this study's scans, VOIs and truth)."""
+        from sstrkit.io.dicom_read import read_series
+        from sstrkit.io.nifti import read_nifti
+        from sstrkit.therapy.voxel_dose import (
+            ScanTimePoint,
+            VoiInput,
+            cycle_dosimetry_from_scans,
+        )
+
+        say = options.get("progress") or (lambda _m: None)
+        tps = [t for t in self.time_points if t.cycle == cycle]
+        if not tps:
+            raise InvalidInputError(
+                "cycle", expected=f"one of {list(self.cycles)} (with SPECT on disk)", actual=cycle
+            )
+        say("reading SPECT/CT")
+        scans = []
+        for tp in tps:
+            spect = read_series(tp.spect_path).volume
+            ct = read_series(tp.ct_path).volume if tp.ct_path is not None else None
+            scans.append(
+                ScanTimePoint(
+                    spect, ct, (tp.time - tp.injection_time).total_seconds(), label=tp.label
+                )
+            )
+        src = self.label_source_for_cycle(cycle)
+        rmap = self.region_map
+        voi_ct = None
+        same = False
+        if src.ct_path is not None:
+            same = src.ct_series_uid == tps[0].ct_series_uid
+            voi_ct = None if same else read_series(src.ct_path).volume
+        voi = VoiInput(
+            labels=read_nifti(src.path),
+            regions=rmap.regions,
+            ct=voi_ct,
+            kinds=dict(rmap.kinds),
+            source=src.description,
+            same_scan=same,
+        )
+        fwhm = options.pop("fwhm_mm", None)
+        if fwhm is None:
+            fwhm = tps[0].fwhm_mm
+        truth = self.truth_doses().get(str(cycle), {})
+        return cycle_dosimetry_from_scans(
+            scans,
+            tps[0].nuclide,
+            cycle=cycle,
+            voi=voi,
+            fwhm_mm=fwhm,
+            truth_gy=truth,
+            inputs={
+                "study": str(self.root),
+                "spect_series": [t.series_uid for t in tps],
+                "labels": str(src.path),
+            },
+            **options,
+        )
+
+    # ------------------------------------------------------------------ case
+    def patient(self) -> dict[str, Any]:
+        """Patient for dosimetry: case file > clinical record > DICOM headers (named)."""
+        case_pat = dict((self.case or {}).get("patient", {}))
+        clin = self.clinical_record.patient if self.clinical_record is not None else None
+        man = self.model.patient
+        sex_map = {"M": "male", "F": "female", "male": "male", "female": "female"}
+        out: dict[str, Any] = {"id": case_pat.get("id") or man.id or "anonymous"}
+        sources: dict[str, str] = {}
+        for key, dicom_value in (
+            ("sex", sex_map.get(man.sex or "")),
+            ("weight_kg", man.weight_kg),
+            ("height_cm", man.height_cm),
+            ("age_y", None),
+        ):
+            clin_value = getattr(clin, key, None) if clin is not None else None
+            if key == "sex" and clin_value is not None:
+                clin_value = sex_map[clin_value]
+            for value, src in (
+                (case_pat.get(key), "case.json"),
+                (clin_value, "clinical.json"),
+                (dicom_value, "DICOM header"),
+            ):
+                if value is not None:
+                    out[key] = value
+                    sources[key] = src
+                    break
+        if clin is not None and clin.risk_factors:
+            out["risk_factors"] = clin.risk_factors
+        elif "risk_factors" in case_pat:
+            out["risk_factors"] = case_pat["risk_factors"]
+        out["sources"] = sources
+        return out
+
+    def base_case(self) -> dict[str, Any]:
+        """The therapy case document (patient, administrations, blood) without regions."""
+        pat = self.patient()
+        missing = [k for k in ("sex", "weight_kg") if k not in pat]
+        if missing:
+            raise InvalidInputError(
+                "patient " + " and ".join(missing),
+                expected="PatientSex / PatientWeight in the DICOM headers or 'patient' in "
+                "clinical.json",
+                actual="missing",
+                fix='add {"patient": {"sex": "F", "weight_kg": 70}} to clinical.json',
+            )
+        admins = [
+            {
+                "id": f"C{a.cycle}",
+                "cycle": a.cycle,
+                "nuclide": a.nuclide,
+                "agent": a.agent,
+                "activity_mbq": a.activity_bq / 1e6,
+                "datetime": a.time.isoformat(),
+            }
+            for a in self.administrations
+        ]
+        blood = list((self.case or {}).get("blood", []))
+        if not blood and self.clinical_record is not None:
+            by_cycle: dict[int, list[Any]] = {}
+            for b in self.clinical_record.blood_samples:
+                by_cycle.setdefault(b.cycle, []).append(b)
+            for cycle, samples in sorted(by_cycle.items()):
+                samples.sort(key=lambda b: b.hours_post_injection)
+                if cycle not in {a.cycle for a in self.administrations}:
+                    continue
+                entry: dict[str, Any] = {
+                    "administration": f"C{cycle}",
+                    "times_h": [b.hours_post_injection for b in samples],
+                    "concentration_kbq_per_ml": [
+                        b.activity_concentration_bq_ml / 1e3 for b in samples
+                    ],
+                }
+                if self.clinical_record.blood_rmblr is not None:
+                    entry["rmblr"] = self.clinical_record.blood_rmblr
+                blood.append(entry)
+        doc: dict[str, Any] = {
+            "schema_version": 1,
+            "case_id": str((self.case or {}).get("case_id") or pat["id"]),
+            "patient": {k: v for k, v in pat.items() if k != "sources"},
+            "administrations": admins,
+            "blood": blood,
+        }
+        for key in ("ebrt", "planning"):
+            if self.case and key in self.case:
+                doc[key] = self.case[key]
+        return doc
+
+    def baseline_labs(self) -> dict[str, Any]:
+        """Labs before cycle 1 (or the first record), with age and sex of the patient."""
+        labs = (self.clinical or {}).get("labs", [])
+        first = min(labs, key=lambda r: r.get("time", "")) if labs else {}
+        out = {k: v for k, v in first.items() if k not in ("time", "before_cycle")}
+        if not out:
+            return {}
+        pat = self.patient()
+        if pat.get("age_y") is not None:
+            out["age_years"] = pat["age_y"]
+        if pat.get("sex"):
+            out["sex"] = pat["sex"]
+        return out

@@ -44,11 +44,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Final
 
 from sstrkit.catalog import regimen as catalog_regimen
 from sstrkit.core.provenance import Step
-from sstrkit.errors import InvalidInputError
+from sstrkit.errors import InvalidInputError, SstrkitError
 from sstrkit.physics.nuclides import get_nuclide
 from sstrkit.therapy.case import Administration, Case
 from sstrkit.therapy.kinetics import MODELS, ErrorModel, KineticsFit, fit_curve
@@ -195,27 +196,151 @@ class PlanResult:
 # --------------------------------------------------------------------- dosimetry
 
 
-def _fit(case: Case, name: str, admin: Administration, model: str | None) -> KineticsFit:
+#: Fewer time points than this use the reduced-time-point method (a fit needs ≥ 3).
+MIN_FIT_POINTS: Final = 3
+#: Relative SD of a previous-cycle effective half-life used for another cycle (model
+#: choice: the change of T_eff between cycles of one patient; documented in docs/kinetics.md).
+PRIOR_T_EFF_RELATIVE_SD: Final = 0.15
+#: Floor of the relative TIA SD of a reduced-time-point estimate.
+REDUCED_MIN_RELATIVE_SD: Final = 0.10
+
+Prior = tuple[float, str]
+
+
+def reduced_time_point_fit(
+    times_s: Sequence[float],
+    activities_bq: Sequence[float],
+    half_life_s: float,
+    *,
+    prior: Prior | None,
+    region: str = "region",
+) -> KineticsFit:
+    """TIA from one or two time points, stated as a mono-exponential through one of them.
+
+    With a prior effective half-life T (the same region's fit in another cycle
+    of this patient): Madsen et al. 2018 at the measurement closest to
+    T/ln 2 (where the estimate is least sensitive to T), T's relative SD 0.15
+    propagated; without one: Hänscheid et al. 2018 (T = t) at the latest
+    measurement. The relative SD is at least 0.10. The result is a ``mono``
+    curve A(t) = A₀e^(−λt) through the chosen point (TIA = A₀/λ), so that its
+    curve, G factor and TIA agree; the method is in ``warnings`` and provenance.
+
+    >>> f = reduced_time_point_fit([96 * 3600.0], [1e6], 6.647 * 86400, prior=None)
+    >>> round(f.tia_bq_s / (2 * 96 * 3600 * 1e6 / math.log(2)), 12), f.model
+    (1.0, 'mono')
+    """
+    from sstrkit.therapy.stp import single_time_point
+
+    t = [float(x) for x in times_s]
+    a = [float(x) for x in activities_bq]
+    if not t or len(t) != len(a):
+        raise InvalidInputError("time points", expected="1 or 2 with activities", actual=len(t))
+    if prior is not None:
+        big_t = min(prior[0], half_life_s)
+        i = min(range(len(t)), key=lambda k: abs(t[k] - big_t / math.log(2)))
+        r = single_time_point(
+            a[i],
+            t[i],
+            method="madsen",
+            half_life=half_life_s,
+            population_t_eff_s=big_t,
+            population_t_eff_sd_s=PRIOR_T_EFF_RELATIVE_SD * big_t,
+            region=region,
+        )
+        how = (
+            f"reduced time points ({len(t)}): Madsen 2018 single-time-point TIA at "
+            f"{t[i] / H:g} h with T_eff {big_t / H:.1f} h from {prior[1]}"
+        )
+    else:
+        i = len(t) - 1
+        r = single_time_point(a[i], t[i], method="hanscheid", half_life=half_life_s, region=region)
+        how = (
+            f"reduced time points ({len(t)}): Hänscheid 2018 single-time-point TIA at "
+            f"{t[i] / H:g} h (no other cycle with a fit of this region)"
+        )
+    lam = math.log(2) / r.t_eff_s
+    tia = r.tia_bq_s
+    sd = max(r.tia_sd_bq_s or 0.0, REDUCED_MIN_RELATIVE_SD * tia)
+    return KineticsFit(
+        "mono",
+        MappingProxyType({"a1_bq": tia * lam, "lambda1_per_s": lam}),
+        tia,
+        sd,
+        r.t_eff_s,
+        None,
+        None,
+        tuple(t),
+        tuple(a),
+        half_life_s,
+        warnings=(how, *r.warnings),
+        provenance=r.provenance,
+    )
+
+
+def _fit(
+    case: Case, name: str, admin: Administration, model: str | None, prior: Prior | None = None
+) -> KineticsFit:
     t, a = case.series(name, admin.id)
     settings = case.planning
+    chosen = model or settings.kinetics_model
+    if len(t) < MIN_FIT_POINTS and chosen == "auto":
+        return reduced_time_point_fit(
+            t.tolist(), a.tolist(), get_nuclide(admin.nuclide).half_life_s, prior=prior, region=name
+        )
     return fit_curve(
         t,
         a,
         get_nuclide(admin.nuclide),
-        model=(model or settings.kinetics_model),  # type: ignore[arg-type]
+        model=chosen,  # type: ignore[arg-type]
         error_model=ErrorModel(cv=settings.kinetics_cv),
         region=f"{case.case_id}:{admin.id}:{name}",
     )
 
 
-def cycle_dosimetry(case: Case, admin: Administration) -> CycleDosimetry | None:
-    """Kinetics and MIRD/marrow doses of one administration (None without data)."""
+def kinetics_priors(case: Case) -> dict[tuple[str, int], Prior]:
+    """(region, cycle) → effective half-life of the same region in the nearest other cycle
+    with a full fit (an earlier cycle preferred), for reduced-time-point cycles."""
+    full: dict[str, dict[int, float]] = {}
+    for r in case.regions:
+        n = len(r.times_h if r.times_h is not None else r.datetimes or [])
+        if n < MIN_FIT_POINTS:
+            continue
+        admin = case.administration(r.administration)
+        try:
+            f = _fit(case, r.name, admin, r.kinetics_model)
+        except SstrkitError:
+            continue
+        full.setdefault(r.name, {})[admin.cycle] = f.t_eff_s
+    out: dict[tuple[str, int], Prior] = {}
+    for name, by_cycle in full.items():
+        for admin in case.administrations:
+            others = [c for c in by_cycle if c != admin.cycle]
+            if not others:
+                continue
+            earlier = [c for c in others if c < admin.cycle]
+            c = max(earlier) if earlier else min(others)
+            out[(name, admin.cycle)] = (by_cycle[c], f"cycle {c} (same region)")
+    return out
+
+
+def cycle_dosimetry(
+    case: Case, admin: Administration, priors: Mapping[tuple[str, int], Prior] | None = None
+) -> CycleDosimetry | None:
+    """Kinetics and MIRD/marrow doses of one administration (None without data).
+
+    Regions with fewer than 3 time points use :func:`reduced_time_point_fit` with
+    ``priors`` (:func:`kinetics_priors`).
+    """
     regs = [r for r in case.regions if r.administration == admin.id]
     blood = case.blood_series(admin.id)
     if not regs and blood is None:
         return None
     extra = case.planning.extra_dose_relative_sd
-    fits = {r.name: _fit(case, r.name, admin, r.kinetics_model) for r in regs}
+    priors = priors or {}
+    fits = {
+        r.name: _fit(case, r.name, admin, r.kinetics_model, priors.get((r.name, admin.cycle)))
+        for r in regs
+    }
     wb = [r for r in regs if r.kind == "whole_body"]
     wb_tia = fits[wb[0].name].tia_bq_s if wb else None
     mird_regions = []
@@ -292,22 +417,78 @@ def cycle_dosimetry(case: Case, admin: Administration) -> CycleDosimetry | None:
 
 
 def case_dosimetry(case: Case) -> dict[str, Any]:
-    """Per-cycle and cumulative absorbed doses of every administration with data.
+    """Per-cycle and cumulative absorbed doses of every administration.
 
-    Cycles without time–activity data are listed with ``"measured": false`` and
-    contribute nothing to the cumulative sums (nothing is extrapolated here;
-    :func:`plan_from_case` does that explicitly).
+    A cycle with time–activity data is ``"status": "measured"`` (regions with
+    fewer than 3 time points use the reduced-time-point method, named in their
+    warnings). A cycle whose administration is known but that has no data is
+    ``"status": "estimated"``: each region's dose per activity (Gy/Bq) of the
+    nearest cycle with data (an earlier one preferred) × this cycle's activity,
+    the same assumption :func:`plan_from_case` makes. Estimated doses are part
+    of the cumulative sums (never a silently smaller cumulative dose);
+    ``cumulative_estimated_gy`` says how much of each sum is estimated.
     """
     cycles: list[dict[str, Any]] = []
     cumulative: dict[str, float] = {}
-    for admin in sorted(case.administrations, key=lambda a: a.cycle):
-        dos = cycle_dosimetry(case, admin)
-        if dos is None:
-            cycles.append({"administration": admin.id, "cycle": admin.cycle, "measured": False})
+    estimated_part: dict[str, float] = {}
+    priors = kinetics_priors(case)
+    admins = sorted(case.administrations, key=lambda a: a.cycle)
+    measured: dict[int, CycleDosimetry] = {}
+    for admin in admins:
+        dos = cycle_dosimetry(case, admin, priors)
+        if dos is not None:
+            measured[admin.cycle] = dos
+    for admin in admins:
+        dos = measured.get(admin.cycle)
+        if dos is not None:
+            cycles.append({**dos.to_dict(), "measured": True, "status": "measured"})
+            for name, rd in dos.regions.items():
+                cumulative[name] = cumulative.get(name, 0.0) + rd.dose_gy
             continue
-        cycles.append({**dos.to_dict(), "measured": True})
-        for name, rd in dos.regions.items():
-            cumulative[name] = cumulative.get(name, 0.0) + rd.dose_gy
+        if not measured:
+            cycles.append(
+                {
+                    "administration": admin.id,
+                    "cycle": admin.cycle,
+                    "measured": False,
+                    "status": "no_data",
+                    "regions": [],
+                }
+            )
+            continue
+        earlier = [c for c in measured if c < admin.cycle]
+        src = max(earlier) if earlier else min(measured)
+        rows = []
+        for name, rd in measured[src].regions.items():
+            dose = rd.gy_per_bq * admin.activity_bq
+            scale = admin.activity_bq / measured[src].administration.activity_bq
+            rows.append(
+                {
+                    **rd.to_dict(),
+                    "model": f"estimated from cycle {src}",
+                    "tia_mbq_h": rd.fit.tia_bq_s * scale / 3.6e9,
+                    "tia_sd_mbq_h": rd.fit.tia_sd_bq_s * scale / 3.6e9,
+                    "dose_gy": dose,
+                    "warnings": [
+                        f"no imaging in cycle {admin.cycle}: dose per activity of cycle {src} "
+                        f"× {admin.activity_mbq:.0f} MBq"
+                    ],
+                }
+            )
+            cumulative[name] = cumulative.get(name, 0.0) + dose
+            estimated_part[name] = estimated_part.get(name, 0.0) + dose
+        cycles.append(
+            {
+                "administration": admin.id,
+                "cycle": admin.cycle,
+                "nuclide": admin.nuclide,
+                "activity_mbq": admin.activity_mbq,
+                "measured": False,
+                "status": "estimated",
+                "estimated_from_cycle": src,
+                "regions": rows,
+            }
+        )
     step = Step.make(
         "case_dosimetry",
         {"kinetics_model": case.planning.kinetics_model, "cv": case.planning.kinetics_cv},
@@ -318,6 +499,7 @@ def case_dosimetry(case: Case) -> dict[str, Any]:
         "case_id": case.case_id,
         "cycles": cycles,
         "cumulative_dose_gy": cumulative,
+        "cumulative_estimated_gy": estimated_part,
         "provenance": [step.to_dict()],
     }
 
@@ -385,7 +567,8 @@ def plan_from_case(case: Case) -> PlanResult:
     limits = settings.limits
     warnings: list[str] = []
     admins = sorted(case.administrations, key=lambda a: a.cycle)
-    dosimetry = [c for c in (cycle_dosimetry(case, a) for a in admins) if c is not None]
+    priors = kinetics_priors(case)
+    dosimetry = [c for c in (cycle_dosimetry(case, a, priors) for a in admins) if c is not None]
     if not dosimetry:
         raise InvalidInputError(
             "case dosimetry",
@@ -425,10 +608,22 @@ def plan_from_case(case: Case) -> PlanResult:
 
     regions = list(latest.regions)
     kidney = settings.kidney_region
+    # Safety limits are never loosened by missing data: no plan without both limiting organs.
     if kidney not in latest.regions:
-        warnings.append(f"no kidney region named {kidney!r}: no kidney limit applied")
+        raise InvalidInputError(
+            "kidney dosimetry",
+            expected=f"a region named {kidney!r} with time–activity data",
+            actual=f"regions {sorted(latest.regions)}",
+            fix="add the kidneys (or set planning.kidney_region); no plan is made without the "
+            "kidney limit",
+        )
     if "red marrow" not in latest.regions:
-        warnings.append("no blood samples: no red-marrow limit applied")
+        raise InvalidInputError(
+            "red-marrow dosimetry",
+            expected="blood samples of the administration (EANM blood method)",
+            actual="none",
+            fix="add blood samples; no plan is made without the red-marrow limit",
+        )
     risk = case.patient.risk_factors.present()
     ebrt = {e.region: e for e in case.ebrt}
 

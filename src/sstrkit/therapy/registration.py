@@ -42,7 +42,7 @@ from sstrkit.core.provenance import Step
 from sstrkit.core.volume import EXTENSIVE_UNITS, Volume
 from sstrkit.errors import FitError, InvalidInputError
 
-__all__ = ["Registration", "apply_to_spect", "register_ct"]
+__all__ = ["Registration", "apply_to_labels", "apply_to_spect", "register_ct"]
 
 _NCC_ACCEPT = 0.8
 
@@ -234,4 +234,44 @@ def apply_to_spect(spect: Volume, registration: Registration, reference: Volume)
         reference_time=spect.reference_time,
         name=spect.name,
         history=(*spect.history, registration.step, step),
+    )
+
+
+def apply_to_labels(labels: Volume, registration: Registration, reference: Volume) -> Volume:
+    """Resample a label map drawn on the *moving* CT's scan onto ``reference`` (nearest).
+
+    ``registration`` is :func:`register_ct` with the reference time point's CT
+    as the fixed image and the CT on which the labels were drawn as the moving
+    one — the same transform convention as :func:`apply_to_spect`, so regions
+    and activity maps meet on one grid through one registration.
+    """
+    src = sitk.GetImageFromArray(np.asarray(labels.array, dtype=np.int32))
+    src.SetSpacing(labels.spacing)
+    src.SetOrigin(labels.origin)
+    src.SetDirection(labels.direction)
+    out = sitk.Resample(
+        src,
+        reference.to_sitk(),
+        registration.transform,
+        sitk.sitkNearestNeighbor,
+        0,
+        sitk.sitkInt32,
+    )
+    step = Step.make(
+        "transfer_labels",
+        {"interpolation": "nearest", **registration.to_dict()},
+        inputs=(labels.name, reference.name),
+    )
+    return Volume(
+        np.asarray(sitk.GetArrayFromImage(out), dtype=np.int32),
+        spacing=reference.spacing,
+        origin=reference.origin,
+        direction=reference.direction,
+        frame_of_reference_uid=reference.frame_of_reference_uid,
+        modality=labels.modality,
+        quantity="label",
+        unit="1",
+        reference_time=reference.reference_time,
+        name=labels.name,
+        history=(*labels.history, registration.step, step),
     )

@@ -39,8 +39,6 @@ Examples
 
 from __future__ import annotations
 
-import datetime as _dt
-import json
 import math
 import os
 import time
@@ -66,13 +64,17 @@ from sstrkit.physics.nuclides import get_nuclide
 from sstrkit.therapy.dvh import RegionDVH, region_dvh
 from sstrkit.therapy.pvc import PvcMethod, PvcRegion, pv_corrected_doses
 from sstrkit.therapy.radiobiology import tissue_parameters
+from sstrkit.therapy.region_activity import RegionActivities
 
 __all__ = [
     "DEFAULT_HU_DENSITY",
     "DoseMethod",
+    "ScanTimePoint",
     "StudyDosimetry",
+    "VoiInput",
     "bed_map",
     "convolve_fft",
+    "cycle_dosimetry_from_scans",
     "default_half_size",
     "density_from_ct",
     "dose_map",
@@ -369,7 +371,7 @@ def bed_map(
 # ------------------------------------------------------------- study pipeline
 @dataclass(frozen=True)
 class StudyDosimetry:
-    """One cycle's voxel dosimetry of a study folder (digital-patient layout)."""
+    """One cycle's voxel dosimetry, with the region activities measured on the same grid."""
 
     cycle: int
     nuclide: str
@@ -383,6 +385,10 @@ class StudyDosimetry:
     parameters: dict[str, Any]
     pv_regions: Mapping[str, PvcRegion] = field(default_factory=dict)
     pv_step: Step | None = None
+    region_activity: RegionActivities | None = None
+    voi_registration: dict[str, Any] | None = None
+    notes: tuple[str, ...] = ()
+    voi_labels: Volume | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able summary; ``pvc_*`` fields sit next to the uncorrected DVH metrics."""
@@ -412,6 +418,8 @@ class StudyDosimetry:
                 "regions": {k: v.to_dict() for k, v in self.pv_regions.items()},
             },
             "registrations": list(self.registrations),
+            "voi_registration": self.voi_registration,
+            "notes": list(self.notes),
             "timings_s": self.timings_s,
             "history": [s.to_dict() for s in self.dose.history],
         }
@@ -429,6 +437,242 @@ def truth_regions(truth: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
     return regions
 
 
+@dataclass(frozen=True)
+class ScanTimePoint:
+    """One SPECT/CT time point: the SPECT (Bq/mL), its CT (or None) and the time."""
+
+    spect: Volume
+    ct: Volume | None
+    time_s: float
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class VoiInput:
+    """Volumes of interest for a cycle: a label map and where it was drawn.
+
+    ``ct`` is the CT on whose scan the labels were drawn (the baseline PET/CT's
+    CT, or one time point's CT): the labels reach the cycle's reference SPECT
+    through one rigid registration of that CT to the reference time point's CT.
+    ``ct=None`` means the label map is already in the reference time point's
+    patient coordinates (no registration).
+    """
+
+    labels: Volume
+    regions: Mapping[str, Sequence[int]]
+    ct: Volume | None = None
+    kinds: Mapping[str, str] = field(default_factory=dict)
+    source: str = ""
+    same_scan: bool = False
+
+
+def cycle_dosimetry_from_scans(
+    scans: Sequence[ScanTimePoint],
+    nuclide: str,
+    *,
+    cycle: int = 1,
+    voi: VoiInput | None = None,
+    method: DoseMethod = "convolution",
+    tia_method: str = "trapezoid",
+    register: bool = True,
+    density_correction: bool = True,
+    registration_levels: tuple[int, ...] = (4, 2),
+    pvc: PvcMethod = "gtm",
+    fwhm_mm: float | None = None,
+    truth_gy: Mapping[str, float] | None = None,
+    progress: Callable[[str], None] | None = None,
+    inputs: Mapping[str, Any] | None = None,
+) -> StudyDosimetry:
+    """Voxel and region dosimetry of one cycle from its SPECT/CT time points.
+
+    Every later time point's CT is registered (rigid) to the first time
+    point's CT and its SPECT resampled onto the first SPECT grid conserving
+    activity; the VOI label map reaches the same grid through one registration
+    of the CT it was drawn on (``voi.ct``) to that reference CT. The voxel TIA,
+    dose map, DVHs and partial-volume-corrected region doses, and the region
+    activities that feed the MIRD doses (:func:`~sstrkit.therapy.region_activity.
+    region_activities`), all use these same registrations.
+
+    With a single time point the voxel TIA uses Hänscheid's single-time-point
+    approximation (recorded); ``tia_method`` defaults to ``"trapezoid"``
+    (with an uptake phase and a first scan at a few hours, a mono-exponential
+    from t = 0 over-estimates the TIA by 3 to 13 % for the digital patient).
+    """
+    from sstrkit.therapy.region_activity import region_activities
+    from sstrkit.therapy.registration import apply_to_labels, apply_to_spect, register_ct
+    from sstrkit.therapy.voxel_tia import voxel_tia
+
+    say = progress or (lambda _msg: None)
+    if not scans:
+        raise InvalidInputError("SPECT time points", expected="at least one", actual="none")
+    if pvc not in ("gtm", "voi", "none"):
+        raise InvalidInputError("partial-volume method", expected="gtm, voi or none", actual=pvc)
+    t_start = time.perf_counter()
+    timings: dict[str, float] = {}
+    notes: list[str] = []
+    order = sorted(range(len(scans)), key=lambda k: scans[k].time_s)
+    scans = [scans[k] for k in order]
+    times = [s.time_s for s in scans]
+    ref_spect, ref_ct = scans[0].spect, scans[0].ct
+    aligned = [ref_spect]
+    regs: list[dict[str, Any]] = []
+    t0 = time.perf_counter()
+    for k in range(1, len(scans)):
+        moving = scans[k]
+        if register and ref_ct is not None and moving.ct is not None:
+            say(f"registering time point {k + 1}/{len(scans)}")
+            reg = register_ct(ref_ct, moving.ct, shrink_factors=registration_levels)
+            regs.append({"time_point": k, "label": moving.label, **reg.to_dict()})
+            if not reg.acceptable:
+                notes.append(
+                    f"registration of time point {moving.label or k + 1} to the reference "
+                    f"is doubtful (CT NCC {reg.ncc_after:.2f} < 0.8); check the fused images"
+                )
+            aligned.append(apply_to_spect(moving.spect, reg, ref_spect))
+        else:
+            if register:
+                notes.append(
+                    f"time point {moving.label or k + 1}: no CT to register, placed by "
+                    "patient coordinates (repositioning not corrected)"
+                )
+            moved = moving.spect.with_metadata(
+                frame_of_reference_uid=ref_spect.frame_of_reference_uid
+            )
+            aligned.append(
+                moved
+                if moved.same_space(ref_spect)
+                else moved.resample_to(ref_spect, mode="conserve")
+            )
+    timings["registration_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    say("voxel time-integrated activity")
+    tia_used = tia_method if len(aligned) > 1 else "single_time_point"
+    if tia_used != tia_method:
+        notes.append(
+            "one SPECT time point: voxel TIA by Hänscheid's single-time-point approximation "
+            "(J Nucl Med 2018;59:75)"
+        )
+    tia_res = voxel_tia(aligned, times, nuclide, method=tia_used)  # type: ignore[arg-type]
+    timings["tia_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    say("absorbed-dose map")
+    ct_on_spect = (
+        ref_ct.resample_to(ref_spect, mode="linear", default_value=-1000.0)
+        if ref_ct is not None
+        else None
+    )
+    if ct_on_spect is None and density_correction:
+        notes.append("no CT at the reference time point: dose map without density correction")
+    dose = dose_map(
+        tia_res.tia,
+        nuclide,
+        method=method,
+        ct=ct_on_spect if density_correction else None,
+    )
+    timings["dose_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    regions: list[RegionDVH] = []
+    truth_out: dict[str, float] = {}
+    pv_regions: dict[str, PvcRegion] = {}
+    pv_step: Step | None = None
+    activity: RegionActivities | None = None
+    voi_reg: dict[str, Any] | None = None
+    lab_vol: Volume | None = None
+    if voi is not None:
+        say("regions")
+        study_regions = {k: tuple(int(v) for v in vs) for k, vs in voi.regions.items()}
+        if voi.ct is not None and not voi.same_scan and ref_ct is not None and register:
+            say("transferring the VOIs to the reference time point")
+            reg = register_ct(ref_ct, voi.ct, shrink_factors=registration_levels)
+            voi_reg = {"from": voi.source, **reg.to_dict()}
+            if not reg.acceptable:
+                notes.append(
+                    f"VOI transfer from {voi.source} is doubtful (CT NCC {reg.ncc_after:.2f} "
+                    "< 0.8); check the VOIs on the fused images"
+                )
+            lab_vol = apply_to_labels(voi.labels, reg, ref_spect)
+        else:
+            if voi.ct is not None and not voi.same_scan and ref_ct is None:
+                notes.append(
+                    f"VOIs from {voi.source} placed by patient coordinates: the reference "
+                    "time point has no CT to register"
+                )
+            lab_vol = voi.labels.with_metadata(
+                frame_of_reference_uid=ref_spect.frame_of_reference_uid
+            ).resample_to(ref_spect, mode="nearest")
+        lab = np.asarray(lab_vol.array).astype(np.int64)
+        for name, values in study_regions.items():
+            mask = np.isin(lab, values)
+            if mask.any():
+                regions.append(region_dvh(dose, mask, name=name))
+                t = (truth_gy or {}).get(name)
+                if t is not None:
+                    truth_out[name] = float(t)
+            else:
+                notes.append(f"region {name!r} has no voxel on the SPECT grid")
+        activity = region_activities(
+            aligned,
+            times,
+            lab,
+            study_regions,
+            fwhm_mm=fwhm_mm,
+            pvc=pvc,
+            ct_hu=None if ct_on_spect is None else np.asarray(ct_on_spect.array),
+            kinds=voi.kinds,
+        )
+        if pvc != "none" and fwhm_mm is not None:
+            say("partial-volume correction")
+            rho = (
+                np.maximum(density_from_ct(ct_on_spect), _AIR_DENSITY_LIMIT)
+                if density_correction and ct_on_spect is not None
+                else None
+            )
+            pv_regions, pv_step = pv_corrected_doses(
+                np.asarray(dose.array),
+                lab,
+                study_regions,
+                method=pvc,
+                fwhm_mm=float(fwhm_mm),
+                spacing_mm=dose.spacing,
+                density=rho,
+                inputs=(dose.name, voi.labels.name or voi.source),
+            )
+    timings["regions_s"] = time.perf_counter() - t0
+    timings["total_s"] = time.perf_counter() - t_start
+    params = {
+        **(inputs or {}),
+        "cycle": cycle,
+        "method": method,
+        "tia_method": tia_used,
+        "register": register,
+        "registration_levels": list(registration_levels),
+        "density_correction": density_correction,
+        "times_h": [t / 3600.0 for t in times],
+        "reference_time_point": 0,
+        "pvc": pvc if pv_step is not None else "none",
+        "fwhm_mm": fwhm_mm,
+        "voi_source": voi.source if voi is not None else None,
+    }
+    return StudyDosimetry(
+        cycle,
+        nuclide,
+        dose,
+        tia_res.tia,
+        tia_res.lambda_eff_per_s,
+        tuple(regions),
+        tuple(regs),
+        truth_out,
+        timings,
+        params,
+        pv_regions,
+        pv_step,
+        activity,
+        voi_reg,
+        tuple(notes),
+        lab_vol,
+    )
+
+
 def study_cycle_dosimetry(
     study_dir: str | os.PathLike[str],
     cycle: int,
@@ -440,178 +684,27 @@ def study_cycle_dosimetry(
     registration_levels: tuple[int, ...] = (4, 2),
     pvc: PvcMethod = "gtm",
     fwhm_mm: float | None = None,
-    voi_labels: Volume | None = None,
-    voi_regions: Mapping[str, Sequence[int]] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> StudyDosimetry:
-    """Voxel dosimetry of one cycle of a study written by :mod:`sstrkit.phantom`.
+    """:func:`cycle_dosimetry_from_scans` for one cycle of a study folder.
 
-    Reads the cycle's SPECT/CT time points (``manifest.json``), registers every
-    CT to the first time point's CT (rigid) and resamples its SPECT onto the
-    first SPECT grid conserving activity, fits the voxel TIA, computes the dose
-    map and, for the study's volumes of interest (``voi_labels`` + ``voi_regions``,
-    a label map in the scans' patient coordinates and region name → label values;
-    by default the digital patient's ``truth/`` labels), the per-region DVH metrics
-    (labels resampled onto the dose grid by nearest neighbour) and, next to
-    them, partial-volume-corrected region means (:mod:`sstrkit.therapy.pvc`,
-    ``pvc="gtm"|"voi"|"none"``) at the SPECT resolution ``fwhm_mm`` (default:
-    ``fwhm_mm`` of the manifest; without one no correction is made).
-
-    ``tia_method`` defaults to ``"trapezoid"``: with an uptake phase and a
-    first scan at a few hours, a mono-exponential from t = 0 over-estimates the
-    TIA (+3 to +13 % for the digital patient's organs and lesions with scans at
-    4, 24, 96 and 168 h), while trapezoid + tail stays within 4 %.
+    The study (:class:`sstrkit.pipeline.study.Study`) gives the cycle's SPECT/CT
+    time points, its volumes of interest (the study's segmentation, or the
+    digital patient's truth label maps) and, for the digital patient, the true
+    region doses.
     """
-    from sstrkit.io.dicom_read import read_series
-    from sstrkit.io.nifti import read_nifti
-    from sstrkit.therapy.registration import apply_to_spect, register_ct
-    from sstrkit.therapy.voxel_tia import voxel_tia
+    from sstrkit.pipeline.study import Study
 
-    say = progress or (lambda _msg: None)
-    root = Path(study_dir)
-    t_start = time.perf_counter()
-    timings: dict[str, float] = {}
-    try:
-        manifest = json.loads((root / "manifest.json").read_text("utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InvalidInputError(
-            "study folder",
-            expected="a folder with manifest.json (sstrkit phantom layout)",
-            actual=str(root),
-            fix=str(exc),
-        ) from None
-    spects = sorted(
-        (s for s in manifest["series"]["spect"] if int(s["cycle"]) == cycle),
-        key=lambda s: float(s["hours_post_injection"]),
-    )
-    cts = {
-        float(c["hours_post_injection"]): c
-        for c in manifest["series"]["spect_ct"]
-        if int(c["cycle"]) == cycle
-    }
-    if not spects:
-        cycles = sorted({int(s["cycle"]) for s in manifest["series"]["spect"]})
-        raise InvalidInputError("cycle", expected=f"one of {cycles}", actual=cycle)
-    nuclide = str(spects[0]["nuclide"])
-    say("reading SPECT/CT")
-    spect_vols, ct_vols, times = [], [], []
-    for s in spects:
-        h = float(s["hours_post_injection"])
-        spect_vols.append(read_series([root / s["path"]]).volume)
-        ct_vols.append(read_series(root / cts[h]["path"]).volume)
-        inj = _dt.datetime.fromisoformat(s["injection_time"])
-        times.append((_dt.datetime.fromisoformat(s["time"]) - inj).total_seconds())
-    timings["read_s"] = time.perf_counter() - t_start
-    ref_spect, ref_ct = spect_vols[0], ct_vols[0]
-    aligned = [ref_spect]
-    regs: list[dict[str, Any]] = []
-    t0 = time.perf_counter()
-    for k in range(1, len(spect_vols)):
-        if register:
-            say(f"registering time point {k + 1}/{len(spect_vols)}")
-            reg = register_ct(ref_ct, ct_vols[k], shrink_factors=registration_levels)
-            regs.append({"time_point": k, **reg.to_dict()})
-            aligned.append(apply_to_spect(spect_vols[k], reg, ref_spect))
-        else:
-            moved = spect_vols[k].with_metadata(
-                frame_of_reference_uid=ref_spect.frame_of_reference_uid
-            )
-            aligned.append(
-                moved
-                if moved.same_space(ref_spect)
-                else moved.resample_to(ref_spect, mode="conserve")
-            )
-    timings["registration_s"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    say("voxel time-integrated activity")
-    tia_res = voxel_tia(aligned, times, nuclide, method=tia_method)  # type: ignore[arg-type]
-    timings["tia_s"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    say("absorbed-dose map")
-    ct_on_spect = ref_ct.resample_to(ref_spect, mode="linear", default_value=-1000.0)
-    dose = dose_map(
-        tia_res.tia, nuclide, method=method, ct=ct_on_spect if density_correction else None
-    )
-    timings["dose_s"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    regions: list[RegionDVH] = []
-    truth_gy: dict[str, float] = {}
-    pv_regions: dict[str, PvcRegion] = {}
-    pv_step: Step | None = None
-    fwhm = fwhm_mm if fwhm_mm is not None else spects[0].get("fwhm_mm")
-    if pvc not in ("gtm", "voi", "none"):
-        raise InvalidInputError("partial-volume method", expected="gtm, voi or none", actual=pvc)
-    truth_file = root / "truth" / "truth.json"
-    labels_file = root / "truth" / f"labels_cycle{cycle}.nii.gz"
-    truth: dict[str, Any] = (
-        json.loads(truth_file.read_text("utf-8")) if truth_file.is_file() else {}
-    )
-    labels: Volume | None = None
-    study_regions: dict[str, tuple[int, ...]] = {}
-    if voi_labels is not None and voi_regions is not None:
-        # The study's own segmentation (same patient coordinates as the scans).
-        labels = voi_labels
-        study_regions = {k: tuple(int(v) for v in vs) for k, vs in voi_regions.items()}
-    elif truth and labels_file.is_file():
-        labels = read_nifti(labels_file)
-        study_regions = truth_regions(truth)
-    if labels is not None:
-        say("regions")
-        labels = labels.with_metadata(frame_of_reference_uid=ref_spect.frame_of_reference_uid)
-        lab = labels.resample_to(ref_spect, mode="nearest").array
-        cyc_truth: dict[str, Any] = next(
-            (c for c in truth.get("cycles", []) if int(c["cycle"]) == cycle), {}
-        )
-        for name, values in study_regions.items():
-            mask = np.isin(lab, values)
-            if mask.any():
-                regions.append(region_dvh(dose, mask, name=name))
-                t = cyc_truth.get("regions", {}).get(name, {}).get("total_gy")
-                if t is not None:
-                    truth_gy[name] = float(t)
-        if pvc != "none" and fwhm is not None:
-            say("partial-volume correction")
-            rho = (
-                np.maximum(density_from_ct(ct_on_spect), _AIR_DENSITY_LIMIT)
-                if density_correction
-                else None
-            )
-            pv_regions, pv_step = pv_corrected_doses(
-                np.asarray(dose.array),
-                np.asarray(lab).astype(np.int64),
-                study_regions,
-                method=pvc,
-                fwhm_mm=float(fwhm),
-                spacing_mm=dose.spacing,
-                density=rho,
-                inputs=(dose.name, labels.name or labels_file.name),
-            )
-    timings["regions_s"] = time.perf_counter() - t0
-    timings["total_s"] = time.perf_counter() - t_start
-    params = {
-        "study": str(root),
-        "cycle": cycle,
-        "method": method,
-        "tia_method": tia_method,
-        "register": register,
-        "registration_levels": list(registration_levels),
-        "density_correction": density_correction,
-        "times_h": [t / 3600.0 for t in times],
-        "reference_time_point": 0,
-        "pvc": pvc if pv_step is not None else "none",
-        "fwhm_mm": fwhm,
-    }
-    return StudyDosimetry(
+    study = Study.load(Path(study_dir))
+    result: StudyDosimetry = study.cycle_dosimetry(
         cycle,
-        nuclide,
-        dose,
-        tia_res.tia,
-        tia_res.lambda_eff_per_s,
-        tuple(regions),
-        tuple(regs),
-        truth_gy,
-        timings,
-        params,
-        pv_regions,
-        pv_step,
+        method=method,
+        tia_method=tia_method,
+        register=register,
+        density_correction=density_correction,
+        registration_levels=registration_levels,
+        pvc=pvc,
+        fwhm_mm=fwhm_mm,
+        progress=progress,
     )
+    return result
