@@ -114,20 +114,95 @@ def test_rerun_reuses_cached_dosimetry(run: RunResult, study: Path) -> None:
     assert again.stages["dosimetry"]["organ_level"]["cumulative_dose_gy"] == pytest.approx(first)
 
 
-def test_missing_time_point_and_corrupt_pet_are_reported(study: Path, tmp_path: Path) -> None:
-    broken = tmp_path / "broken"
-    shutil.copytree(study, broken, ignore=shutil.ignore_patterns("truth"))
-    shutil.copytree(study / "truth", broken / "truth")
-    manifest = json.loads((broken / "manifest.json").read_text(encoding="utf-8"))
-    spect = next(s for s in manifest["series"]["spect"] if s["cycle"] == 2)
-    (broken / spect["path"]).unlink()  # a missing time point of cycle 2
+def _copy(study: Path, dest: Path) -> tuple[Path, dict[str, Any]]:
+    shutil.copytree(study, dest)
+    return dest, json.loads((dest / "manifest.json").read_text(encoding="utf-8"))
+
+
+def _cycle_dose(res: RunResult, cycle: int, region: str) -> tuple[float, str]:
+    cyc = next(c for c in res.stages["dosimetry"]["organ_level"]["cycles"] if c["cycle"] == cycle)
+    row = next(r for r in cyc["regions"] if r["name"] == region)
+    return float(row["dose_gy"]), str(row["status"])
+
+
+def test_missing_time_point_is_computed_from_the_rest_and_flagged(
+    run: RunResult, study: Path, tmp_path: Path
+) -> None:
+    """Issue 14 acceptance: one SPECT time point of one cycle deleted → that cycle's kidney
+    dose changes by < 10 % (reference: the same study with all time points) and is flagged;
+    a corrupt PET skips the reading only."""
+    broken, manifest = _copy(study, tmp_path / "broken")
+    spect = [s for s in manifest["series"]["spect"] if s["cycle"] == 2][-1]
+    (broken / spect["path"]).unlink()  # the 168 h time point of cycle 2
     for f in (broken / manifest["series"]["pet"]["path"]).iterdir():
         f.write_bytes(b"not a DICOM file")  # a corrupt PET series
     res = run_study(broken, tmp_path / "out")
     assert "reading" in res.skipped  # says why, invents nothing
-    assert "cycle 2" in res.stages["dosimetry"]["problems"]
+    full, _ = _cycle_dose(run, 2, "kidneys")
+    dose, status = _cycle_dose(res, 2, "kidneys")
+    assert status == "reduced_timepoints"
+    assert dose == pytest.approx(full, rel=0.10)
+    kinds = {(f["kind"], f["cycle"]) for f in res.data_quality}
+    assert ("missing_time_point", 2) in kinds and ("reduced_timepoints", 2) in kinds
+    rows = Path(res.files["organ_doses_csv"]).read_text(encoding="utf-8").splitlines()
+    assert rows[0].startswith("cycle,region,kind,status,tia_mbq_h,dose_gy,dose_gy_per_gbq")
+    assert any(r.startswith("2,kidneys,organ,reduced_timepoints,") for r in rows)
     html = Path(res.files["report"]).read_text(encoding="utf-8")
     assert "Section status: skipped" in html and "cycle 2" in html
+
+
+def test_two_time_points_use_the_other_cycles_kinetics(
+    run: RunResult, study: Path, tmp_path: Path
+) -> None:
+    """Two of four time points left (4 h and 24 h deleted): the single-time-point method with
+    cycle 1's effective half-life (Madsen 2018) stays within 15 % of the full fit."""
+    broken, manifest = _copy(study, tmp_path / "two")
+    for s in [s for s in manifest["series"]["spect"] if s["cycle"] == 2][:2]:
+        (broken / s["path"]).unlink()
+    res = run_study(broken, tmp_path / "out", report=False)
+    full, _ = _cycle_dose(run, 2, "kidneys")
+    dose, status = _cycle_dose(res, 2, "kidneys")
+    assert status == "reduced_timepoints"
+    assert dose == pytest.approx(full, rel=0.15)
+    cyc = next(c for c in res.stages["dosimetry"]["organ_level"]["cycles"] if c["cycle"] == 2)
+    kid = next(r for r in cyc["regions"] if r["name"] == "kidneys")
+    assert any("Madsen 2018" in w and "cycle 1" in w for w in kid["warnings"])
+
+
+def test_cycle_without_imaging_is_estimated_never_dropped(
+    run: RunResult, study: Path, tmp_path: Path
+) -> None:
+    """Issue 14 acceptance: all SPECTs of cycle 2 deleted → cycle 2 is "estimated" from cycle 1
+    (Gy/GBq × activity) and the cumulative kidney dose is not silently smaller: within 10 %
+    of the fully imaged study's (the two cycles' kidney Gy/GBq differ by a few per cent)."""
+    broken, manifest = _copy(study, tmp_path / "nocycle2")
+    for s in manifest["series"]["spect"]:
+        if s["cycle"] == 2:
+            (broken / s["path"]).unlink()
+    res = run_study(broken, tmp_path / "out", report=False)
+    dose, status = _cycle_dose(res, 2, "kidneys")
+    d1, _ = _cycle_dose(res, 1, "kidneys")
+    assert status == "estimated"
+    assert dose == pytest.approx(d1, rel=1e-9)  # same activity in both cycles (7.4 GBq)
+    organ = res.stages["dosimetry"]["organ_level"]
+    full = run.stages["dosimetry"]["organ_level"]["cumulative_dose_gy"]["kidneys"]
+    assert organ["cumulative_dose_gy"]["kidneys"] == pytest.approx(full, rel=0.10)
+    assert organ["cumulative_estimated_gy"]["kidneys"] == pytest.approx(dose)
+    assert any(f["kind"] == "estimated_cycle" and f["cycle"] == 2 for f in res.data_quality)
+
+
+def test_planning_is_skipped_without_a_limiting_organ(study: Path, tmp_path: Path) -> None:
+    """No blood samples → no red-marrow dose → no plan (never a plan without a limit)."""
+    broken, _ = _copy(study, tmp_path / "noblood")
+    case = json.loads((broken / "case.json").read_text(encoding="utf-8"))
+    case["blood"] = []
+    (broken / "case.json").write_text(json.dumps(case), encoding="utf-8")
+    clinical = json.loads((broken / "clinical.json").read_text(encoding="utf-8"))
+    clinical["blood_samples"] = []
+    (broken / "clinical.json").write_text(json.dumps(clinical), encoding="utf-8")
+    res = run_study(broken, tmp_path / "out", report=False)
+    assert "planning" not in res.stages
+    assert "red-marrow" in res.skipped["planning"]
 
 
 def test_cli_run_json_and_bad_study(run: RunResult, study: Path, tmp_path: Path) -> None:
@@ -139,29 +214,25 @@ def test_cli_run_json_and_bad_study(run: RunResult, study: Path, tmp_path: Path)
 
 
 def test_real_study_layout_with_segmentation(study: Path, run: RunResult, tmp_path: Path) -> None:
-    """A study without truth/ takes its VOIs from the manifest's segmentation entry."""
+    """A study without truth/ takes its VOIs from the manifest's segmentation entry: one
+    label map drawn on the baseline PET/CT, moved to every SPECT by the CT registration."""
     real = tmp_path / "real"
     shutil.copytree(study, real, ignore=shutil.ignore_patterns("truth"))
     seg = real / "seg"
-    shutil.copytree(study / "truth", seg, ignore=shutil.ignore_patterns("truth.json"))
-    manifest = json.loads((real / "manifest.json").read_text(encoding="utf-8"))
-    truth = json.loads((study / "truth" / "truth.json").read_text(encoding="utf-8"))
-    regions = {
-        name: organ["label_values"]
-        for name, organ in truth["organs"].items()
-        if organ.get("voxelised") and organ.get("label_values")
+    seg.mkdir()
+    shutil.copy(study / "truth" / "labels_baseline.nii.gz", seg / "labels.nii.gz")
+    names = json.loads((study / "truth" / "labels.json").read_text(encoding="utf-8"))
+    # the clinic's own names: left/right kidneys as one label each, lesions called tumours
+    renamed = {
+        k: v.replace("lesion_", "tumour_").replace("_cortex", "").replace("_medulla", "")
+        for k, v in names.items()
     }
-    regions.update({les["id"]: [les["label_value"]] for les in truth["lesions"]})
+    (seg / "names.json").write_text(json.dumps(renamed), encoding="utf-8")
+    manifest = json.loads((real / "manifest.json").read_text(encoding="utf-8"))
     manifest.pop("truth")
     manifest["segmentation"] = {
-        "labels_nifti": {
-            k: "seg/" + Path(v).name
-            for k, v in json.loads((study / "manifest.json").read_text())["truth"][
-                "labels_nifti"
-            ].items()
-        },
-        "label_names": "seg/labels.json",
-        "regions": regions,
+        "labels_nifti": {"baseline": "seg/labels.nii.gz"},
+        "label_names": "seg/names.json",
     }
     (real / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     res = run_study(real, tmp_path / "out", report=False)
@@ -169,10 +240,25 @@ def test_real_study_layout_with_segmentation(study: Path, run: RunResult, tmp_pa
     dos = res.stages["dosimetry"]
     assert dos["voi_source"].startswith("study segmentation") and dos["truth_total_gy"] == {}
     # The voxel DVHs and partial-volume-corrected doses use the study's own VOIs too.
-    names = {r["name"] for r in dos["voxel"][1]["regions"]}
-    assert {"kidneys", "liver", "spleen"} <= names
+    names_used = {r["name"] for r in dos["voxel"][1]["regions"]}
+    assert {"kidneys", "kidney_left", "kidney_right", "liver", "spleen"} <= names_used
     assert all(r.get("pvc_mean_gy") is not None for r in dos["voxel"][1]["regions"])
-    # Same VOIs as the digital-patient run: the same organ doses.
-    assert dos["organ_level"]["cumulative_dose_gy"] == pytest.approx(
-        run.stages["dosimetry"]["organ_level"]["cumulative_dose_gy"], rel=1e-9
-    )
+    # Same VOIs as the digital-patient run under other names: the same doses.
+    ref = run.stages["dosimetry"]["organ_level"]["cumulative_dose_gy"]
+    got = dos["organ_level"]["cumulative_dose_gy"]
+    assert got == pytest.approx({k.replace("lesion_", "tumour_"): v for k, v in ref.items()})
+    rows = Path(res.files["organ_doses_csv"]).read_text(encoding="utf-8").splitlines()
+    assert any(r.startswith("1,kidney_left,organ_part,measured,") for r in rows)
+    assert any(r.startswith("1,tumour_01,lesion,measured,") for r in rows)
+
+
+def test_unknown_region_name_is_an_error_not_a_drop(study: Path, tmp_path: Path) -> None:
+    real, manifest = _copy(study, tmp_path / "badnames")
+    names = json.loads((real / "truth" / "labels.json").read_text(encoding="utf-8"))
+    names["5"] = "hepatic thing"  # liver: still recognised ("hepat")
+    names["6"] = "mystery organ"  # neither a dosimetry region nor a documented structure
+    (real / "truth" / "labels.json").write_text(json.dumps(names), encoding="utf-8")
+    res = CliRunner().invoke(app, ["run", str(real), "--out", str(tmp_path / "o"), "--json"])
+    assert res.exit_code == 0  # the run goes on; the dosimetry stage says why it stopped
+    doc = json.loads(res.stdout)
+    assert "mystery organ" in doc["skipped"]["dosimetry"]

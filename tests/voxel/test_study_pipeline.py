@@ -35,7 +35,9 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def study(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("study")
-    make_study(root, StudyConfig(seed=3, voxel_mm=4.0, cycles=1, fdg=False))
+    # no repositioning: these tests check the dose engine and partial-volume handling with
+    # registration off; repositioned studies are tested end to end in tests/pipeline
+    make_study(root, StudyConfig(seed=3, voxel_mm=4.0, cycles=1, fdg=False, reposition=False))
     return root
 
 

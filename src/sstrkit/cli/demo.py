@@ -18,34 +18,71 @@ def _render(doc: dict[str, Any]) -> None:
         status = "skipped: " + doc["skipped"][name] if name in doc["skipped"] else "done"
         rows.append((name, f"{secs:.1f}", status))
     console.print(table("Stages", ("stage", "time (s)", "status"), rows))
+    if doc.get("intake"):
+        console.print(
+            f"Intake: manifest generated from the DICOM headers in {doc['study']} "
+            "(review it; edit it or use --role to override)."
+        )
     reading = stages.get("reading")
     if reading:
-        elig = reading["eligibility"]["eligible"]
+        elig = reading["eligibility"]
+        verdict = {True: "eligible", False: "NOT eligible"}.get(
+            elig.get("eligible"), "eligibility not assessed"
+        )
+        missing = elig.get("missing") or []
         console.print(
             f"SSTR PET: {len(reading['lesions'])} lesions, Krenning "
-            f"{reading['krenning_patient']}, PRRT {'eligible' if elig else 'NOT eligible'}."
+            f"{reading['krenning_patient']}, PRRT {verdict}"
+            + (f" (missing: {', '.join(map(str, missing))})." if missing else ".")
         )
     dos = stages.get("dosimetry")
     if dos:
         cum = dos["organ_level"]["cumulative_dose_gy"]
+        est = dos["organ_level"].get("cumulative_estimated_gy", {})
+        kinds = dos.get("regions", {}).get("kinds", {})
         console.print(
             table(
-                "Cumulative absorbed dose (measured cycles)",
+                "Cumulative absorbed dose (all cycles; estimated part in brackets)",
                 ("region", "dose (Gy)"),
-                [(k, f"{v:.3g}") for k, v in cum.items() if not k.startswith("lesion")],
+                [
+                    (k, f"{v:.3g}" + (f" ({est[k]:.3g} estimated)" if est.get(k) else ""))
+                    for k, v in cum.items()
+                    if kinds.get(k) != "lesion"
+                ],
             )
         )
+    for flag in doc.get("data_quality", []):
+        console.print(f"[yellow]data quality:[/yellow] {flag['message']}")
     plan = stages.get("planning")
     if plan:
         p = plan["after_cycle_1"]
+        cum_mbq = p.get("max_safe_cumulative_activity_mbq")
+        nxt = p.get("next_cycle_activity_mbq")
         console.print(
-            f"Plan after cycle 1: limiting organ {p['limiting_organ']}, max safe cumulative "
-            f"activity {p['max_safe_cumulative_activity_mbq'] / 1000:.1f} GBq, "
-            f"{p['recommended_cycles_total']} cycles, next cycle "
-            f"{p['next_cycle_activity_mbq'] / 1000:.2f} GBq."
+            f"Plan after the first cycle: limiting organ {p.get('limiting_organ')}, max safe "
+            "cumulative activity "
+            + (f"{cum_mbq / 1000:.1f} GBq" if cum_mbq is not None else "n/a")
+            + f", {p.get('recommended_cycles_total')} cycles, next cycle "
+            + (f"{nxt / 1000:.2f} GBq." if nxt is not None else "n/a.")
         )
+    elif "planning" in doc["skipped"]:
+        console.print(f"[yellow]No plan:[/yellow] {doc['skipped']['planning']}")
     if "report" in doc["files"]:
         console.print(f"Report: {doc['files']['report']}")
+
+
+def _parse_roles(items: list[str]) -> dict[str, str]:
+    from sstrkit.errors import InvalidInputError
+
+    roles: dict[str, str] = {}
+    for item in items:
+        uid, sep, role = item.partition("=")
+        if not sep or not uid.strip() or not role.strip():
+            raise InvalidInputError(
+                "--role", expected="SERIES_UID=ROLE (e.g. 1.2.3=spect)", actual=item
+            )
+        roles[uid.strip()] = role.strip()
+    return roles
 
 
 def _finish(res: RunResult, as_json: bool) -> None:
@@ -58,15 +95,38 @@ def register(app: typer.Typer) -> None:
     @app.command("run")
     @guarded
     def run(
-        study: Path = typer.Argument(..., help="Study folder in the documented layout."),
+        study: Path = typer.Argument(
+            ..., help="Study folder (with manifest.json) or a bare DICOM folder (intake)."
+        ),
         out: Path = typer.Option(..., "--out", help="Output folder (report, JSON, CSV, RTDOSE)."),
+        segmentation: Path | None = typer.Option(
+            None, "--segmentation", help="Label map (NIfTI) of organs and lesions (DICOM input)."
+        ),
+        label_names: Path | None = typer.Option(
+            None, "--label-names", help='Label names JSON: {"1": "liver"} or {"liver": 1}.'
+        ),
+        clinical: Path | None = typer.Option(
+            None, "--clinical", help="clinical.json: labs, administrations, blood samples."
+        ),
+        role: list[str] = typer.Option(
+            [], "--role", help="Override a series role: SERIES_UID=ROLE (repeatable)."
+        ),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
     ) -> None:
         """The main job: import → reading → dosimetry → planning → follow-up → report."""
         from sstrkit.pipeline.run import run_study
 
+        roles = _parse_roles(role)
         with progress_reporter(not as_json) as say:
-            res = run_study(study, out, progress=say)
+            res = run_study(
+                study,
+                out,
+                progress=say,
+                segmentation=segmentation,
+                label_names=label_names,
+                clinical=clinical,
+                roles=roles or None,
+            )
         _finish(res, as_json)
 
     @app.command("demo")

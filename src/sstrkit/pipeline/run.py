@@ -435,16 +435,18 @@ def _mark_status(
 ) -> None:
     """Each cycle and region row gets its status: measured | reduced_timepoints | estimated."""
     for c in organ["cycles"]:
-        if c["cycle"] in tacs:
+        if c["cycle"] in tacs and c["status"] == "measured":
             c["status"] = tacs[c["cycle"]].get("status", "measured")
         for r in c.get("regions", []):
-            r["status"] = c["status"]
+            if r.get("status") != "estimated":
+                r["status"] = c["status"] if r["name"] != "red marrow" else "measured"
             tac = tacs.get(c["cycle"])
             if tac is not None and r["name"] in tac.get("density_g_ml", {}):
                 r["density_g_ml"] = tac["density_g_ml"][r["name"]]
                 r["density_source"] = tac["density_source"][r["name"]]
         for r in kidney_parts.get(c["cycle"], []):
-            r["status"] = c["status"]
+            if r.get("status") != "estimated":
+                r["status"] = c["status"]
 
 
 def _patient_info(study: Study) -> Any:

@@ -287,6 +287,19 @@ def _fit(
         return reduced_time_point_fit(
             t.tolist(), a.tolist(), get_nuclide(admin.nuclide).half_life_s, prior=prior, region=name
         )
+    if len(t) == MIN_FIT_POINTS and chosen == "auto":
+        # Too few points for any AICc comparison: trapezoid with the tail rate of the last
+        # two points (bounded by physical decay), not a physical-decay tail that would
+        # overestimate a clearing organ (+60 % for kidneys scanned at 4, 24 and 96 h).
+        return fit_curve(
+            t,
+            a,
+            get_nuclide(admin.nuclide),
+            model="trapezoid",
+            tail="fitted",
+            error_model=ErrorModel(cv=settings.kinetics_cv),
+            region=f"{case.case_id}:{admin.id}:{name}",
+        )
     return fit_curve(
         t,
         a,
@@ -438,30 +451,24 @@ def case_dosimetry(case: Case) -> dict[str, Any]:
         dos = cycle_dosimetry(case, admin, priors)
         if dos is not None:
             measured[admin.cycle] = dos
+    every = {n: rd.kind for d in measured.values() for n, rd in d.regions.items()}
     for admin in admins:
         dos = measured.get(admin.cycle)
-        if dos is not None:
-            cycles.append({**dos.to_dict(), "measured": True, "status": "measured"})
-            for name, rd in dos.regions.items():
-                cumulative[name] = cumulative.get(name, 0.0) + rd.dose_gy
-            continue
-        if not measured:
-            cycles.append(
-                {
-                    "administration": admin.id,
-                    "cycle": admin.cycle,
-                    "measured": False,
-                    "status": "no_data",
-                    "regions": [],
-                }
-            )
-            continue
-        earlier = [c for c in measured if c < admin.cycle]
-        src = max(earlier) if earlier else min(measured)
-        rows = []
-        for name, rd in measured[src].regions.items():
+        rows: list[dict[str, Any]] = []
+        sources: set[int] = set()
+        for name, rd in (dos.regions if dos is not None else {}).items():
+            rows.append({**rd.to_dict(), "status": "measured"})
+            cumulative[name] = cumulative.get(name, 0.0) + rd.dose_gy
+        for name in every:
+            if dos is not None and name in dos.regions:
+                continue
+            have = [c for c, d in measured.items() if name in d.regions]
+            earlier = [c for c in have if c < admin.cycle]
+            src = max(earlier) if earlier else min(have)
+            ref = measured[src]
+            rd = ref.regions[name]
             dose = rd.gy_per_bq * admin.activity_bq
-            scale = admin.activity_bq / measured[src].administration.activity_bq
+            scale = admin.activity_bq / ref.administration.activity_bq
             rows.append(
                 {
                     **rd.to_dict(),
@@ -469,26 +476,31 @@ def case_dosimetry(case: Case) -> dict[str, Any]:
                     "tia_mbq_h": rd.fit.tia_bq_s * scale / 3.6e9,
                     "tia_sd_mbq_h": rd.fit.tia_sd_bq_s * scale / 3.6e9,
                     "dose_gy": dose,
+                    "status": "estimated",
+                    "estimated_from_cycle": src,
                     "warnings": [
-                        f"no imaging in cycle {admin.cycle}: dose per activity of cycle {src} "
-                        f"× {admin.activity_mbq:.0f} MBq"
+                        f"no data for {name} in cycle {admin.cycle}: dose per activity of "
+                        f"cycle {src} × {admin.activity_mbq:.0f} MBq"
                     ],
                 }
             )
+            sources.add(src)
             cumulative[name] = cumulative.get(name, 0.0) + dose
             estimated_part[name] = estimated_part.get(name, 0.0) + dose
-        cycles.append(
-            {
-                "administration": admin.id,
-                "cycle": admin.cycle,
-                "nuclide": admin.nuclide,
-                "activity_mbq": admin.activity_mbq,
-                "measured": False,
-                "status": "estimated",
-                "estimated_from_cycle": src,
-                "regions": rows,
-            }
-        )
+        image_rows = [r for r in rows if r["status"] == "measured" and r["name"] != "red marrow"]
+        status = "measured" if image_rows else ("estimated" if rows else "no_data")
+        entry: dict[str, Any] = {
+            "administration": admin.id,
+            "cycle": admin.cycle,
+            "nuclide": admin.nuclide,
+            "activity_mbq": admin.activity_mbq,
+            "measured": dos is not None,
+            "status": status,
+            "regions": rows,
+        }
+        if sources:
+            entry["estimated_from_cycle"] = min(sources, key=lambda c: abs(c - admin.cycle))
+        cycles.append(entry)
     step = Step.make(
         "case_dosimetry",
         {"kinetics_model": case.planning.kinetics_model, "cv": case.planning.kinetics_cv},
