@@ -253,7 +253,7 @@ def test_real_study_layout_with_segmentation(study: Path, run: RunResult, tmp_pa
 
 
 def test_unknown_region_name_is_an_error_not_a_drop(study: Path, tmp_path: Path) -> None:
-    real, manifest = _copy(study, tmp_path / "badnames")
+    real, _ = _copy(study, tmp_path / "badnames")
     names = json.loads((real / "truth" / "labels.json").read_text(encoding="utf-8"))
     names["5"] = "hepatic thing"  # liver: still recognised ("hepat")
     names["6"] = "mystery organ"  # neither a dosimetry region nor a documented structure
