@@ -41,7 +41,8 @@ def _ratios(res: RunResult) -> dict[str, float]:
     dos = res.stages["dosimetry"]
     truth = dos["truth_total_gy"]["1"]
     cyc = dos["organ_level"]["cycles"][0]
-    return {r["name"]: r["dose_gy"] / truth[r["name"]] for r in cyc["regions"] if r["name"] in truth}
+    rows = [r for r in cyc["regions"] if r["name"] in truth]
+    return {r["name"]: r["dose_gy"] / truth[r["name"]] for r in rows}
 
 
 def _big_lesions(study: Path) -> list[str]:

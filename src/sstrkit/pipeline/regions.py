@@ -202,7 +202,7 @@ def classify_regions(
             source,
             expected="dosimetry organs (kidneys, kidney_left/right, liver, spleen), lesions "
             "(names with lesion/tumour/metastasis/GTV) or documented non-target structures "
-            "(body, lungs, bone, heart, bladder, bowel, …; docs/intake.md 'Region names')",
+            "(body, lungs, bone, heart, bladder, bowel, …; docs/study-model.md 'Region names')",
             actual=", ".join(unknown),
             fix="rename the label(s) in the label-names file, or drop them from the label map",
         )
