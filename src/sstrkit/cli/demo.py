@@ -71,20 +71,6 @@ def _render(doc: dict[str, Any]) -> None:
         console.print(f"Report: {doc['files']['report']}")
 
 
-def _parse_roles(items: list[str]) -> dict[str, str]:
-    from sstrkit.errors import InvalidInputError
-
-    roles: dict[str, str] = {}
-    for item in items:
-        uid, sep, role = item.partition("=")
-        if not sep or not uid.strip() or not role.strip():
-            raise InvalidInputError(
-                "--role", expected="SERIES_UID=ROLE (e.g. 1.2.3=spect)", actual=item
-            )
-        roles[uid.strip()] = role.strip()
-    return roles
-
-
 def _finish(res: RunResult, as_json: bool) -> None:
     emit(res.to_dict(), as_json, _render)
 
@@ -111,12 +97,18 @@ def register(app: typer.Typer) -> None:
         role: list[str] = typer.Option(
             [], "--role", help="Override a series role: SERIES_UID=ROLE (repeatable)."
         ),
+        spect_fwhm_mm: float | None = typer.Option(
+            None,
+            "--spect-fwhm-mm",
+            help="Reconstructed SPECT resolution (FWHM, mm) for partial-volume correction.",
+        ),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
     ) -> None:
         """The main job: import → reading → dosimetry → planning → follow-up → report."""
+        from sstrkit.cli.study import parse_role_options
         from sstrkit.pipeline.run import run_study
 
-        roles = _parse_roles(role)
+        roles = parse_role_options(role)
         with progress_reporter(not as_json) as say:
             res = run_study(
                 study,
@@ -126,6 +118,7 @@ def register(app: typer.Typer) -> None:
                 label_names=label_names,
                 clinical=clinical,
                 roles=roles or None,
+                spect_fwhm_mm=spect_fwhm_mm,
             )
         _finish(res, as_json)
 

@@ -20,6 +20,7 @@ from sstrkit.cli import (
     phantom,
     preclinical,
     reading,
+    study,
     voxel,
 )
 
@@ -53,6 +54,7 @@ for _group in (
     nuclide,
     catalog,
     dicom,
+    study,
     phantom,
     reading,
     kinetics,

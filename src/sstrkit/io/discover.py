@@ -62,6 +62,8 @@ IMAGE_SOP_CLASSES = {
 SECONDARY_CAPTURE_PREFIX = "1.2.840.10008.5.1.4.1.1.7"
 RTSTRUCT_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.481.3"
 RTDOSE_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.481.2"
+#: Media Storage Directory Storage: a DICOMDIR (an index of the files, no image).
+MEDIA_DIRECTORY_SOP_CLASS = "1.2.840.10008.1.3.10"
 
 
 @dataclass(frozen=True)
@@ -140,15 +142,22 @@ class SeriesInfo:
 
 @dataclass(frozen=True)
 class Discovery:
-    """Result of :func:`discover`: series found and DICOM files that could not be parsed."""
+    """Result of :func:`discover`: series found and DICOM files that could not be parsed.
+
+    ``media_directories`` lists DICOMDIR files (Media Storage Directory): they
+    index the files of a PACS/CD export and hold no image, so they are skipped
+    (series are found by content anyway), not reported as unreadable.
+    """
 
     series: tuple[SeriesInfo, ...]
     unreadable: tuple[tuple[Path, str], ...]
+    media_directories: tuple[Path, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "series": [s.to_dict() for s in self.series],
             "unreadable": [{"file": str(p), "reason": r} for p, r in self.unreadable],
+            "media_directories": [str(p) for p in self.media_directories],
         }
 
 
@@ -249,6 +258,7 @@ def discover(
         )
     groups: dict[str, list[_Member]] = defaultdict(list)
     unreadable: list[tuple[Path, str]] = []
+    directories: list[Path] = []
     for n, file in enumerate(iter_files(path), start=1):
         if progress is not None:
             progress(n)
@@ -261,12 +271,18 @@ def discover(
             continue
         parsed = _parse(file)
         if isinstance(parsed, str):
-            unreadable.append((file, parsed))
+            if _is_media_directory(file):
+                directories.append(file)
+            else:
+                unreadable.append((file, parsed))
             continue
         ds, offset = parsed
         uid = _str(ds, "SeriesInstanceUID")
         if uid is None:
-            unreadable.append((file, "no SeriesInstanceUID (0020,000E)"))
+            if _is_media_directory(file):
+                directories.append(file)
+            else:
+                unreadable.append((file, "no SeriesInstanceUID (0020,000E)"))
             continue
         groups[uid].append(_Member(file, None, ds, offset))
     series: list[SeriesInfo] = []
@@ -281,7 +297,18 @@ def discover(
         if members:
             series.append(_summarise(uid, members))
     series.sort(key=lambda s: (s.modality, s.description, s.series_uid))
-    return Discovery(tuple(series), tuple(unreadable))
+    return Discovery(tuple(series), tuple(unreadable), tuple(directories))
+
+
+def _is_media_directory(file: Path) -> bool:
+    """True for a DICOMDIR (file meta MediaStorageSOPClassUID 1.2.840.10008.1.3.10)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            meta = pydicom.filereader.read_file_meta_info(file)
+    except (InvalidDicomError, OSError, ValueError, KeyError, EOFError):
+        return False
+    return str(meta.get("MediaStorageSOPClassUID", "")).strip() == MEDIA_DIRECTORY_SOP_CLASS
 
 
 @dataclass(frozen=True)

@@ -126,9 +126,18 @@ def _stage_reading(study: Study, res: RunResult) -> dict[str, Any]:
     pet_entry = study.series("pet")
     if pet_entry is None:
         raise _StageSkippedError("no SSTR PET in the manifest (role 'pet')")
-    suv = load_suv_pet(study.path(pet_entry["path"]), assume_suv=False, role="PET")
+    suv = load_suv_pet(
+        study.path(pet_entry["path"]),
+        assume_suv=False,
+        role="PET",
+        series_uid=pet_entry["series_uid"],
+    )
     ct_entry = study.series("pet_ct")
-    ct = load_ct(study.path(ct_entry["path"])) if ct_entry else None
+    ct = (
+        load_ct(study.path(ct_entry["path"]), series_uid=ct_entry["series_uid"])
+        if ct_entry
+        else None
+    )
     organs = suv.with_array(
         study.labels_on(suv, ct, ct_uid=ct_entry["series_uid"] if ct_entry else None),
         operation="organ_labels",
@@ -137,14 +146,23 @@ def _stage_reading(study: Study, res: RunResult) -> dict[str, Any]:
     )
     fdg_entry = study.series("fdg")
     fdg = (
-        load_suv_pet(study.path(fdg_entry["path"]), assume_suv=False, role="FDG PET")
+        load_suv_pet(
+            study.path(fdg_entry["path"]),
+            assume_suv=False,
+            role="FDG PET",
+            series_uid=fdg_entry["series_uid"],
+        )
         if fdg_entry
         else None
     )
     fdg_organs = None
     if fdg is not None:
         fdg_ct_entry = study.series("fdg_ct")
-        fdg_ct = load_ct(study.path(fdg_ct_entry["path"])) if fdg_ct_entry else None
+        fdg_ct = (
+            load_ct(study.path(fdg_ct_entry["path"]), series_uid=fdg_ct_entry["series_uid"])
+            if fdg_ct_entry
+            else None
+        )
         fdg_organs = fdg.with_array(
             study.labels_on(
                 fdg, fdg_ct, ct_uid=fdg_ct_entry["series_uid"] if fdg_ct_entry else None
@@ -207,7 +225,7 @@ def _reading_exports(study: Study, result: Any, suv: Any, out_dir: Path) -> dict
     }
     pet = study.series("pet")
     if pet is not None:
-        source = read_series(study.path(pet["path"]))
+        source = read_series(study.path(pet["path"]), series_uid=pet["series_uid"])
         files = write_suv_series(
             suv, out_dir / "suv_dicom", source=source, series_description="sstrkit SUVbw"
         )
@@ -387,6 +405,19 @@ def _stage_dosimetry(study: Study, res: RunResult, progress: Progress) -> dict[s
                     "(≥ 3: fit; 1–2: single-time-point method with another cycle's kinetics)",
                 }
             )
+    no_fwhm = sorted({t.cycle for t in study.time_points if t.fwhm_mm is None})
+    if no_fwhm:
+        flags.append(
+            {
+                "kind": "no_partial_volume_correction",
+                "cycle": None,
+                "region": None,
+                "message": "SPECT resolution (fwhm_mm) unknown for cycle(s) "
+                + ", ".join(map(str, no_fwhm))
+                + ": region activities are not partial-volume corrected (small organs and "
+                "lesions read low); give --spect-fwhm-mm or set fwhm_mm in the manifest",
+            }
+        )
     for which, prob in problems.items():
         flags.append(
             {"kind": "cycle_failed", "cycle": None, "region": None, "message": f"{which}: {prob}"}
@@ -469,10 +500,9 @@ def _rtdose_study(study: Study, cycle: int) -> Any:
 
 def _first_ct(study: Study, cycle: int, reference: Any) -> Any:
     """CT of the reference (first) time point of ``cycle``, for the dose overlay."""
-    from sstrkit.io.dicom_read import read_series
 
     tp = next(t for t in study.time_points if t.cycle == cycle)
-    return read_series(tp.ct_path).volume if tp.ct_path is not None else None
+    return study.read(tp.ct_path, tp.ct_series_uid) if tp.ct_path is not None else None
 
 
 def _reload_dose_artefacts(study: Study, res: RunResult, entry: dict[str, Any], cycle: int) -> None:
@@ -619,6 +649,7 @@ def run_study(
     label_names: str | Path | None = None,
     clinical: str | Path | None = None,
     roles: dict[str, str] | None = None,
+    spect_fwhm_mm: float | None = None,
 ) -> RunResult:
     """Run the main job on a study folder and write everything into ``out``.
 
@@ -637,6 +668,7 @@ def run_study(
             ("--label-names", label_names),
             ("--clinical", clinical),
             ("--role", roles),
+            ("--spect-fwhm-mm", spect_fwhm_mm),
         )
         if v
     ]
@@ -651,6 +683,7 @@ def run_study(
             label_names=label_names,
             clinical=clinical,
             roles=roles,
+            spect_fwhm_mm=spect_fwhm_mm,
             progress=say,
         )
         intake = made.to_dict()

@@ -199,6 +199,12 @@ class Study:
     def path(self, relative: str) -> Path:
         return self.root / relative
 
+    def read(self, path: Path, series_uid: str | None) -> Volume:
+        """One series of the study as a Volume (a folder may hold several series)."""
+        from sstrkit.io.dicom_read import read_series
+
+        return read_series(path, series_uid=series_uid if path.is_dir() else None).volume
+
     @cached_property
     def _time_points_and_flags(self) -> tuple[tuple[TimePoint, ...], tuple[DataFlag, ...]]:
         cts = {(c.cycle, float(c.hours_post_injection)): c for c in self.model.series.spect_ct}
@@ -495,7 +501,6 @@ class Study:
         the labels follow that transform; otherwise they are placed by patient
         coordinates (nearest neighbour).
         """
-        from sstrkit.io.dicom_read import read_series
         from sstrkit.io.nifti import read_nifti
 
         src = self.label_source_for_baseline()
@@ -503,7 +508,7 @@ class Study:
         if src.ct_path is not None and reference_ct is not None and src.ct_series_uid != ct_uid:
             from sstrkit.therapy.registration import apply_to_labels, register_ct
 
-            label_ct = read_series(src.ct_path).volume
+            label_ct = self.read(src.ct_path, src.ct_series_uid)
             reg = register_ct(reference_ct, label_ct, shrink_factors=(4, 2))
             return np.asarray(apply_to_labels(lab, reg, reference).array, dtype=np.int32)
         lab = lab.with_metadata(
@@ -557,7 +562,6 @@ class Study:
     def cycle_dosimetry(self, cycle: int, **options: Any) -> Any:
         """Voxel and region dosimetry of ``cycle`` (:func:`~sstrkit.therapy.voxel_dose.
         cycle_dosimetry_from_scans` on this study's scans, VOIs and truth)."""
-        from sstrkit.io.dicom_read import read_series
         from sstrkit.io.nifti import read_nifti
         from sstrkit.therapy.voxel_dose import (
             ScanTimePoint,
@@ -574,8 +578,8 @@ class Study:
         say("reading SPECT/CT")
         scans = []
         for tp in tps:
-            spect = read_series(tp.spect_path).volume
-            ct = read_series(tp.ct_path).volume if tp.ct_path is not None else None
+            spect = self.read(tp.spect_path, tp.series_uid)
+            ct = self.read(tp.ct_path, tp.ct_series_uid) if tp.ct_path is not None else None
             scans.append(
                 ScanTimePoint(
                     spect, ct, (tp.time - tp.injection_time).total_seconds(), label=tp.label
@@ -587,7 +591,7 @@ class Study:
         same = False
         if src.ct_path is not None:
             same = src.ct_series_uid == tps[0].ct_series_uid
-            voi_ct = None if same else read_series(src.ct_path).volume
+            voi_ct = None if same else self.read(src.ct_path, src.ct_series_uid)
         voi = VoiInput(
             labels=read_nifti(src.path),
             regions=rmap.regions,

@@ -23,13 +23,18 @@ def _is_nifti(p: Path) -> bool:
     return p.name.endswith(NIFTI)
 
 
-def load_suv_pet(path: Path, *, assume_suv: bool, role: str) -> Volume:
-    """SUV volume from a DICOM PET/NM folder (SUVbw) or a NIfTI file."""
+def load_suv_pet(
+    path: Path, *, assume_suv: bool, role: str, series_uid: str | None = None
+) -> Volume:
+    """SUV volume from a DICOM PET/NM folder (SUVbw) or a NIfTI file.
+
+    ``series_uid`` picks the series when the folder holds several.
+    """
     if path.is_dir():
         from sstrkit.io.dicom_read import read_series
         from sstrkit.io.suv import compute_suv
 
-        series = read_series(path, modalities=("PT", "NM"))
+        series = read_series(path, series_uid=series_uid, modalities=("PT", "NM"))
         corrected = [str(v).upper() for v in (series.header.get("CorrectedImage") or [])]
         if series.modality == "PT" and corrected and "ATTN" not in corrected:
             raise DicomMetadataError(
@@ -64,11 +69,11 @@ def load_suv_pet(path: Path, *, assume_suv: bool, role: str) -> Volume:
     )
 
 
-def load_ct(path: Path) -> Volume:
+def load_ct(path: Path, *, series_uid: str | None = None) -> Volume:
     if path.is_dir():
         from sstrkit.io.dicom_read import read_series
 
-        return read_series(path, modalities=("CT",)).volume
+        return read_series(path, series_uid=series_uid, modalities=("CT",)).volume
     if _is_nifti(path):
         from sstrkit.io.nifti import read_nifti
 
