@@ -14,7 +14,6 @@ from __future__ import annotations
 import csv
 import json
 import shutil
-from pathlib import Path
 from typing import Any
 
 import pytest
