@@ -10,7 +10,14 @@ import numpy as np
 import pytest
 
 from sstrkit.errors import InvalidInputError
-from sstrkit.reading.eligibility import Labs, ckd_epi_2021, evaluate, load_rules
+from sstrkit.reading.eligibility import (
+    Labs,
+    ckd_epi_2021,
+    decision_headline,
+    decision_status,
+    evaluate,
+    load_rules,
+)
 from sstrkit.reading.metrics import LesionMetrics
 from sstrkit.reading.reader import read_sstr_pet
 from sstrkit.reading.reference import ReferenceRegion, ReferenceSet, measure_references
@@ -334,11 +341,49 @@ def test_uptake_and_tracer_specific_rules() -> None:
     assert ok.eligible
 
 
-def test_missing_required_value_is_not_eligible() -> None:
+def test_missing_required_value_is_not_assessed() -> None:
     labs = {k: v for k, v in GOOD_LABS.items() if k != "creatinine_mg_dl"}
     d = _decide(labs)
-    assert not d.eligible and not d.complete
+    assert d.eligible is None and d.status == "not_assessed" and not d.complete
+    assert d.missing == ("egfr",)
     assert next(r for r in d.rules if r.id == "egfr").status == "missing"
+    assert decision_headline(d.to_dict()) == (
+        "NOT ASSESSED: labs missing (eGFR (creatinine, age, sex))"
+    )
+
+
+def test_no_labs_is_not_assessed_and_lists_what_is_missing() -> None:
+    # Imaging rules all pass (BASE), no labs at all: the four required lab rules of the
+    # default rule file (egfr, haemoglobin, platelets, white_cells) cannot be checked.
+    d = evaluate(load_rules(), {**BASE, **Labs().quantities()})
+    assert d.eligible is None and d.status == "not_assessed"
+    assert d.missing == ("egfr", "haemoglobin", "platelets", "white_cells")
+    doc = d.to_dict()
+    assert doc["status"] == "not_assessed" and doc["eligible"] is None
+    assert doc["missing"] == ["egfr", "haemoglobin", "platelets", "white_cells"]
+    head = decision_headline(doc)
+    assert head.startswith("NOT ASSESSED: labs missing (")
+    for name in ("creatinine", "haemoglobin", "platelets", "white cells"):
+        assert name in head
+
+
+def test_a_failing_rule_is_not_eligible_even_with_labs_missing() -> None:
+    # T/L 0.5 < 1 fails uptake_ge_liver; the labs are missing too: the failure decides.
+    d = evaluate(load_rules(), {**BASE, "target_min_t_l": 0.5})
+    assert d.eligible is False and d.status == "not_eligible"
+    assert d.missing == ("egfr", "haemoglobin", "platelets", "white_cells")
+    head = decision_headline(d.to_dict())
+    assert head.startswith("NOT ELIGIBLE: uptake_ge_liver not met")
+    assert "also not checked: labs missing" in head
+
+
+def test_all_pass_is_eligible_status() -> None:
+    d = _decide(GOOD_LABS)
+    assert d.eligible is True and d.status == "eligible" and d.missing == ()
+    assert decision_headline(d.to_dict()) == "ELIGIBLE"
+    # A decision written before "status" existed is read from "eligible".
+    assert decision_status({"eligible": False}) == "not_eligible"
+    assert decision_status({"eligible": None}) == "not_assessed"
 
 
 def test_user_rules_file(tmp_path: Path) -> None:

@@ -3,8 +3,14 @@
 The default rules live in ``sstrkit/reading/data/eligibility_rules.toml``; each
 names a quantity, an operator, a threshold, its unit and its source. The
 decision lists every rule with its value, threshold and pass/fail, so the
-physician sees why a patient is or is not eligible. A required rule whose value
-is missing makes the decision "not eligible (incomplete)" — never a silent pass.
+physician sees why a patient is or is not eligible. The decision has three
+states (``status``):
+
+* ``"not_eligible"`` (``eligible`` False): a rule fails — whatever else is missing;
+* ``"not_assessed"`` (``eligible`` None): no rule fails but a required value is
+  missing (e.g. no labs); ``missing`` names the rules that could not be checked —
+  never a silent pass, and not a "not eligible" the data do not show;
+* ``"eligible"`` (``eligible`` True): every required rule passes.
 
 eGFR uses the race-free CKD-EPI 2021 creatinine equation (Inker LA et al.
 N Engl J Med 2021;385:1737–1749)::
@@ -21,8 +27,13 @@ Examples
 ...                            "wbc_1e9_per_l": 6})
 >>> d = evaluate(load_rules(), {"n_lesions": 2, "target_min_t_l": 3.0,
 ...                             "target_min_suv_max": 12.0, **labs.quantities()})
->>> d.eligible, [r.status for r in d.rules][:3]
-(True, ['pass', 'pass', 'not_applicable'])
+>>> d.eligible, d.status, [r.status for r in d.rules][:3]
+(True, 'eligible', ['pass', 'pass', 'not_applicable'])
+>>> d = evaluate(load_rules(), {"n_lesions": 2, "target_min_t_l": 3.0})
+>>> d.eligible, d.status, d.missing
+(None, 'not_assessed', ('egfr', 'haemoglobin', 'platelets', 'white_cells'))
+>>> decision_headline(d.to_dict())
+'NOT ASSESSED: labs missing (eGFR (creatinine, age, sex), haemoglobin, platelets, white cells)'
 """
 
 from __future__ import annotations
@@ -34,7 +45,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from sstrkit.errors import InvalidInputError
 
@@ -46,6 +57,8 @@ __all__ = [
     "Rule",
     "RuleOutcome",
     "ckd_epi_2021",
+    "decision_headline",
+    "decision_status",
     "evaluate",
     "load_rules",
 ]
@@ -276,20 +289,41 @@ class RuleOutcome:
     source: str
 
 
+DecisionStatus = Literal["eligible", "not_eligible", "not_assessed"]
+
+
 @dataclass(frozen=True)
 class EligibilityDecision:
-    """The decision and every rule behind it."""
+    """The decision and every rule behind it.
 
-    eligible: bool
+    ``eligible`` is True (every required rule passes), False (a rule fails) or
+    None (no rule fails, but required values are missing: not assessed).
+    ``complete`` is False whenever any value is missing, required or not.
+    """
+
+    eligible: bool | None
     complete: bool
     rules: tuple[RuleOutcome, ...]
     therapy: str | None
     tracer: str | None
     rules_file: str
 
+    @property
+    def status(self) -> DecisionStatus:
+        if self.eligible is None:
+            return "not_assessed"
+        return "eligible" if self.eligible else "not_eligible"
+
+    @property
+    def missing(self) -> tuple[str, ...]:
+        """Ids of the required rules whose value is missing (they could not be checked)."""
+        return tuple(o.id for o in self.rules if o.status == "missing" and o.required)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "eligible": self.eligible,
+            "status": self.status,
+            "missing": list(self.missing),
             "complete": self.complete,
             "therapy": self.therapy,
             "tracer": self.tracer,
@@ -401,11 +435,88 @@ def evaluate(
         )
     failed = any(o.status == "fail" for o in out)
     missing_required = any(o.status == "missing" and o.required for o in out)
+    eligible: bool | None = False if failed else (None if missing_required else True)
     return EligibilityDecision(
-        eligible=not failed and not missing_required,
+        eligible=eligible,
         complete=not any(o.status == "missing" for o in out),
         rules=tuple(out),
         therapy=therapy,
         tracer=tracer,
         rules_file=name,
     )
+
+
+#: Short names of the quantities, for the headline of a decision not assessed.
+_MISSING_NAMES: Mapping[str, str] = {
+    "egfr_ml_min_1_73m2": "eGFR (creatinine, age, sex)",
+    "haemoglobin_g_dl": "haemoglobin",
+    "platelets_1e9_per_l": "platelets",
+    "wbc_1e9_per_l": "white cells",
+    "n_lesions": "lesion count",
+    "target_min_t_l": "target lesion T/L (liver reference)",
+    "target_min_suv_max": "target lesion SUVmax",
+    "target_min_krenning": "target lesion Krenning score",
+    "fdg_positive_sstr_negative_lesions": "paired FDG PET",
+}
+#: Quantities that come from the laboratory (the others come from the images).
+_LAB_QUANTITIES = frozenset(
+    {"egfr_ml_min_1_73m2", "haemoglobin_g_dl", "platelets_1e9_per_l", "wbc_1e9_per_l"}
+)
+
+
+def decision_status(decision: Mapping[str, Any]) -> DecisionStatus:
+    """``status`` of a decision's :meth:`EligibilityDecision.to_dict` (older ones: from
+    ``eligible``)."""
+    status = decision.get("status")
+    if status in ("eligible", "not_eligible", "not_assessed"):
+        return cast(DecisionStatus, status)
+    eligible = decision.get("eligible")
+    if eligible is None:
+        return "not_assessed"
+    return "eligible" if eligible else "not_eligible"
+
+
+def decision_headline(decision: Mapping[str, Any]) -> str:
+    """One line for a report or a terminal: ELIGIBLE, NOT ELIGIBLE (rules failed) or
+    NOT ASSESSED (what is missing), from :meth:`EligibilityDecision.to_dict`.
+
+    >>> decision_headline({"eligible": False, "rules": [{"id": "platelets", "status": "fail"}]})
+    'NOT ELIGIBLE: platelets not met'
+    """
+    status = decision_status(decision)
+    rules = list(decision.get("rules", []))
+    if status == "eligible":
+        return "ELIGIBLE"
+    missing = _missing_text(decision, rules)
+    if status == "not_eligible":
+        failed = [str(r.get("id")) for r in rules if r.get("status") == "fail"]
+        return (
+            "NOT ELIGIBLE"
+            + (f": {', '.join(failed)} not met" if failed else "")
+            + (f" (also not checked: {missing})" if missing else "")
+        )
+    return "NOT ASSESSED: " + (missing or "required values missing")
+
+
+def _missing_text(decision: Mapping[str, Any], rules: Sequence[Mapping[str, Any]]) -> str:
+    """'labs missing (…); image values missing (…)' of the required rules not checked."""
+    missing_ids = decision.get("missing")
+    if missing_ids is None:
+        missing_ids = [
+            r.get("id") for r in rules if r.get("status") == "missing" and r.get("required")
+        ]
+    by_id = {r.get("id"): r for r in rules}
+    labs: list[str] = []
+    images: list[str] = []
+    for rid in missing_ids:
+        quantity = str(by_id.get(rid, {}).get("quantity", rid))
+        name = _MISSING_NAMES.get(quantity, str(rid))
+        target = labs if quantity in _LAB_QUANTITIES else images
+        if name not in target:
+            target.append(name)
+    parts = []
+    if labs:
+        parts.append(f"labs missing ({', '.join(labs)})")
+    if images:
+        parts.append(f"image values missing ({', '.join(images)})")
+    return "; ".join(parts)

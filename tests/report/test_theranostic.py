@@ -1,0 +1,464 @@
+"""The theranostic report of a run, on a hand-made RunResult (no pipeline run).
+
+The run below is written by hand: a study with a liver, kidneys and two lesions
+(``tumour_1``, ``tumour_2``), cycle 1 measured and cycle 2 estimated from it, no
+baseline labs (eligibility not assessed), no blood samples (planning skipped), one
+cycle of imaging (follow-up not assessed), and a run started from a DICOM folder
+(intake notes). Expected values are the hand-written inputs or sums of them, said at
+each assertion.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from sstrkit import __version__
+from sstrkit.core.volume import Volume
+from sstrkit.errors import GeometryMismatchError
+from sstrkit.io.nifti import write_nifti
+from sstrkit.pipeline.run import RunResult
+from sstrkit.pipeline.study import Study
+from sstrkit.reading.eligibility import Labs, evaluate, load_rules
+from sstrkit.report.document import Report, TableBlock
+from sstrkit.report.theranostic import build_report, link_lesions
+
+T0 = "2025-03-03T10:00:00+01:00"
+#: The VOI label map along x (1 mm voxels): 4 = tumour_1, 5 = tumour_2, 1 = liver.
+VOI_X = [0, 0, 4, 4, 4, 4, 0, 0, 5, 5, 1, 1]
+#: The reading's lesion map along x (2 mm voxels, same origin): lesions 1 and 2.
+LESION_X = [0, 1, 1, 1, 0, 2]
+ESTIMATED_FLAG = "cycle 2: administration known but no SPECT; doses estimated from cycle 1"
+INTAKE_NOTE = "fwhm_mm (SPECT system resolution) is not in DICOM and is left null"
+NEEDS = "post-therapy SPECT of at least two cycles; only cycle 1 has imaging"
+PLANNING = "planning needs both limiting organs; missing: red-marrow dose (no blood samples)"
+
+
+def _study(root: Path) -> Study:
+    seg = root / "seg"
+    seg.mkdir(parents=True)
+    voi = np.tile(np.asarray(VOI_X, dtype=np.int16), (2, 2, 1))
+    write_nifti(Volume.from_array(voi, spacing=(1.0, 1.0, 1.0)), seg / "labels.nii.gz")
+    names = {"1": "liver", "2": "kidney_left", "3": "kidney_right", "4": "tumour_1"}
+    names["5"] = "tumour_2"
+    (seg / "names.json").write_text(json.dumps(names), encoding="utf-8")
+    spect = {
+        "cycle": 1,
+        "hours_post_injection": 24.0,
+        "path": "dicom/spect",
+        "series_uid": "1.2.3",
+        "nuclide": "Lu-177",
+        "injection_time": T0,
+        "injected_activity_bq": 7.4e9,
+        "time": "2025-03-04T10:00:00+01:00",
+        "units": "BQML",
+        "calibration_cps_per_mbq": 5.67,
+        "fwhm_mm": 11.0,
+        "energy_windows": [{"name": "peak", "lower_kev": 187.2, "upper_kev": 228.8}],
+    }
+    manifest = {
+        "format": "sstrkit-study",
+        "patient": {"id": "P-TEST", "sex": "F", "weight_kg": 70.0},
+        "series": {"spect": [spect]},
+        "segmentation": {
+            "labels_nifti": {"baseline": "seg/labels.nii.gz"},
+            "label_names": "seg/names.json",
+        },
+    }
+    (root / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    return Study.load(root)
+
+
+def _region(name: str, kind: str, dose: float, status: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "kind": kind,
+        "model": "mono",
+        "t_eff_h": 50.0,
+        "tia_mbq_h": 1000.0,
+        "mass_g": 100.0,
+        "dose_gy": dose,
+        "dose_gy_per_gbq": dose / 7.4,
+        "dose_relative_sd": 0.05,
+        "status": status,
+        **extra,
+    }
+
+
+def _dosimetry() -> dict[str, Any]:
+    density = {"density_g_ml": 1.05, "density_source": "CT (median HU in the VOI)"}
+    c1 = [
+        _region("kidneys", "organ", 2.0, "measured", **density),
+        _region("liver", "organ", 1.0, "measured", **density),
+        _region("tumour_1", "lesion", 10.0, "measured", **density),
+        _region("tumour_2", "lesion", 6.0, "measured", **density),
+    ]
+    c2 = [
+        {**r, "model": "estimated from cycle 1", "status": "estimated"}
+        for r in c1
+        if r["name"] != "tumour_2"
+    ]
+    for r in c2:
+        r.pop("density_g_ml")
+        r.pop("density_source")
+    kidney_parts = {
+        1: [
+            _region("kidney_left", "organ", 2.2, "measured"),
+            _region("kidney_right", "organ", 1.8, "measured"),
+        ],
+        2: [
+            _region("kidney_left", "organ", 2.2, "estimated"),
+            _region("kidney_right", "organ", 1.8, "estimated"),
+        ],
+    }
+    return {
+        "voi_source": "study segmentation (manifest 'segmentation')",
+        "regions": {
+            "regions": {"kidneys": [2, 3], "kidney_left": [2], "kidney_right": [3], "liver": [1]},
+            "kinds": {
+                "kidneys": "organ",
+                "kidney_left": "organ_part",
+                "kidney_right": "organ_part",
+                "liver": "organ",
+                "tumour_1": "lesion",
+                "tumour_2": "lesion",
+            },
+            "not_dosed": [],
+        },
+        "administrations": [
+            {
+                "cycle": c,
+                "agent": "177Lu-DOTATATE",
+                "activity_bq": 7.4e9,
+                "time": T0,
+                "source": "clinical.json (measured net activity)",
+                "copies": [
+                    {"source": "clinical.json (measured net activity)", "activity_bq": 7.4e9}
+                ],
+            }
+            for c in (1, 2)
+        ],
+        "voxel": {
+            1: {
+                "parameters": {"voi_source": "label map 'baseline'", "method": "convolution"},
+                "voi_registration": {
+                    "from": "label map 'baseline'",
+                    "translation_mm": [1.25, -2.5, 3.75],
+                    "rotation_deg": [0.5, 0.0, -1.0],
+                    "ncc_before": 0.8,
+                    "ncc_after": 0.99,
+                    "acceptable": True,
+                },
+                "registrations": [],
+                "notes": [],
+                "regions": [
+                    {
+                        "name": "kidneys",
+                        "volume_ml": 95.0,
+                        "mean_gy": 1.7,
+                        "max_gy": 3.0,
+                        "pvc_mean_gy": 1.95,
+                    },
+                    {
+                        "name": "tumour_1",
+                        "volume_ml": 4.0,
+                        "mean_gy": 7.0,
+                        "max_gy": 9.0,
+                        "pvc_mean_gy": 9.5,
+                    },
+                ],
+            }
+        },
+        "region_tacs": {
+            1: {
+                "times_h": [4.0, 24.0, 96.0],
+                "recovery_method": "geometric transfer matrix (Rousset et al. 1998)",
+                "spect_fwhm_mm": 11.0,
+                "density_g_ml": {"kidney_left": 1.04},
+            }
+        },
+        "organ_level": {
+            "cycles": [
+                {
+                    "cycle": 1,
+                    "activity_mbq": 7400.0,
+                    "nuclide": "Lu-177",
+                    "status": "measured",
+                    "regions": c1,
+                },
+                {
+                    "cycle": 2,
+                    "activity_mbq": 7400.0,
+                    "nuclide": "Lu-177",
+                    "status": "estimated",
+                    "estimated_from_cycle": 1,
+                    "regions": c2,
+                },
+            ],
+            # cycle 1 + cycle 2 of the rows above: kidneys 2 + 2, liver 1 + 1, tumour_1 10 + 10
+            "cumulative_dose_gy": {"kidneys": 4.0, "liver": 2.0, "tumour_1": 20.0, "tumour_2": 6.0},
+            "cumulative_estimated_gy": {"kidneys": 2.0, "liver": 1.0, "tumour_1": 10.0},
+        },
+        "per_kidney": kidney_parts,
+        "truth_total_gy": {},
+        "problems": {},
+        "flags": [],
+    }
+
+
+def _lesion(i: int, organ: str) -> dict[str, Any]:
+    return {
+        "id": i,
+        "organ": organ,
+        "suv_max": 20.0 / i,
+        "suv_peak": 15.0,
+        "suv_mean": 12.0,
+        "volume_ml": 2.0,
+        "tlse": 24.0,
+        "t_l": 3.0,
+        "t_s": 1.0,
+        "krenning": 4,
+        "centroid_mm": [0.0, 0.0, 0.0],
+    }
+
+
+def _run(tmp_path: Path) -> tuple[Study, RunResult]:
+    study = _study(tmp_path / "study")
+    out = tmp_path / "out"
+    lesions = np.asarray(LESION_X, dtype=np.int16)[None, None, :]
+    lesion_map = write_nifti(
+        Volume.from_array(lesions, spacing=(2.0, 2.0, 2.0)), out / "reading" / "lesions.nii.gz"
+    )
+    no_labs = evaluate(
+        load_rules(), {"n_lesions": 2.0, "target_min_t_l": 3.0, **Labs().quantities()}
+    )
+    res = RunResult(study.root, out)
+    res.stages["reading"] = {
+        "reference": {"liver_suv_mean": 6.0, "spleen_suv_mean": 20.0},
+        "lesions": [_lesion(1, "liver"), _lesion(2, "liver")],
+        "krenning_patient": 4,
+        "eligibility": no_labs.to_dict(),
+        "images": {},
+    }
+    res.stages["dosimetry"] = _dosimetry()
+    res.stages["follow-up"] = {
+        "lesion_uptake_change": {
+            "first_cycle": 1,
+            "last_cycle": 1,
+            "lesions": [],
+            "status": "not_assessed",
+            "needs": NEEDS,
+        }
+    }
+    res.skipped["planning"] = PLANNING
+    res.data_quality.append(
+        {"kind": "estimated_cycle", "cycle": 2, "region": None, "message": ESTIMATED_FLAG}
+    )
+    res.intake = {
+        "manifest_path": str(study.root / "manifest.json"),
+        "manifest": {"intake": {"source": "/data/pacs_export"}},
+        "rows": [
+            {
+                "role": "spect",
+                "cycle": 1,
+                "hours_post_injection": 24.0,
+                "series_description": "LU177 SPECT",
+                "date": T0,
+                "series_uid": "1.2.3",
+                "n_files": 1,
+                "path": "dicom/spect",
+                "modality": "NM",
+            }
+        ],
+        "notes": [INTAKE_NOTE],
+    }
+    res.files["lesions_nifti"] = str(lesion_map)
+    return study, res
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Report, str]:
+    study, res = _run(tmp_path_factory.mktemp("report"))
+    rep = build_report(study, res)
+    return rep, rep.to_html()
+
+
+def _table(rep: Report, section: str, caption_start: str) -> TableBlock:
+    sec = next(s for s in rep.sections if s.title == section)
+    return next(
+        b for kind, b in sec.blocks if kind == "table" and b.caption.startswith(caption_start)
+    )
+
+
+def _texts(rep: Report, section: str) -> list[str]:
+    sec = next(s for s in rep.sections if s.title == section)
+    return [b for kind, b in sec.blocks if kind == "text"]
+
+
+# ------------------------------------------------------------------ data quality
+def test_data_quality_box_lists_flags_and_intake_notes(built: tuple[Report, str]) -> None:
+    rep, html = built
+    titles = [s.title for s in rep.sections]
+    assert titles.index("Data quality") < titles.index("SSTR PET reading")  # near the top
+    issues = _table(rep, "Data quality", "Issues")
+    kinds = [row[0] for row in issues.rows]
+    assert "cycle estimated (no SPECT)" in kinds  # the flag of res.data_quality
+    assert "stage not computed" in kinds  # planning skipped
+    assert "eligibility not assessed" in kinds  # no labs
+    assert ESTIMATED_FLAG in html
+    notes = _table(rep, "Data quality", "Intake notes")
+    assert [INTAKE_NOTE] in [list(r) for r in notes.rows]
+    assert "/data/pacs_export" in html
+
+
+def test_data_quality_box_says_no_issues(tmp_path: Path) -> None:
+    study = _study(tmp_path / "study")
+    rep = build_report(study, RunResult(study.root, tmp_path / "out"))
+    (text,) = _texts(rep, "Data quality")
+    assert text.startswith("No issues found")
+
+
+# ------------------------------------------------------------------ eligibility
+def test_not_assessed_headline(built: tuple[Report, str]) -> None:
+    rep, html = built
+    head = _texts(rep, "PRRT eligibility")[0]
+    assert head.startswith(
+        "Decision: NOT ASSESSED: labs missing (eGFR (creatinine, age, sex), haemoglobin, "
+        "platelets, white cells)"
+    )
+    assert "NOT ELIGIBLE" not in html
+
+
+# ------------------------------------------------------------------ dosimetry
+def test_estimated_cycle_rows_and_cumulative_estimated_part(built: tuple[Report, str]) -> None:
+    rep, _ = built
+    c2 = _table(rep, "Dosimetry per cycle", "Cycle 2")
+    cols = list(c2.columns)
+    status = {row[0]: row[cols.index("status")] for row in c2.rows}
+    assert status["kidneys"] == "estimated from cycle 1"
+    assert status["kidney_left"] == "estimated from cycle 1"  # per-kidney rows follow kidneys
+    assert [row[0] for row in c2.rows][:3] == ["kidneys", "kidney_left", "kidney_right"]
+    assert "estimated from cycle 1" in c2.caption
+    c1 = _table(rep, "Dosimetry per cycle", "Cycle 1")
+    cols1 = list(c1.columns)
+    row = {r[0]: r for r in c1.rows}
+    # headline MIRD dose and the voxel means beside it: the hand-written inputs
+    assert row["tumour_1"][cols1.index("MIRD dose (Gy)")] == 10.0
+    assert row["tumour_1"][cols1.index("voxel mean (Gy)")] == 7.0
+    assert row["tumour_1"][cols1.index("voxel PVC mean (Gy)")] == 9.5
+    assert row["tumour_1"][cols1.index("kind")] == "lesion"
+    # kidney_left has no density of its own: the cycle's region_tacs value (1.04)
+    assert row["kidney_left"][cols1.index("density (g/mL)")] == 1.04
+    assert "geometric transfer matrix" in c1.note and "CT (median HU in the VOI)" in c1.note
+    cum = _table(rep, "Dosimetry per cycle", "Cumulative")
+    ccols = list(cum.columns)
+    kid = next(r for r in cum.rows if r[0] == "kidneys")
+    # kidneys 2 Gy measured (cycle 1) + 2 Gy estimated (cycle 2): 4 Gy, 50 % estimated
+    assert kid[ccols.index("estimated part (Gy)")] == 2.0
+    assert kid[ccols.index("measured part (Gy)")] == 2.0
+    assert kid[ccols.index("estimated (%)")] == pytest.approx(50.0)
+    left = next(r for r in cum.rows if r[0] == "kidney_left")
+    # per-kidney rows: 2.2 Gy per cycle (hand-written), cycle 2 estimated → 4.4 Gy, 2.2 estimated
+    assert left[1] == pytest.approx(4.4) and left[3] == pytest.approx(2.2)
+
+
+def test_voi_transfer_is_reported(built: tuple[Report, str]) -> None:
+    rep, _ = built
+    table = _table(rep, "Dosimetry per cycle", "VOI transfer")
+    # the hand-written voi_registration translation, one decimal
+    assert table.rows[0][2] == "1.2, -2.5, 3.8"
+
+
+# ------------------------------------------------------------------ lesion links
+def test_link_lesions_hand_example() -> None:
+    # Reading lesion 1 (3 voxels) shares 2 voxels with tumour_a (2 voxels) and 1 with
+    # tumour_b (4 voxels): tumour_a wins; Dice 2·2/(3 + 2) = 0.8, fraction 2/3.
+    # Lesion 2 (2 voxels) shares 1 voxel with each of tumour_b (4) and organ (1):
+    # a tie in overlap, broken by Dice: organ 2·1/(2 + 1) = 0.667 > tumour_b 2·1/(2 + 4).
+    # Lesion 3 overlaps nothing.
+    reading = np.array([[[1, 1, 1, 0, 2, 2, 0, 3]]])
+    vois = np.array([[[7, 7, 8, 8, 8, 9, 8, 0]]])
+    rows = link_lesions(reading, vois, {"tumour_a": [7], "tumour_b": [8], "organ": [9]})
+    assert [r["reading_lesion"] for r in rows] == [1, 2, 3]
+    assert rows[0]["region"] == "tumour_a" and rows[0]["overlap_voxels"] == 2
+    assert rows[0]["dice"] == pytest.approx(0.8)
+    assert rows[0]["overlap_fraction"] == pytest.approx(2 / 3)
+    assert rows[1]["region"] == "organ" and rows[1]["dice"] == pytest.approx(2 / 3)
+    assert rows[2]["region"] is None and rows[2]["dice"] == 0.0
+    # a region of several label values counts all of them: {7, 8} holds all 3 voxels of
+    # lesion 1 and 2 + 4 = 6 voxels in all → Dice 2·3/(3 + 6) = 2/3
+    merged = link_lesions(reading, vois, {"both": [7, 8]})
+    assert merged[0]["overlap_voxels"] == 3 and merged[0]["dice"] == pytest.approx(2 / 3)
+    with pytest.raises(GeometryMismatchError):
+        link_lesions(reading, vois[..., :4], {"x": [7]})
+
+
+def test_report_links_reading_lesions_to_dosimetry_vois(built: tuple[Report, str]) -> None:
+    rep, _ = built
+    table = _table(rep, "Reading lesions and dosimetry VOIs", "Each reading lesion")
+    cols = list(table.columns)
+    rows = {r[0]: r for r in table.rows}
+    # The VOI map (1 mm) sampled at the lesion grid's centres x = 0, 2, …, 10 mm (nearest
+    # neighbour, same origin) is [0, 4, 4, 0, 5, 1]. Lesion 1 (x = 2, 4, 6 mm) covers
+    # [4, 4, 0]: tumour_1, 2 of 3 voxels, Dice 2·2/(3 + 2) = 0.8. Lesion 2 (x = 10 mm) lies
+    # on liver (value 1): no lesion VOI.
+    assert rows[1][cols.index("dosimetry VOI")] == "tumour_1"
+    assert rows[1][cols.index("Dice")] == pytest.approx(0.8)
+    assert rows[1][cols.index("overlap (fraction of lesion)")] == pytest.approx(2 / 3)
+    # its doses: cycle 1 10 Gy, cycle 2 10 Gy (estimated), cumulative 20 Gy (inputs)
+    assert rows[1][cols.index("dose cycle 1 (Gy)")] == 10.0
+    assert rows[1][cols.index("cumulative (Gy)")] == 20.0
+    assert rows[2][cols.index("dosimetry VOI")].startswith("—")
+    assert any("tumour_2" in t for t in _texts(rep, "Reading lesions and dosimetry VOIs"))
+
+
+# ------------------------------------------------------------------ follow-up, planning
+def test_one_cycle_follow_up_says_what_it_needs(built: tuple[Report, str]) -> None:
+    rep, html = built
+    texts = _texts(rep, "Follow-up: response and toxicity")
+    assert texts == [f"Lesion uptake change not assessed: it needs {NEEDS}."]
+    assert "cycle 1 vs cycle 1" not in html
+
+
+def test_planning_skipped_reason_is_stated(built: tuple[Report, str]) -> None:
+    rep, _ = built
+    sec = next(s for s in rep.sections if s.title == "Limits and planning")
+    assert sec.status == "skipped"
+    texts = _texts(rep, "Limits and planning")
+    assert texts[0] == f"No plan: {PLANNING}."
+    assert "No activity is recommended" in texts[1]
+
+
+# ------------------------------------------------------------------ methods
+def test_eanm_reporting_items_present(built: tuple[Report, str]) -> None:
+    rep, html = built
+    table = _table(rep, "Methods and provenance", "Dosimetry reporting items (EANM")
+    items = {r[0]: r[1] for r in table.rows}
+    assert list(items) == [
+        "Radiopharmaceutical and administered activity",
+        "Calibration and SPECT quantification",
+        "Acquisition (time points)",
+        "Reconstruction and corrections",
+        "VOI definition and transfer",
+        "Fit model and integration",
+        "S values, masses and dose calculation",
+        "Uncertainty",
+        "Software",
+    ]
+    assert "7400 MBq" in items["Radiopharmaceutical and administered activity"]
+    # the manifest's SPECT entry: units BQML, 5.67 cps/MBq, 24 h, 187.2-228.8 keV, 11 mm
+    assert "BQML" in items["Calibration and SPECT quantification"]
+    assert "5.67 cps/MBq" in items["Calibration and SPECT quantification"]
+    assert "cycle 1: 24 h p.i." in items["Acquisition (time points)"]
+    assert "187.2-228.8 keV" in items["Acquisition (time points)"]
+    assert "11 mm" in items["Reconstruction and corrections"]
+    assert "translation 1.2, -2.5, 3.8 mm" in items["VOI definition and transfer"]
+    assert "kidneys mono (T_eff 50.0 h)" in items["Fit model and integration"]
+    assert "CT (median HU in the VOI)" in items["S values, masses and dose calculation"]
+    assert "range 5.0–5.0 %" in items["Uncertainty"]  # every rel. SD is 0.05 (inputs)
+    assert __version__ in items["Software"]
+    assert "Eur J Nucl Med Mol Imaging 2011;38:192-200" in html
