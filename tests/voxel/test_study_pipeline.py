@@ -81,9 +81,12 @@ def test_cli_dose_voxel_end_to_end(study: Path, tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     doc = json.loads(res.stdout)
     rows = {r["name"]: r for r in doc["regions"]}
-    # Large organs: partial-volume error of an 11 mm FWHM SPECT stays within 15 %.
-    for organ in ("liver", "kidneys", "spleen"):
-        assert rows[organ]["deviation_from_truth"] == pytest.approx(0.0, abs=0.15), organ
+    # Large organs, uncorrected: the spill-out of an 11 mm FWHM SPECT costs the ~150 g spleen
+    # and the kidneys 10-16 % of their mean (the corrected means are checked to 10 % below);
+    # the liver (1.8 kg) gains a few per cent of spill-in from its hot lesions (within 10 %).
+    assert rows["liver"]["deviation_from_truth"] == pytest.approx(0.0, abs=0.10)
+    for organ in ("kidneys", "spleen"):
+        assert rows[organ]["deviation_from_truth"] == pytest.approx(0.0, abs=0.20), organ
     # Partial volume: the smallest lesion loses the largest fraction of its dose.
     truth = json.loads((study / "truth" / "truth.json").read_text())
     lesions = sorted(truth["lesions"], key=lambda x: x["diameter_mm"])

@@ -86,12 +86,15 @@ __all__ = [
 
 DoseMethod = Literal["convolution", "local"]
 
-#: Default HU → mass density (g/cm³) calibration: air, lung, water, soft tissue,
-#: ICRU-46 cortical bone (1.92 g/cm³) placed at +1500 HU. Generic; replace it by
-#: the scanner's own calibration for quantitative work.
+#: Default HU → mass density (g/cm³) calibration, a generic bilinear curve: the air–water
+#: line (ρ ≈ 1 + HU/1000) continued through soft tissue to +100 HU (liver at 58 HU →
+#: 1.058, kidney at 32 HU → 1.032 g/cm³, against 1.05 of ICRP Publication 110), then a
+#: bone line to ICRU-46 cortical bone (1.92 g/cm³) placed at +1500 HU. Replace it by the
+#: scanner's own calibration for quantitative work.
 DEFAULT_HU_DENSITY: tuple[tuple[float, float], ...] = (
     (-1000.0, 0.0012),
     (0.0, 1.0),
+    (100.0, 1.1),
     (1500.0, 1.92),
     (3000.0, 2.8),
 )
@@ -182,7 +185,7 @@ def density_from_ct(
     >>> import numpy as np
     >>> ct = Volume.from_array(np.array([[[-1000.0, 0.0, 750.0]]]), unit="HU")
     >>> density_from_ct(ct).round(4).tolist()
-    [[[0.0012, 1.0, 1.46]]]
+    [[[0.0012, 1.0, 1.4807]]]
     """
     cal = np.asarray(calibration, dtype=float)
     if cal.ndim != 2 or cal.shape[1] != 2 or cal.shape[0] < 2 or np.any(np.diff(cal[:, 0]) <= 0):
