@@ -6,6 +6,6 @@ report (``report``); ``core`` holds the image model, units and provenance, and
 ``physics`` the nuclear data.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = ["__version__"]

@@ -2,6 +2,9 @@
 
 A thin layer over :func:`sstrkit.phantom.study.make_study`; options carry their
 unit in the name (``--timepoints-h``, ``--activity-gbq``) and are converted here.
+Real-world complications are on by default (repositioning between scan sessions);
+``--no-reposition``, ``--spect-format``, ``--no-labs`` and
+``--fdg-discordant/--no-fdg-discordant`` change them.
 """
 
 from __future__ import annotations
@@ -58,7 +61,12 @@ def register(app: typer.Typer) -> None:
     @guarded
     def make(
         out: Path = typer.Argument(..., help="Output folder (created)."),
-        seed: int = typer.Option(7, "--seed", help="Random seed of the patient."),
+        seed: int = typer.Option(
+            7,
+            "--seed",
+            help="Random seed of the patient. 7: the demo patient (eligible for PRRT); "
+            "5: the documented excluded patient (FDG+/SSTR- liver lesion, NETPET P5).",
+        ),
         sex: str = typer.Option("M", "--sex", help="F or M."),
         cycles: int = typer.Option(4, "--cycles", help="Number of 177Lu-DOTATATE cycles."),
         timepoints_h: str = typer.Option(
@@ -77,6 +85,29 @@ def register(app: typer.Typer) -> None:
         ),
         spect_post_filter_mm: float | None = typer.Option(
             None, "--spect-post-filter-mm", help="Gaussian post-filter FWHM for --spect-recon osem."
+        ),
+        no_reposition: bool = typer.Option(
+            False,
+            "--no-reposition",
+            help="Image every session in the baseline position (default: the patient is "
+            "moved rigidly, up to 10 mm and 3 deg per axis, for every session but the "
+            "baseline 68Ga PET/CT; true motions in truth/truth.json 'positioning').",
+        ),
+        spect_format: str = typer.Option(
+            "nm",
+            "--spect-format",
+            help="nm (one multi-frame NM file, GE/Philips style) or pet-slices (one PET-SOP "
+            "file per slice in a folder, Bq/mL, Siemens xSPECT Quant style).",
+        ),
+        no_labs: bool = typer.Option(
+            False, "--no-labs", help="Leave the laboratory values out of clinical.json."
+        ),
+        fdg_discordant: bool | None = typer.Option(
+            None,
+            "--fdg-discordant/--no-fdg-discordant",
+            help="Add or omit the FDG-avid, SSTR-negative liver lesion (NETPET P5, not "
+            "eligible for PRRT). Default: drawn from the seed (20 % of seeds; 7 has none, "
+            "5 has one).",
         ),
         as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
     ) -> None:
@@ -99,6 +130,14 @@ def register(app: typer.Typer) -> None:
                 actual=spect_recon,
                 fix="use --spect-recon image (default, fast) or --spect-recon osem",
             )
+        fmt = spect_format.lower()
+        if fmt not in ("nm", "pet-slices"):
+            raise InvalidInputError(
+                "--spect-format",
+                expected="nm or pet-slices",
+                actual=spect_format,
+                fix="use --spect-format nm (default) or --spect-format pet-slices",
+            )
         config = StudyConfig(
             seed=seed,
             sex=sex_u,  # type: ignore[arg-type]
@@ -112,6 +151,10 @@ def register(app: typer.Typer) -> None:
             fdg=not no_fdg,
             spect_recon=recon,  # type: ignore[arg-type]
             spect_post_filter_mm=spect_post_filter_mm,
+            reposition=not no_reposition,
+            spect_format=fmt,  # type: ignore[arg-type]
+            labs=not no_labs,
+            fdg_discordant_lesion=fdg_discordant,
         )
         with progress_reporter(not as_json) as say:
             manifest = make_study(out, config, progress=say)

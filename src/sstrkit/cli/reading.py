@@ -10,7 +10,7 @@ import typer
 from sstrkit.cli.output import console, emit, err_console, guarded, table
 from sstrkit.core.atomic import write_json_atomic
 from sstrkit.errors import InvalidInputError
-from sstrkit.reading.eligibility import Labs, load_rules
+from sstrkit.reading.eligibility import Labs, decision_headline, load_rules
 from sstrkit.reading.images import (
     write_lesion_slices,
     write_lesion_table,
@@ -70,8 +70,8 @@ def _render(d: dict[str, Any]) -> None:
     console.print(
         table(
             f"PRRT eligibility ({el['therapy']}): "
-            + ("ELIGIBLE" if el["eligible"] else "NOT ELIGIBLE")
-            + ("" if el["complete"] else " (incomplete data)"),
+            + decision_headline(el)
+            + ("" if el["complete"] or el["missing"] else " (optional data missing)"),
             ("rule", "value", "threshold", "status", "source"),
             [
                 (

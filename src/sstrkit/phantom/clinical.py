@@ -8,6 +8,10 @@ cumulative kidney dose, haemoglobin falls by 0.15 g/dL per cycle, platelets
 and white cells fall by 40 % and 25 % per Gy of cumulative red-marrow dose.
 Every value carries 3 % measurement noise. Blood samples are the true blood
 activity concentration at the sampling times with 3 % assay noise.
+
+``labs=False`` leaves the laboratory values out (a record without ``labs``, as
+when the laboratory results were not exported); the blood samples and the
+administrations stay, and drawing them uses the same random stream either way.
 """
 
 from __future__ import annotations
@@ -34,8 +38,12 @@ def clinical_record(
     seed: int,
     extra_administrations: Sequence[dict[str, Any]] = (),
     sample_hours: Sequence[float] = BLOOD_SAMPLE_HOURS,
+    labs: bool = True,
 ) -> dict[str, Any]:
-    """Administrations, labs and blood samples as a JSON-able dict (units in the keys)."""
+    """Administrations, labs and blood samples as a JSON-able dict (units in the keys).
+
+    With ``labs=False`` the record has no ``labs`` key (and no lab units).
+    """
     rng = np.random.default_rng([seed, 6])
 
     def noisy(v: float) -> float:
@@ -51,12 +59,12 @@ def clinical_record(
         "platelets_1e9_l": 250.0 * indiv(),
         "wbc_1e9_l": 6.5 * indiv(),
     }
-    labs: list[dict[str, Any]] = []
+    lab_records: list[dict[str, Any]] = []
     kidney_cum = marrow_cum = 0.0
     lab_times = [c.injection_time - _dt.timedelta(days=1) for c in cycles]
     lab_times.append(cycles[-1].injection_time + _dt.timedelta(days=56))
     for k, t in enumerate(lab_times):
-        labs.append(
+        lab_records.append(
             {
                 "time": t.replace(hour=8, minute=0).isoformat(),
                 "before_cycle": k + 1 if k < len(cycles) else None,
@@ -96,18 +104,15 @@ def clinical_record(
         }
         for c in cycles
     ]
-    return {
-        "schema": "sstrkit-clinical/1",
-        "units": {
-            "activity": "Bq",
-            "time": "ISO 8601 with UTC offset",
-            "creatinine": "umol/L",
-            "haemoglobin": "g/dL",
-            "platelets": "1e9/L",
-            "wbc": "1e9/L",
-        },
-        "administrations": administrations,
-        "labs": labs,
-        "blood_samples": samples,
-        "lab_model": "model values, see sstrkit.phantom.clinical",
-    }
+    units = {"activity": "Bq", "time": "ISO 8601 with UTC offset"}
+    record: dict[str, Any] = {"schema": "sstrkit-clinical/1", "units": units}
+    record["administrations"] = administrations
+    if labs:
+        units.update(
+            {"creatinine": "umol/L", "haemoglobin": "g/dL", "platelets": "1e9/L", "wbc": "1e9/L"}
+        )
+        record["labs"] = lab_records
+    record["blood_samples"] = samples
+    if labs:
+        record["lab_model"] = "model values, see sstrkit.phantom.clinical"
+    return record

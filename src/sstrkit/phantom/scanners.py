@@ -47,6 +47,7 @@ __all__ = [
     "EmissionScanner",
     "box_resample",
     "ct_hu",
+    "fat_rim_mask",
     "fine_concentration",
     "scanner_grid",
 ]
@@ -86,11 +87,15 @@ def box_resample(values: NDArray[Any], src: Grid, dst: Grid) -> NDArray[np.float
         raise InvalidInputError("array", expected=f"shape {src.shape}", actual=arr.shape)
     (nzs, nys, nxs), (nzd, nyd, nxd) = src.shape, dst.shape
     mats = [
-        _overlap_matrix(src.origin[i], src.spacing[i], ns, dst.origin[i], dst.spacing[i], nd)
+        None
+        if ns == nd and src.origin[i] == dst.origin[i] and src.spacing[i] == dst.spacing[i]
+        else _overlap_matrix(src.origin[i], src.spacing[i], ns, dst.origin[i], dst.spacing[i], nd)
         for i, (ns, nd) in enumerate(((nxs, nxd), (nys, nyd), (nzs, nzd)))
     ]
     out = arr
     for axis, m in ((2, mats[0]), (1, mats[1]), (0, mats[2])):
+        if m is None:  # identical axes: the overlap matrix is the identity
+            continue
         moved = np.moveaxis(out, axis, 0)
         shape = moved.shape
         res = sparse.csr_matrix(m) @ moved.reshape(shape[0], -1)
@@ -103,7 +108,10 @@ def fine_concentration(anatomy: Anatomy, per_label: Mapping[int, float]) -> NDAr
     table = np.zeros(LESION_LABEL0 + 64, dtype=np.float64)
     for label, value in per_label.items():
         table[label] = value
-    return table[anatomy.labels.array.astype(np.int64)].astype(np.float32)
+    # float64 values rounded once to float32, then looked up (labels are small non-negative
+    # integers; np.take avoids an int64 copy of the label map)
+    out: NDArray[np.float32] = np.take(table.astype(np.float32), anatomy.labels.array)
+    return out
 
 
 def psf_kernel(variance_vox: float) -> NDArray[np.float64]:
@@ -247,12 +255,35 @@ class EmissionScanner:
         return np.clip(img, 0.0, None).astype(np.float32), grid, info
 
 
+def fat_rim_mask(anatomy: Anatomy) -> NDArray[np.bool_]:
+    """Body voxels within ``fat_rim_mm`` of the body outline (subcutaneous fat, CT only).
+
+    Computed from the (unmoved) body solid on the truth grid; a repositioned patient
+    moves this mask with its labels (:func:`sstrkit.phantom.positioning.move_anatomy`).
+    """
+    body = anatomy.model.body
+    truth = anatomy.model.grid
+    xs, ys, _ = truth.axes()
+    a, b = body.semi_axes_mm[0], body.semi_axes_mm[1]
+    cx, cy = body.center_mm[0], body.center_mm[1]
+    rim = anatomy.model.fat_rim_mm
+    inner = ((xs[None, :] - cx) / (a - rim)) ** 2 + ((ys[:, None] - cy) / (b - rim)) ** 2 > 1.0
+    out: NDArray[np.bool_] = (anatomy.labels.array == LABELS["body"]) & inner[None, :, :]
+    return out
+
+
 def ct_hu(
     anatomy: Anatomy,
     grid: Grid,
     rng: np.random.Generator | None,
+    *,
+    fat_rim: NDArray[np.bool_] | None = None,
 ) -> NDArray[np.float32]:
-    """CT numbers (HU) on ``grid``: tissue values, a subcutaneous fat rim, Gaussian noise."""
+    """CT numbers (HU) on ``grid``: tissue values, a subcutaneous fat rim, Gaussian noise.
+
+    ``fat_rim`` (truth-grid mask) replaces the rim computed from the body solid
+    (:func:`fat_rim_mask`); a repositioned patient passes its moved rim.
+    """
     p = parameters()["ct"]
     hu = p["hu"]
     table = {0: float(hu["air"])}
@@ -261,15 +292,9 @@ def ct_hu(
     for i, _ in enumerate(anatomy.model.lesions):
         table[anatomy.model.lesion_label(i)] = float(hu["tumour"])
     fine = fine_concentration(anatomy, table)
-    # Subcutaneous fat: body voxels within fat_rim_mm of the outline.
-    body = anatomy.model.body
+    rim = fat_rim_mask(anatomy) if fat_rim is None else fat_rim
+    fine[rim] = np.float32(hu["fat_rim"])
     truth = anatomy.model.grid
-    xs, ys, _ = truth.axes()
-    a, b = body.semi_axes_mm[0], body.semi_axes_mm[1]
-    rim = anatomy.model.fat_rim_mm
-    inner = (xs[None, :] / (a - rim)) ** 2 + (ys[:, None] / (b - rim)) ** 2 > 1.0
-    is_body = anatomy.labels.array == LABELS["body"]
-    fine = np.where(is_body & inner[None, :, :], np.float32(hu["fat_rim"]), fine)
     img = box_resample(fine - float(hu["air"]), truth, grid) + float(hu["air"])
     if rng is not None:
         img = img + rng.normal(0.0, float(p["noise_hu"]), img.shape)

@@ -9,11 +9,17 @@ Layout (paths relative to the study folder; documented in ``docs/phantom.md``)::
     dicom/pet_dotatate_ct/        its CT (same frame of reference)
     dicom/pet_fdg/, pet_fdg_ct/   optional 18F-FDG PET/CT
     dicom/cycle<k>/spect_<hhh>h/NM.dcm      177Lu SPECT (Bq/mL) per cycle and time
-    dicom/cycle<k>/spect_<hhh>h_ct/         its CT
-    truth/truth.json              masses, lesions, SUVs, TIAs, doses, activities
+                                  (spect_format "pet-slices": PT_0001.dcm ... in that folder)
+    dicom/cycle<k>/spect_<hhh>h_ct/         its CT (same frame of reference as the SPECT)
+    truth/truth.json              masses, lesions, SUVs, TIAs, doses, activities, positioning
     truth/labels_baseline.nii.gz  label map at the PET (+ cycle 1) time; labels_cycle<k>...
+                                  (all in the baseline 68Ga PET/CT coordinates)
     truth/labels.json             label value -> region name
     truth/rtstruct_baseline.dcm   baseline labels as RTSTRUCT on the PET/CT
+
+Every scan session other than the baseline 68Ga PET/CT has its own frame of
+reference and, with ``StudyConfig.reposition`` (default), its own patient position
+(:mod:`sstrkit.phantom.positioning`; the true motions are in ``truth.json``).
 
 Examples
 --------
@@ -68,22 +74,67 @@ from sstrkit.phantom.anatomy import (
 from sstrkit.phantom.biology import Biology, draw_biology
 from sstrkit.phantom.clinical import clinical_record
 from sstrkit.phantom.parameters import parameters
-from sstrkit.phantom.scanners import EmissionScanner, ct_hu, fine_concentration, scanner_grid
+from sstrkit.phantom.positioning import MovedAnatomy, RigidMotion, draw_motion, move_anatomy
+from sstrkit.phantom.scanners import (
+    EmissionScanner,
+    ct_hu,
+    fat_rim_mask,
+    fine_concentration,
+    scanner_grid,
+)
 from sstrkit.phantom.truth import CycleTruth, Therapy, simulate_therapy
 from sstrkit.physics.nuclides import get_nuclide
 
-__all__ = ["StudyConfig", "make_study", "region_concentrations_lu"]
+__all__ = [
+    "DEMO_SEED",
+    "EXCLUDED_SEED",
+    "FDG_DISCORDANT_SHARE",
+    "StudyConfig",
+    "has_fdg_discordant_lesion",
+    "make_study",
+    "region_concentrations_lu",
+]
 
 H = 3600.0
 TZ = _dt.timezone(_dt.timedelta(hours=1))
 Progress = Callable[[str], None]
 
+#: Share of digital patients drawn with an FDG-avid, SSTR-negative liver lesion (NETPET P5,
+#: which excludes them from PRRT). Model choice, not a cohort frequency.
+FDG_DISCORDANT_SHARE = 0.2
+#: The demonstration patient (``sstrkit demo``): no FDG+/SSTR- lesion, eligible for PRRT.
+DEMO_SEED = 7
+#: The documented excluded patient: an FDG+/SSTR- liver lesion (NETPET P5), not eligible.
+EXCLUDED_SEED = 5
+
+
+def has_fdg_discordant_lesion(seed: int) -> bool:
+    """Whether patient ``seed`` has the FDG+/SSTR- liver lesion when not set explicitly.
+
+    A seeded draw (stream ``[seed, 10]``) with probability :data:`FDG_DISCORDANT_SHARE`;
+    among seeds 0-39 it gives seeds 5, 9, 23, 26, 28, 32 and 38.
+
+    >>> has_fdg_discordant_lesion(DEMO_SEED), has_fdg_discordant_lesion(EXCLUDED_SEED)
+    (False, True)
+    """
+    return bool(np.random.default_rng([seed, 10]).random() < FDG_DISCORDANT_SHARE)
+
 
 @dataclass(frozen=True)
 class StudyConfig:
-    """What to simulate. Defaults: the built-in study (4 × 7.4 GBq q8w, SPECT 4/24/96/168 h)."""
+    """What to simulate. Defaults: the built-in study (4 × 7.4 GBq q8w, SPECT 4/24/96/168 h).
 
-    seed: int = 7
+    Real-world complications (on by default): ``reposition`` moves the patient rigidly
+    between scan sessions (every session but the baseline 68Ga PET/CT; shifts up to
+    10 mm, rotations up to 3° per axis); ``spect_format`` writes each SPECT as one
+    multi-frame NM file (``"nm"``, GE/Philips style) or one PET-SOP file per slice
+    (``"pet-slices"``, Siemens xSPECT Quant style); ``labs=False`` leaves the laboratory
+    values out of ``clinical.json``; ``fdg_discordant_lesion`` adds (True) or omits
+    (False) the FDG+/SSTR- liver lesion, ``None`` draws it from the seed
+    (:func:`has_fdg_discordant_lesion`).
+    """
+
+    seed: int = DEMO_SEED
     sex: Literal["F", "M"] = "M"
     height_cm: float | None = None
     weight_kg: float | None = None
@@ -97,6 +148,10 @@ class StudyConfig:
     noise: bool = True
     spect_recon: Literal["image", "osem"] = "image"
     spect_post_filter_mm: float | None = None
+    reposition: bool = True
+    spect_format: Literal["nm", "pet-slices"] = "nm"
+    labs: bool = True
+    fdg_discordant_lesion: bool | None = None
     first_injection: _dt.datetime = field(
         default_factory=lambda: _dt.datetime(2025, 3, 3, 10, 0, tzinfo=TZ)
     )
@@ -114,6 +169,13 @@ class StudyConfig:
                 expected="'image' or 'osem'",
                 actual=self.spect_recon,
                 fix="choose spect_recon='image' (default) or 'osem'",
+            )
+        if self.spect_format not in ("nm", "pet-slices"):
+            raise InvalidInputError(
+                "SPECT DICOM format",
+                expected="'nm' (one multi-frame NM file) or 'pet-slices' (PET-SOP per slice)",
+                actual=self.spect_format,
+                fix="choose spect_format='nm' (default) or 'pet-slices'",
             )
         if self.spect_post_filter_mm is not None and self.spect_recon != "osem":
             raise InvalidInputError(
@@ -183,10 +245,17 @@ def _pet_table(
     return table
 
 
-def region_concentrations_lu(cycle: CycleTruth, t: _dt.datetime) -> dict[int, float]:
-    """Label value -> true 177Lu activity concentration (Bq/mL) at time ``t``."""
+def region_concentrations_lu(
+    cycle: CycleTruth, t: _dt.datetime, *, counts: np.ndarray[Any, Any] | None = None
+) -> dict[int, float]:
+    """Label value -> true 177Lu activity concentration (Bq/mL) at time ``t``.
+
+    Each region's true activity is spread over ``counts`` voxels per label value
+    (default: the cycle's label map; a repositioned patient passes
+    :attr:`sstrkit.phantom.positioning.MovedAnatomy.counts`).
+    """
     anatomy = cycle.anatomy
-    counts = anatomy.counts()
+    counts = anatomy.counts() if counts is None else counts
     vox = anatomy.labels.voxel_volume_ml
     dt = (t - cycle.injection_time).total_seconds()
     kin = cycle.kinetics
@@ -260,7 +329,12 @@ def make_study(
 
     step("anatomy")
     spec = PatientSpec(cfg.sex, cfg.height_cm, cfg.weight_kg, seed).resolved()
-    model = build_anatomy(spec, voxel_mm=cfg.voxel_mm, fdg_lesion=cfg.fdg)
+    discordant = (
+        has_fdg_discordant_lesion(seed)
+        if cfg.fdg_discordant_lesion is None
+        else cfg.fdg_discordant_lesion
+    )
+    model = build_anatomy(spec, voxel_mm=cfg.voxel_mm, fdg_lesion=discordant)
     baseline = model.voxelise()
     biology = draw_biology(baseline, seed)
     step("kinetics and truth")
@@ -289,10 +363,38 @@ def make_study(
     def rel(p: Path) -> str:
         return p.relative_to(root).as_posix()
 
+    # ------------------------------------------------------- patient position per session
+    centre = model.body.center_mm
+    rims: dict[int, Any] = {}
+    positioning: list[dict[str, Any]] = []
+
+    def session_patient(anat: Anatomy, session: str, key: int) -> MovedAnatomy:
+        """The patient as the session's scanners see it (moved unless baseline or off)."""
+        if key not in rims:
+            rims[key] = fat_rim_mask(anat)
+        moved = session != "pet" and cfg.reposition
+        motion = draw_motion(seed, session, centre) if moved else RigidMotion.identity(centre)
+        return move_anatomy(anat, motion, rims[key])
+
+    def record_position(session: str, seen: MovedAnatomy, for_uid: str, *uids: str) -> None:
+        positioning.append(
+            {
+                **seen.motion.to_dict(session),
+                "baseline": session == "pet",
+                "frame_of_reference_uid": for_uid,
+                "series_uids": list(uids),
+            }
+        )
+
     def write_ct(
-        anat: Anatomy, folder: Path, t: _dt.datetime, for_uid: str, study: StudyInfo, role: str
+        anat: MovedAnatomy,
+        folder: Path,
+        t: _dt.datetime,
+        for_uid: str,
+        study: StudyInfo,
+        role: str,
     ) -> dict[str, Any]:
-        hu = ct_hu(anat, ct_grid, noise_rng)
+        hu = ct_hu(anat.anatomy, ct_grid, noise_rng, fat_rim=anat.fat_rim)
         vol = _volume(
             hu,
             ct_grid,
@@ -343,7 +445,8 @@ def make_study(
         scale = decayed / (weight_kg * 1000.0)
         tracer = "FDG" if role == "fdg" else cfg.pet_tracer
         table = _pet_table(baseline, biology, tracer, scale)
-        conc = fine_concentration(baseline, table)
+        patient_now = session_patient(baseline, role, 0)
+        conc = fine_concentration(patient_now.anatomy, table)
         img, grid, info = pet_scanner.image(
             conc, truth_grid, duration_s=float(pp["frame_duration_s"]), rng=noise_rng
         )
@@ -393,13 +496,14 @@ def make_study(
             "fwhm_mm": pet_scanner.fwhm_mm,
         }
         series[f"{role}_ct"] = write_ct(
-            baseline,
+            patient_now,
             folder.with_name(folder.name + "_ct"),
             t_scan - _dt.timedelta(minutes=2),
             for_uid,
             study,
             f"{role}_ct",
         )
+        record_position(role, patient_now, for_uid, uid, series[f"{role}_ct"]["series_uid"])
         extra_admin.append(
             {
                 "cycle": None,
@@ -434,12 +538,21 @@ def make_study(
             step(f"cycle {cyc.index} SPECT/CT {h:g} h")
             t = cyc.injection_time + _dt.timedelta(hours=h)
             scan_times[cyc.index].append(t)
-            conc = fine_concentration(cyc.anatomy, region_concentrations_lu(cyc, t))
+            role = f"cycle{cyc.index}_spect_{h:g}h"
+            patient_now = session_patient(cyc.anatomy, role, cyc.index)
+            conc = fine_concentration(
+                patient_now.anatomy, region_concentrations_lu(cyc, t, counts=patient_now.counts)
+            )
             if cfg.spect_recon == "osem":
                 from sstrkit.phantom.spect_recon import reconstruct_spect
 
                 system = _spect_system(truth_grid)
-                hu = ct_hu(cyc.anatomy, system.grid_for(truth_grid), None)
+                hu = ct_hu(
+                    patient_now.anatomy,
+                    system.grid_for(truth_grid),
+                    None,
+                    fat_rim=patient_now.fat_rim,
+                )
                 img, grid, info = reconstruct_spect(
                     conc,
                     truth_grid,
@@ -458,14 +571,14 @@ def make_study(
                     conc, truth_grid, duration_s=float(sp["acquisition_duration_s"]), rng=noise_rng
                 )
                 fwhm = spect_scanner.fwhm_mm
-            role = f"cycle{cyc.index}_spect_{h:g}h"
             for_uid = _uid(seed, role, "for")
+            pet_slices = cfg.spect_format == "pet-slices"
             vol = _volume(
                 img,
                 grid,
                 unit="Bq/mL",
                 quantity="activity_concentration",
-                modality="NM",
+                modality="PT" if pet_slices else "NM",
                 time=t,
                 for_uid=for_uid,
                 name=role,
@@ -473,17 +586,32 @@ def make_study(
             )
             folder = root / "dicom" / f"cycle{cyc.index}" / f"spect_{h:03.0f}h"
             uid = _uid(seed, role, "series")
-            path = write_nm_series(
-                vol,
-                folder / "NM.dcm",
-                patient=patient,
-                study=study,
-                radiopharmaceutical=rp,
-                series_description=f"177Lu SPECT cycle {cyc.index} {h:g} h",
-                series_number=next(number),
-                series_uid=uid,
-                acquisition_duration_s=float(sp["acquisition_duration_s"]),
-            )
+            if pet_slices:
+                # Siemens xSPECT Quant style: PET Image Storage, one file per slice, BQML.
+                write_pet_series(
+                    vol,
+                    folder,
+                    patient=patient,
+                    study=study,
+                    radiopharmaceutical=rp,
+                    series_description=f"177Lu xSPECT QUANT cycle {cyc.index} {h:g} h",
+                    series_number=next(number),
+                    series_uid=uid,
+                    frame_duration_s=float(sp["acquisition_duration_s"]),
+                )
+                path = folder
+            else:
+                path = write_nm_series(
+                    vol,
+                    folder / "NM.dcm",
+                    patient=patient,
+                    study=study,
+                    radiopharmaceutical=rp,
+                    series_description=f"177Lu SPECT cycle {cyc.index} {h:g} h",
+                    series_number=next(number),
+                    series_uid=uid,
+                    acquisition_duration_s=float(sp["acquisition_duration_s"]),
+                )
             series["spect"].append(
                 {
                     "cycle": cyc.index,
@@ -500,6 +628,7 @@ def make_study(
                     "voxel_mm": float(grid.spacing[0]),
                     "fwhm_mm": fwhm,
                     "simulation": cfg.spect_recon,
+                    "spect_format": cfg.spect_format,
                     "units": "Bq/mL (calibrated; counts = Bq/mL x voxel mL x 1e-6 x cps/MBq x s)"
                     if cfg.spect_recon == "image"
                     else "Bq/mL (OSEM with the system model's sensitivity; no extra calibration)",
@@ -512,7 +641,7 @@ def make_study(
                 }
             )
             ct = write_ct(
-                cyc.anatomy,
+                patient_now,
                 folder.with_name(folder.name + "_ct"),
                 t - _dt.timedelta(minutes=1),
                 for_uid,
@@ -520,6 +649,7 @@ def make_study(
                 f"{role}_ct",
             )
             series["spect_ct"].append({"cycle": cyc.index, "hours_post_injection": h, **ct})
+            record_position(role, patient_now, for_uid, uid, ct["series_uid"])
 
     # --------------------------------------------------------- truth and clinical data
     step("truth files")
@@ -536,8 +666,12 @@ def make_study(
     _atomic_json(truth_dir / "labels.json", _label_names(model))
     rtstruct = {"baseline": _truth_rtstruct(root, truth_dir, model, baseline, series)}
     truth = _truth_json(cfg, spec, model, baseline, biology, cycles, scan_times, pet_truth)
+    truth["reposition"] = cfg.reposition
+    truth["positioning"] = positioning
     _atomic_json(truth_dir / "truth.json", truth)
-    clinical = clinical_record(cycles, sex=cfg.sex, seed=seed, extra_administrations=extra_admin)
+    clinical = clinical_record(
+        cycles, sex=cfg.sex, seed=seed, extra_administrations=extra_admin, labs=cfg.labs
+    )
     clinical["diagnosis"] = {
         "tumour": "well-differentiated neuroendocrine tumour (digital patient)",
         "who_grade": f"G{biology.tumour_grade}",
@@ -563,6 +697,20 @@ def make_study(
             "label_names": "truth/labels.json",
             "rtstruct": rtstruct,
         },
+        **(
+            {
+                # The pipeline's VOIs: the label map of the baseline PET/CT only (the other
+                # sessions are repositioned; their VOIs come by registration).
+                "segmentation": {
+                    "labels_nifti": {"baseline": labels_files["baseline"]},
+                    "label_names": "truth/labels.json",
+                    "referenced_series": "pet_ct",
+                    "frame_of_reference_uid": series["pet_ct"]["frame_of_reference_uid"],
+                }
+            }
+            if cfg.reposition
+            else {}
+        ),
         "clinical": "clinical.json",
         "case_file": "case.json",
         "summary": {
@@ -715,7 +863,8 @@ def _truth_json(
             "weight_kg": spec.weight_kg,
             "bsa_ratio_to_icrp_reference": spec.bsa_ratio,
         },
-        "coordinates": "DICOM patient coordinates (LPS), mm",
+        "coordinates": "DICOM patient coordinates (LPS), mm, of the baseline 68Ga PET/CT "
+        "(label maps, centroids); other sessions' positions: 'positioning'",
         "organs": organs,
         "lesions": lesions,
         "tumour_biology": {

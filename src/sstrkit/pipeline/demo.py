@@ -2,7 +2,11 @@
 
 :func:`run_demo` writes the digital patient's study into ``OUT/study`` (unless
 a study for the same seed is already there) and runs :func:`run_study` on it
-into ``OUT``; the report is ``OUT/report/index.html``.
+into ``OUT``; the report is ``OUT/report/index.html``. The default patient, seed 7
+(``sstrkit.phantom.study.DEMO_SEED``), is eligible for PRRT; seed 5
+(``EXCLUDED_SEED``) is the documented excluded patient (FDG+/SSTR- lesion). The
+study has the phantom's real-world complications (patient repositioned between
+sessions, see docs/phantom.md).
 """
 
 from __future__ import annotations
@@ -33,7 +37,10 @@ def _study_is_current(study: Path, seed: int) -> bool:
 def run_demo(
     out: str | Path, *, seed: int = 7, progress: Callable[[str], None] | None = None
 ) -> RunResult:
-    """Make the digital patient (seed ``seed``) and run the main job on it."""
+    """Make the digital patient ``seed`` and run the main job on it.
+
+    The default, seed 7, is the demo patient, eligible for PRRT.
+    """
     from sstrkit.phantom.study import StudyConfig, make_study
 
     say = progress or (lambda _m: None)
