@@ -239,3 +239,31 @@ def test_unknown_region_name_is_an_error() -> None:
 def test_composite_and_part_names_merge() -> None:
     m = classify_regions({"kidneys": [7, 8, 9, 10], "kidney_left_cortex": [7]})
     assert m.regions["kidneys"] == (7, 8, 9, 10) and m.regions["kidney_left"] == (7,)
+
+
+def test_vessels_and_cysts_are_not_the_organ() -> None:
+    m = dosimetry_regions(
+        {1: "portal_vein_and_splenic_vein", 2: "spleen", 3: "kidney_cyst_left", 4: "kidney_left"}
+    )
+    assert m.regions["spleen"] == (2,) and m.regions["kidneys"] == (4,)
+    assert set(m.not_dosed) == {"portal_vein_and_splenic_vein", "kidney_cyst_left"}
+
+
+def test_a_label_value_in_two_regions_is_an_error() -> None:
+    with pytest.raises(InvalidInputError, match="label 5 in both"):
+        classify_regions({"liver": [1, 5], "lesion_1": [5]})
+
+
+def test_intake_numbers_cycles_after_the_clinical_record() -> None:
+    """SPECTs of cycles 2 and 3 only (cycle 1 not exported): they keep numbers 2 and 3."""
+    import datetime as dt
+
+    from sstrkit.pipeline.intake import _Admin, _cycle_numbers
+
+    tz = dt.timezone(dt.timedelta(hours=1))
+    t = [dt.datetime(2025, m, 3, 10, tzinfo=tz) for m in (3, 5, 7)]
+    admins = [_Admin(x, "Lu-177", 7.4e9, "clinical", k) for k, x in enumerate(t, start=1)]
+    notes: list[str] = []
+    assert _cycle_numbers(t[1:], admins, notes) == [2, 3]
+    assert notes and "after the clinical record" in notes[0]
+    assert _cycle_numbers(t[1:], [], []) == [1, 2]

@@ -219,3 +219,60 @@ def test_case_without_data_is_rejected(doc: dict[str, Any]) -> None:
     empty["regions"], empty["blood"] = [], []
     with pytest.raises(InvalidInputError, match="time–activity data"):
         plan_from_case(parse_case(empty))
+
+
+def _two_cycles(doc: dict[str, Any], *, nuclide: str = "Lu-177") -> dict[str, Any]:
+    """Cycle 2 (8 weeks later, same activity) with blood samples only: no SPECT."""
+    two = copy.deepcopy(doc)
+    two["administrations"].append(
+        {**doc["administrations"][0], "id": "c2", "cycle": 2, "nuclide": nuclide,
+         "datetime": "2026-03-02T10:00:00+01:00"}
+    )  # fmt: skip
+    two["blood"].append({**doc["blood"][0], "administration": "c2"})
+    return two
+
+
+def test_cycle_without_kidney_data_still_counts_against_the_limit(doc: dict[str, Any]) -> None:
+    """Cycle 2 has blood samples but no kidney data: its kidney dose is cycle 1's Gy/Bq × its
+    activity (never 0), so the delivered kidney dose doubles (hand calculation: 2 equal
+    activities, same dose per activity)."""
+    one = plan_from_case(parse_case(doc)).to_dict()
+    two = plan_from_case(parse_case(_two_cycles(doc))).to_dict()
+
+    def delivered(p: dict[str, Any]) -> float:
+        return float(next(c for c in p["constraints"] if c["organ"] == "kidneys")["delivered_gy"])
+
+    assert delivered(two) > 1.9 * delivered(one)
+
+
+def test_estimated_cycle_needs_the_same_radionuclide(doc: dict[str, Any]) -> None:
+    from sstrkit.therapy.planning import case_dosimetry
+
+    same = case_dosimetry(parse_case(_two_cycles(doc)))
+    c2 = next(c for c in same["cycles"] if c["cycle"] == 2)
+    kid = next(r for r in c2["regions"] if r["name"] == "kidneys")
+    c1 = next(c for c in same["cycles"] if c["cycle"] == 1)
+    kid1 = next(r for r in c1["regions"] if r["name"] == "kidneys")
+    assert kid["status"] == "estimated" and kid["dose_gy"] == pytest.approx(kid1["dose_gy"])
+    other = case_dosimetry(parse_case(_two_cycles(doc, nuclide="Y-90")))
+    c2y = next(c for c in other["cycles"] if c["cycle"] == 2)
+    assert not [r for r in c2y["regions"] if r["name"] == "kidneys"]  # no Lu Gy/Bq for Y-90
+
+
+def test_reduced_time_points_without_other_kinetics() -> None:
+    """One measurement: Hänscheid (TIA = 2·t·A/ln 2) within 72–120 h; outside it the
+    physical-decay upper bound TIA = A·e^(λp t)/λp (hand calculations)."""
+    from sstrkit.therapy.planning import reduced_time_point_fit
+
+    hl = get_nuclide("Lu-177").half_life_s
+    f = reduced_time_point_fit([96 * H], [1e6], hl, prior=None)
+    assert f.tia_bq_s == pytest.approx(2 * 96 * H * 1e6 / math.log(2), rel=1e-12)
+    g = reduced_time_point_fit([4 * H, 24 * H], [1e6, 2e6], hl, prior=None)
+    lam = math.log(2) / hl
+    assert g.tia_bq_s == pytest.approx(2e6 * math.exp(lam * 24 * H) / lam, rel=1e-12)
+    assert g.tia_sd_bq_s == pytest.approx(0.30 * g.tia_bq_s)
+    assert "upper bound" in g.warnings[0]
+    # with another cycle's T_eff (50 h): Madsen at the point nearest T/ln 2 = 72 h
+    h = reduced_time_point_fit([24 * H, 96 * H], [3e6, 1e6], hl, prior=(50 * H, "cycle 1"))
+    lam_e = math.log(2) / (50 * H)
+    assert h.tia_bq_s == pytest.approx(1e6 * math.exp(lam_e * 96 * H) / lam_e, rel=1e-12)

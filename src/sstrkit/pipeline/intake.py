@@ -578,6 +578,7 @@ class _Admin:
     nuclide: str | None
     activity_bq: float | None
     label: str
+    cycle: int | None = None
 
 
 def _load_json(path: Path, what: str) -> Any:
@@ -634,8 +635,17 @@ def _clinical_admins(doc: Any, name: str) -> list[_Admin]:
             from sstrkit.physics.nuclides import normalise_name
 
             nuc = normalise_name(str(nuc))
+        cyc = a.get("cycle")
+        if cyc is not None and (isinstance(cyc, bool) or not isinstance(cyc, int) or cyc < 1):
+            raise InvalidInputError(f"{where}.cycle", expected="an integer ≥ 1 or null", actual=cyc)
         out.append(
-            _Admin(t, nuc, float(act) if act is not None else None, f"{name} administrations[{k}]")
+            _Admin(
+                t,
+                nuc,
+                float(act) if act is not None else None,
+                f"{name} administrations[{k}]",
+                cyc,
+            )
         )
     for k, lab in enumerate(doc.get("labs", []) or []):
         if not isinstance(lab, dict) or "time" not in lab:
@@ -758,6 +768,43 @@ def _choose_pet(
             f"Override with --role UID={role}"
         )
     return best
+
+
+def _cycle_numbers(
+    injections: list[_dt.datetime], admins: list[_Admin], notes: list[str]
+) -> list[int]:
+    """Cycle numbers of the SPECT groups: the clinical record's where it numbers them.
+
+    A group whose injection is within 24 h of a clinical therapy administration with a
+    ``cycle`` takes that number (a cycle without SPECT in the export keeps its gap);
+    otherwise the groups are numbered 1..n in time order.
+    """
+    numbered = [a for a in admins if a.cycle is not None]
+    if not numbered:
+        return list(range(1, len(injections) + 1))
+    out: list[int] = []
+    for k, inj in enumerate(injections, start=1):
+        best = min(numbered, key=lambda a: abs((a.time - inj).total_seconds()))
+        if abs((best.time - inj).total_seconds()) <= CYCLE_GAP.total_seconds():
+            assert best.cycle is not None
+            out.append(best.cycle)
+        else:
+            out.append(k)
+            notes.append(
+                f"SPECT group injected {inj.isoformat()} matches no administration of the "
+                f"clinical data within 24 h; numbered cycle {k} by time order"
+            )
+    if len(set(out)) != len(out):
+        notes.append(
+            f"clinical cycle numbers {out} repeat for the SPECT groups; numbered 1..n by time"
+        )
+        return list(range(1, len(injections) + 1))
+    if out != list(range(1, len(out) + 1)):
+        notes.append(
+            f"SPECT cycles numbered {out} after the clinical record (cycles without SPECT in "
+            "this export are estimated from the imaged ones)"
+        )
+    return out
 
 
 def _cycles(
@@ -1103,8 +1150,8 @@ class _SeriesModel(_Strict):
     @model_validator(mode="after")
     def _cycles(self) -> _SeriesModel:
         cycles = sorted({s.cycle for s in self.spect})
-        if cycles != list(range(1, len(cycles) + 1)):
-            raise ValueError(f"cycles must be numbered 1..n without gaps, got {cycles}")
+        if any(c < 1 for c in cycles):
+            raise ValueError(f"cycles must be numbered from 1, got {cycles}")
         keys = [(s.cycle, s.hours_post_injection) for s in self.spect]
         if len(set(keys)) != len(keys):
             raise ValueError("two SPECT entries share cycle and hours_post_injection")
@@ -1405,7 +1452,8 @@ def intake_study(
     spect_cands = [s for s in series if s.candidate == "spect"]
     cycles = _cycles(spect_cands, notes)
     first_therapy = cycles[0][0] if cycles else None
-    for k, (inj, act, nuclide, points) in enumerate(cycles, start=1):
+    numbers = _cycle_numbers([c[0] for c in cycles], admins, notes)
+    for k, (inj, act, nuclide, points) in zip(numbers, cycles, strict=True):
         for s in points:
             s.role, s.cycle = "spect", k
             s.hours = round((s.t - inj).total_seconds() / 3600.0, 1)

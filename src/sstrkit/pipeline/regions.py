@@ -104,6 +104,12 @@ NON_TARGET_WORDS = (
     "ovar",
     "trachea",
     "remainder",
+    "vein",
+    "arter",
+    "vessel",
+    "cyst",
+    "flexure",
+    "duct",
 )
 
 _LEFT = re.compile(r"(^|[^a-z])(left|lt|l|sin|sinister)([^a-z]|$)")
@@ -118,9 +124,14 @@ def is_lesion(name: str) -> bool:
     return any(w in low for w in LESION_WORDS)
 
 
+#: Words that make an organ-like name a structure next to or inside the organ, not the
+#: organ (TotalSegmentator's portal_vein_and_splenic_vein, kidney_cyst_left, …).
+NOT_THE_ORGAN_WORDS = ("adrenal", "vein", "artery", "arteria", "vessel", "cyst", "flexure", "duct")
+
+
 def _organ(name: str) -> str | None:
     low = name.lower().replace("-", "_")
-    if "adrenal" in low or "suprarenal" in low:
+    if any(w in low for w in NOT_THE_ORGAN_WORDS):
         return None
     if "kidney" in low or "renal" in low or low.startswith("ren"):
         if _LEFT.search(low.replace("_", " ")):
@@ -206,6 +217,21 @@ def classify_regions(
             actual=", ".join(unknown),
             fix="rename the label(s) in the label-names file, or drop them from the label map",
         )
+    owner: dict[int, str] = {}
+    singles: list[tuple[str, list[int]]] = [
+        (o, sorted(v)) for o, v in organs.items() if o in ("kidneys", "liver", "spleen")
+    ]
+    singles += list(lesions.items())
+    for name, values in singles:
+        for v in values:
+            if v in owner and owner[v] != name:
+                raise InvalidInputError(
+                    source,
+                    expected="each label value in one dosimetry region",
+                    actual=f"label {v} in both {owner[v]!r} and {name!r}",
+                    fix="give the value to one region only (its activity would count twice)",
+                )
+            owner[v] = name
     regions: dict[str, tuple[int, ...]] = {}
     kinds: dict[str, RegionKindName] = {}
     both = sorted(

@@ -138,8 +138,11 @@ def _stage_reading(study: Study, res: RunResult) -> dict[str, Any]:
         if ct_entry
         else None
     )
+    label_notes: list[str] = []
     organs = suv.with_array(
-        study.labels_on(suv, ct, ct_uid=ct_entry["series_uid"] if ct_entry else None),
+        study.labels_on(
+            suv, ct, ct_uid=ct_entry["series_uid"] if ct_entry else None, notes=label_notes
+        ),
         operation="organ_labels",
         quantity="label",
         unit="1",
@@ -165,11 +168,22 @@ def _stage_reading(study: Study, res: RunResult) -> dict[str, Any]:
         )
         fdg_organs = fdg.with_array(
             study.labels_on(
-                fdg, fdg_ct, ct_uid=fdg_ct_entry["series_uid"] if fdg_ct_entry else None
+                fdg,
+                fdg_ct,
+                ct_uid=fdg_ct_entry["series_uid"] if fdg_ct_entry else None,
+                notes=label_notes,
             ),
             operation="organ_labels",
             unit="1",
         )
+        if fdg_ct is None:
+            label_notes.append(
+                "FDG PET without its CT: organ labels placed by patient coordinates "
+                "(repositioning since the SSTR PET/CT not corrected)"
+            )
+    res.data_quality.extend(
+        {"kind": "reading_labels", "cycle": None, "region": None, "message": n} for n in label_notes
+    )
     labs_raw = study.baseline_labs()
     names = study.label_names()
     result = read_sstr_pet(
@@ -293,6 +307,8 @@ def _cache_key(study: Study, cycle: int) -> str:
             paths += [p for p in (tp.spect_path, tp.ct_path) if p is not None]
     src = study.label_source_for_cycle(cycle)
     paths += [p for p in (src.path, src.ct_path) if p is not None]
+    # the names decide which voxels are which region: their content, not only their file
+    h.update(json.dumps(study.region_map.to_dict(), sort_keys=True).encode())
     for p in paths:
         for f in sorted(p.rglob("*")) if p.is_dir() else [p]:
             st = f.stat()
@@ -391,7 +407,8 @@ def _stage_dosimetry(study: Study, res: RunResult, progress: Progress) -> dict[s
                     "cycle": c["cycle"],
                     "region": None,
                     "message": f"cycle {c['cycle']}: administration known but no SPECT; doses "
-                    f"estimated from cycle {c['estimated_from_cycle']} (Gy/GBq × activity)",
+                    f"estimated from cycle {c.get('estimated_from_cycle', '?')} "
+                    "(Gy/GBq × activity)",
                 }
             )
         elif c["status"] == "reduced_timepoints":
@@ -553,9 +570,22 @@ def _stage_planning(study: Study, res: RunResult) -> dict[str, Any]:
             "blood": [b for b in case.blood if b.administration.lower() == f"c{first}"],
         }
     )
-    after_cycle1 = plan_from_case(case1).to_dict()
-    running = plan_from_case(case).to_dict()
-    return {"after_cycle_1": after_cycle1, "running": running}
+    out: dict[str, Any] = {}
+    for key, which in (("after_cycle_1", case1), ("running", case)):
+        try:
+            out[key] = plan_from_case(which).to_dict()
+        except SstrkitError as exc:
+            out[key] = None
+            out[f"{key}_skipped"] = exc.one_line()
+    if out["after_cycle_1"] is None and out["running"] is None:
+        raise _StageSkippedError(str(out["running_skipped"]))
+    if out["after_cycle_1"] is None:
+        out["after_cycle_1"] = out["running"]
+        out["after_cycle_1_note"] = "the first cycle alone cannot be planned; the running plan"
+    if out["running"] is None:
+        out["running"] = out["after_cycle_1"]
+        out["running_note"] = "all cycles together cannot be planned; the plan after cycle 1"
+    return out
 
 
 def _stage_followup(study: Study, res: RunResult) -> dict[str, Any]:
@@ -670,7 +700,7 @@ def run_study(
             ("--role", roles),
             ("--spect-fwhm-mm", spect_fwhm_mm),
         )
-        if v
+        if v is not None and v != {}
     ]
     if study_dir.is_dir() and not (study_dir / "manifest.json").is_file():
         from sstrkit.pipeline.intake import intake_study

@@ -199,6 +199,32 @@ class Study:
     def path(self, relative: str) -> Path:
         return self.root / relative
 
+    def _read_spect(self, tp: TimePoint, notes: list[str]) -> Volume:
+        """A SPECT as activity concentration at its acquisition time (not decay corrected).
+
+        A series decay-corrected to the administration (DecayCorrection ADMIN) is
+        brought back to its acquisition time, and the note says so: kinetics fits the
+        physically decaying activity.
+        """
+        from sstrkit.io.dicom_read import read_series
+        from sstrkit.physics.nuclides import get_nuclide
+
+        path = tp.spect_path
+        series = read_series(path, series_uid=tp.series_uid if path.is_dir() else None)
+        vol = series.volume
+        if str(series.header.get("DecayCorrection", "")).upper() == "ADMIN":
+            lam = get_nuclide(tp.nuclide).decay_constant_per_s
+            dt = (tp.time - tp.injection_time).total_seconds()
+            factor = float(np.exp(-lam * dt))
+            vol = vol.with_array(
+                np.asarray(vol.array) * factor, operation="undo_decay_correction_to_admin"
+            )
+            notes.append(
+                f"SPECT {tp.label} was decay corrected to the administration (DecayCorrection "
+                f"ADMIN); multiplied by {factor:.4f} to its acquisition time"
+            )
+        return vol
+
     def read(self, path: Path, series_uid: str | None) -> Volume:
         """One series of the study as a Volume (a folder may hold several series)."""
         from sstrkit.io.dicom_read import read_series
@@ -335,11 +361,20 @@ class Study:
                             cycle=cycle,
                         )
                     )
-            admins.append(
-                Administration(
-                    cycle, nuc, agent or "177Lu-DOTATATE", act, t, src, tuple(seen.items())
-                )
-            )
+            for s2, _a2, _n2, _g2, t2 in recs[1:]:
+                if abs((t2 - t).total_seconds()) > 3600.0:
+                    flags.append(
+                        DataFlag(
+                            "administration_time_mismatch",
+                            f"cycle {cycle}: administration time {t2.isoformat()} in "
+                            f"{s2.split(' of SPECT')[0]} differs by more than 1 h from "
+                            f"{t.isoformat()} in {src.split(' of SPECT')[0]}; check that the "
+                            "cycle numbers of the records and the images agree",
+                            cycle=cycle,
+                        )
+                    )
+                    break
+            admins.append(Administration(cycle, nuc, agent, act, t, src, tuple(seen.items())))
         return tuple(admins), tuple(flags)
 
     @property
@@ -395,19 +430,37 @@ class Study:
                     None,
                 )
                 if tp_ct is None:
-                    raise InvalidInputError(
-                        f"segmentation.labels_nifti.{key}",
-                        expected="a key naming a SPECT/CT time point of the manifest",
-                        actual=key,
-                        fix="use 'baseline' or cycle<k>_<h>h of a listed spect_ct entry",
+                    # drawn on that SPECT's grid, whose CT is not in the manifest: in cycle
+                    # cyc's coordinates, registered through cyc's reference CT if any
+                    tp_ct = next((c for c in self.model.series.spect_ct if c.cycle == cyc), None)
+                    out.append(
+                        LabelSource(
+                            key,
+                            self.path(rel),
+                            self.path(tp_ct.path) if tp_ct else None,
+                            tp_ct.series_uid if tp_ct else None,
+                            same_coordinates_as_cycle=cyc,
+                        )
                     )
+                    continue
                 out.append(
                     LabelSource(key, self.path(rel), self.path(tp_ct.path), tp_ct.series_uid)
                 )
             elif m_cy:
+                # legacy: in cycle k's scan coordinates; its first CT carries it to other cycles
+                cyc = int(m_cy[1])
+                first_ct = min(
+                    (c for c in self.model.series.spect_ct if c.cycle == cyc),
+                    key=lambda c: c.hours_post_injection,
+                    default=None,
+                )
                 out.append(
                     LabelSource(
-                        key, self.path(rel), None, None, same_coordinates_as_cycle=int(m_cy[1])
+                        key,
+                        self.path(rel),
+                        self.path(first_ct.path) if first_ct else None,
+                        first_ct.series_uid if first_ct else None,
+                        same_coordinates_as_cycle=cyc,
                     )
                 )
             else:
@@ -431,7 +484,8 @@ class Study:
                 return s
         for s in sources:
             if s.same_coordinates_as_cycle == cycle:
-                return s
+                # already in this cycle's coordinates: no registration
+                return LabelSource(s.key, s.path, None, None, same_coordinates_as_cycle=cycle)
         for s in sources:
             if s.key == "baseline":
                 return s
@@ -492,25 +546,46 @@ class Study:
         return read_nifti(src.path)
 
     def labels_on(
-        self, reference: Volume, reference_ct: Volume | None, *, ct_uid: str | None
+        self,
+        reference: Volume,
+        reference_ct: Volume | None,
+        *,
+        ct_uid: str | None,
+        notes: list[str] | None = None,
     ) -> NDArray[np.int32]:
         """The baseline label map on ``reference``'s grid.
 
         When the label map was drawn on another scan than ``reference_ct``
         (series ``ct_uid``), the label CT is registered to ``reference_ct`` and
         the labels follow that transform; otherwise they are placed by patient
-        coordinates (nearest neighbour).
+        coordinates (nearest neighbour). ``notes`` receives a line when labels
+        from another session are placed by coordinates or the registration is doubtful.
         """
         from sstrkit.io.nifti import read_nifti
 
         src = self.label_source_for_baseline()
         lab = read_nifti(src.path)
+        name = reference.name or reference.modality
         if src.ct_path is not None and reference_ct is not None and src.ct_series_uid != ct_uid:
             from sstrkit.therapy.registration import apply_to_labels, register_ct
 
             label_ct = self.read(src.ct_path, src.ct_series_uid)
             reg = register_ct(reference_ct, label_ct, shrink_factors=(4, 2))
+            if not reg.acceptable and notes is not None:
+                notes.append(
+                    f"organ labels on the {name}: CT registration doubtful (NCC "
+                    f"{reg.ncc_after:.2f} < 0.8); check the organ references"
+                )
             return np.asarray(apply_to_labels(lab, reg, reference).array, dtype=np.int32)
+        if (
+            notes is not None
+            and src.ct_series_uid != ct_uid
+            and (src.ct_path is not None or src.same_coordinates_as_cycle is not None)
+        ):
+            notes.append(
+                f"organ labels placed on the {name} by patient coordinates (no CT to register "
+                "the scan they were drawn on): repositioning is not corrected"
+            )
         lab = lab.with_metadata(
             operation="assign_frame_of_reference",
             frame_of_reference_uid=reference.frame_of_reference_uid,
@@ -577,8 +652,9 @@ class Study:
             )
         say("reading SPECT/CT")
         scans = []
+        admin_notes: list[str] = []
         for tp in tps:
-            spect = self.read(tp.spect_path, tp.series_uid)
+            spect = self._read_spect(tp, admin_notes)
             ct = self.read(tp.ct_path, tp.ct_series_uid) if tp.ct_path is not None else None
             scans.append(
                 ScanTimePoint(
@@ -592,7 +668,17 @@ class Study:
         if src.ct_path is not None:
             same = src.ct_series_uid == tps[0].ct_series_uid
             voi_ct = None if same else self.read(src.ct_path, src.ct_series_uid)
+        if src.ct_path is None and src.same_coordinates_as_cycle != cycle:
+            source_note = (
+                f"{src.description} has no CT of the scan it was drawn on: placed on cycle "
+                f"{cycle} by patient coordinates (repositioning not corrected)"
+            )
+        else:
+            source_note = None
+        if admin_notes:
+            source_note = "; ".join([*admin_notes, *([source_note] if source_note else [])])
         voi = VoiInput(
+            note=source_note,
             labels=read_nifti(src.path),
             regions=rmap.regions,
             ct=voi_ct,
@@ -676,7 +762,15 @@ class Study:
             }
             for a in self.administrations
         ]
-        blood = list((self.case or {}).get("blood", []))
+        # a legacy case file's blood samples, renamed to this case's administration ids
+        case_ids = {
+            str(a.get("id")): a.get("cycle") for a in (self.case or {}).get("administrations", [])
+        }
+        blood = [
+            {**b, "administration": f"C{case_ids[str(b.get('administration'))]}"}
+            for b in (self.case or {}).get("blood", [])
+            if case_ids.get(str(b.get("administration"))) is not None
+        ]
         if not blood and self.clinical_record is not None:
             by_cycle: dict[int, list[Any]] = {}
             for b in self.clinical_record.blood_samples:
@@ -709,9 +803,11 @@ class Study:
 
     def baseline_labs(self) -> dict[str, Any]:
         """Labs before cycle 1 (or the first record), with age and sex of the patient."""
-        labs = (self.clinical or {}).get("labs", [])
-        first = min(labs, key=lambda r: r.get("time", "")) if labs else {}
-        out = {k: v for k, v in first.items() if k not in ("time", "before_cycle")}
+        labs = self.clinical_record.labs if self.clinical_record is not None else []
+        first = min(labs, key=lambda r: r.time).model_dump() if labs else {}
+        out = {
+            k: v for k, v in first.items() if k not in ("time", "before_cycle") and v is not None
+        }
         if not out:
             return {}
         pat = self.patient()

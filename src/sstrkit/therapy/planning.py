@@ -203,6 +203,11 @@ MIN_FIT_POINTS: Final = 3
 PRIOR_T_EFF_RELATIVE_SD: Final = 0.15
 #: Floor of the relative TIA SD of a reduced-time-point estimate.
 REDUCED_MIN_RELATIVE_SD: Final = 0.10
+#: Times (s) at which Hänscheid's T = t is used without other kinetics: 3 to 5 days, around
+#: the effective half-lives of 177Lu-DOTATATE kidneys and tumours (Hänscheid et al. 2018).
+HANSCHEID_WINDOW_S: Final = (72 * 3600.0, 120 * 3600.0)
+#: Relative SD stated for the physical-decay upper bound (model choice, documented).
+CONSERVATIVE_RELATIVE_SD: Final = 0.30
 
 Prior = tuple[float, str]
 
@@ -221,7 +226,8 @@ def reduced_time_point_fit(
     of this patient): Madsen et al. 2018 at the measurement closest to
     T/ln 2 (where the estimate is least sensitive to T), T's relative SD 0.15
     propagated; without one: Hänscheid et al. 2018 (T = t) at the latest
-    measurement. The relative SD is at least 0.10. The result is a ``mono``
+    measurement within 72–120 h, else physical decay from the latest measurement (an upper
+    bound, relative SD 0.30). The relative SD is at least 0.10. The result is a ``mono``
     curve A(t) = A₀e^(−λt) through the chosen point (TIA = A₀/λ), so that its
     curve, G factor and TIA agree; the method is in ``warnings`` and provenance.
 
@@ -252,15 +258,40 @@ def reduced_time_point_fit(
             f"{t[i] / H:g} h with T_eff {big_t / H:.1f} h from {prior[1]}"
         )
     else:
-        i = len(t) - 1
-        r = single_time_point(a[i], t[i], method="hanscheid", half_life=half_life_s, region=region)
-        how = (
-            f"reduced time points ({len(t)}): Hänscheid 2018 single-time-point TIA at "
-            f"{t[i] / H:g} h (no other cycle with a fit of this region)"
-        )
+        window = [
+            k for k in range(len(t)) if HANSCHEID_WINDOW_S[0] <= t[k] <= HANSCHEID_WINDOW_S[1]
+        ]
+        if window:
+            i = window[-1]
+            r = single_time_point(
+                a[i], t[i], method="hanscheid", half_life=half_life_s, region=region
+            )
+            how = (
+                f"reduced time points ({len(t)}): Hänscheid 2018 single-time-point TIA at "
+                f"{t[i] / H:g} h (no other cycle with a fit of this region)"
+            )
+            rel_floor = REDUCED_MIN_RELATIVE_SD
+        else:
+            # Outside Hänscheid's 3-5 d window T = t is not justified: physical decay from
+            # the latest measurement, an upper bound of the TIA (no biological clearance).
+            i = len(t) - 1
+            r = single_time_point(
+                a[i],
+                t[i],
+                method="madsen",
+                half_life=half_life_s,
+                population_t_eff_s=half_life_s,
+                region=region,
+            )
+            how = (
+                f"reduced time points ({len(t)}), no measurement at 72-120 h and no other "
+                f"cycle with a fit of this region: physical decay from {t[i] / H:g} h, a "
+                "conservative upper bound of the TIA"
+            )
+            rel_floor = CONSERVATIVE_RELATIVE_SD
     lam = math.log(2) / r.t_eff_s
     tia = r.tia_bq_s
-    sd = max(r.tia_sd_bq_s or 0.0, REDUCED_MIN_RELATIVE_SD * tia)
+    sd = max(r.tia_sd_bq_s or 0.0, (REDUCED_MIN_RELATIVE_SD if prior else rel_floor) * tia)
     return KineticsFit(
         "mono",
         MappingProxyType({"a1_bq": tia * lam, "lambda1_per_s": lam}),
@@ -314,6 +345,7 @@ def kinetics_priors(case: Case) -> dict[tuple[str, int], Prior]:
     """(region, cycle) → effective half-life of the same region in the nearest other cycle
     with a full fit (an earlier cycle preferred), for reduced-time-point cycles."""
     full: dict[str, dict[int, float]] = {}
+    nuclide_of = {a.cycle: a.nuclide for a in case.administrations}
     for r in case.regions:
         n = len(r.times_h if r.times_h is not None else r.datetimes or [])
         if n < MIN_FIT_POINTS:
@@ -327,7 +359,7 @@ def kinetics_priors(case: Case) -> dict[tuple[str, int], Prior]:
     out: dict[tuple[str, int], Prior] = {}
     for name, by_cycle in full.items():
         for admin in case.administrations:
-            others = [c for c in by_cycle if c != admin.cycle]
+            others = [c for c in by_cycle if c != admin.cycle and nuclide_of[c] == admin.nuclide]
             if not others:
                 continue
             earlier = [c for c in others if c < admin.cycle]
@@ -462,7 +494,13 @@ def case_dosimetry(case: Case) -> dict[str, Any]:
         for name in every:
             if dos is not None and name in dos.regions:
                 continue
-            have = [c for c, d in measured.items() if name in d.regions]
+            have = [
+                c
+                for c, d in measured.items()
+                if name in d.regions and d.administration.nuclide == admin.nuclide
+            ]
+            if not have:  # no cycle of this radionuclide measured this region
+                continue
             earlier = [c for c in have if c < admin.cycle]
             src = max(earlier) if earlier else min(have)
             ref = measured[src]
@@ -588,8 +626,13 @@ def plan_from_case(case: Case) -> PlanResult:
             actual="none",
             fix="add regions (and blood samples) with time–activity data",
         )
-    latest = dosimetry[-1]
-    nuclide = latest.administration.nuclide
+    nuclide = dosimetry[-1].administration.nuclide
+    dosimetry = [c for c in dosimetry if c.administration.nuclide == nuclide]
+    # Each region's latest dosimetry (a later cycle may lack a region, e.g. blood samples only).
+    merged: dict[str, RegionCycleDose] = {}
+    for c in dosimetry:
+        merged.update(c.regions)
+    latest = CycleDosimetry(dosimetry[-1].administration, merged)
     reg = catalog_regimen(settings.regimen)
     comps = [c for c in reg.components if c.nuclide == nuclide]
     if not comps:
@@ -613,10 +656,12 @@ def plan_from_case(case: Case) -> PlanResult:
         )
     admins = [a for a in admins if a.nuclide == nuclide]
 
-    # dose per Bq for every administration (measured or borrowed)
-    def d_for(admin: Administration) -> CycleDosimetry:
-        earlier = [c for c in dosimetry if c.administration.cycle <= admin.cycle]
-        return earlier[-1] if earlier else dosimetry[0]
+    # dose per Bq of a region for every administration: its own cycle's, else the closest
+    # earlier (else later) cycle with that region — never 0 for a cycle without it
+    def d_for(admin: Administration, name: str) -> CycleDosimetry:
+        have = [c for c in dosimetry if name in c.regions]
+        earlier = [c for c in have if c.administration.cycle <= admin.cycle]
+        return earlier[-1] if earlier else have[0]
 
     regions = list(latest.regions)
     kidney = settings.kidney_region
@@ -658,9 +703,7 @@ def plan_from_case(case: Case) -> PlanResult:
             g_of[name] = fit_g_factor(rd.fit, tp.t_repair_s)
         dsum = bsum = dsum_hi = bsum_hi = 0.0
         for a in admins:
-            c = d_for(a)
-            if name not in c.regions:
-                continue
+            c = d_for(a, name)
             dose = c.regions[name].gy_per_bq * a.activity_bq
             dose_hi = dose * (1 + z * c.regions[name].relative_sd)
             dsum += dose

@@ -64,7 +64,8 @@ REFERENCE_DENSITY_G_ML: Mapping[str, float] = {
     "spleen": 1.04,
     "lesion": 1.04,
 }
-DENSITY_SOURCE = "ICRP Publication 110 reference tissue density"
+DENSITY_SOURCE = "ICRP Publication 110 reference tissue density (no CT over the VOI)"
+_AIR_HU = -990.0
 PVC_DESCRIPTIONS: Mapping[str, str] = {
     "gtm": "geometric transfer matrix of all labelled structures (Rousset et al. "
     "J Nucl Med 1998;39:904) at the SPECT FWHM; activity = corrected concentration × volume",
@@ -177,8 +178,11 @@ def region_activities(
     rho_map = density_from_ct(Volume.from_array(ct_hu, unit="HU")) if ct_hu is not None else None
     density: dict[str, float] = {}
     source: dict[str, str] = {}
+    hu = None if ct_hu is None else np.asarray(ct_hu)
     for n, m in label_masks.items():
-        if rho_map is not None and m.any():
+        # a VOI mostly in air is outside the CT field of view (resampled as −1000 HU)
+        covered = hu is not None and m.any() and float(np.mean(hu[m] > _AIR_HU)) >= 0.5
+        if rho_map is not None and covered:
             density[n] = float(np.median(rho_map[m]))
             source[n] = "CT (median HU in the VOI → density, sstrkit default HU calibration)"
         else:

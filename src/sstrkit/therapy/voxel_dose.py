@@ -100,6 +100,8 @@ DEFAULT_HU_DENSITY: tuple[tuple[float, float], ...] = (
 )
 _GY_PER_BQ_S_PER_MGY_PER_MBQ_S = 1e-9
 _AIR_DENSITY_LIMIT = 0.1
+#: |renormalisation − 1| above which a registered SPECT's activity conservation is flagged.
+_RENORMALISATION_TOLERANCE = 0.02
 #: A first SPECT later than this (s after injection) is no early scan for a trapezoid.
 _EARLY_SCAN_S = 24 * 3600.0
 
@@ -469,6 +471,7 @@ class VoiInput:
     kinds: Mapping[str, str] = field(default_factory=dict)
     source: str = ""
     same_scan: bool = False
+    note: str | None = None
 
 
 def cycle_dosimetry_from_scans(
@@ -534,6 +537,13 @@ def cycle_dosimetry_from_scans(
                     f"is doubtful (CT NCC {reg.ncc_after:.2f} < 0.8); check the fused images"
                 )
             aligned.append(apply_to_spect(moving.spect, reg, ref_spect))
+            scale = float(aligned[-1].history[-1].parameters.get("renormalisation", 1.0))
+            if abs(scale - 1.0) > _RENORMALISATION_TOLERANCE:
+                notes.append(
+                    f"time point {moving.label or k + 1}: {100 * abs(1 - 1 / scale):.1f} % of "
+                    "its activity fell outside the reference grid after registration and was "
+                    "redistributed (activity conservation); check the fields of view"
+                )
         else:
             if register:
                 notes.append(
@@ -594,6 +604,8 @@ def cycle_dosimetry_from_scans(
     lab_vol: Volume | None = None
     if voi is not None:
         say("regions")
+        if voi.note:
+            notes.append(voi.note)
         study_regions = {k: tuple(int(v) for v in vs) for k, vs in voi.regions.items()}
         if voi.ct is not None and not voi.same_scan and ref_ct is not None and register:
             say("transferring the VOIs to the reference time point")
