@@ -338,6 +338,8 @@ def _stage_dosimetry(study: Study, res: RunResult, progress: Progress) -> dict[s
         raise _StageSkippedError("no post-therapy SPECT on disk")
     try:
         base = study.base_case()
+        study.label_source_for_cycle(study.cycles[0])  # VOIs exist and are readable by name
+        _ = study.region_map
     except SstrkitError as exc:
         raise _StageSkippedError(exc.one_line()) from None
     voxel: dict[int, dict[str, Any]] = {}
