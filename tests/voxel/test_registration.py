@@ -52,3 +52,25 @@ def test_spect_resampling_conserves_activity_and_aligns() -> None:
     assert float(apply_to_spect(ext, reg, fixed).array.sum()) == pytest.approx(
         float(ext.array.sum()), rel=1e-9
     )
+
+
+def test_partial_field_of_view_from_another_scanner() -> None:
+    """A SPECT/CT covering the middle of the body (fixed) against a longer PET/CT (moving)
+    whose scanner puts the patient coordinate origin 300 mm further along z and the patient
+    8 mm to the side: the body-profile start finds the transform that the raw patient
+    coordinates and the centres of mass of the two different fields of view miss.
+    Expected translation (hand calculation): (8, 0, 300) mm, within 1 voxel (4 mm)."""
+    full = _body((0.0, 0.0, 0.0))
+    arr = np.asarray(full.array)
+    fixed = Volume.from_array(
+        arr[12:30], spacing=full.spacing, origin=(0.0, 0.0, 12 * 4.0), unit="HU", name="spect ct"
+    )
+    moved = _body((8.0, 0.0, 0.0))
+    moving = Volume.from_array(
+        np.asarray(moved.array), spacing=full.spacing, origin=(0.0, 0.0, 300.0), unit="HU",
+        name="pet ct",
+    )  # fmt: skip
+    reg = register_ct(fixed, moving)
+    np.testing.assert_allclose(reg.translation_mm, (8.0, 0.0, 300.0), atol=4.0)
+    assert reg.acceptable
+    assert reg.step.parameters["initialisation"] == "body profile alignment"

@@ -93,6 +93,124 @@ def _warp(
     return np.asarray(sitk.GetArrayFromImage(out), dtype=np.float64)
 
 
+_BODY_HU = -500.0
+_PROFILE_STEP_MM = 2.0
+_MIN_OVERLAP = 0.6
+
+
+def _body_profile(
+    ct: Volume,
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """Per slice: patient z (mm), body cross-section (mm²), body centroid (x, y) in mm."""
+    body = np.asarray(ct.array) > _BODY_HU
+    sx, sy = ct.spacing[0], ct.spacing[1]
+    area = body.sum(axis=(1, 2)).astype(np.float64) * sx * sy
+    k = np.arange(ct.shape[0], dtype=np.float64)
+    zeros = np.zeros_like(k)
+    z = ct.index_to_physical(np.stack([zeros, zeros, k], axis=1))[:, 2]
+    ny, nx = ct.shape[1], ct.shape[2]
+    yy, xx = np.mgrid[:ny, :nx]
+    n = np.maximum(body.sum(axis=(1, 2)), 1)
+    ci = (body * xx).sum(axis=(1, 2)) / n
+    cj = (body * yy).sum(axis=(1, 2)) / n
+    xy = ct.index_to_physical(np.stack([ci, cj, k], axis=1))[:, :2]
+    order = np.argsort(z)
+    return z[order], area[order], xy[order]
+
+
+def _profile_shift(fixed_ct: Volume, moving_ct: Volume) -> tuple[float, float, float] | None:
+    """Translation (fixed → moving, mm) that lines up the two bodies' axial area profiles.
+
+    Scanners place the patient coordinate origin differently (the table position is
+    arbitrary), and a SPECT/CT covers a part of the body that a whole-body PET/CT holds:
+    the z shift maximising the normalised cross-correlation of the body cross-section
+    along z (≥ 60 % of the fixed field of view overlapping), then x and y from the body
+    centroids over the overlap. None when the profiles carry no information.
+    """
+    zf, af, xyf = _body_profile(fixed_ct)
+    zm, am, xym = _body_profile(moving_ct)
+    if af.max() <= 0 or am.max() <= 0 or zf.size < 3 or zm.size < 3:
+        return None
+    grid = np.arange(zf[0], zf[-1] + 1e-9, _PROFILE_STEP_MM)
+    pf = np.interp(grid, zf, af)
+    extent = grid[-1] - grid[0]
+    lo = zm[0] - grid[-1]
+    hi = zm[-1] - grid[0]
+    best: tuple[float, float] | None = None
+    for shift in np.arange(lo, hi + 1e-9, _PROFILE_STEP_MM):
+        inside = (grid + shift >= zm[0]) & (grid + shift <= zm[-1])
+        if inside.sum() < 3 or (grid[inside][-1] - grid[inside][0]) < _MIN_OVERLAP * extent:
+            continue
+        a = pf[inside] - pf[inside].mean()
+        b = np.interp(grid[inside] + shift, zm, am)
+        b = b - b.mean()
+        den = float(np.sqrt((a * a).sum() * (b * b).sum()))
+        score = float((a * b).sum() / den) if den > 0 else -1.0
+        if best is None or score > best[0]:
+            best = (score, float(shift))
+    if best is None:
+        return None
+    shift = best[1]
+    inside = (grid + shift >= zm[0]) & (grid + shift <= zm[-1])
+    zs = grid[inside]
+    cf = np.array([np.interp(zs, zf, xyf[:, i]) for i in range(2)]).mean(axis=1)
+    cm = np.array([np.interp(zs + shift, zm, xym[:, i]) for i in range(2)]).mean(axis=1)
+    return float(cm[0] - cf[0]), float(cm[1] - cf[1]), shift
+
+
+def _initial_transform(
+    fixed_ct: Volume, moving_ct: Volume, fixed: sitk.Image, moving: sitk.Image, seed: int
+) -> tuple[sitk.Euler3DTransform, str]:
+    """The best of three starting points by the Mattes MI metric.
+
+    Candidates: the scanners' patient coordinates as they are (same table frame),
+    the body-profile alignment (:func:`_profile_shift`; different scanners or fields
+    of view), and the intensity centres of mass (HU + 1000, so that air weighs 0).
+    """
+    centre = fixed.TransformContinuousIndexToPhysicalPoint(
+        [(n - 1) / 2.0 for n in fixed.GetSize()]
+    )
+    cands: list[tuple[str, sitk.Euler3DTransform]] = []
+    ident = sitk.Euler3DTransform()
+    ident.SetCenter(centre)
+    cands.append(("patient coordinates", ident))
+    shift = _profile_shift(fixed_ct, moving_ct)
+    if shift is not None:
+        prof = sitk.Euler3DTransform()
+        prof.SetCenter(centre)
+        prof.SetTranslation(shift)
+        cands.append(("body profile alignment", prof))
+    shifted_f = sitk.Clamp(fixed + 1000.0, lowerBound=0.0)
+    shifted_m = sitk.Clamp(moving + 1000.0, lowerBound=0.0)
+    try:
+        mom = sitk.CenteredTransformInitializer(
+            shifted_f,
+            shifted_m,
+            sitk.Euler3DTransform(),
+            sitk.CenteredTransformInitializerFilter.MOMENTS,
+        )
+        cands.append(("centres of mass", sitk.Euler3DTransform(mom)))
+    except RuntimeError:
+        pass
+    best: tuple[float, str, sitk.Euler3DTransform] | None = None
+    for name, tf in cands:
+        ev = sitk.ImageRegistrationMethod()
+        ev.SetMetricAsMattesMutualInformation(numberOfHistogramBins=32)
+        ev.SetMetricSamplingStrategy(ev.REGULAR)
+        ev.SetMetricSamplingPercentage(0.25, seed)
+        ev.SetInterpolator(sitk.sitkLinear)
+        ev.SetInitialTransform(tf, inPlace=False)
+        try:
+            value = float(ev.MetricEvaluate(fixed, moving))
+        except RuntimeError:  # no overlap at this start
+            continue
+        if best is None or value < best[0]:
+            best = (value, name, tf)
+    if best is None:
+        return ident, "patient coordinates"
+    return best[2], best[1]
+
+
 def register_ct(
     fixed_ct: Volume,
     moving_ct: Volume,
@@ -113,9 +231,7 @@ def register_ct(
         raise InvalidInputError("iterations", expected="≥ 1", actual=iterations)
     fixed = sitk.Cast(fixed_ct.to_sitk(), sitk.sitkFloat32)
     moving = sitk.Cast(moving_ct.to_sitk(), sitk.sitkFloat32)
-    init = sitk.CenteredTransformInitializer(
-        fixed, moving, sitk.Euler3DTransform(), sitk.CenteredTransformInitializerFilter.MOMENTS
-    )
+    init, init_method = _initial_transform(fixed_ct, moving_ct, fixed, moving, seed)
     reg = sitk.ImageRegistrationMethod()
     reg.SetMetricAsMattesMutualInformation(numberOfHistogramBins=32)
     reg.SetMetricSamplingStrategy(reg.REGULAR)
@@ -184,6 +300,7 @@ def register_ct(
         "register_ct",
         {
             "rigid": "Euler3D, Mattes MI (32 bins), regular-step gradient descent",
+            "initialisation": init_method,
             "shrink_factors": list(shrink_factors),
             "deformable": deformable,
             "bspline_mesh_mm": bspline_mesh_mm if deformable else None,
