@@ -13,6 +13,13 @@ from sstrkit.cli.main import app
 runner = CliRunner()
 
 
+def _error_doc(stdout: str) -> bool:
+    """With --json an error prints exactly one JSON error document on stdout (exit 2)."""
+    import json as _json
+
+    return bool(_json.loads(stdout)["error"]["exit_code"] == 2)
+
+
 def _json(*args: str) -> dict:  # type: ignore[type-arg]
     result = runner.invoke(app, ["catalog", *args, "--json"])
     assert result.exit_code == 0, result.output
@@ -78,7 +85,7 @@ def test_errors_exit_2_with_one_line(args: list[str]) -> None:
     result = runner.invoke(app, ["catalog", *args, "--json"])
     assert result.exit_code == 2
     lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: ") and result.stdout == ""
+    assert len(lines) == 1 and lines[0].startswith("error: ") and _error_doc(result.stdout)
 
 
 def test_unknown_tracer_message_suggests() -> None:

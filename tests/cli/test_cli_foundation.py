@@ -58,4 +58,13 @@ def test_unknown_nuclide_exits_2_with_suggestion() -> None:
     result = runner.invoke(app, ["nuclide", "Lu-178x", "--json"])
     assert result.exit_code == 2
     lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 and "Lu-178" in lines[0] and result.stdout == ""
+    assert len(lines) == 1 and "Lu-178" in lines[0]
+    # with --json the error is also one JSON document on stdout
+    err = json.loads(result.stdout)["error"]
+    assert err["exit_code"] == 2 and err["type"] == "UnknownNuclideError" and err["fix"]
+    assert err["message"] == lines[0].removeprefix("error: ")
+
+
+def test_unknown_nuclide_without_json_keeps_stdout_empty() -> None:
+    result = runner.invoke(app, ["nuclide", "Lu-178x"])
+    assert result.exit_code == 2 and result.stdout == ""

@@ -16,6 +16,13 @@ from sstrkit.io.nifti import read_nifti, write_nifti
 runner = CliRunner()
 
 
+def _error_doc(stdout: str) -> bool:
+    """With --json an error prints exactly one JSON error document on stdout (exit 2)."""
+    import json as _json
+
+    return bool(_json.loads(stdout)["error"]["exit_code"] == 2)
+
+
 @pytest.fixture
 def pet_dir(make_pet) -> Path:  # type: ignore[no-untyped-def]
     # slice k = 5000 * (k + 1) Bq/mL -> SUVbw 2, 4, 6 (factor 4e-4, see test_suv.py)
@@ -55,7 +62,7 @@ def test_suv_error_is_one_line_exit_2(make_pet) -> None:  # type: ignore[no-unty
     folder = make_pet(attrs={"PatientWeight": None})[0].parent
     res = runner.invoke(app, ["suv", str(folder), "--json"])
     assert res.exit_code == 2
-    assert res.stdout == ""
+    assert _error_doc(res.stdout)
     assert "PatientWeight (0010,1030)" in res.stderr and "--weight-kg" in res.stderr
     warn = runner.invoke(app, ["suv", str(folder), "--json", "--strictness", "warn"])
     doc = json.loads(warn.stdout)

@@ -147,7 +147,8 @@ def test_suv_series_round_trip(norm: str, pet_source, tmp_path: Path) -> None:
     files = write_suv_series(suv, tmp_path / "suv", source=pet_source)
     ds = pydicom.dcmread(files[0])
     assert (ds.Units, ds.SUVType) == SUV_CASES[norm]
-    assert list(ds.ImageType) == ["DERIVED", "SECONDARY"] and ds.DecayCorrection == "START"
+    # PET Image IOD: value 2 of ImageType is always PRIMARY (PS3.3 C.8.9.4.1.1)
+    assert list(ds.ImageType) == ["DERIVED", "PRIMARY"] and ds.DecayCorrection == "START"
     assert {"ATTN", "DECY"} <= set(ds.CorrectedImage)
     assert ds.FrameOfReferenceUID == FOR == pet_source.volume.frame_of_reference_uid
     assert ds.StudyInstanceUID == STUDY.study_uid and ds.PatientID == "D1"

@@ -120,9 +120,29 @@ def test_nifti_mask_same_grid_and_resampled(tmp_path: Path) -> None:
         labels[:, ::2, ::2].copy(), spacing=(2.0, 2.0, 1.0), origin=(-31.5, -31.5, -20.0)
     )
     write_nifti(coarse, tmp_path / "c.nii.gz")
-    res = read_mask_nifti(tmp_path / "c.nii.gz", ref, label=2)
+    res = read_mask_nifti(tmp_path / "c.nii.gz", ref, label=2, resample_labels=True)
     assert res.shape == ref.shape and int(res.array.sum()) == 2 * 4 * 4
-    with pytest.raises(GeometryMismatchError):
-        read_mask_nifti(tmp_path / "c.nii.gz", ref, resample=False)
+    assert res.history[-1].parameters["resampled_nearest"] is True
+    # resampled only when asked: the error names the flag of `sstrkit suv` / `sstrkit read`
+    with pytest.raises(GeometryMismatchError, match=r"grid shape.*--resample-labels"):
+        read_mask_nifti(tmp_path / "c.nii.gz", ref, label=2)
     with pytest.raises(InvalidInputError, match="empty mask"):
         read_mask_nifti(tmp_path / "m.nii.gz", ref, label=7)
+
+
+def test_nifti_mask_without_sidecar_or_of_another_frame(tmp_path: Path) -> None:
+    ref = _reference(n=16, nz=8)
+    labels = np.zeros((8, 8, 8), np.int16)
+    labels[2:4, 2:4, 2:4] = 1
+    coarse = Volume.from_array(labels, spacing=(2.0, 2.0, 1.0), origin=(-31.5, -31.5, -20.0))
+    path = write_nifti(coarse, tmp_path / "c.nii.gz")
+    (tmp_path / "c.json").unlink()  # a bare NIfTI: its frame of reference is unknown
+    with pytest.raises(GeometryMismatchError, match=r"no JSON sidecar.*--resample-labels"):
+        read_mask_nifti(path, ref)
+    assert int(read_mask_nifti(path, ref, resample_labels=True).array.sum()) == 2 * 4 * 4
+    # a sidecar naming another frame of reference is refused even with the flag
+    other = coarse.with_metadata(operation="t", frame_of_reference_uid="9.9.9")
+    write_nifti(other, tmp_path / "o.nii.gz")
+    for flag in (False, True):
+        with pytest.raises(GeometryMismatchError, match=r"FrameOfReferenceUID.*register"):
+            read_mask_nifti(tmp_path / "o.nii.gz", ref, resample_labels=flag)

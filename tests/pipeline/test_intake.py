@@ -58,6 +58,13 @@ SHAPE = (6, 8, 8)  # z, y, x
 SPACING = (4.0, 4.0, 5.0)  # x, y, z mm
 
 
+def _error_doc(stdout: str) -> bool:
+    """With --json an error prints exactly one JSON error document on stdout (exit 2)."""
+    import json as _json
+
+    return bool(_json.loads(stdout)["error"]["exit_code"] == 2)
+
+
 def _volume(
     t: dt.datetime, for_uid: str, *, unit: str, modality: str, origin: tuple[float, ...]
 ) -> Volume:
@@ -634,10 +641,10 @@ def test_cli_table_and_errors(clinic: Clinic, tmp_path: Path) -> None:
         bad = runner.invoke(
             app, ["study", "init", str(clinic.root), "--out", str(tmp_path / "T"), *args, "--json"]
         )
-        assert bad.exit_code == 2 and bad.stdout == ""
+        assert bad.exit_code == 2 and _error_doc(bad.stdout)
         assert len(bad.stderr.strip().splitlines()) == 1 and "--role" in bad.stderr
     missing = runner.invoke(app, ["study", "init", str(tmp_path / "nope"), "--out", "x", "--json"])
-    assert missing.exit_code == 2 and missing.stdout == ""
+    assert missing.exit_code == 2 and _error_doc(missing.stdout)
     assert len(missing.stderr.strip().splitlines()) == 1
 
 

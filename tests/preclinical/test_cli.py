@@ -21,6 +21,13 @@ T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 GA68 = get_nuclide("Ga-68").half_life_s
 
 
+def _error_doc(stdout: str) -> bool:
+    """With --json an error prints exactly one JSON error document on stdout (exit 2)."""
+    import json as _json
+
+    return bool(_json.loads(stdout)["error"]["exit_code"] == 2)
+
+
 def _app() -> typer.Typer:
     """The group registered on a root app, as main.py does."""
     app = typer.Typer()
@@ -164,7 +171,7 @@ def test_quantify_missing_injection_time_exits_2(tmp_path: Path) -> None:
         "5 MBq",
         "--json",
     )
-    assert code == 2 and out == ""
+    assert code == 2 and _error_doc(out)
     assert "injection time" in err and "missing" in err
 
 
@@ -227,7 +234,7 @@ def test_biodist_missing_standards_exits_2(tmp_path: Path) -> None:
     code, out, err = _run(
         "biodist", str(counts), "--animals", str(animals), "--nuclide", "In-111", "--json"
     )
-    assert code == 2 and out == "" and "standards" in err
+    assert code == 2 and _error_doc(out) and "standards" in err
 
 
 def test_correlate_json_plot_and_errors(tmp_path: Path) -> None:

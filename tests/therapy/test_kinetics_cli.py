@@ -18,6 +18,13 @@ from sstrkit.therapy.case import example_case_path
 runner = CliRunner()
 
 
+def _error_doc(stdout: str) -> bool:
+    """With --json an error prints exactly one JSON error document on stdout (exit 2)."""
+    import json as _json
+
+    return bool(_json.loads(stdout)["error"]["exit_code"] == 2)
+
+
 def _json(args: list[str]) -> dict:  # type: ignore[type-arg]
     res = runner.invoke(app, args)
     assert res.exit_code == 0, res.output
@@ -75,7 +82,7 @@ def test_kinetics_fit_errors_exit_2() -> None:
     ):
         res = runner.invoke(app, ["kinetics", "fit", *args, "--json"])
         assert res.exit_code == 2, (args, res.output)
-        assert res.stdout == ""
+        assert _error_doc(res.stdout)
 
 
 def test_bed_contract() -> None:

@@ -28,6 +28,13 @@ red_marrow: {blood_tia_mbq_h_per_ml: 0.05}
 """
 
 
+def _error_doc(stdout: str) -> bool:
+    """With --json an error prints exactly one JSON error document on stdout (exit 2)."""
+    import json as _json
+
+    return bool(_json.loads(stdout)["error"]["exit_code"] == 2)
+
+
 def test_dose_organs_matches_library(tmp_path: Path) -> None:
     case = tmp_path / "case.yaml"
     case.write_text(CASE_YAML, encoding="utf-8")
@@ -90,7 +97,7 @@ def test_dose_organs_bad_case_exit_2(tmp_path: Path, content: str) -> None:
     case.write_text(content, encoding="utf-8")
     res = runner.invoke(app, ["dose", "organs", str(case), "--json"])
     assert res.exit_code == 2
-    assert res.stdout == ""
+    assert _error_doc(res.stdout)
 
 
 def test_dose_organs_missing_file(tmp_path: Path) -> None:

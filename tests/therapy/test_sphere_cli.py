@@ -13,6 +13,13 @@ from sstrkit.therapy.sphere import sphere_s_value
 runner = CliRunner()
 
 
+def _error_doc(stdout: str) -> bool:
+    """With --json an error prints exactly one JSON error document on stdout (exit 2)."""
+    import json as _json
+
+    return bool(_json.loads(stdout)["error"]["exit_code"] == 2)
+
+
 def test_dose_sphere_json_contract() -> None:
     res = runner.invoke(app, ["dose", "sphere", "--nuclide", "Lu-177", "--mass-g", "2.5", "--json"])
     assert res.exit_code == 0, res.output
@@ -44,4 +51,4 @@ def test_dose_sphere_bone_and_table() -> None:
 def test_dose_sphere_bad_input_exit_2(args: list[str]) -> None:
     res = runner.invoke(app, ["dose", "sphere", *args, "--json"])
     assert res.exit_code == 2
-    assert res.stdout == ""
+    assert _error_doc(res.stdout)

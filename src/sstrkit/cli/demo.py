@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from sstrkit.cli.output import console, emit, guarded, progress_reporter, table
+from sstrkit.cli.output import console, emit, guarded, output_folder, progress_reporter, table
 from sstrkit.pipeline.run import RunResult
 
 
@@ -109,7 +109,7 @@ def register(app: typer.Typer) -> None:
         from sstrkit.pipeline.run import run_study
 
         roles = parse_role_options(role)
-        with progress_reporter(not as_json) as say:
+        with output_folder(out, command="sstrkit run"), progress_reporter(not as_json) as say:
             res = run_study(
                 study,
                 out,
@@ -132,6 +132,6 @@ def register(app: typer.Typer) -> None:
         """Make the digital NET patient and run the main job on it."""
         from sstrkit.pipeline.demo import run_demo
 
-        with progress_reporter(not as_json) as say:
+        with output_folder(out, command="sstrkit demo"), progress_reporter(not as_json) as say:
             res = run_demo(out, seed=seed, progress=say)
         _finish(res, as_json)

@@ -17,6 +17,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from sstrkit.cli.output import console, emit, err_console, guarded, table
+from sstrkit.core.atomic import check_output_file
 from sstrkit.core.volume import Volume
 from sstrkit.errors import InvalidInputError
 from sstrkit.io.dicom_read import DicomSeries, read_series
@@ -129,15 +130,21 @@ def _stats(values: np.ndarray[Any, Any] | None, n: int) -> dict[str, Any]:
 
 
 def _mask(
-    image: Volume, mask: Path | None, label: int | None, rtstruct: Path | None, roi: str | None
+    image: Volume,
+    mask: Path | None,
+    label: int | None,
+    rtstruct: Path | None,
+    roi: str | None,
+    resample_labels: bool = False,
 ) -> tuple[Volume | None, dict[str, Any] | None]:
     if mask is not None and rtstruct is not None:
         raise InvalidInputError(
             "mask options", expected="--mask or --rtstruct, not both", actual="both"
         )
     if mask is not None:
-        m = read_mask_nifti(mask, image, label=label)
-        return m, {"source": str(mask), "label": label}
+        m = read_mask_nifti(mask, image, label=label, resample_labels=resample_labels)
+        resampled = bool(m.history[-1].parameters.get("resampled_nearest"))
+        return m, {"source": str(mask), "label": label, "resampled": resampled}
     if rtstruct is not None:
         if not roi:
             raise InvalidInputError(
@@ -193,6 +200,8 @@ def ls(
         )
         for bad in res["unreadable"]:
             err_console.print(f"unreadable: {bad['file']} ({bad['reason']})", markup=False)
+        for w in res["warnings"]:
+            err_console.print(f"warning: {w}", markup=False)
 
     emit(found.to_dict(), as_json, render)
 
@@ -211,7 +220,13 @@ def _suv_payload(res: SuvResult, stats: dict[str, Any], series: DicomSeries) -> 
         "series_uid": series.series_uid,
         "source_units": series.units,
         "parameters": dict(res.parameters),
+        "skipped_files": _skipped(series),
     }
+
+
+def _skipped(series: DicomSeries) -> list[dict[str, str]]:
+    """Files left out with --skip-unreadable (also named in the warnings)."""
+    return [{"file": f, "reason": why} for f, why in series.skipped]
 
 
 def suv(
@@ -221,6 +236,9 @@ def suv(
     label: int | None = typer.Option(None, "--label", help="Label value in --mask (default: >0)."),
     rtstruct: Path | None = typer.Option(None, "--rtstruct", help="DICOM RTSTRUCT file."),
     roi: str | None = typer.Option(None, "--roi", help="ROI name in --rtstruct."),
+    resample_labels: bool = typer.Option(
+        False, "--resample-labels", help="Resample a --mask on another grid (nearest)."
+    ),
     norm: str = typer.Option("bw", "--norm", help=_NORM_HELP),
     weight_kg: float | None = typer.Option(None, "--weight-kg", help="Override patient weight."),
     height_cm: float | None = typer.Option(None, "--height-cm", help="Override patient height."),
@@ -249,7 +267,9 @@ def suv(
         None, "--spacing-tolerance-mm", help="Accepted deviation of slice spacing."
     ),
     skip_unreadable: bool = typer.Option(
-        False, "--skip-unreadable", help="Ignore corrupt DICOM files in the folder."
+        False,
+        "--skip-unreadable",
+        help="Leave out corrupt DICOM files in the folder (listed in the warnings).",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
@@ -272,7 +292,7 @@ def suv(
     )
     data = _read(folder, series, spacing_tolerance_mm, skip_unreadable, not as_json)
     res = compute_suv(data, norm, ov, strictness=strictness)  # type: ignore[arg-type]
-    m, mask_info = _mask(data.volume, mask, label, rtstruct, roi)
+    m, mask_info = _mask(data.volume, mask, label, rtstruct, roi, resample_labels)
     sel = m.array.astype(bool) if m is not None else None
     n = int(sel.sum()) if sel is not None else int(np.prod(data.volume.shape))
     values = None
@@ -314,7 +334,11 @@ def convert(
     acq_duration_s: float | None = typer.Option(None, "--acq-duration-s"),
     decay_correction: str | None = typer.Option(None, "--decay-correction"),
     spacing_tolerance_mm: float | None = typer.Option(None, "--spacing-tolerance-mm"),
-    skip_unreadable: bool = typer.Option(False, "--skip-unreadable"),
+    skip_unreadable: bool = typer.Option(
+        False,
+        "--skip-unreadable",
+        help="Leave out corrupt DICOM files in the folder (listed in the warnings).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
     """Convert a DICOM series to NIfTI + JSON sidecar in Bq/mL, an SUV, or native units."""
@@ -334,10 +358,18 @@ def convert(
         acq_duration_s,
         decay_correction,
     )
+    check_output_file(out, "OUT", example="image.nii.gz")
+    if not out.name.endswith((".nii.gz", ".nii")):
+        raise InvalidInputError(
+            "OUT",
+            expected="a NIfTI file name ending in .nii.gz or .nii",
+            actual=out.name,
+            fix=f"e.g. {out.with_name(out.name.split('.')[0] + '.nii.gz')}",
+        )
     modalities = None if quantity == "native" else ("PT", "NM")
     data = _read(folder, series, spacing_tolerance_mm, skip_unreadable, not as_json, modalities)
     extra: dict[str, Any] = {"SeriesInstanceUID": data.series_uid, "SourceUnits": data.units}
-    warnings: list[str] = []
+    warnings: list[str] = list(data.warnings)  # compute_suv repeats them in its own
     if quantity == "native":
         vol = data.volume
     else:
@@ -370,6 +402,7 @@ def convert(
         "spacing_mm": list(vol.spacing),
         "reference_time": vol.reference_time.isoformat() if vol.reference_time else None,
         "warnings": warnings,
+        "skipped_files": _skipped(data),
     }
 
     def render(p: dict[str, Any]) -> None:

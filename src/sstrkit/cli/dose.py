@@ -15,7 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sstrkit.cli.output import console, emit, guarded, table
-from sstrkit.core.atomic import write_csv_atomic
+from sstrkit.core.atomic import check_output_file, write_csv_atomic
 from sstrkit.core.units import BQ_PER_MBQ, SECONDS_PER_HOUR
 from sstrkit.errors import InvalidInputError
 from sstrkit.therapy.case import parse_case
@@ -246,6 +246,8 @@ def organs_command(
     for ``sstrkit plan``; kinetics are fitted and doses given per cycle and
     cumulatively) or a dose-input file with time-integrated activities.
     """
+    if csv_path is not None:
+        check_output_file(csv_path, "--csv", example="doses.csv")
     raw = _read_document(case)
     if isinstance(raw, dict) and "administrations" in raw:
         result = case_dosimetry(parse_case(raw, name=case.name))

@@ -16,6 +16,7 @@ import numpy as np
 import typer
 
 from sstrkit.cli.output import console, emit, guarded, table
+from sstrkit.core.atomic import check_output_file
 from sstrkit.errors import InvalidInputError
 from sstrkit.followup.concordance import concordance
 from sstrkit.followup.percist import assess_percist, scan_from_dict
@@ -62,6 +63,8 @@ def recist_cmd(
     as_json: bool = JSON_OPT,
 ) -> None:
     """RECIST 1.1: sum of diameters, nadir, time-point and best overall response."""
+    if waterfall is not None:
+        check_output_file(waterfall, "--waterfall", make_parents=False, example="waterfall.png")
     kw: dict[str, Any] = {
         "confirm": not no_confirm,
         "confirm_min_s": confirm_days * 86400.0,
@@ -315,6 +318,8 @@ def km_cmd(
     as_json: bool = JSON_OPT,
 ) -> None:
     """Kaplan–Meier PFS/OS with median and CI; log-rank test between groups."""
+    if plot is not None:
+        check_output_file(plot, "--plot", make_parents=False, example="km.png")
     c = load_cohort(
         read_table(cohort),
         time_col=time_col,
@@ -463,6 +468,7 @@ def swimmer_cmd(
     as_json: bool = JSON_OPT,
 ) -> None:
     """Swimmer plot: time on study per patient with response markers."""
+    check_output_file(out, "--out", make_parents=False, example="swimmer.png")
     t = read_table(cohort)
     dur = t.float_column(duration_col, minimum=0.0)
     ongoing = [t.bool_at(i, ongoing_col) for i in range(len(t))] if ongoing_col else None

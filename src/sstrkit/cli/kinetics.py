@@ -323,10 +323,12 @@ def plan_command(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
     """Dosimetry-guided planning: safe cumulative activity, cycles, next activity, projections."""
-    from sstrkit.core.atomic import write_csv_atomic
+    from sstrkit.core.atomic import check_output_file, write_csv_atomic
     from sstrkit.therapy.case import load_case
     from sstrkit.therapy.planning import plan_from_case
 
+    if csv_path is not None:
+        check_output_file(csv_path, "--csv", example="plan.csv")
     result = plan_from_case(load_case(case)).to_dict()
     if csv_path is not None:
         cols = ("absorbed_gy", "absorbed_sd_gy", "dose_gy_per_gbq", "bed_gy", "eqd2_gy")

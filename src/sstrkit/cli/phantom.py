@@ -14,7 +14,7 @@ from typing import Any
 
 import typer
 
-from sstrkit.cli.output import console, emit, guarded, progress_reporter, table
+from sstrkit.cli.output import console, emit, guarded, output_folder, progress_reporter, table
 from sstrkit.core.units import parse_quantity
 from sstrkit.errors import InvalidInputError
 
@@ -156,7 +156,10 @@ def register(app: typer.Typer) -> None:
             labs=not no_labs,
             fdg_discordant_lesion=fdg_discordant,
         )
-        with progress_reporter(not as_json) as say:
+        with (
+            output_folder(out, "OUT", command="sstrkit phantom make"),
+            progress_reporter(not as_json) as say,
+        ):
             manifest = make_study(out, config, progress=say)
         emit(manifest, as_json, _render)
 

@@ -22,6 +22,7 @@ from typing import Any, Literal, cast
 import typer
 
 from sstrkit.cli.output import console, emit, guarded, table
+from sstrkit.core.atomic import check_output_file
 from sstrkit.core.units import parse_quantity
 from sstrkit.errors import InvalidInputError
 from sstrkit.physics.nuclides import get_nuclide
@@ -152,6 +153,13 @@ def _masses(items: list[str], what: str) -> dict[str, float]:
     return {k: _float(v, f"{what} {k}") for k, v in _pairs(items, what)}
 
 
+def _check_outputs(**outputs: tuple[Path | None, str]) -> None:
+    """Check every requested output file before the work (``--option=(path, example)``)."""
+    for option, (path, example) in outputs.items():
+        if path is not None:
+            check_output_file(path, "--" + option.replace("_", "-"), example=example)
+
+
 # --------------------------------------------------------------------------- quantify
 
 
@@ -256,6 +264,8 @@ def quantify_command(
     """%ID/mL and %ID/g per region, decay corrected to the injection."""
     from sstrkit.io.nifti import read_nifti
 
+    _check_outputs(tac_out=(tac_out, "tacs.csv"), report=(report, "report.html"))
+
     tz = _tz(timezone)
     label_vol = read_nifti(labels) if labels is not None else None
     quants: list[Quantification] = []
@@ -355,6 +365,7 @@ def biodist_command(
     as_json: bool = _JSON,
 ) -> None:
     """%ID/g from ex-vivo gamma counting, with summaries per group and time point."""
+    _check_outputs(out_csv=(out_csv, "biodist.csv"), report=(report, "report.html"))
     bd = _load_biodist(counts, animals, nuclide, tracer, timezone)
     doc = bd.to_dict()
     doc["ratios"] = [
@@ -444,6 +455,7 @@ def correlate_command(
     as_json: bool = _JSON,
 ) -> None:
     """Pearson/Spearman with CIs and a regression with diagnostics."""
+    _check_outputs(plot=(plot, "regression.png"), report=(report, "report.html"))
     xs, ys = _columns(data, x, y)
     if x_scale not in ("linear", "log10") or y_scale not in ("linear", "log10"):
         raise InvalidInputError(
@@ -569,6 +581,7 @@ def dose_command(
     as_json: bool = _JSON,
 ) -> None:
     """Small-animal organ doses (sphere-model electrons) and optional human extrapolation."""
+    _check_outputs(report=(report, "report.html"))
     masses = _masses(mass, "--mass")
     if (tac is None) == (counts is None):
         raise InvalidInputError(

@@ -8,7 +8,7 @@ from typing import Any
 import typer
 
 from sstrkit.cli.output import console, emit, err_console, guarded, table
-from sstrkit.core.atomic import write_json_atomic
+from sstrkit.core.atomic import prepare_output_dir, write_json_atomic
 from sstrkit.errors import InvalidInputError
 from sstrkit.reading.eligibility import Labs, decision_headline, load_rules
 from sstrkit.reading.images import (
@@ -146,6 +146,7 @@ def register(app: typer.Typer) -> None:
             min_volume_ml=min_volume_ml,
         )
         seeds = [_parse_seed(s) for s in seed]
+        prepare_output_dir(out, "--out")
         suv = load_suv_pet(pet, assume_suv=assume_suv, role="PET")
         ct_vol = load_ct(ct) if ct is not None else None
         organs_note: str | None = None
@@ -191,7 +192,6 @@ def register(app: typer.Typer) -> None:
             settings=settings,
             seeds_mm=seeds,
         )
-        out.mkdir(parents=True, exist_ok=True)
         doc = result.to_dict()
         from sstrkit.io.nifti import write_nifti
 

@@ -15,6 +15,7 @@ from typing import Any
 import typer
 
 from sstrkit.cli.output import console, emit, guarded, progress_reporter, table
+from sstrkit.core.atomic import prepare_output_dir
 from sstrkit.errors import InvalidInputError
 from sstrkit.pipeline.intake import ROLES, intake_study
 
@@ -73,6 +74,7 @@ def init(
 ) -> None:
     """Write STUDY/manifest.json from the DICOM headers: roles, cycles, hours p.i."""
     roles = parse_role_options(role)
+    prepare_output_dir(out, "--out")
     with progress_reporter(not as_json) as progress:
         result = intake_study(
             dicom_dir,

@@ -19,7 +19,12 @@ import numpy as np
 import typer
 
 from sstrkit.cli.output import console, emit, err_console, guarded, table
-from sstrkit.core.atomic import atomic_path, write_json_atomic
+from sstrkit.core.atomic import (
+    atomic_path,
+    check_output_file,
+    prepare_output_dir,
+    write_json_atomic,
+)
 from sstrkit.errors import InvalidInputError
 from sstrkit.physics.kernels import voxel_kernel
 from sstrkit.therapy.voxel_dose import StudyDosimetry, study_cycle_dosimetry
@@ -34,9 +39,18 @@ def _dose_group(app: typer.Typer) -> typer.Typer:
     return sub
 
 
-def _save_npy(array: np.ndarray[Any, Any], path: Path) -> None:
+def _check_npy(path: Path) -> None:
+    check_output_file(path, "--out", example="kernel.npy")
     if path.suffix != ".npy":
-        raise InvalidInputError("--out", expected="a .npy file name", actual=str(path))
+        raise InvalidInputError(
+            "--out",
+            expected="a .npy file name",
+            actual=str(path),
+            fix=f"e.g. --out {path.with_suffix('.npy')}",
+        )
+
+
+def _save_npy(array: np.ndarray[Any, Any], path: Path) -> None:
     with atomic_path(path) as tmp:
         np.save(tmp, array)
 
@@ -83,7 +97,7 @@ def _write_outputs(res: StudyDosimetry, out: Path) -> dict[str, str]:
     from sstrkit.io.dicom_write import PatientInfo, StudyInfo, write_rtdose
     from sstrkit.io.nifti import write_nifti
 
-    out.mkdir(parents=True, exist_ok=True)
+    prepare_output_dir(out, "--out")
     files = {
         "dose_nifti": str(write_nifti(res.dose, out / "dose.nii.gz")),
         "tia_nifti": str(write_nifti(res.tia, out / "tia.nii.gz")),
@@ -123,6 +137,8 @@ def register(app: typer.Typer) -> None:
         """Voxel S values in mGy/(MBq·s), source voxel at the centre (numpy z, y, x)."""
         if tissue not in ("soft", "bone", "water"):
             raise InvalidInputError("--tissue", expected="soft, bone or water", actual=tissue)
+        if out is not None:
+            _check_npy(out)
         k = voxel_kernel(nuclide, voxel_mm, half_size=half_size, tissue=tissue, electrons=electrons)
         if out is not None:
             _save_npy(np.asarray(k.array, dtype=np.float64), out)
@@ -176,6 +192,7 @@ def register(app: typer.Typer) -> None:
 
         if pvc not in ("gtm", "voi", "none"):
             raise InvalidInputError("--pvc", expected="gtm, voi or none", actual=pvc)
+        prepare_output_dir(out, "--out")
 
         def say(msg: str) -> None:
             if not as_json:

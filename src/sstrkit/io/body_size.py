@@ -2,7 +2,8 @@
 
 Inputs: weight in kg, height in cm, sex ``"M"``/``"F"`` (the units of the
 published formulas); outputs in kg (masses) or m² (BSA). The SUV code converts
-to grams / cm² itself.
+to grams / cm² itself. Weight and height outside the physically possible
+limits of :mod:`sstrkit.io.plausibility` (1–500 kg, 30–260 cm) are refused.
 
 Formulas (DICOM PS3.16 CID 85 "SUV Unit" lists the same set):
 
@@ -37,6 +38,7 @@ import math
 from typing import Literal
 
 from sstrkit.errors import InvalidInputError
+from sstrkit.io.plausibility import HEIGHT_POSSIBLE_CM, WEIGHT_POSSIBLE_KG
 
 __all__ = [
     "Sex",
@@ -58,13 +60,27 @@ SOURCES = {
 }
 
 
-def _check(name: str, value: float, lo: float, hi: float, unit: str) -> float:
+def _check(name: str, value: float, limits: tuple[float, float], unit: str) -> float:
+    """``value`` within the physically possible ``limits`` (inclusive) of
+    :mod:`sstrkit.io.plausibility`, else :class:`InvalidInputError`."""
     v = float(value)
-    if not math.isfinite(v) or not lo < v < hi:
+    lo, hi = limits
+    if not math.isfinite(v) or not lo <= v <= hi:
         raise InvalidInputError(
-            name, expected=f"a value between {lo} and {hi} {unit}", actual=f"{value} {unit}"
+            name,
+            expected=f"a value between {lo:g} and {hi:g} {unit}",
+            actual=f"{value} {unit}",
+            fix=f"give the {name} in {unit} (physically possible: {lo:g}–{hi:g} {unit})",
         )
     return v
+
+
+def _weight(value: float) -> float:
+    return _check("weight", value, WEIGHT_POSSIBLE_KG, "kg")
+
+
+def _height(value: float) -> float:
+    return _check("height", value, HEIGHT_POSSIBLE_CM, "cm")
 
 
 def _sex(sex: str) -> Sex:
@@ -109,8 +125,8 @@ def lbm_james(
     weight_kg: float, height_cm: float, sex: str, *, male_coefficient: float = 128.0
 ) -> float:
     """Lean body mass in kg after James (1976)."""
-    w = _check("weight", weight_kg, 0, 700, "kg")
-    h = _check("height", height_cm, 30, 300, "cm")
+    w = _weight(weight_kg)
+    h = _height(height_cm)
     lbm = james_formula_kg(w, h, _sex(sex), male_coefficient=male_coefficient)
     if lbm <= 0:
         raise InvalidInputError(
@@ -124,21 +140,21 @@ def lbm_james(
 
 def lbm_janmahasatian(weight_kg: float, height_cm: float, sex: str) -> float:
     """Lean body mass in kg after Janmahasatian et al. (2005)."""
-    w = _check("weight", weight_kg, 0, 700, "kg")
-    h = _check("height", height_cm, 30, 300, "cm")
+    w = _weight(weight_kg)
+    h = _height(height_cm)
     return janmahasatian_formula_kg(w, h, _sex(sex))
 
 
 def bsa_du_bois(weight_kg: float, height_cm: float) -> float:
     """Body surface area in m² after Du Bois & Du Bois (1916)."""
-    w = _check("weight", weight_kg, 0, 700, "kg")
-    h = _check("height", height_cm, 30, 300, "cm")
+    w = _weight(weight_kg)
+    h = _height(height_cm)
     return float(0.007184 * w**0.425 * h**0.725)
 
 
 def ideal_body_weight(height_cm: float, sex: str) -> float:
     """Ideal body weight in kg (Sugawara et al. 1999 / DICOM CID 85)."""
-    h = _check("height", height_cm, 30, 300, "cm")
+    h = _height(height_cm)
     ibw = 48.0 + 1.06 * (h - 152.0) if _sex(sex) == "M" else 45.5 + 0.91 * (h - 152.0)
     if ibw <= 0:
         raise InvalidInputError("ideal body weight", expected="> 0 kg", actual=f"{ibw:.3g} kg")

@@ -4,7 +4,8 @@ Two writers, both one file per slice through :func:`sstrkit.io.dicom_write.write
 (template encoded once, atomic files):
 
 * :func:`write_suv_series` — an SUV volume as a **derived PET series** (PET
-  Image IOD): ``ImageType DERIVED\\SECONDARY``, ``Units GML`` (``CM2ML`` for
+  Image IOD): ``ImageType DERIVED\\PRIMARY`` (the PET Image IOD allows only
+  PRIMARY as value 2), ``Units GML`` (``CM2ML`` for
   SUVbsa), ``SUVType`` from the volume's normalisation (bw → ``BW``, lbm
   (Janmahasatian) → ``LBMJANMA``, lbm-james → ``LBMJAMES128``, lbm-james120 →
   ``LBM``, ibw → ``IBW``, bsa → ``BSA``; DICOM CID 85), ``DecayCorrection
@@ -28,14 +29,18 @@ Two writers, both one file per slice through :func:`sstrkit.io.dicom_write.write
   in ``SeriesDescription`` and in ``DerivationDescription``. Integer maps
   (labels) within 0…65535 (or −32768…32767) are stored exactly (slope 1);
   other maps as unsigned 16-bit when ≥ 0 (error ≤ max/131070) else signed
-  (error ≤ max|v|/65534). A default window (min–max) is set for display.
+  (error ≤ max|v|/65534). A default window (min–max) is set for display
+  (``VOILUTFunction LINEAR_EXACT`` when it is narrower than 1).
   :func:`sstrkit.io.dicom_read.read_series` reads it back with that quantity
   and unit (``units == "DERIVED"``).
 
 With ``source`` (the :class:`~sstrkit.io.dicom_read.DicomSeries` the volume was
 derived from) patient, study and body measures are copied from its header, the
 frame of reference must be the source's, and (SUV) its radiopharmaceutical
-information and corrections are kept.
+information and corrections are kept. So are the series attributes that describe the
+patient's position (BodyPartExamined, Laterality, PatientPosition; SUV: the PET
+patient orientation codes, CollimatorType, ActualFrameDuration) when the source has
+them; without a source they are written empty (unknown), never invented.
 
 Examples
 --------
@@ -72,10 +77,12 @@ from sstrkit.io.dicom_write import (
     PATIENT_MEASURE_KEYWORDS,
     PATIENT_STUDY_KEYWORDS,
     PET_PER_SLICE,
+    SOURCE_SERIES_KEYWORDS,
     PatientInfo,
     Radiopharmaceutical,
     StudyInfo,
     _radiopharm,
+    copy_from_source,
     ct_template,
     int16_per_slice_slope,
     pet_template,
@@ -95,6 +102,13 @@ SUV_TYPES_OUT: dict[str, tuple[str, str]] = {
     "bsa": ("CM2ML", "BSA"),
 }
 _REQUIRED_CORRECTIONS = ("ATTN", "DECY")
+#: PET series/image attributes a derived SUV series copies from a PET source when present.
+_PET_SOURCE_KEYWORDS = (
+    "PatientOrientationCodeSequence",
+    "PatientGantryRelationshipCodeSequence",
+    "CollimatorType",
+    "ActualFrameDuration",
+)
 
 
 def suv_normalization(volume: Volume) -> str:
@@ -149,15 +163,13 @@ def _copy_identity(
 ) -> None:
     if source is None:
         return
-    keywords: list[str] = []
+    keywords: list[str] = ["PositionReferenceIndicator", *SOURCE_SERIES_KEYWORDS]
     if patient is None:
         keywords += [k for k in PATIENT_STUDY_KEYWORDS if k.startswith("Patient")]
         keywords += list(PATIENT_MEASURE_KEYWORDS)
     if study is None:
         keywords += [k for k in PATIENT_STUDY_KEYWORDS if not k.startswith("Patient")]
-    for keyword in keywords:
-        if keyword in source.header:
-            setattr(ds, keyword, source.header.get(keyword))
+    copy_from_source(ds, source.header, keywords)
 
 
 def write_suv_series(
@@ -219,10 +231,12 @@ def write_suv_series(
         series_description=series_description or f"SUV{norm} (sstrkit)",
         units=units,
         decay_correction="START",
-        image_type=("DERIVED", "SECONDARY"),
+        image_type=("DERIVED", "PRIMARY"),
         corrected_image=tuple(corrections),
     )
     _copy_identity(ds, source, patient, study)
+    if source is not None and str(source.header.get("Modality", "")) == "PT":
+        copy_from_source(ds, source.header, _PET_SOURCE_KEYWORDS)
     ds.SUVType = suv_type
     ds.DerivationDescription = _derivation(f"SUV{norm} [{volume.unit}]", source)
     if radiopharmaceutical is not None:
@@ -339,6 +353,10 @@ def write_derived_series(
     hi = float(values.max()) if values.size else 0.0
     ds.WindowCenter = f"{(lo + hi) / 2:.6g}"
     ds.WindowWidth = f"{max(hi - lo, slope_ds):.6g}"
+    if float(ds.WindowWidth) < 1.0:
+        # the default LINEAR function needs a width >= 1 (it uses width - 1); maps of small
+        # values (e.g. < 1 Gy) are windowed exactly on their own scale instead
+        ds.VOILUTFunction = "LINEAR_EXACT"
     dtype = "<i2" if signed else "<u2"
 
     def encode(plane: NDArray[Any]) -> tuple[dict[str, Any], bytes]:

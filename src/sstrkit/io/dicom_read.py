@@ -59,6 +59,7 @@ from sstrkit.io.discover import (
     select_series,
     units_of,
 )
+from sstrkit.io.plausibility import check_slice_count
 
 __all__ = [
     "DERIVED_UNITS",
@@ -135,6 +136,14 @@ class DicomSeries:
         DICOM units code (``BQML``, ``GML``, ``CM2ML``, ``CNTS``, ``CPS``, ``HU``).
     slices
         :class:`SliceMeta` per slice, in the volume's z order.
+    warnings
+        Findings about the series and its folder that are not errors: files
+        skipped as unreadable (``skip_unreadable=True``), files a DICOMDIR
+        lists that are missing, plausibility findings (e.g. fewer slices than
+        ImagesInAcquisition); :mod:`sstrkit.io.suv` copies them into its results.
+    skipped
+        ``(file, reason)`` of every DICOM file left out because it could not be
+        read (``skip_unreadable=True``); :attr:`warnings` names them too.
     """
 
     volume: Volume
@@ -142,6 +151,8 @@ class DicomSeries:
     units: str
     slices: tuple[SliceMeta, ...] = field(repr=False)
     files: tuple[str, ...] = field(repr=False)
+    warnings: tuple[str, ...] = field(default=(), repr=False)
+    skipped: tuple[tuple[str, str], ...] = field(default=(), repr=False)
 
     @property
     def modality(self) -> str:
@@ -506,13 +517,35 @@ def _spacing_check(
     bad = np.flatnonzero(np.abs(diffs - median) > tol)
     if bad.size:
         i = int(bad[0])
+        # gaps of a whole number of slice spacings are missing slices
+        steps = diffs / median
+        whole = (np.abs(steps - np.rint(steps)) * abs(median) <= tol) & (np.rint(steps) >= 2)
+        if np.all(whole[bad]):
+            n_missing = int(np.sum(np.rint(steps[bad]) - 1))
+            why = (
+                f"missing slices: {n_missing} slice(s) missing; the first gap is "
+                f"{diffs[i]:.4g} mm = {int(np.rint(steps[i]))} × {median:.4g} mm between "
+                f"{files[i]} ({positions[i]:.3f} mm) and {files[i + 1]} "
+                f"({positions[i + 1]:.3f} mm)"
+            )
+            fix = (
+                f"add the {n_missing} missing file(s) (copy the whole series again from the "
+                "archive)"
+            )
+        else:
+            why = (
+                f"spacing {diffs[i]:.4g} mm between {files[i]} and {files[i + 1]} "
+                f"(range {diffs.min():.4g}–{diffs.max():.4g} mm: missing or overlapping slices)"
+            )
+            fix = (
+                "complete the series; to accept small deviations raise the tolerance with "
+                "spacing_tolerance_mm=... (CLI --spacing-tolerance-mm)"
+            )
         raise DicomMetadataError(
             "ImagePositionPatient (0020,0032)",
             expected=f"uniform slice spacing ({median:.4g} mm ± {tol:.3g} mm)",
-            actual=f"spacing {diffs[i]:.4g} mm between {files[i]} and {files[i + 1]} "
-            f"(range {diffs.min():.4g}–{diffs.max():.4g} mm: missing or overlapping slices)",
-            fix="complete the series; to accept small deviations raise the tolerance with "
-            "spacing_tolerance_mm=... (CLI --spacing-tolerance-mm)",
+            actual=why,
+            fix=fix,
         )
     return median
 
@@ -556,6 +589,7 @@ def read_series(
     spacing_tolerance_mm: float | None = None,
     allow_non_quantitative: bool = False,
     skip_unreadable: bool = False,
+    allow_incomplete: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> DicomSeries:
     """Read one CT, PET or NM series into a :class:`DicomSeries`.
@@ -575,23 +609,25 @@ def read_series(
     allow_non_quantitative
         Read PROPCNTS/PROPCPS series instead of rejecting them.
     skip_unreadable
-        Ignore files with a DICOM preamble that cannot be parsed (default: raise).
+        Leave out files with a DICOM preamble that cannot be parsed (default:
+        raise); each one is listed in :attr:`DicomSeries.skipped` and
+        :attr:`DicomSeries.warnings`, never dropped silently.
+    allow_incomplete
+        Read a series with fewer slices than its NumberOfSlices (0054,0081)
+        (or a single file of a multi-slice acquisition) instead of raising;
+        the shortfall is listed in :attr:`DicomSeries.warnings`
+        (:func:`sstrkit.io.plausibility.check_slice_count`).
     progress
         Called as ``progress(done, total)`` after each file.
     """
+    notes: list[str] = []
+    skipped: list[tuple[Path, str]] = []
     if isinstance(source, SeriesInfo):
         info = source
     elif isinstance(source, str | os.PathLike):
         found = discover(source)
-        if found.unreadable and not skip_unreadable:
-            bad, why = found.unreadable[0]
-            raise DicomMetadataError(
-                f"file {bad}",
-                expected="a readable DICOM file",
-                actual=f"{why} ({len(found.unreadable)} unreadable file(s) in the folder)",
-                fix="remove or replace the corrupt file(s), or pass skip_unreadable=True "
-                "(CLI --skip-unreadable) to ignore them",
-            )
+        skipped = _unreadable(found.unreadable, skip_unreadable, "in the folder")
+        notes = list(found.warnings)
         info = select_series(found, series_uid=series_uid, modalities=modalities)
     else:
         files = [Path(f) for f in source]
@@ -599,6 +635,20 @@ def read_series(
             raise DicomMetadataError("files", expected="at least one DICOM file", actual="none")
         found = discover(files[0].parent)
         wanted = {str(f.resolve()) for f in files}
+        skipped = _unreadable(
+            [(f, why) for f, why in found.unreadable if str(f.resolve()) in wanted],
+            skip_unreadable,
+            "among the files given",
+        )
+        located = {str(f.resolve()) for s in found.series for f in s.files}
+        located |= {str(f.resolve()) for f, _ in skipped}
+        lost = [str(f) for f in files if str(f.resolve()) not in located]
+        if lost:
+            notes.append(
+                f"{len(lost)} file(s) given are not DICOM files of {files[0].parent} and are "
+                f"left out: {', '.join(lost[:_QUOTED])}"
+                + (f" and {len(lost) - _QUOTED} more" if len(lost) > _QUOTED else "")
+            )
         infos = []
         for s in found.series:
             keep = [i for i, f in enumerate(s.files) if str(f.resolve()) in wanted]
@@ -614,7 +664,74 @@ def read_series(
                     )
                 )
         info = select_series(infos, series_uid=series_uid, modalities=modalities)
-    return _read(info, spacing_tolerance_mm, allow_non_quantitative, progress)
+    series = _read(info, spacing_tolerance_mm, allow_non_quantitative, progress)
+    notes += _skipped_notes(skipped)
+    notes += _completeness(series, allow_incomplete)
+    if not (notes or skipped):
+        return series
+    return dataclasses.replace(
+        series,
+        warnings=tuple(notes),
+        skipped=tuple((str(f), " ".join(why.split())) for f, why in skipped),
+    )
+
+
+#: How many file names one warning quotes before "and N more".
+_QUOTED = 10
+
+
+def _unreadable(
+    bad: Sequence[tuple[Path, str]], skip_unreadable: bool, where: str
+) -> list[tuple[Path, str]]:
+    """The unreadable files to skip, or the error naming the first one."""
+    if bad and not skip_unreadable:
+        file, why = bad[0]
+        raise DicomMetadataError(
+            f"file {file}",
+            expected="a readable DICOM file",
+            actual=f"{why} ({len(bad)} unreadable file(s) {where})",
+            fix="remove or replace the corrupt file(s), or pass skip_unreadable=True "
+            "(CLI --skip-unreadable) to ignore them",
+        )
+    return list(bad)
+
+
+def _skipped_notes(skipped: Sequence[tuple[Path, str]]) -> list[str]:
+    """One warning per skipped file (the first :data:`_QUOTED`), then a count of the rest.
+
+    >>> _skipped_notes([(Path("a.dcm"), "EOFError: truncated")])
+    ['skipped unreadable DICOM file a.dcm (EOFError: truncated)']
+    """
+    notes = [
+        f"skipped unreadable DICOM file {f} ({' '.join(why.split())})"
+        for f, why in skipped[:_QUOTED]
+    ]
+    if len(skipped) > _QUOTED:
+        notes.append(
+            f"skipped {len(skipped) - _QUOTED} more unreadable DICOM file(s) "
+            "(DicomSeries.skipped lists them all)"
+        )
+    return notes
+
+
+def _completeness(series: DicomSeries, allow_incomplete: bool) -> list[str]:
+    """Slices read vs NumberOfSlices / ImagesInAcquisition (plausibility check)."""
+
+    def count(keyword: str) -> int | None:
+        value = series.header.get(keyword)
+        try:
+            n = int(value) if value not in (None, "") else None
+        except (TypeError, ValueError):
+            return None
+        return n if n is not None and n > 0 else None
+
+    return check_slice_count(
+        len(series.slices),
+        modality=series.modality,
+        number_of_slices=count("NumberOfSlices"),
+        images_in_acquisition=count("ImagesInAcquisition"),
+        allow_incomplete=allow_incomplete,
+    )
 
 
 def _read(

@@ -13,7 +13,15 @@ timing (series/acquisition date and time = the volume's reference time),
 * CT: one file per slice, HU rounded to integers.
 * Derived series (SUV as PET, any other quantity as a derived CT image):
   :mod:`sstrkit.io.dicom_derived`, built on the same series writer.
-* RTDOSE: one multi-frame file, unsigned 32-bit with ``DoseGridScaling`` (Gy).
+* RTDOSE: one multi-frame file, unsigned 16-bit with ``DoseGridScaling`` (Gy;
+  quantisation error ≤ half a step = max/131070), patient and study copied from
+  the source image's header (``source=``).
+
+Nothing is invented: patient and study attributes the caller does not give are
+written empty (DICOM Type 2), and so are acquisition attributes the writer
+cannot know (PatientPosition, Laterality, CollimatorType, patient orientation
+codes, energy windows). Every object passes dicom3tools' ``dciodvfy`` without
+errors (tested; docs/dicom.md, "Conformance").
 
 Every file is written atomically (temporary file in the same folder, then
 ``os.replace``). A series is written from one template dataset encoded once
@@ -27,6 +35,7 @@ that the slice normal is the cross product of the row and column directions
 
 from __future__ import annotations
 
+import copy
 import datetime as _dt
 import os
 import tempfile
@@ -47,12 +56,14 @@ from pydicom.tag import Tag
 from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
 
 from sstrkit import __version__
+from sstrkit.core.atomic import apply_output_mode
 from sstrkit.core.volume import Volume
-from sstrkit.errors import DicomMetadataError, InvalidInputError
+from sstrkit.errors import DicomMetadataError, GeometryMismatchError, InvalidInputError
 from sstrkit.io.dicom_time import format_da, format_dt, format_tm, parse_dt
 
 __all__ = [
     "PATIENT_STUDY_KEYWORDS",
+    "RTDOSE_SUMMATION_TYPE",
     "PatientInfo",
     "Radiopharmaceutical",
     "SeriesWriter",
@@ -91,12 +102,26 @@ PATIENT_STUDY_KEYWORDS: tuple[str, ...] = (
 PATIENT_MEASURE_KEYWORDS: tuple[str, ...] = ("PatientWeight", "PatientSize", "PatientAge")
 
 
+#: Series-level attributes a derived object copies from its source image when present.
+SOURCE_SERIES_KEYWORDS: tuple[str, ...] = ("BodyPartExamined", "Laterality", "PatientPosition")
+
+#: DoseSummationType of sstrkit's RTDOSE: the dose of one radiopharmaceutical
+#: administration (therapy cycle). Every standard Defined Term of the RT Dose module
+#: (PLAN, MULTI_PLAN, FRACTION, BEAM, BRACHY, *_SESSION, CONTROL_POINT) requires a
+#: ReferencedRTPlanSequence and RECORD a ReferencedTreatmentRecordSequence; a molecular
+#: radiotherapy dose has neither, so the term is extended (Defined Terms may be).
+RTDOSE_SUMMATION_TYPE = "CYCLE"
+
+
 @dataclass(frozen=True)
 class PatientInfo:
-    """Patient module attributes (weight kg, height cm as sstrkit units)."""
+    """Patient module attributes (weight kg, height cm as sstrkit units).
 
-    name: str = "Anonymous^Patient"
-    patient_id: str = "SSTRKIT0001"
+    Name and ID default to empty (DICOM Type 2: unknown); nothing is invented.
+    """
+
+    name: str = ""
+    patient_id: str = ""
     birth_date: str = ""
     sex: Literal["M", "F", "O", ""] = ""
     weight_kg: float | None = None
@@ -138,6 +163,7 @@ def _atomic_save(ds: Dataset, path: Path) -> None:
     os.close(fd)
     try:
         ds.save_as(tmp, enforce_file_format=True)
+        apply_output_mode(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -239,6 +265,7 @@ class SeriesWriter:
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(b"".join(parts))
+            apply_output_mode(tmp)
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -310,6 +337,13 @@ def _base(sop_class: str, modality: str, patient: PatientInfo, study: StudyInfo)
     ds.StudyDescription = study.description
     ds.ReferringPhysicianName = ""
     return ds
+
+
+def copy_from_source(ds: Dataset, source: Dataset, keywords: Iterable[str]) -> None:
+    """Copy the attributes named in ``keywords`` that ``source`` has (deep copies)."""
+    for keyword in keywords:
+        if keyword in source:
+            ds.add(copy.deepcopy(source[keyword]))
 
 
 def _set_times(ds: Dataset, t: _dt.datetime, study: StudyInfo) -> None:
@@ -506,17 +540,30 @@ def pet_template(
         series_description=series_description,
     )
     ds.ImageType = list(image_type)
+    _unknown_position(ds)
     ds.SeriesType = ["STATIC", "IMAGE"]
     ds.Units = units
     ds.CountsSource = "EMISSION"
     ds.DecayCorrection = decay_correction
     ds.CorrectedImage = list(corrected_image)
     ds.NumberOfSlices = nz
+    ds.CollimatorType = ""  # Type 2: NONE (3D) or RING (septa) is the scanner's to say
     ds.FrameReferenceTime = "0"
+    ds.ActualFrameDuration = ""  # Type 2; set when the frame duration is known
+    if decay_correction != "NONE":
+        # the voxels are the concentration at the reference time, which is the
+        # series/acquisition time: the writer scaled nothing for decay
+        ds.DecayFactor = "1"
     _pixel_module(ds, ny, nx, 16, True)
     ds.RescaleIntercept = "0"
-    ds.RescaleType = units
     return ds
+
+
+def _unknown_position(ds: Dataset) -> None:
+    """General Series laterality and NM/PET Patient Orientation: unknown to the writer."""
+    ds.Laterality = ""  # Type 2C, empty = unknown (no BodyPartExamined is known either)
+    ds.PatientOrientationCodeSequence = DicomSequence([])
+    ds.PatientGantryRelationshipCodeSequence = DicomSequence([])
 
 
 def int16_per_slice_slope(plane: NDArray[Any]) -> tuple[dict[str, Any], bytes]:
@@ -565,6 +612,7 @@ def write_nm_series(
     ds.InstanceNumber = 1
     ds.SpacingBetweenSlices = f"{volume.spacing[2]:.8g}"
     ds.ImageType = ["ORIGINAL", "PRIMARY", "RECON TOMO", "EMISSION"]
+    _unknown_position(ds)
     ds.NumberOfFrames = nz
     ds.FrameIncrementPointer = pydicom.tag.Tag("SliceVector")
     ds.SliceVector = list(range(1, nz + 1))
@@ -572,14 +620,26 @@ def write_nm_series(
     det = Dataset()
     det.ImagePositionPatient = [f"{v:.6f}" for v in origin]
     det.ImageOrientationPatient = list(ds.ImageOrientationPatient)
+    det.CollimatorType = ""  # Type 2: unknown to the writer
     ds.DetectorInformationSequence = DicomSequence([det])
     ds.NumberOfDetectors = 1
+    # one energy window image; the window limits are the acquisition's (Type 2, unknown)
+    ds.NumberOfEnergyWindows = 1
+    ds.EnergyWindowInformationSequence = DicomSequence([])
+    ds.CountsAccumulated = ""
+    ds.NumberOfRotations = 1
+    ds.RotationInformationSequence = DicomSequence([])  # Type 2: empty when not known
     if acquisition_duration_s is not None:
+        # the writer knows the total duration only: one frame over one full rotation
+        # (NumberOfFramesInRotation × ActualFrameDuration = the duration, as readers sum it)
         rot = Dataset()
+        rot.StartAngle = "0"
+        rot.AngularStep = "360"
+        rot.RotationDirection = "CW"
+        rot.ScanArc = "360"
         rot.NumberOfFramesInRotation = 1
         rot.ActualFrameDuration = str(round(acquisition_duration_s * 1000))
         ds.RotationInformationSequence = DicomSequence([rot])
-        ds.NumberOfRotations = 1
     ds.DecayCorrection = decay_correction
     _radiopharm(ds, radiopharmaceutical)
     _pixel_module(ds, ny, nx, 16, False)
@@ -668,7 +728,12 @@ def ct_template(
         series_description=series_description,
     )
     ds.ImageType = list(image_type)
-    ds.KVP = "120"
+    ds.Laterality = ""  # Type 2C, empty = unknown
+    ds.PatientPosition = ""  # Type 2C for CT: unknown to the writer (the geometry is in IOP)
+    derived = bool(image_type) and image_type[0] == "DERIVED"
+    # Type 2: a derived map (dose, TIA) has no acquisition and no tube voltage
+    ds.AcquisitionNumber = "" if derived else 1
+    ds.KVP = "" if derived else "120"
     _pixel_module(ds, ny, nx, 16, signed)
     return ds
 
@@ -677,23 +742,45 @@ def write_rtdose(
     dose_volume: Volume,
     out_path: str | os.PathLike[str],
     *,
-    patient: PatientInfo,
-    study: StudyInfo,
+    source: Dataset | None = None,
+    patient: PatientInfo | None = None,
+    study: StudyInfo | None = None,
     dose_time: _dt.datetime | None = None,
-    summation_type: str = "PLAN",
+    summation_type: str = RTDOSE_SUMMATION_TYPE,
     dose_type: Literal["PHYSICAL", "EFFECTIVE"] = "PHYSICAL",
     comment: str = "",
+    series_description: str = "RTDOSE (sstrkit)",
+    series_number: int = 1,
 ) -> Path:
     """Write an absorbed-dose map (unit ``Gy``) as an RTDOSE file.
 
-    Voxels are stored as unsigned 32-bit integers times ``DoseGridScaling``
-    (relative quantisation ≤ 1/(2·(2³²−1)) of the maximum).
+    Voxels are stored as unsigned 16-bit integers times ``DoseGridScaling``
+    (= max / 65535; error ≤ half a step = max/131070).
+
+    Parameters
+    ----------
+    dose_volume
+        Absorbed dose in Gy, finite and ≥ 0.
+    source
+        Header of the image the dose grid belongs to (e.g. the reference SPECT's,
+        read with ``pydicom.dcmread(file, stop_before_pixels=True)``): patient
+        (name, ID, birth date, sex, body measures), study (instance UID, ID,
+        date/time, accession number, description, referring physician) and
+        PositionReferenceIndicator are copied from it; its FrameOfReferenceUID is
+        used when the volume has none and must equal the volume's otherwise.
+    patient, study
+        Explicit values; they take precedence over the source's. Without either
+        nothing is invented: name, ID, birth date and sex are written empty.
+    summation_type
+        DoseSummationType (default :data:`RTDOSE_SUMMATION_TYPE`, which needs no RT Plan).
     """
     if dose_volume.unit != "Gy":
         raise InvalidInputError("unit of the dose volume", expected="Gy", actual=dose_volume.unit)
     data = np.asarray(dose_volume.array, dtype=np.float64)
     if not np.all(np.isfinite(data)) or np.any(data < 0):
         raise InvalidInputError("dose voxels", expected="finite values >= 0 Gy", actual="other")
+    if source is not None:
+        dose_volume = _source_frame(dose_volume, source)
     arr, origin, d = _right_handed(dose_volume)
     data = np.asarray(arr, dtype=np.float64)
     nz, ny, nx = data.shape
@@ -702,32 +789,56 @@ def write_rtdose(
         "RTDOSE",
         dose_volume,
         d,
-        patient=patient,
-        study=study,
+        patient=patient or PatientInfo(),
+        study=study or StudyInfo(),
         t=dose_time or _dt.datetime.now(_dt.UTC),
         series_uid=generate_uid(),
-        series_number=1,
+        series_number=series_number,
+        series_description=series_description[:64],
     )
+    if source is not None:
+        keywords: list[str] = ["PositionReferenceIndicator"]
+        if patient is None:
+            keywords += [k for k in PATIENT_STUDY_KEYWORDS if k.startswith("Patient")]
+            keywords += list(PATIENT_MEASURE_KEYWORDS)
+        if study is None:
+            keywords += [k for k in PATIENT_STUDY_KEYWORDS if not k.startswith("Patient")]
+        copy_from_source(ds, source, keywords)
+    del ds.AcquisitionDate, ds.AcquisitionTime  # not in the RT Dose IOD
+    ds.OperatorsName = ""
     ds.InstanceNumber = 1
-    del ds.SliceThickness
     ds.ImagePositionPatient = [f"{v:.6f}" for v in origin]
     ds.NumberOfFrames = nz
     ds.FrameIncrementPointer = pydicom.tag.Tag("GridFrameOffsetVector")
     ds.GridFrameOffsetVector = [f"{k * dose_volume.spacing[2]:.6f}" for k in range(nz)]
-    _pixel_module(ds, ny, nx, 32, False)
+    _pixel_module(ds, ny, nx, 16, False)
     peak = float(data.max()) if data.size else 0.0
-    scaling = peak / 4294967295.0 if peak > 0 else 1.0
     ds.DoseUnits = "GY"
     ds.DoseType = dose_type
     ds.DoseSummationType = summation_type
-    ds.DoseGridScaling = f"{scaling:.10g}"
+    ds.DoseGridScaling = f"{peak / 65535.0 if peak > 0 else 1.0:.10g}"
     ds.DoseComment = comment[:64]
-    ds.PixelData = (
-        np.rint(data / float(ds.DoseGridScaling)).clip(0, 4294967295).astype("<u4").tobytes()
-    )
+    stored = np.rint(data / float(ds.DoseGridScaling))  # the scaling as written
+    ds.PixelData = stored.clip(0, 65535).astype("<u2").tobytes()
     path = Path(out_path)
     _atomic_save(ds, path)
     return path
+
+
+def _source_frame(volume: Volume, source: Dataset) -> Volume:
+    """``volume`` with the source's frame of reference (they must not disagree)."""
+    src_for = str(source.get("FrameOfReferenceUID") or "") or None
+    own = volume.frame_of_reference_uid
+    if own and src_for and own != src_for:
+        raise GeometryMismatchError(
+            "FrameOfReferenceUID (0020,0052)",
+            expected=f"the source image's {src_for}",
+            actual=own,
+            fix="pass the header of the image the dose grid was computed on",
+        )
+    if src_for and not own:
+        return volume.with_metadata(frame_of_reference_uid=src_for, operation="copy_frame_uid")
+    return volume
 
 
 def read_rtdose(path: str | os.PathLike[str]) -> Volume:

@@ -7,13 +7,24 @@ to group and read series, no pydicom objects); pydicom parses the first file
 of each series (for the summary), any file the fast scan cannot handle, and
 other headers only when asked (:meth:`SeriesInfo.header`).
 
+A DICOMDIR (Media Storage Directory, the index of a CD or PACS export) is
+read as what it is, an index: the files it references (``ReferencedFileID``
+of its directory records, relative to its folder, matched without regard to
+case as on ISO 9660 media) are added to the files found, also when the
+DICOMDIR itself is given as ``root`` and when a referenced file lacks the
+``DICM`` preamble; files it lists that are missing are reported in
+:attr:`Discovery.warnings`, never as an error. Series are still identified by
+content (SeriesInstanceUID of each file), never by the index's records, and a
+DICOMDIR that cannot be read as an index is only a warning: its folder's files
+are found by content.
+
 Examples
 --------
 >>> import tempfile
 >>> with tempfile.TemporaryDirectory() as d:
 ...     found = discover(d)
->>> found.series, found.unreadable
-((), ())
+>>> found.series, found.unreadable, found.warnings
+((), (), ())
 """
 
 from __future__ import annotations
@@ -30,7 +41,7 @@ from typing import Any
 import pydicom
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
-from pydicom.uid import UID
+from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from sstrkit.errors import DicomMetadataError, InvalidInputError
 from sstrkit.io.dicom_scan import (
@@ -145,19 +156,26 @@ class Discovery:
     """Result of :func:`discover`: series found and DICOM files that could not be parsed.
 
     ``media_directories`` lists DICOMDIR files (Media Storage Directory): they
-    index the files of a PACS/CD export and hold no image, so they are skipped
-    (series are found by content anyway), not reported as unreadable.
+    index the files of a PACS/CD export and hold no image; the files they
+    reference are part of the search (see the module docstring), and they are
+    never reported as unreadable. ``missing`` holds the files a DICOMDIR lists
+    that do not exist, and ``warnings`` one line per finding that is not an
+    error (missing referenced files, a DICOMDIR that is not a readable index).
     """
 
     series: tuple[SeriesInfo, ...]
     unreadable: tuple[tuple[Path, str], ...]
     media_directories: tuple[Path, ...] = ()
+    warnings: tuple[str, ...] = ()
+    missing: tuple[Path, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "series": [s.to_dict() for s in self.series],
             "unreadable": [{"file": str(p), "reason": r} for p, r in self.unreadable],
             "media_directories": [str(p) for p in self.media_directories],
+            "missing_referenced_files": [str(p) for p in self.missing],
+            "warnings": list(self.warnings),
         }
 
 
@@ -245,10 +263,12 @@ def discover(
     *,
     progress: Callable[[int], None] | None = None,
 ) -> Discovery:
-    """Scan ``root`` (a folder tree or one file) and group DICOM files by series.
+    """Scan ``root`` (a folder tree, one file, or a DICOMDIR) and group DICOM files by series.
 
-    Files without the DICOM preamble are ignored; files that have one but
-    cannot be parsed are listed in :attr:`Discovery.unreadable`. Series are
+    Files without the DICOM preamble are ignored (unless a DICOMDIR lists
+    them); files that have one but cannot be parsed are listed in
+    :attr:`Discovery.unreadable`. A DICOMDIR adds the files it references and
+    reports those that are missing in :attr:`Discovery.warnings`. Series are
     sorted by modality, then description.
     """
     path = Path(root)
@@ -256,52 +276,211 @@ def discover(
         raise InvalidInputError(
             "DICOM folder", expected="an existing folder or file", actual=str(path)
         )
-    groups: dict[str, list[_Member]] = defaultdict(list)
-    unreadable: list[tuple[Path, str]] = []
-    directories: list[Path] = []
-    for n, file in enumerate(iter_files(path), start=1):
-        if progress is not None:
-            progress(n)
-        if not _is_dicom_file(file):
+    state = _Collector(progress)
+    for file in iter_files(path):
+        state.add(file, referenced=False)
+    done = 0
+    while done < len(state.directories):  # a referenced file may be a DICOMDIR itself
+        dicomdir = state.directories[done]
+        done += 1
+        refs = _dicomdir_references(dicomdir, state.warnings)
+        if refs is None:
+            if dicomdir == path:  # given the index itself: search its folder by content
+                state.warnings.append(f"the files in {dicomdir.parent} are found by content")
+                for file in iter_files(dicomdir.parent):
+                    state.add(file, referenced=False)
             continue
-        scan = scan_file(file)
-        scan_uid = scan.text(SERIES_INSTANCE_UID) if scan is not None else None
-        if scan is not None and scan_uid is not None:
-            groups[scan_uid].append(_Member(file, scan, None, scan.pixel_offset))
-            continue
-        parsed = _parse(file)
-        if isinstance(parsed, str):
-            if _is_media_directory(file):
-                directories.append(file)
-            else:
-                unreadable.append((file, parsed))
-            continue
-        ds, offset = parsed
-        uid = _str(ds, "SeriesInstanceUID")
-        if uid is None:
-            if _is_media_directory(file):
-                directories.append(file)
-            else:
-                unreadable.append((file, "no SeriesInstanceUID (0020,000E)"))
-            continue
-        groups[uid].append(_Member(file, None, ds, offset))
+        _add_references(state, dicomdir, refs)
     series: list[SeriesInfo] = []
-    for uid, members in groups.items():
+    for uid, members in state.groups.items():
         # the summary needs one full header; a file pydicom cannot parse is unreadable
         while members and members[0].dataset is None:
             parsed = _parse(members[0].file)
             if isinstance(parsed, str):
-                unreadable.append((members.pop(0).file, parsed))
+                state.unreadable.append((members.pop(0).file, parsed))
             else:
                 members[0] = _Member(members[0].file, members[0].scan, *parsed)
         if members:
             series.append(_summarise(uid, members))
     series.sort(key=lambda s: (s.modality, s.description, s.series_uid))
-    return Discovery(tuple(series), tuple(unreadable), tuple(directories))
+    return Discovery(
+        tuple(series),
+        tuple(state.unreadable),
+        tuple(state.directories),
+        tuple(state.warnings),
+        tuple(state.missing),
+    )
 
 
-def _is_media_directory(file: Path) -> bool:
-    """True for a DICOMDIR (file meta MediaStorageSOPClassUID 1.2.840.10008.1.3.10)."""
+#: How many file names a warning about missing referenced files quotes.
+_MISSING_QUOTED = 3
+
+
+class _Collector:
+    """The files of one :func:`discover` call, grouped by series as they are added."""
+
+    def __init__(self, progress: Callable[[int], None] | None) -> None:
+        self.progress = progress
+        self.groups: dict[str, list[_Member]] = defaultdict(list)
+        self.unreadable: list[tuple[Path, str]] = []
+        self.directories: list[Path] = []
+        self.warnings: list[str] = []
+        self.missing: list[Path] = []
+        self.seen: set[str] = set()
+        self.n = 0
+
+    def add(self, file: Path, *, referenced: bool) -> None:
+        """Classify ``file`` (once): series member, DICOMDIR, unreadable or not DICOM."""
+        key = os.path.normpath(file)
+        if key in self.seen:
+            return
+        self.n += 1
+        if self.progress is not None:
+            self.progress(self.n)
+        if not _is_dicom_file(file):
+            if referenced:  # else a DICOMDIR found later may still list it
+                self.seen.add(key)
+                self._add_forced(file)
+            return
+        self.seen.add(key)
+        scan = scan_file(file)
+        scan_uid = scan.text(SERIES_INSTANCE_UID) if scan is not None else None
+        if scan is not None and scan_uid is not None:
+            self.groups[scan_uid].append(_Member(file, scan, None, scan.pixel_offset))
+            return
+        parsed = _parse(file)
+        if isinstance(parsed, str):
+            if _is_media_directory(file):
+                self.directories.append(file)
+            else:
+                self.unreadable.append((file, parsed))
+            return
+        ds, offset = parsed
+        uid = _str(ds, "SeriesInstanceUID")
+        if uid is None:
+            if _is_media_directory(file, ds):
+                self.directories.append(file)
+            else:
+                self.unreadable.append((file, "no SeriesInstanceUID (0020,000E)"))
+            return
+        self.groups[uid].append(_Member(file, None, ds, offset))
+
+    def _add_forced(self, file: Path) -> None:
+        """A file a DICOMDIR lists that has no ``DICM`` preamble (a bare dataset)."""
+        parsed = _parse(file, force=True)
+        if isinstance(parsed, str):
+            reason = parsed
+        else:
+            ds, offset = parsed
+            uid = _str(ds, "SeriesInstanceUID")
+            if uid is not None and _str(ds, "SOPClassUID") is not None:
+                implicit, little = getattr(ds, "original_encoding", (None, None))
+                if "TransferSyntaxUID" not in ds.file_meta and little:
+                    # no file meta: record the encoding pydicom found, for the pixel reader
+                    ds.file_meta.TransferSyntaxUID = (
+                        ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian
+                    )
+                self.groups[uid].append(_Member(file, None, ds, offset))
+                return
+            reason = "no SeriesInstanceUID (0020,000E) or SOPClassUID (0008,0016)"
+        self.unreadable.append(
+            (file, f"listed in a DICOMDIR but not a readable DICOM file (no preamble; {reason})")
+        )
+
+
+def _dicomdir_references(dicomdir: Path, warnings_out: list[str]) -> list[list[str]] | None:
+    """The ``ReferencedFileID`` components of every record of ``dicomdir``.
+
+    None (and a warning) when the file cannot be read as an index: it is then
+    skipped, never reported as unreadable.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = pydicom.dcmread(dicomdir, force=True)
+            records = ds.get("DirectoryRecordSequence")
+            if records is None:
+                raise ValueError("no DirectoryRecordSequence (0004,1220)")
+            refs: list[list[str]] = []
+            for record in records:
+                value = record.get("ReferencedFileID")
+                if value is None or value == "":
+                    continue
+                parts = [value] if isinstance(value, str) else [str(v) for v in value]
+                parts = [p.strip() for p in parts if p.strip()]
+                if parts:
+                    refs.append(parts)
+    except Exception as exc:  # pydicom raises many types for a damaged file
+        warnings_out.append(
+            f"DICOMDIR {dicomdir} could not be read as an index "
+            f"({type(exc).__name__}: {' '.join(str(exc).split())}); it is skipped"
+        )
+        return None
+    return refs
+
+
+def _add_references(state: _Collector, dicomdir: Path, refs: Sequence[Sequence[str]]) -> None:
+    """Add the files ``dicomdir`` references; missing ones become a warning."""
+    listing: dict[Path, dict[str, str]] = {}
+    missing: list[Path] = []
+    outside = 0
+    for parts in refs:
+        if any(p in (".", "..") or "/" in p or "\\" in p for p in parts):
+            outside += 1  # a component that leaves the DICOMDIR's folder: not a file ID
+            continue
+        found = _resolve(dicomdir.parent, parts, listing)
+        if found is None:
+            missing.append(dicomdir.parent.joinpath(*parts))
+        else:
+            state.add(found, referenced=True)
+    if outside:
+        state.warnings.append(
+            f"DICOMDIR {dicomdir} has {outside} ReferencedFileID (0004,1500) value(s) "
+            "pointing outside its folder; they are ignored"
+        )
+    if missing:
+        state.missing.extend(missing)
+        quoted = ", ".join(str(p) for p in missing[:_MISSING_QUOTED])
+        if len(missing) > _MISSING_QUOTED:
+            quoted += f" and {len(missing) - _MISSING_QUOTED} more"
+        state.warnings.append(
+            f"DICOMDIR {dicomdir} lists {len(missing)} file(s) that are missing: {quoted} "
+            "(the series are read from the files present; copy the whole export again if "
+            "images are missing)"
+        )
+
+
+def _resolve(
+    folder: Path, parts: Sequence[str], listing: dict[Path, dict[str, str]]
+) -> Path | None:
+    """``folder/parts...`` as on disk: exact, else case-insensitive (ISO 9660 ``;1`` dropped)."""
+    exact = folder.joinpath(*parts)
+    if exact.is_file():
+        return exact
+    current = folder
+    for part in parts:
+        names = listing.get(current)
+        if names is None:
+            try:
+                names = {n.upper(): n for n in sorted(os.listdir(current), reverse=True)}
+            except OSError:
+                return None
+            listing[current] = names
+        wanted = part.upper()
+        name = names.get(wanted) or names.get(f"{wanted};1") or names.get(f"{wanted}.")
+        if name is None:
+            return None
+        current = current / name
+    return current if current.is_file() else None
+
+
+def _is_media_directory(file: Path, ds: Dataset | None = None) -> bool:
+    """True for a DICOMDIR: file meta MediaStorageSOPClassUID 1.2.840.10008.1.3.10, a
+    DirectoryRecordSequence (0004,1220), or (when the header is damaged) the name DICOMDIR."""
+    if ds is not None and "DirectoryRecordSequence" in ds:
+        return True
+    if file.name.upper() == "DICOMDIR":
+        return True
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -325,13 +504,16 @@ class _Member:
         return _str(self.dataset, keyword)
 
 
-def _parse(file: Path) -> tuple[Dataset, int | None] | str:
-    """pydicom header (no pixels) and PixelData offset, or why the file is unreadable."""
+def _parse(file: Path, *, force: bool = False) -> tuple[Dataset, int | None] | str:
+    """pydicom header (no pixels) and PixelData offset, or why the file is unreadable.
+
+    ``force`` reads a dataset without the ``DICM`` preamble (a file a DICOMDIR lists).
+    """
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             with file.open("rb") as fh:
-                ds = pydicom.dcmread(fh, stop_before_pixels=True)
+                ds = pydicom.dcmread(fh, stop_before_pixels=True, force=force)
                 # pydicom stops at the start of the PixelData element
                 offset: int | None = fh.tell()
         except (InvalidDicomError, OSError, ValueError, KeyError, EOFError) as exc:

@@ -1,7 +1,8 @@
 """Masks on an image grid: from NIfTI label maps or DICOM RTSTRUCT contours.
 
 * :func:`read_mask_nifti` reads a label map; on another grid it is resampled
-  with nearest neighbour (labels are never mixed).
+  with nearest neighbour (labels are never mixed) only when asked
+  (``resample_labels=True``, CLI ``--resample-labels``), else refused.
 * :func:`rasterize_rtstruct` fills the closed planar contours of one ROI on
   the reference grid. A contour plane stands for the slab up to half-way to
   the ROI's neighbouring planes (half its plane spacing; half an image slice
@@ -34,7 +35,7 @@ from numpy.typing import NDArray
 
 from sstrkit.core.volume import Volume
 from sstrkit.errors import DicomMetadataError, GeometryMismatchError, InvalidInputError
-from sstrkit.io.nifti import read_nifti
+from sstrkit.io.nifti import read_nifti, sidecar_path
 
 __all__ = ["polygon_mask", "rasterize_rtstruct", "read_mask_nifti", "rtstruct_roi_names"]
 
@@ -44,19 +45,54 @@ def read_mask_nifti(
     reference: Volume,
     *,
     label: int | None = None,
-    resample: bool = True,
+    resample_labels: bool = False,
 ) -> Volume:
     """Boolean mask (uint8 0/1) of ``label`` (or any non-zero voxel) on ``reference``'s grid.
 
-    When the mask grid differs from the reference it is resampled with
-    nearest neighbour (``resample=False`` raises instead).
+    A mask on another grid is resampled with nearest neighbour only when
+    asked (``resample_labels=True``, CLI ``--resample-labels``, the flag of
+    ``sstrkit read``); otherwise it is a :class:`GeometryMismatchError` whose
+    fix names the flag. A mask whose JSON sidecar names another
+    FrameOfReferenceUID is refused either way (it lies in another space).
     """
     vol = read_nifti(path)
+    resampled = False
     if not vol.same_space(reference):
-        if not resample:
-            vol.check_same_space(reference)
+        a, b = vol.frame_of_reference_uid, reference.frame_of_reference_uid
+        if a and b and a != b:
+            raise GeometryMismatchError(
+                f"FrameOfReferenceUID of mask {Path(path).name} (JSON sidecar)",
+                expected=b,
+                actual=a,
+                fix="the mask belongs to another image space; register it first, or use a "
+                "mask drawn on this image (e.g. an RTSTRUCT with --rtstruct)",
+            )
+        if not resample_labels:
+            what, mine, theirs = "grid shape (z,y,x)", str(vol.shape), str(reference.shape)
+            try:
+                vol.check_same_space(reference)
+            except GeometryMismatchError as exc:  # mask value first, image value second
+                what, mine, theirs = exc.what.split(" of ")[0], str(exc.expected), str(exc.actual)
+            sidecar = sidecar_path(path)
+            frame = (
+                "its sidecar names the image's frame of reference"
+                if a and b
+                else (
+                    "its frame of reference cannot be checked (no JSON sidecar)"
+                    if not sidecar.exists()
+                    else "its frame of reference cannot be compared with the image's"
+                )
+            )
+            raise GeometryMismatchError(
+                f"mask {Path(path).name}: {what}",
+                expected=f"{theirs} (the image grid)",
+                actual=f"{mine} (the mask is on another grid; {frame})",
+                fix="pass --resample-labels (library: resample_labels=True) to resample it "
+                "onto the image grid with nearest neighbour, or export the mask on the image grid",
+            )
         labels = vol.with_array(np.rint(vol.array).astype(np.int32), operation="round_labels")
         vol = labels.resample_to(reference, mode="nearest")
+        resampled = True
     values = np.rint(vol.array).astype(np.int64)
     mask = (values == label) if label is not None else (values != 0)
     if not mask.any():
@@ -72,7 +108,7 @@ def read_mask_nifti(
     return reference.with_array(
         out,
         operation="mask_from_nifti",
-        parameters={"path": str(path), "label": label},
+        parameters={"path": str(path), "label": label, "resampled_nearest": resampled},
         quantity="mask",
         unit="1",
         name=Path(path).name,

@@ -32,6 +32,7 @@ from typing import Any
 import SimpleITK as sitk
 
 from sstrkit import __version__
+from sstrkit.core.atomic import apply_output_mode
 from sstrkit.core.provenance import Step, jsonable
 from sstrkit.core.volume import Volume
 from sstrkit.errors import InvalidInputError
@@ -72,6 +73,7 @@ def write_nifti(
     os.close(fd)
     try:
         sitk.WriteImage(img, tmp, useCompression=suffix == ".nii.gz")
+        apply_output_mode(tmp)
         os.replace(tmp, out)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -92,6 +94,7 @@ def write_nifti(
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=out.parent)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         json.dump(side, fh, indent=2, allow_nan=False)
+    apply_output_mode(tmp)
     os.replace(tmp, side_path)
     return out
 

@@ -21,10 +21,12 @@ Vertices are converted to patient LPS coordinates with the volume geometry
 (origin, spacing, direction), so any orientation is written correctly.
 
 The file follows the RT Structure Set IOD (DICOM PS3.3 A.19): Patient,
-General Study, RT Series, General Equipment, Structure Set (with
-ReferencedFrameOfReferenceSequence and StructureSetROISequence), ROI Contour
-(ROIContourSequence, ``CLOSED_PLANAR``) and RT ROI Observations modules, and
-is written atomically.
+General Study, RT Series, Frame of Reference, General Equipment, Structure Set
+(with ReferencedFrameOfReferenceSequence and StructureSetROISequence), ROI
+Contour (ROIContourSequence, ``CLOSED_PLANAR``) and RT ROI Observations
+modules, passes dicom3tools' ``dciodvfy`` without errors, and is written
+atomically. Patient and study come from the reference image (nothing invented:
+without a reference, what ``patient``/``study`` do not give is written empty).
 
 Examples
 --------
@@ -63,6 +65,7 @@ from sstrkit.io.dicom_write import (
     StudyInfo,
     _atomic_save,
     _base,
+    copy_from_source,
 )
 from sstrkit.io.discover import SeriesInfo, discover, select_series
 
@@ -251,9 +254,7 @@ def write_rtstruct(
     t = content_time or _dt.datetime.now(_dt.UTC)
     if ref is not None:
         ds = _base(RTSTRUCT_SOP, "RTSTRUCT", patient or PatientInfo(), study or StudyInfo())
-        for keyword in PATIENT_STUDY_KEYWORDS:
-            if keyword in ref.header:
-                setattr(ds, keyword, ref.header.get(keyword))
+        copy_from_source(ds, ref.header, PATIENT_STUDY_KEYWORDS)
     else:
         st = study or StudyInfo()
         ds = _base(RTSTRUCT_SOP, "RTSTRUCT", patient or PatientInfo(), st)
@@ -261,10 +262,14 @@ def write_rtstruct(
     ds.SeriesInstanceUID = generate_uid()
     ds.SeriesNumber = series_number
     ds.SeriesDescription = series_description
+    ds.OperatorsName = ""
+    ds.FrameOfReferenceUID = for_uid
+    ds.PositionReferenceIndicator = ""
+    if ref is not None:
+        copy_from_source(ds, ref.header, ("PositionReferenceIndicator",))
     ds.InstanceNumber = 1
     ds.StructureSetLabel = structure_set_label[:16]
     ds.StructureSetDate, ds.StructureSetTime = format_da(t), format_tm(t)
-    ds.ContentDate, ds.ContentTime = ds.StructureSetDate, ds.StructureSetTime
 
     frame = Dataset()
     frame.FrameOfReferenceUID = for_uid

@@ -4,14 +4,17 @@ The computation follows the vendor-neutral SUV pseudo-code of the QIBA
 FDG-PET/CT profile (v1.13, 2016, Appendix G) and the DICOM PET Image module:
 
 **Units** (0054,1001)
-    ``BQML`` as is; ``CNTS`` with the Philips private *activity concentration
-    scale factor* (7053,1009) → Bq/mL, or, without it, the Philips *SUV scale
-    factor* (7053,1000) → SUVbw directly; ``CPS`` × a calibration factor
+    ``BQML`` as is; Philips ``CNTS``: SUVbw = CNTS × the private *SUV scale
+    factor* (7053,1000) when present (QIBA; not with DecayCorrection NONE),
+    and Bq/mL = CNTS × the *activity concentration scale factor* (7053,1009)
+    (both read by tag position, with a warning, when their private creator is
+    missing); ``CPS`` × a calibration factor
     ((Bq/mL)/(counts/s), override or ``DoseCalibrationFactor`` (0054,1322));
     NM counts → Bq/mL with a user sensitivity (cps/MBq) and the acquisition
     duration; ``GML`` (already SUV, ``SUVType`` (0054,1006), default BW) and
     ``CM2ML`` (SUVbsa) are converted between normalisations with the patient
-    data of the header.
+    data of the header (a sex-specific stored type with PatientSex "O": the
+    mean of the male and female factors).
 **Decay correction** (0054,1102)
     ``START``: values refer to the scan start. Reference time = SeriesDate/Time,
     unless it is later than the earliest AcquisitionDate/Time (post-processed
@@ -28,7 +31,12 @@ FDG-PET/CT profile (v1.13, 2016, Appendix G) and the DICOM PET Image module:
     scan date — one day earlier when it would be after the scan (midnight).
 **Half-life**
     RadionuclideHalfLife (0018,1075), else the nuclide named in
-    RadionuclideCodeSequence (ICRP 107 via :mod:`sstrkit.physics.nuclides`).
+    RadionuclideCodeSequence (ICRP 107 via :mod:`sstrkit.physics.nuclides`);
+    a header value ≤ 0 or more than 1 % off ICRP 107 is replaced (warning).
+**Plausibility**
+    Weight, height, BMI, weight/height swaps, administered activity per
+    nuclide and the half-life are checked by :mod:`sstrkit.io.plausibility`:
+    impossible values raise, unusual ones are listed in ``warnings``.
 
 SUV = C × M / D(t_ref) where C is in Bq/mL, M the normalising body measure
 (g for bw/lbm/ibw, cm² for bsa) and D(t_ref) = D₀·2^(−(t_ref − t_inj)/T½) the
@@ -49,6 +57,7 @@ import datetime as _dt
 import functools
 import math
 import re
+import struct
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal, TypeVar
@@ -59,7 +68,7 @@ from pydicom.dataset import Dataset
 
 from sstrkit.core.volume import Volume
 from sstrkit.errors import DicomMetadataError, InvalidInputError, SstrkitError
-from sstrkit.io import body_size
+from sstrkit.io import body_size, plausibility
 from sstrkit.io.dicom_read import DicomSeries, SliceMeta
 from sstrkit.io.dicom_time import parse_da_tm, parse_dt, tz_from_offset
 
@@ -189,8 +198,13 @@ def normalization_measure(
     weight_kg: float | None,
     height_cm: float | None = None,
     sex: str | None = None,
+    found: Mapping[str, str] | None = None,
 ) -> float:
     """Normalising body measure: grams (bw, lbm*, ibw) or cm² (bsa).
+
+    ``found`` says what the header held for a value that is ``None`` (keys
+    ``weight``, ``height``, ``sex``; e.g. ``{"sex": "'O' (other)"}``), for the
+    error message; default "absent".
 
     >>> normalization_measure("bw", weight_kg=70.0)
     70000.0
@@ -202,12 +216,13 @@ def normalization_measure(
             "SUV normalisation", expected=f"one of {list(NORMALIZATIONS)}", actual=normalization
         )
 
-    def need(value: float | str | None, name: str, fix: str) -> Any:
+    def need(value: float | str | None, key: str, name: str, fix: str) -> Any:
         if value is None:
+            expected = "M or F" if key == "sex" else "a value"
             raise DicomMetadataError(
                 name,
-                expected=f"a value (needed for SUV{normalization})",
-                actual="absent or zero",
+                expected=f"{expected} (needed for SUV{normalization})",
+                actual=(found or {}).get(key, "absent"),
                 fix=fix,
             )
         return value
@@ -217,16 +232,16 @@ def normalization_measure(
     s_fix = "pass the sex (CLI --sex M|F, API Overrides(sex=...))"
     if normalization == "ibw":
         return 1000.0 * body_size.ideal_body_weight(
-            need(height_cm, "PatientSize (0010,1020)", h_fix),
-            need(sex, "PatientSex (0010,0040)", s_fix),
+            need(height_cm, "height", "PatientSize (0010,1020)", h_fix),
+            need(sex, "sex", "PatientSex (0010,0040)", s_fix),
         )
-    w = need(weight_kg, "PatientWeight (0010,1030)", w_fix)
+    w = need(weight_kg, "weight", "PatientWeight (0010,1030)", w_fix)
     if normalization == "bw":
         return 1000.0 * float(w)
-    h = need(height_cm, "PatientSize (0010,1020)", h_fix)
+    h = need(height_cm, "height", "PatientSize (0010,1020)", h_fix)
     if normalization == "bsa":
         return 1e4 * body_size.bsa_du_bois(w, h)
-    s = need(sex, "PatientSex (0010,0040)", s_fix)
+    s = need(sex, "sex", "PatientSex (0010,0040)", s_fix)
     if normalization == "lbm":
         return 1000.0 * body_size.lbm_janmahasatian(w, h, s)
     coef = 120.0 if normalization == "lbm-james120" else 128.0
@@ -271,6 +286,19 @@ def average_activity_time_s(frame_duration_s: float, half_life_s: float) -> floa
 _T = TypeVar("_T")
 
 
+#: Private creator of the Philips PET scale factors (7053,xx00) SUV and (7053,xx09) Bq/mL.
+PHILIPS_CREATOR = "Philips PET Private Group"
+#: Body measures each normalisation needs.
+_NEEDS: dict[str, frozenset[str]] = {
+    "bw": frozenset({"weight"}),
+    "bsa": frozenset({"weight", "height"}),
+    "lbm": frozenset({"weight", "height", "sex"}),
+    "lbm-james": frozenset({"weight", "height", "sex"}),
+    "lbm-james120": frozenset({"weight", "height", "sex"}),
+    "ibw": frozenset({"height", "sex"}),
+}
+
+
 @dataclass
 class _Ctx:
     series: DicomSeries
@@ -278,6 +306,12 @@ class _Ctx:
     strictness: Strictness
     warnings: list[str]
     used: dict[str, Any]
+    #: run the warning-only plausibility checks (usual ranges, BMI, activity range)
+    checks: bool = True
+    #: what the header held for a value that could not be used (for error messages)
+    found: dict[str, str] = field(default_factory=dict)
+    #: the half-life once resolved (read once per computation)
+    half_life: float | None = None
 
     @property
     def ds(self) -> Dataset:
@@ -287,6 +321,19 @@ class _Ctx:
     def tz(self) -> _dt.tzinfo:
         """Time zone of the header (computed once per call: used for every slice)."""
         return _tz(self.ds)
+
+    @functools.cached_property
+    def philips(self) -> tuple[float | None, float | None]:
+        """Philips (SUV scale factor (7053,xx00), activity scale factor (7053,xx09))."""
+        return (
+            _philips_factor(self.ds, 0x00, self.warnings),
+            _philips_factor(self.ds, 0x09, self.warnings),
+        )
+
+    @functools.cached_property
+    def nuclide(self) -> tuple[str | None, str]:
+        """The radionuclide (ICRP 107 name) and where it was read, or (None, "")."""
+        return _identify_nuclide(self)
 
     def override(self, key: str, value: _T | None) -> _T | None:
         """``value`` (an override), recorded in ``used`` under ``key`` when given."""
@@ -299,6 +346,11 @@ class _Ctx:
         if self.strictness == "raise":
             raise err
         self.warnings.append(err.one_line())
+
+    def note(self, warnings: list[str]) -> None:
+        """Record the warnings of a warning-only plausibility check (unless disabled)."""
+        if self.checks:
+            self.warnings.extend(warnings)
 
 
 def _tz(ds: Dataset) -> _dt.tzinfo:
@@ -328,43 +380,119 @@ def _private(ds: Dataset, group: int, offset: int, creator: str) -> Any:
         return None
 
 
+def _as_float(value: Any) -> float | None:
+    """A DS/FD/FL value, or the raw bytes of an element read without its VR (UN)."""
+    if value is None:
+        return None
+    if isinstance(value, bytes | bytearray):
+        raw = bytes(value)
+        try:
+            return float(raw.decode("ascii").strip(" \x00"))
+        except (UnicodeDecodeError, ValueError):
+            if len(raw) == 8:
+                return float(struct.unpack("<d", raw)[0])
+            if len(raw) == 4:
+                return float(struct.unpack("<f", raw)[0])
+            return None
+    if str(value).strip() == "":
+        return None
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def _philips_factor(ds: Dataset, offset: int, warnings: list[str]) -> float | None:
+    """Philips (7053,xx<offset>) scale factor.
+
+    Read through its private creator "Philips PET Private Group"; when no
+    creator element is present at all in group 7053 (anonymisers often drop
+    it), the element at the creator's usual block position (7053,10xx) is read
+    by tag position, with a warning.
+    """
+    creators = [str(ds[(0x7053, e)].value).strip() for e in range(0x10, 0x100) if (0x7053, e) in ds]
+    tag = f"(7053,10{offset:02X})"
+    if PHILIPS_CREATOR in creators:
+        return _as_float(_private(ds, 0x7053, offset, PHILIPS_CREATOR))
+    if creators:  # the block belongs to another creator: not Philips' factor
+        return None
+    elem = ds.get((0x7053, 0x1000 + offset))
+    if elem is None:
+        return None
+    value = _as_float(elem.value)
+    if value is not None:
+        name = "SUV scale factor" if offset == 0x00 else "activity concentration scale factor"
+        warnings.append(
+            f"Philips {name} {tag} = {value:g} read by tag position: its private creator "
+            f"(7053,0010) {PHILIPS_CREATOR!r} is absent (anonymised header?)"
+        )
+    return value
+
+
 def _radiopharm_item(ds: Dataset) -> Dataset | None:
     seq = ds.get("RadiopharmaceuticalInformationSequence")
     return seq[0] if seq else None
 
 
+def _check_swap(ctx: _Ctx) -> None:
+    """Raise when the header weight looks like metres and the size like kilograms."""
+    w = _num(ctx.ds, "PatientWeight", "0010,1030")
+    size = _num(ctx.ds, "PatientSize", "0010,1020")
+    if w is not None and size is not None:
+        plausibility.check_swapped_weight_height(w, size)
+
+
 def _weight_kg(ctx: _Ctx) -> float | None:
     if (ov := ctx.override("weight_kg", ctx.overrides.weight_kg)) is not None:
+        ctx.note(plausibility.check_weight(ov, what="weight override (--weight-kg)", override=True))
         return ov
     w = _num(ctx.ds, "PatientWeight", "0010,1030")
-    if w is None or w <= 0:
-        if w == 0:
-            ctx.warnings.append("PatientWeight (0010,1030) is 0: treated as missing")
+    if w is None:
+        ctx.found["weight"] = "absent"
         return None
+    if w == 0:
+        ctx.warnings.append("PatientWeight (0010,1030) is 0: treated as missing")
+        ctx.found["weight"] = "0 (treated as missing)"
+        return None
+    _check_swap(ctx)
+    what = "PatientWeight (0010,1030)"
     if w > MAX_PLAUSIBLE_WEIGHT_KG:
         ctx.warnings.append(
             f"PatientWeight (0010,1030) = {w:g} can only be grams: read as {w / 1000:g} kg "
             "(override with --weight-kg)"
         )
+        what = f"PatientWeight (0010,1030) = {w:g} read as grams"
         w = w / 1000.0
+    ctx.note(plausibility.check_weight(w, what=what))
     ctx.used["weight_kg"] = {"value": w, "source": "PatientWeight (0010,1030)"}
     return w
 
 
 def _height_cm(ctx: _Ctx) -> float | None:
     if (ov := ctx.override("height_cm", ctx.overrides.height_cm)) is not None:
+        ctx.note(plausibility.check_height(ov, what="height override (--height-cm)", override=True))
         return ov
     h = _num(ctx.ds, "PatientSize", "0010,1020")
-    if h is None or h <= 0:
+    if h is None:
+        ctx.found["height"] = "absent"
         return None
+    if h == 0:
+        ctx.warnings.append("PatientSize (0010,1020) is 0: treated as missing")
+        ctx.found["height"] = "0 (treated as missing)"
+        return None
+    _check_swap(ctx)
+    what = "PatientSize (0010,1020)"
     if h > 3.0:
         ctx.warnings.append(
             f"PatientSize (0010,1020) = {h:g} cannot be metres: read as {h:g} cm "
             "(override with --height-cm)"
         )
+        what = f"PatientSize (0010,1020) = {h:g} read as cm"
         cm = h
     else:
         cm = h * 100.0
+    ctx.note(plausibility.check_height(cm, what=what))
     ctx.used["height_cm"] = {"value": cm, "source": "PatientSize (0010,1020)"}
     return cm
 
@@ -376,27 +504,68 @@ def _sex(ctx: _Ctx) -> str | None:
     if s in ("M", "F"):
         ctx.used["sex"] = {"value": s, "source": "PatientSex (0010,0040)"}
         return s
+    ctx.found["sex"] = "'O' (other)" if s == "O" else (repr(s) if s else "absent")
     return None
 
 
+def _sex_is_other(ctx: _Ctx) -> bool:
+    return ctx.overrides.sex is None and str(ctx.ds.get("PatientSex") or "").strip().upper() == "O"
+
+
+def _quiet_height_cm(ctx: _Ctx) -> float | None:
+    """Header height for the BMI check only (no warnings, None when unusable)."""
+    h = _num(ctx.ds, "PatientSize", "0010,1020")
+    if h is None or h <= 0:
+        return None
+    cm = h if h > 3.0 else h * 100.0
+    lo, hi = plausibility.HEIGHT_POSSIBLE_CM
+    return cm if lo <= cm <= hi else None
+
+
+def _body(ctx: _Ctx, needs: frozenset[str]) -> tuple[float | None, float | None, str | None]:
+    """Weight (kg), height (cm) and sex that ``needs`` lists, checked; BMI warning."""
+    w = _weight_kg(ctx) if "weight" in needs else None
+    h = _height_cm(ctx) if "height" in needs else None
+    s = _sex(ctx) if "sex" in needs else None
+    if ctx.checks and w is not None:
+        hb = h if h is not None else (ctx.overrides.height_cm or _quiet_height_cm(ctx))
+        if hb is not None:
+            ctx.note(plausibility.check_bmi(w, hb))
+    return w, h, s
+
+
 def _dose_bq(ctx: _Ctx) -> float:
+    nuclide, nuclide_source = ctx.nuclide
     if (ov := ctx.override("injected_activity_bq", ctx.overrides.injected_activity_bq)) is not None:
+        ctx.note(
+            plausibility.check_activity(
+                ov,
+                nuclide,
+                what="administered activity override (--dose-mbq)",
+                nuclide_source=nuclide_source,
+                override=True,
+            )
+        )
         return ov
     d = _num(_radiopharm_item(ctx.ds), "RadionuclideTotalDose", "0018,1074")
-    if d is None or d <= 0:
+    what = "RadionuclideTotalDose (0018,1074)"
+    if d is None:
         raise DicomMetadataError(
-            "RadionuclideTotalDose (0018,1074)",
+            what,
             expected="the administered activity in Bq",
-            actual="absent" if d is None else d,
+            actual="absent",
             fix="pass the administered activity (CLI --dose-mbq, API "
             "Overrides(injected_activity_bq=...))",
         )
-    if d < MIN_PLAUSIBLE_DOSE_BQ:
+    if 0 < d < MIN_PLAUSIBLE_DOSE_BQ:
         ctx.warnings.append(
             f"RadionuclideTotalDose (0018,1074) = {d:g} can only be MBq: read as {d:g} MBq "
             "(override with --dose-mbq)"
         )
+        what = f"RadionuclideTotalDose (0018,1074) = {d:g} read as MBq"
         d = d * 1e6
+    warns = plausibility.check_activity(d, nuclide, what=what, nuclide_source=nuclide_source)
+    ctx.note(warns)
     ctx.used["injected_activity_bq"] = {"value": d, "source": "RadionuclideTotalDose (0018,1074)"}
     return d
 
@@ -451,43 +620,104 @@ def nuclide_from_code_meaning(meaning: str) -> str | None:
     return f"{symbol}-{a}" if symbol else None
 
 
+def _code_nuclide(ctx: _Ctx) -> str | None:
+    """Nuclide named by RadionuclideCodeSequence (0054,0300) > CodeMeaning, if any."""
+    item = _radiopharm_item(ctx.ds)
+    codes = item.get("RadionuclideCodeSequence") if item is not None else None
+    if not codes:
+        return None
+    return nuclide_from_code_meaning(str(codes[0].get("CodeMeaning") or ""))
+
+
+def _icrp_half_life_s(nuclide: str | None) -> float | None:
+    if nuclide is None:
+        return None
+    from sstrkit.physics.nuclides import get_nuclide
+
+    try:
+        return get_nuclide(nuclide).half_life_s
+    except SstrkitError:
+        return None
+
+
+_NAME_NUCLIDE = (
+    re.compile(r"(?<![A-Za-z0-9])(\d{1,3}m?)-?([A-Z][a-z]?)(?![a-z])"),
+    re.compile(r"(?<![A-Za-z])([A-Z][a-z]?)-?(\d{1,3}m?)(?![0-9])"),
+)
+
+
+def nuclide_from_radiopharmaceutical(name: str) -> str | None:
+    """``"68Ga-DOTATATE"``, ``"Ga-68 DOTATOC"``, ``"18F-FDG"`` → ICRP 107 name; else None.
+
+    Only names of nuclides in ICRP 107 are accepted; ``FDG`` alone means F-18.
+
+    >>> nuclide_from_radiopharmaceutical("68Ga-DOTATATE"), nuclide_from_radiopharmaceutical("FDG")
+    ('Ga-68', 'F-18')
+    >>> nuclide_from_radiopharmaceutical("PSMA-11") is None
+    True
+    """
+    for pattern in _NAME_NUCLIDE:
+        for m in pattern.finditer(name):
+            a, sym = (m.group(1), m.group(2)) if m.group(1)[0].isdigit() else m.group(2, 1)
+            candidate = f"{sym}-{a}"
+            if _icrp_half_life_s(candidate) is not None:
+                return candidate
+    upper = name.upper()
+    if "FDG" in upper or "FLUORODEOXYGLUCOSE" in upper:
+        return "F-18"
+    return None
+
+
+def _identify_nuclide(ctx: _Ctx) -> tuple[str | None, str]:
+    """Radionuclide for the plausibility checks: code sequence, name, else half-life."""
+    code = _code_nuclide(ctx)
+    if code is not None:
+        return code, "RadionuclideCodeSequence"
+    item = _radiopharm_item(ctx.ds)
+    for keyword in ("Radionuclide", "Radiopharmaceutical"):
+        text = str(item.get(keyword) or "") if item is not None else ""
+        from_name = nuclide_from_radiopharmaceutical(text) if text else None
+        if from_name is not None:
+            return from_name, f"{keyword} {text!r}"
+    hl = ctx.overrides.half_life_s or _num(item, "RadionuclideHalfLife", "0018,1075")
+    if hl is not None and hl > 0:
+        for name in plausibility.ACTIVITY_RANGES:
+            ref = _icrp_half_life_s(name)
+            if ref is not None and abs(hl - ref) <= plausibility.HALF_LIFE_TOLERANCE * ref:
+                return name, f"half-life {hl:g} s"
+    return None, ""
+
+
 def _half_life_s(ctx: _Ctx) -> float:
+    if ctx.half_life is not None:
+        return ctx.half_life
     if (ov := ctx.override("half_life_s", ctx.overrides.half_life_s)) is not None:
+        ctx.half_life = ov
         return ov
+    from sstrkit.physics.nuclides import DATA_SOURCE
+
     item = _radiopharm_item(ctx.ds)
     hl = _num(item, "RadionuclideHalfLife", "0018,1075")
-    code_nuclide = None
-    codes = item.get("RadionuclideCodeSequence") if item is not None else None
-    if codes:
-        code_nuclide = nuclide_from_code_meaning(str(codes[0].get("CodeMeaning") or ""))
-    code_hl = None
-    if code_nuclide is not None:
-        from sstrkit.physics.nuclides import DATA_SOURCE, get_nuclide
-
-        try:
-            code_hl = get_nuclide(code_nuclide).half_life_s
-        except SstrkitError:
-            code_hl = None
-    if hl is not None and hl > 0:
-        if code_hl is not None and abs(hl - code_hl) > 0.01 * code_hl:
-            ctx.warnings.append(
-                f"RadionuclideHalfLife (0018,1075) = {hl:g} s differs from ICRP 107 "
-                f"{code_nuclide} ({code_hl:g} s) by more than 1 %; the header value is used"
-            )
+    code_nuclide = _code_nuclide(ctx)
+    code_hl = _icrp_half_life_s(code_nuclide)
+    value, warns = plausibility.check_half_life(hl, code_hl, code_nuclide)
+    ctx.warnings.extend(warns)  # a replaced value is always reported
+    if value is None:
+        raise DicomMetadataError(
+            "RadionuclideHalfLife (0018,1075)",
+            expected="the half-life in s (or a RadionuclideCodeSequence naming the nuclide)",
+            actual="absent",
+            fix="pass the half-life (CLI --half-life-s, API Overrides(half_life_s=...))",
+        )
+    if hl is not None and value == hl:
         ctx.used["half_life_s"] = {"value": hl, "source": "RadionuclideHalfLife (0018,1075)"}
-        return hl
-    if code_hl is not None:
+    else:
         ctx.used["half_life_s"] = {
-            "value": code_hl,
+            "value": value,
             "source": f"RadionuclideCodeSequence {code_nuclide} ({DATA_SOURCE})",
         }
-        return code_hl
-    raise DicomMetadataError(
-        "RadionuclideHalfLife (0018,1075)",
-        expected="the half-life in s (or a RadionuclideCodeSequence naming the nuclide)",
-        actual="absent" if hl is None else hl,
-        fix="pass the half-life (CLI --half-life-s, API Overrides(half_life_s=...))",
-    )
+    ctx.half_life = value
+    return value
 
 
 def _slice_datetime(ctx: _Ctx, s: SliceMeta) -> _dt.datetime | None:
@@ -688,14 +918,14 @@ def _to_bqml(ctx: _Ctx) -> tuple[NDArray[np.float32], str]:
     if units == "BQML":
         return arr, "BQML"
     if units == "CNTS" and series.modality == "PT":
-        ac = _private_float(ctx.ds, 0x7053, 0x09, "Philips PET Private Group")
+        ac = ctx.philips[1]
         if ac is None or ac <= 0:
             raise DicomMetadataError(
                 "Philips activity concentration scale factor (7053,xx09)",
                 expected="a positive factor converting CNTS to Bq/mL",
                 actual="absent" if ac is None else ac,
-                fix="export the series in BQML, or use the SUV scale factor (7053,xx00) with "
-                "--norm bw",
+                fix="export the series in BQML (the SUV scale factor (7053,xx00) is "
+                + ("absent too)" if ctx.philips[0] is None else "used for SUVs, not Bq/mL)"),
             )
         ctx.used["activity_scale_factor"] = {"value": ac, "source": "Philips (7053,xx09)"}
         return arr * np.float32(ac), "CNTS × Philips (7053,xx09)"
@@ -738,16 +968,6 @@ def _to_bqml(ctx: _Ctx) -> tuple[NDArray[np.float32], str]:
         actual=units,
         fix="the series is stored as SUV or relative values; Bq/mL cannot be derived",
     )
-
-
-def _private_float(ds: Dataset, group: int, offset: int, creator: str) -> float | None:
-    v = _private(ds, group, offset, creator)
-    if v is None or str(v).strip() == "":
-        return None
-    try:
-        return float(v)
-    except (TypeError, ValueError):
-        return None
 
 
 def _activity(ctx: _Ctx) -> tuple[ActivityResult, float | None]:
@@ -842,9 +1062,10 @@ def activity_concentration(
     """Activity concentration (Bq/mL) decay corrected to the series' reference time.
 
     Raises :class:`DicomMetadataError` when a needed attribute is missing and
-    not overridden; heuristic fixes (dose in MBq...) are listed in ``warnings``.
+    not overridden; heuristic fixes (dose in MBq...) and the series' own
+    warnings (:attr:`DicomSeries.warnings`) are listed in ``warnings``.
     """
-    ctx = _Ctx(series, overrides or Overrides(), "raise", [], {})
+    ctx = _Ctx(series, overrides or Overrides(), "raise", list(series.warnings), {})
     res, _ = _activity(ctx)
     return res
 
@@ -855,12 +1076,23 @@ def compute_suv(
     overrides: Overrides | None = None,
     *,
     strictness: Strictness = "raise",
+    vendor_suv_factor: bool = True,
+    plausibility: bool = True,
 ) -> SuvResult:
     """SUV of ``normalization`` for a PET/SPECT series (see the module docstring).
 
     With ``strictness="warn"`` a missing attribute does not raise: the
     problem is recorded in ``warnings`` and ``suv``/``suv_factor`` are ``None``
     (or the activity volume is still returned when it could be derived).
+
+    ``vendor_suv_factor``: a Philips ``CNTS`` series with the SUV scale factor
+    (7053,xx00) gets SUVbw = CNTS × that factor (QIBA Appendix G; other
+    normalisations × M/weight from the header), unless its DecayCorrection is
+    NONE; ``False`` derives the SUV from Bq/mL ((7053,xx09)) and the header
+    patient data instead. ``plausibility=False`` skips the warning-only checks
+    of :mod:`sstrkit.io.plausibility` (usual ranges of weight, height, BMI and
+    administered activity); impossible values still raise and replaced values
+    are still reported.
     """
     if normalization not in NORMALIZATIONS:
         raise InvalidInputError(
@@ -869,14 +1101,17 @@ def compute_suv(
     if strictness not in ("raise", "warn"):
         raise InvalidInputError("strictness", expected="'raise' or 'warn'", actual=strictness)
     ov = overrides or Overrides()
-    ctx = _Ctx(series, ov, strictness, [], {})
+    ctx = _Ctx(series, ov, strictness, list(series.warnings), {}, checks=plausibility)
     units = series.units
-    philips_suv = _private_float(series.header, 0x7053, 0x00, "Philips PET Private Group")
-    philips_ac = _private_float(series.header, 0x7053, 0x09, "Philips PET Private Group")
-    if units in ("GML", "CM2ML") or (
-        units == "CNTS" and series.modality == "PT" and philips_ac is None and philips_suv
-    ):
-        return _convert_stored_suv(ctx, normalization, philips_suv)
+    if units in ("GML", "CM2ML"):
+        return _convert_stored_suv(ctx, normalization)
+    philips_cnts = units == "CNTS" and series.modality == "PT"
+    vendor, ac = ctx.philips if philips_cnts else (None, None)
+    if vendor is not None and vendor <= 0:
+        ctx.warnings.append(f"Philips SUV scale factor (7053,xx00) = {vendor:g} ignored (not > 0)")
+        vendor = None
+    if vendor and (ac is None or (vendor_suv_factor and _peek_decay_correction(ctx) != "NONE")):
+        return _philips_suv(ctx, normalization, vendor, ac)
     try:
         act, half_life = _activity(ctx)
     except SstrkitError as exc:
@@ -884,55 +1119,21 @@ def compute_suv(
         return _empty(ctx, normalization, None)
     activity = act.volume
     try:
-        weight = _weight_kg(ctx)
-        height = _height_cm(ctx) if normalization != "bw" else None
-        sex = _sex(ctx) if normalization not in ("bw", "bsa") else None
-        measure = normalization_measure(normalization, weight_kg=weight, height_cm=height, sex=sex)
-        dose = _dose_bq(ctx)
-        if act.decay_correction == "ADMIN":
-            decay_s = 0.0
-            t_inj = act.reference_time
-        else:
-            t_inj = _injection_time(ctx, act.reference_time)
-            decay_s = (act.reference_time - t_inj).total_seconds()
-            if decay_s < 0:
-                raise DicomMetadataError(
-                    "RadiopharmaceuticalStartDateTime (0018,1078)",
-                    expected="an administration before the reference time "
-                    f"{act.reference_time.isoformat()}",
-                    actual=f"{t_inj.isoformat()} (negative decay interval {decay_s:.0f} s)",
-                    fix="correct the injection time (CLI --injection-time, API "
-                    "Overrides(injection_time=...))",
-                )
-            if half_life is None:
-                half_life = _half_life_s(ctx)
-        decayed = dose * 2.0 ** (-decay_s / half_life) if half_life and decay_s else dose
-        factor = measure / decayed
+        factor, params = _qiba_factor(ctx, normalization, act, half_life)
     except SstrkitError as exc:
         ctx.problem(exc)
         return _empty(ctx, normalization, activity)
-    if philips_suv and normalization == "bw" and units == "CNTS" and philips_ac:
-        vendor = philips_suv / philips_ac
-        if abs(vendor - factor) > 0.01 * factor:
+    if vendor and ac and normalization == "bw":
+        vendor_factor = vendor / ac
+        if abs(vendor_factor - factor) > 0.01 * factor:
             ctx.warnings.append(
-                f"Philips SUV scale factor (7053,xx00)/(7053,xx09) gives {vendor:.6g} "
+                f"Philips SUV scale factor (7053,xx00)/(7053,xx09) gives {vendor_factor:.6g} "
                 f"(g/mL)/(Bq/mL) but the header patient data give {factor:.6g}; the latter is used"
             )
     suv_arr = activity.array * np.float32(factor)
     suv_arr.flags.writeable = False
-    params = {
-        "normalization": normalization,
-        "suv_factor": factor,
-        "normalizing_measure": measure,
-        "measure_unit": "cm2" if normalization == "bsa" else "g",
-        "injected_activity_bq": dose,
-        "injection_time": t_inj.isoformat(),
-        "decay_interval_s": decay_s,
-        "half_life_s": half_life,
-        "activity_at_reference_bq": decayed,
-        "inputs_used": dict(ctx.used),
-        "overrides": ov.given(),
-    }
+    params["inputs_used"] = dict(ctx.used)
+    params["overrides"] = ov.given()
     suv = activity.with_array(
         suv_arr,
         operation=f"suv_{normalization}",
@@ -945,6 +1146,55 @@ def compute_suv(
     return SuvResult(
         normalization, suv, factor, activity, act.reference_time, tuple(ctx.warnings), params
     )
+
+
+def _peek_decay_correction(ctx: _Ctx) -> str:
+    """DecayCorrection as it will be used (override, else header), without recording it."""
+    if ctx.overrides.decay_correction is not None:
+        return ctx.overrides.decay_correction
+    return str(ctx.ds.get("DecayCorrection") or "").strip().upper()
+
+
+def _qiba_factor(
+    ctx: _Ctx, normalization: str, act: ActivityResult, half_life: float | None
+) -> tuple[float, dict[str, Any]]:
+    """SUV factor M / D(t_ref) from the header (QIBA) and the parameters used."""
+    weight, height, sex = _body(ctx, _NEEDS[normalization])
+    measure = normalization_measure(
+        normalization, weight_kg=weight, height_cm=height, sex=sex, found=ctx.found
+    )
+    dose = _dose_bq(ctx)
+    if act.decay_correction == "ADMIN":
+        decay_s = 0.0
+        t_inj = act.reference_time
+    else:
+        t_inj = _injection_time(ctx, act.reference_time)
+        decay_s = (act.reference_time - t_inj).total_seconds()
+        if decay_s < 0:
+            raise DicomMetadataError(
+                "RadiopharmaceuticalStartDateTime (0018,1078)",
+                expected="an administration before the reference time "
+                f"{act.reference_time.isoformat()}",
+                actual=f"{t_inj.isoformat()} (negative decay interval {decay_s:.0f} s)",
+                fix="correct the injection time (CLI --injection-time, API "
+                "Overrides(injection_time=...))",
+            )
+        if half_life is None:
+            half_life = _half_life_s(ctx)
+    decayed = dose * 2.0 ** (-decay_s / half_life) if half_life and decay_s else dose
+    factor = measure / decayed
+    params: dict[str, Any] = {
+        "normalization": normalization,
+        "suv_factor": factor,
+        "normalizing_measure": measure,
+        "measure_unit": "cm2" if normalization == "bsa" else "g",
+        "injected_activity_bq": dose,
+        "injection_time": t_inj.isoformat(),
+        "decay_interval_s": decay_s,
+        "half_life_s": half_life,
+        "activity_at_reference_bq": decayed,
+    }
+    return factor, params
 
 
 def _formula(normalization: str) -> str:
@@ -963,14 +1213,57 @@ def _empty(ctx: _Ctx, normalization: str, activity: Volume | None) -> SuvResult:
     return SuvResult(normalization, None, None, activity, ref, tuple(ctx.warnings), params)
 
 
-def _convert_stored_suv(ctx: _Ctx, normalization: str, philips_suv: float | None) -> SuvResult:
+def _renormalise(ctx: _Ctx, stored: str, requested: str) -> tuple[float, dict[str, Any]]:
+    """Ratio M_requested / M_stored from the header body data (checked), and notes.
+
+    The body values the stored SUV depends on are read (and checked) even when
+    ``stored == requested``. A stored sex-specific SUV (LBM, IBW) with
+    PatientSex "O" is converted with the mean of the male and female ratios.
+    """
+    needs = _NEEDS[stored] | _NEEDS[requested]
+    weight, height, sex = _body(ctx, needs)
+    if stored == requested:
+        return 1.0, {}
+    if sex is None and "sex" in _NEEDS[stored] and _sex_is_other(ctx):
+        per_sex = {
+            x: normalization_measure(
+                requested, weight_kg=weight, height_cm=height, sex=x, found=ctx.found
+            )
+            / normalization_measure(
+                stored, weight_kg=weight, height_cm=height, sex=x, found=ctx.found
+            )
+            for x in ("M", "F")
+        }
+        ratio = 0.5 * (per_sex["M"] + per_sex["F"])
+        ctx.warnings.append(
+            f"PatientSex (0010,0040) is 'O' (other): the sex the stored SUV{stored} was computed "
+            f"for is unknown; SUV{requested}/SUV{stored} is the mean of the male "
+            f"({per_sex['M']:.6g}) and female ({per_sex['F']:.6g}) factors, {ratio:.6g} "
+            "(pass --sex M|F to use one)"
+        )
+        note = {
+            "sex_assumption": "PatientSex O: mean of the male and female factors",
+            "renormalisation_ratio_by_sex": per_sex,
+        }
+        return ratio, note
+    m_req = normalization_measure(
+        requested, weight_kg=weight, height_cm=height, sex=sex, found=ctx.found
+    )
+    m_stored = normalization_measure(
+        stored, weight_kg=weight, height_cm=height, sex=sex, found=ctx.found
+    )
+    return m_req / m_stored, {}
+
+
+def _convert_stored_suv(ctx: _Ctx, normalization: str) -> SuvResult:
     """Series already in SUV units: re-normalise with the header's patient data."""
     series = ctx.series
     if series.units == "CM2ML":
         stored: str = "bsa"
         stored_label = "CM2ML (SUVbsa)"
-    elif series.units == "GML":
-        suv_type = str(series.header.get("SUVType") or "BW").strip().upper()
+    else:
+        given = str(series.header.get("SUVType") or "").strip().upper()
+        suv_type = given or "BW"
         if suv_type not in SUV_TYPES:
             raise DicomMetadataError(
                 "SUVType (0054,1006)",
@@ -979,38 +1272,30 @@ def _convert_stored_suv(ctx: _Ctx, normalization: str, philips_suv: float | None
                 fix="unsupported SUV type; export the series in BQML",
             )
         stored = SUV_TYPES[suv_type]
-        stored_label = f"GML (SUVType {suv_type})"
-    else:
-        stored = "bw"
-        stored_label = "CNTS × Philips SUV scale factor (7053,xx00)"
-    ratio = 1.0
-    if stored != normalization:
-        try:
-            weight = _weight_kg(ctx)
-            height = _height_cm(ctx)
-            sex = _sex(ctx)
-            m_req = normalization_measure(
-                normalization, weight_kg=weight, height_cm=height, sex=sex
-            )
-            m_stored = normalization_measure(stored, weight_kg=weight, height_cm=height, sex=sex)
-        except SstrkitError as exc:
-            ctx.problem(exc)
-            return _empty(ctx, normalization, None)
-        ratio = m_req / m_stored
-    scale = ratio * (philips_suv if philips_suv and series.units == "CNTS" else 1.0)
-    arr = series.volume.array * np.float32(scale)
+        stored_label = (
+            f"GML (SUVType {suv_type})"
+            if given
+            else "GML (SUVType (0054,1006) absent: BW assumed, QIBA Appendix G)"
+        )
+    try:
+        ratio, note = _renormalise(ctx, stored, normalization)
+    except SstrkitError as exc:
+        ctx.problem(exc)
+        return _empty(ctx, normalization, None)
+    arr = series.volume.array * np.float32(ratio)
     arr.flags.writeable = False
     params = {
         "normalization": normalization,
         "stored_as": stored_label,
         "stored_normalization": stored,
         "renormalisation_ratio": ratio,
-        "scale_applied": scale,
+        "scale_applied": ratio,
+        **note,
         "inputs_used": dict(ctx.used),
         "overrides": ctx.overrides.given(),
     }
     ctx.warnings.append(
-        f"series stored as {stored_label}: SUV{normalization} = stored value × {scale:.6g}; "
+        f"series stored as {stored_label}: SUV{normalization} = stored value × {ratio:.6g}; "
         "no Bq/mL or SUV factor derived"
     )
     suv = series.volume.with_array(
@@ -1023,3 +1308,86 @@ def _convert_stored_suv(ctx: _Ctx, normalization: str, philips_suv: float | None
         unit=UNITS_OF_NORM[normalization],
     )
     return SuvResult(normalization, suv, None, None, None, tuple(ctx.warnings), params)
+
+
+def _philips_suv(ctx: _Ctx, normalization: str, vendor: float, ac: float | None) -> SuvResult:
+    """Philips CNTS: SUVbw = CNTS × SUV scale factor (7053,xx00) (QIBA Appendix G).
+
+    Other normalisations × M/weight from the header. With the activity scale
+    factor (7053,xx09) the Bq/mL volume and the SUV factor (vendor/(7053,xx09)
+    × ratio, (g/mL)/(Bq/mL)) are returned too, and the factor the header
+    patient data give (QIBA) is compared with the vendor's.
+    """
+    series = ctx.series
+    try:
+        ratio, note = _renormalise(ctx, "bw", normalization)
+    except SstrkitError as exc:
+        ctx.problem(exc)
+        return _empty(ctx, normalization, None)
+    scale = vendor * ratio
+    activity: Volume | None = None
+    reference: _dt.datetime | None = None
+    factor: float | None = None
+    if ac is not None:
+        try:
+            act, half_life = _activity(ctx)
+        except SstrkitError as exc:
+            ctx.problem(exc)
+            return _empty(ctx, normalization, None)
+        activity, reference = act.volume, act.reference_time
+        factor = scale / ac
+        header_factor = _quiet_qiba_bw_factor(ctx, act, half_life)
+        vendor_bw = vendor / ac
+        if header_factor is not None and abs(vendor_bw - header_factor) > 0.01 * header_factor:
+            ctx.warnings.append(
+                f"Philips SUV scale factor (7053,xx00)/(7053,xx09) gives {vendor_bw:.6g} "
+                f"(g/mL)/(Bq/mL) but the header patient data give {header_factor:.6g} (QIBA); "
+                "the vendor factor is used (API compute_suv(..., vendor_suv_factor=False) uses "
+                "the header data)"
+            )
+    else:
+        ctx.warnings.append(
+            f"series stored as CNTS with only the Philips SUV scale factor (7053,xx00): "
+            f"SUV{normalization} = CNTS × {scale:.6g}; no Bq/mL or SUV factor derived"
+        )
+        if _peek_decay_correction(ctx) == "NONE":
+            ctx.warnings.append(
+                "DecayCorrection (0054,1102) is NONE: the first file's SUV scale factor is "
+                "used for every slice (no per-slice decay correction)"
+            )
+    arr = series.volume.array * np.float32(scale)
+    arr.flags.writeable = False
+    params = {
+        "normalization": normalization,
+        "stored_as": "CNTS × Philips SUV scale factor (7053,xx00)",
+        "suv_source": "Philips SUV scale factor (7053,xx00)",
+        "philips_suv_scale_factor": vendor,
+        "philips_activity_scale_factor": ac,
+        "suv_factor": factor,
+        "stored_normalization": "bw",
+        "renormalisation_ratio": ratio,
+        "scale_applied": scale,
+        **note,
+        "inputs_used": dict(ctx.used),
+        "overrides": ctx.overrides.given(),
+    }
+    base = activity if activity is not None else series.volume
+    suv = base.with_array(
+        arr,
+        operation=f"suv_{normalization}",
+        parameters=params,
+        inputs=(series.series_uid,),
+        sources=(QIBA, body_size.SOURCES.get(_formula(normalization), "")),
+        quantity=f"suv_{normalization}",
+        unit=UNITS_OF_NORM[normalization],
+    )
+    return SuvResult(normalization, suv, factor, activity, reference, tuple(ctx.warnings), params)
+
+
+def _quiet_qiba_bw_factor(ctx: _Ctx, act: ActivityResult, half_life: float | None) -> float | None:
+    """SUVbw factor from the header patient data, or None where it cannot be derived."""
+    sub = _Ctx(ctx.series, ctx.overrides, "warn", [], {}, checks=False, half_life=half_life)
+    try:
+        return _qiba_factor(sub, "bw", act, half_life)[0]
+    except SstrkitError:
+        return None

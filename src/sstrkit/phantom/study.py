@@ -49,6 +49,7 @@ import numpy as np
 from pydicom.uid import generate_uid
 
 from sstrkit import __version__
+from sstrkit.core.atomic import apply_output_mode, prepare_output_dir
 from sstrkit.core.provenance import Step, jsonable
 from sstrkit.core.volume import Volume
 from sstrkit.errors import InvalidInputError
@@ -226,6 +227,7 @@ def _atomic_json(path: Path, data: Any) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(jsonable(data), fh, indent=2, allow_nan=False)
+        apply_output_mode(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -321,8 +323,7 @@ def make_study(
 ) -> dict[str, Any]:
     """Simulate the patient, write the study folder and return the manifest."""
     cfg = config or StudyConfig()
-    root = Path(out)
-    root.mkdir(parents=True, exist_ok=True)
+    root = prepare_output_dir(out, "study folder")
     step = progress or (lambda _msg: None)
     seed = cfg.seed
     rng = np.random.default_rng([seed, 5])

@@ -72,6 +72,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from sstrkit import __version__
+from sstrkit.core.atomic import apply_output_mode
 from sstrkit.core.provenance import Step
 from sstrkit.errors import InvalidInputError
 from sstrkit.physics.nuclides import DATA_SOURCE, Nuclide, get_nuclide
@@ -338,6 +339,7 @@ def _atomic_save(path: Path, **arrays: Any) -> None:
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
         with os.fdopen(fd, "wb") as fh:
             np.savez(fh, **arrays)
+        apply_output_mode(tmp)
         os.replace(tmp, path)
     except OSError:
         return  # an unwritable cache only costs recomputation

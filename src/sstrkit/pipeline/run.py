@@ -369,11 +369,13 @@ def _stage_dosimetry(study: Study, res: RunResult, progress: Progress) -> dict[s
             continue
         tacs[cycle] = {**sd.region_activity.to_dict(), "status": status.get(cycle, "measured")}
         out_dir = res.out / "dose"
+        source = _rtdose_study(study, cycle)
         rt = write_rtdose(
             sd.dose,
             out_dir / f"rtdose_cycle{cycle}.dcm",
-            patient=_patient_info(study),
-            study=_rtdose_study(study, cycle),
+            source=source,
+            patient=_patient_info(study) if source is None else None,
+            series_description=f"sstrkit voxel dosimetry, cycle {cycle}",
             comment=f"177Lu voxel dosimetry cycle {cycle} (sstrkit {__version__})",
         )
         nii = write_nifti(sd.dose, out_dir / f"dose_cycle{cycle}.nii.gz")
@@ -500,11 +502,16 @@ def _mark_status(
 
 
 def _patient_info(study: Study) -> Any:
+    """The manifest's patient, for an RTDOSE without a readable source header.
+
+    Nothing is invented: what the manifest does not give stays empty (DICOM Type 2).
+    """
     from sstrkit.io.dicom_write import PatientInfo
 
     pat = study.model.patient
     return PatientInfo(
-        patient_id=str(pat.id or "SSTRKIT0001"),
+        name=str(pat.name or ""),
+        patient_id=str(pat.id or ""),
         sex=pat.sex or "",
         weight_kg=pat.weight_kg,
         height_cm=pat.height_cm,
@@ -512,9 +519,27 @@ def _patient_info(study: Study) -> Any:
 
 
 def _rtdose_study(study: Study, cycle: int) -> Any:
-    from sstrkit.io.dicom_write import StudyInfo
+    """Header of the first SPECT of ``cycle`` (the dose grid's image), or None.
 
-    return StudyInfo(description=f"sstrkit voxel dosimetry, cycle {cycle}")
+    The RTDOSE copies its patient, study and frame of reference from it. The first
+    DICOM file of the series is read without pixels (in a folder, the first file in
+    path order whose SeriesInstanceUID is the time point's).
+    """
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    tp = next(t for t in study.time_points if t.cycle == cycle)
+    path = tp.spect_path
+    files = [path] if path.is_file() else sorted(f for f in path.rglob("*") if f.is_file())
+    for file in files:
+        try:
+            ds = pydicom.dcmread(file, stop_before_pixels=True)
+        except (InvalidDicomError, OSError, ValueError, EOFError):
+            continue
+        if path.is_dir() and tp.series_uid and str(ds.get("SeriesInstanceUID")) != tp.series_uid:
+            continue
+        return ds
+    return None
 
 
 def _first_ct(study: Study, cycle: int, reference: Any) -> Any:

@@ -167,9 +167,7 @@ def _initial_transform(
     the body-profile alignment (:func:`_profile_shift`; different scanners or fields
     of view), and the intensity centres of mass (HU + 1000, so that air weighs 0).
     """
-    centre = fixed.TransformContinuousIndexToPhysicalPoint(
-        [(n - 1) / 2.0 for n in fixed.GetSize()]
-    )
+    centre = fixed.TransformContinuousIndexToPhysicalPoint([(n - 1) / 2.0 for n in fixed.GetSize()])
     cands: list[tuple[str, sitk.Euler3DTransform]] = []
     ident = sitk.Euler3DTransform()
     ident.SetCenter(centre)
