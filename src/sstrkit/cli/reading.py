@@ -147,7 +147,8 @@ def register(app: typer.Typer) -> None:
         )
         seeds = [_parse_seed(s) for s in seed]
         prepare_output_dir(out, "--out")
-        suv = load_suv_pet(pet, assume_suv=assume_suv, role="PET")
+        suv_warnings: list[str] = []
+        suv = load_suv_pet(pet, assume_suv=assume_suv, role="PET", warnings=suv_warnings)
         ct_vol = load_ct(ct) if ct is not None else None
         organs_note: str | None = None
         if organs is not None and str(organs).lower() == "totalsegmentator" and not organs.exists():
@@ -168,7 +169,11 @@ def register(app: typer.Typer) -> None:
         org_vol, names = (
             load_organ_labels(organs, organ_names, suv) if organs is not None else (None, None)
         )
-        fdg_vol = load_suv_pet(fdg, assume_suv=assume_suv, role="FDG PET") if fdg else None
+        fdg_vol = (
+            load_suv_pet(fdg, assume_suv=assume_suv, role="FDG PET", warnings=suv_warnings)
+            if fdg
+            else None
+        )
         fdg_org, fdg_names = (
             load_organ_labels(fdg_organs, organ_names, fdg_vol)
             if fdg_organs is not None and fdg_vol is not None
@@ -218,6 +223,10 @@ def register(app: typer.Typer) -> None:
             files["mip_rotating"] = str(write_rotating_mip(suv, out / "mip_rotating.gif"))
         if organs_note:
             doc["organs_source"] = organs_note
+        doc["warnings"] = list(dict.fromkeys(suv_warnings))
+        if not as_json:
+            for w in doc["warnings"]:
+                err_console.print(f"[yellow]warning:[/yellow] {w}")
         doc["files"] = files
         write_json_atomic(out / "reading.json", doc)
         emit(doc, as_json, _render)

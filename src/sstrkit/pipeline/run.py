@@ -126,11 +126,13 @@ def _stage_reading(study: Study, res: RunResult) -> dict[str, Any]:
     pet_entry = study.series("pet")
     if pet_entry is None:
         raise _StageSkippedError("no SSTR PET in the manifest (role 'pet')")
+    suv_warnings: list[str] = []
     suv = load_suv_pet(
         study.path(pet_entry["path"]),
         assume_suv=False,
-        role="PET",
+        role="SSTR PET",
         series_uid=pet_entry["series_uid"],
+        warnings=suv_warnings,
     )
     ct_entry = study.series("pet_ct")
     ct = (
@@ -154,6 +156,7 @@ def _stage_reading(study: Study, res: RunResult) -> dict[str, Any]:
             assume_suv=False,
             role="FDG PET",
             series_uid=fdg_entry["series_uid"],
+            warnings=suv_warnings,
         )
         if fdg_entry
         else None
@@ -183,6 +186,10 @@ def _stage_reading(study: Study, res: RunResult) -> dict[str, Any]:
             )
     res.data_quality.extend(
         {"kind": "reading_labels", "cycle": None, "region": None, "message": n} for n in label_notes
+    )
+    res.data_quality.extend(
+        {"kind": "pet_header", "cycle": None, "region": None, "message": w}
+        for w in dict.fromkeys(suv_warnings)
     )
     labs_raw = study.baseline_labs()
     names = study.label_names()

@@ -24,11 +24,18 @@ def _is_nifti(p: Path) -> bool:
 
 
 def load_suv_pet(
-    path: Path, *, assume_suv: bool, role: str, series_uid: str | None = None
+    path: Path,
+    *,
+    assume_suv: bool,
+    role: str,
+    series_uid: str | None = None,
+    warnings: list[str] | None = None,
 ) -> Volume:
     """SUV volume from a DICOM PET/NM folder (SUVbw) or a NIfTI file.
 
-    ``series_uid`` picks the series when the folder holds several.
+    ``series_uid`` picks the series when the folder holds several; ``warnings``
+    receives the reader's and the SUV computation's warnings (plausibility of the
+    header values), prefixed with ``role``.
     """
     if path.is_dir():
         from sstrkit.io.dicom_read import read_series
@@ -45,6 +52,10 @@ def load_suv_pet(
                 "are not quantitative",
             )
         res = compute_suv(series, "bw")
+        if warnings is not None:
+            warnings.extend(
+                f"{role}: {w}" for w in (*getattr(series, "warnings", ()), *res.warnings)
+            )
         if res.suv is None:
             raise DicomMetadataError(f"{role} SUV", expected="computable SUVbw", actual="none")
         return res.suv
