@@ -24,7 +24,7 @@ import pytest
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 
-from sstrkit.errors import DicomMetadataError
+from sstrkit.errors import DicomMetadataError, InvalidInputError
 from sstrkit.io.dicom_read import read_series
 from sstrkit.io.suv import Overrides, compute_suv
 
@@ -202,3 +202,25 @@ def test_philips_block_of_another_creator_is_not_read(make_pet) -> None:  # type
     series = _cnts(make_pet, other, "other")
     with pytest.raises(DicomMetadataError, match=r"\(7053,xx09\).*absent"):
         compute_suv(series)
+
+
+def test_philips_overrides_are_applied_not_ignored(make_pet) -> None:  # type: ignore[no-untyped-def]
+    """The vendor factor was computed from the header's weight and dose: with --weight-kg 40
+    the SUV comes from Bq/mL (2000 × 2.5 = 5000) and the given weight: factor 40 000 / 2e8
+    = 2e-4 (hand calculation), not the vendor's 4.4e-4."""
+    series = _cnts(make_pet, _philips("0.0011", "2.5"), "ovr")
+    res = compute_suv(series, overrides=Overrides(weight_kg=40.0))
+    assert res.suv_factor == pytest.approx(2e-4, rel=1e-12)
+    np.testing.assert_allclose(res.suv.array, 5000 * 2e-4, rtol=1e-6)  # type: ignore[union-attr]
+    only_suv = _cnts(make_pet, _philips("0.0011", None), "ovr_nobq")
+    with pytest.raises(InvalidInputError, match=r"\(7053,xx09\)"):
+        compute_suv(only_suv, overrides=Overrides(weight_kg=40.0))
+
+
+def test_stored_suv_with_a_weight_override_is_rescaled(make_pet) -> None:  # type: ignore[no-untyped-def]
+    """GML SUVbw stored with the header's 80 kg; the patient weighed 60 kg: SUVbw =
+    2.0 × 60 / 80 = 1.5 (hand calculation), never the stored 2.0 unchanged."""
+    series = _gml(make_pet, "BW", "M", "gml_w")
+    res = compute_suv(series, "bw", overrides=Overrides(weight_kg=60.0))
+    np.testing.assert_allclose(res.suv.array, 1.5, rtol=1e-6)  # type: ignore[union-attr]
+    assert any("rescaled to the given values" in w for w in res.warnings)

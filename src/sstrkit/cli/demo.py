@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 
 from sstrkit.cli.output import console, emit, guarded, output_folder, progress_reporter, table
 from sstrkit.pipeline.run import RunResult
@@ -52,7 +53,7 @@ def _render(doc: dict[str, Any]) -> None:
             )
         )
     for flag in doc.get("data_quality", []):
-        console.print(f"[yellow]data quality:[/yellow] {flag['message']}")
+        console.print(f"[yellow]data quality:[/yellow] {escape(str(flag['message']))}")
     plan = stages.get("planning")
     if plan:
         p = plan["after_cycle_1"]
@@ -66,7 +67,7 @@ def _render(doc: dict[str, Any]) -> None:
             + (f"{nxt / 1000:.2f} GBq." if nxt is not None else "n/a.")
         )
     elif "planning" in doc["skipped"]:
-        console.print(f"[yellow]No plan:[/yellow] {doc['skipped']['planning']}")
+        console.print(f"[yellow]No plan:[/yellow] {escape(str(doc['skipped']['planning']))}")
     if "report" in doc["files"]:
         console.print(f"Report: {doc['files']['report']}")
 

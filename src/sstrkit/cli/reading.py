@@ -226,7 +226,7 @@ def register(app: typer.Typer) -> None:
         doc["warnings"] = list(dict.fromkeys(suv_warnings))
         if not as_json:
             for w in doc["warnings"]:
-                err_console.print(f"[yellow]warning:[/yellow] {w}")
+                err_console.print(f"warning: {w}", markup=False, highlight=False)
         doc["files"] = files
         write_json_atomic(out / "reading.json", doc)
         emit(doc, as_json, _render)

@@ -107,8 +107,13 @@ def output_file_mode() -> int:
 
 
 def apply_output_mode(path: str | os.PathLike[str]) -> None:
-    """Give ``path`` (a temporary file about to be renamed) the mode of a new file."""
-    os.chmod(path, output_file_mode())
+    """Give ``path`` (a temporary file about to be renamed) the mode of a new file.
+
+    Best effort: file systems without Unix modes (vfat, some SMB mounts) refuse chmod;
+    the file keeps the mode they give it.
+    """
+    with contextlib.suppress(PermissionError, NotImplementedError, OSError):
+        os.chmod(path, output_file_mode())
 
 
 # ------------------------------------------------------------------ output checks

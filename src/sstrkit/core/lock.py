@@ -95,6 +95,8 @@ def holder_alive(holder: dict[str, Any]) -> bool | None:
     pid = holder.get("pid")
     if holder.get("host") != socket.gethostname() or not isinstance(pid, int) or pid <= 0:
         return None
+    if os.name == "nt":  # os.kill(pid, 0) would terminate the holder on Windows
+        return None
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -141,12 +143,14 @@ def _stale(path: Path, holder: dict[str, Any] | None) -> bool:
     """Whether the lock at ``path`` (holding ``holder``) may be taken over."""
     if holder is None:
         try:
-            age = time.time() - path.stat().st_mtime
+            st = path.stat()
         except FileNotFoundError:
             return True
         except OSError:
             return False
-        return age > _EMPTY_GRACE_S
+        if st.st_size > 0:  # a record we cannot read (another user's lock): held
+            return False
+        return time.time() - st.st_mtime > _EMPTY_GRACE_S
     return holder_alive(holder) is False
 
 

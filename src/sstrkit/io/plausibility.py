@@ -76,6 +76,8 @@ BMI_USUAL = (10.0, 80.0)
 SWAP_BMI_MAX = 8.0
 #: Relative difference between RadionuclideHalfLife and ICRP 107 that is reported.
 HALF_LIFE_TOLERANCE = 0.01
+#: Above this relative difference the header half-life and the nuclide code disagree.
+HALF_LIFE_CONFLICT = 0.05
 
 _WEIGHT_FIX = "pass the weight (CLI --weight-kg, API Overrides(weight_kg=...))"
 _HEIGHT_FIX = "pass the height (CLI --height-cm, API Overrides(height_cm=...))"
@@ -327,8 +329,11 @@ def check_half_life(
 
     * header ≤ 0 (0 is what many writers store for "unknown"): ICRP 107 of
       ``nuclide`` with a warning, else an error (physically impossible);
-    * header differs from ICRP 107 by more than :data:`HALF_LIFE_TOLERANCE`:
-      ICRP 107 with a warning naming both values;
+    * header differs from ICRP 107 by more than :data:`HALF_LIFE_TOLERANCE` (1 %) and
+      at most :data:`HALF_LIFE_CONFLICT` (5 %; rounding, older tables): ICRP 107 with a
+      warning naming both values;
+    * by more than 5 %: the two name different nuclides; the header value (which the
+      scanner used for its decay correction) is kept, with a warning;
     * otherwise the header value (or ICRP 107 when the header has none; ``None``
       when neither is known — the caller reports it missing).
 
@@ -353,6 +358,16 @@ def check_half_life(
         return icrp_s, [
             f"{what} = {_num(header_s)} s is not a half-life: ICRP 107 {nuclide} "
             f"{_num(icrp_s)} s is used (override with --half-life-s)"
+        ]
+    if icrp_s is not None and abs(header_s - icrp_s) > HALF_LIFE_CONFLICT * icrp_s:
+        # Not rounding or an old table: the header's half-life and its nuclide code name
+        # different nuclides (e.g. a code copied from another protocol). The scanner decay
+        # corrected with the header value: keep it and say so.
+        pct = 100.0 * (header_s - icrp_s) / icrp_s
+        return header_s, [
+            f"{what} = {_num(header_s)} s contradicts the nuclide code {nuclide} (ICRP 107 "
+            f"{_num(icrp_s)} s, {pct:+.0f} %): the header half-life, which the scanner used, is "
+            "kept; check the radionuclide and pass --half-life-s if it is wrong"
         ]
     if icrp_s is not None and abs(header_s - icrp_s) > HALF_LIFE_TOLERANCE * icrp_s:
         pct = 100.0 * (header_s - icrp_s) / icrp_s

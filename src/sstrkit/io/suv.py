@@ -1110,7 +1110,26 @@ def compute_suv(
     if vendor is not None and vendor <= 0:
         ctx.warnings.append(f"Philips SUV scale factor (7053,xx00) = {vendor:g} ignored (not > 0)")
         vendor = None
-    if vendor and (ac is None or (vendor_suv_factor and _peek_decay_correction(ctx) != "NONE")):
+    # The vendor factor was computed from the header's weight, dose and times: with any of
+    # them overridden the SUV is derived from Bq/mL ((7053,xx09)) and the given values.
+    overridden = [
+        k
+        for k in ("weight_kg", "height_cm", "sex", "injected_activity_bq", "injection_time",
+                  "half_life_s")
+        if getattr(ov, k) is not None
+    ]  # fmt: skip
+    if vendor and overridden and ac is None:
+        raise InvalidInputError(
+            "overrides " + ", ".join(overridden),
+            expected="a Philips series with the activity scale factor (7053,xx09)",
+            actual="only the SUV scale factor (7053,xx00), computed from the header values",
+            fix="drop the overrides (the vendor SUV is used as stored) or export the series "
+            "in BQML",
+        )
+    if vendor and (
+        ac is None
+        or (vendor_suv_factor and not overridden and _peek_decay_correction(ctx) != "NONE")
+    ):
         return _philips_suv(ctx, normalization, vendor, ac)
     try:
         act, half_life = _activity(ctx)
@@ -1222,6 +1241,24 @@ def _renormalise(ctx: _Ctx, stored: str, requested: str) -> tuple[float, dict[st
     """
     needs = _NEEDS[stored] | _NEEDS[requested]
     weight, height, sex = _body(ctx, needs)
+    if any(getattr(ctx.overrides, k) is not None for k in ("weight_kg", "height_cm", "sex")):
+        # The scanner computed the stored SUV from the header's body data: undo that with
+        # the header values and apply the given ones (never a silently ignored override).
+        # a header sex "O" says nothing about the sex the scanner assumed: the given one
+        header_other = str(ctx.ds.get("PatientSex") or "").strip().upper() == "O"
+        keep_sex = ctx.overrides.sex if header_other else None
+        hdr = _Ctx(ctx.series, Overrides(sex=keep_sex), ctx.strictness, [], {}, checks=False)
+        hw, hh, hs = _body(hdr, _NEEDS[stored])
+        m_req = normalization_measure(
+            requested, weight_kg=weight, height_cm=height, sex=sex, found=ctx.found
+        )
+        m_hdr = normalization_measure(stored, weight_kg=hw, height_cm=hh, sex=hs, found=hdr.found)
+        ratio = m_req / m_hdr
+        ctx.warnings.append(
+            f"stored SUV{stored} was computed from the header's patient data; rescaled to the "
+            f"given values: SUV{requested} = stored × {ratio:.6g}"
+        )
+        return ratio, {"rescaled_for_overrides": ctx.overrides.given()}
     if stored == requested:
         return 1.0, {}
     if sex is None and "sex" in _NEEDS[stored] and _sex_is_other(ctx):

@@ -362,7 +362,8 @@ def _stage_dosimetry(study: Study, res: RunResult, progress: Progress) -> dict[s
                 entry = json.loads(cached.read_text(encoding="utf-8"))
                 voxel[cycle], tacs[cycle] = entry["voxel"], entry["tacs"]
                 voxel[cycle]["from_cache"] = True
-                res.files[f"rtdose_cycle{cycle}"] = str(voxel[cycle]["rtdose"])
+                if voxel[cycle].get("rtdose"):
+                    res.files[f"rtdose_cycle{cycle}"] = str(voxel[cycle]["rtdose"])
                 continue
             sd = study.cycle_dosimetry(cycle, progress=progress)
         except SstrkitError as exc:
@@ -377,21 +378,30 @@ def _stage_dosimetry(study: Study, res: RunResult, progress: Progress) -> dict[s
         tacs[cycle] = {**sd.region_activity.to_dict(), "status": status.get(cycle, "measured")}
         out_dir = res.out / "dose"
         source = _rtdose_study(study, cycle)
-        rt = write_rtdose(
-            sd.dose,
-            out_dir / f"rtdose_cycle{cycle}.dcm",
-            source=source,
-            patient=_patient_info(study) if source is None else None,
-            series_description=f"sstrkit voxel dosimetry, cycle {cycle}",
-            comment=f"177Lu voxel dosimetry cycle {cycle} (sstrkit {__version__})",
-        )
+        try:
+            rt = write_rtdose(
+                sd.dose,
+                out_dir / f"rtdose_cycle{cycle}.dcm",
+                source=source,
+                patient=_patient_info(study) if source is None else None,
+                series_description=f"sstrkit voxel dosimetry, cycle {cycle}",
+                comment=f"{sd.nuclide} voxel dosimetry cycle {cycle} (sstrkit {__version__})",
+            )
+        except SstrkitError as exc:  # the doses stand; only this cycle's RTDOSE is missing
+            problems[f"cycle {cycle} RTDOSE"] = exc.one_line()
+            rt = None
         nii = write_nifti(sd.dose, out_dir / f"dose_cycle{cycle}.nii.gz")
-        voxel[cycle] = {**sd.to_dict(), "rtdose": str(rt), "nifti": str(nii)}
+        voxel[cycle] = {
+            **sd.to_dict(),
+            "rtdose": str(rt) if rt is not None else None,
+            "nifti": str(nii),
+        }
         if sd.voi_labels is not None:  # the VOIs as used, on the dose grid (for review)
             voxel[cycle]["voi_nifti"] = str(
                 write_nifti(sd.voi_labels, out_dir / f"vois_cycle{cycle}.nii.gz")
             )
-        res.files[f"rtdose_cycle{cycle}"] = str(rt)
+        if rt is not None:
+            res.files[f"rtdose_cycle{cycle}"] = str(rt)
         if cycle == study.cycles[0]:
             res.artefacts["dose_map"] = sd.dose
             res.artefacts["dvhs"] = sd.regions
@@ -532,6 +542,8 @@ def _rtdose_study(study: Study, cycle: int) -> Any:
     DICOM file of the series is read without pixels (in a folder, the first file in
     path order whose SeriesInstanceUID is the time point's).
     """
+    import warnings
+
     import pydicom
     from pydicom.errors import InvalidDicomError
 
@@ -540,8 +552,15 @@ def _rtdose_study(study: Study, cycle: int) -> Any:
     files = [path] if path.is_file() else sorted(f for f in path.rglob("*") if f.is_file())
     for file in files:
         try:
-            ds = pydicom.dcmread(file, stop_before_pixels=True)
-        except (InvalidDicomError, OSError, ValueError, EOFError):
+            try:
+                ds = pydicom.dcmread(file, stop_before_pixels=True)
+            except InvalidDicomError:  # no preamble: the reader accepts such files too
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    ds = pydicom.dcmread(file, stop_before_pixels=True, force=True)
+            if "SOPClassUID" not in ds:
+                continue
+        except (InvalidDicomError, OSError, ValueError, EOFError, AttributeError):
             continue
         if path.is_dir() and tp.series_uid and str(ds.get("SeriesInstanceUID")) != tp.series_uid:
             continue
