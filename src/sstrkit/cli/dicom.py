@@ -16,7 +16,7 @@ import numpy as np
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from sstrkit.cli.output import console, emit, err_console, guarded, table
+from sstrkit.cli.output import console, emit, err_console, guarded, table, warn
 from sstrkit.core.atomic import check_output_file
 from sstrkit.core.volume import Volume
 from sstrkit.errors import InvalidInputError
@@ -199,9 +199,11 @@ def ls(
             )
         )
         for bad in res["unreadable"]:
-            err_console.print(f"unreadable: {bad['file']} ({bad['reason']})", markup=False)
+            err_console.print(
+                f"unreadable: {bad['file']} ({bad['reason']})", markup=False, soft_wrap=True
+            )
         for w in res["warnings"]:
-            err_console.print(f"warning: {w}", markup=False)
+            warn(w)
 
     emit(found.to_dict(), as_json, render)
 
@@ -311,7 +313,7 @@ def suv(
         rows.append(("reference time", p["reference_time"]))
         console.print(table(f"SUV{p['normalization']} ({p['unit']})", ("", "value"), rows))
         for w in p["warnings"]:
-            err_console.print(f"warning: {w}", markup=False)
+            warn(w)
 
     emit(payload, as_json, render)
 
@@ -408,7 +410,7 @@ def convert(
     def render(p: dict[str, Any]) -> None:
         console.print(f"wrote {p['output']} ({p['quantity']}, {p['unit']}) and {p['sidecar']}")
         for w in p["warnings"]:
-            err_console.print(f"warning: {w}", markup=False)
+            warn(w)
 
     emit(payload, as_json, render)
 

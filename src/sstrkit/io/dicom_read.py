@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import struct
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -46,7 +47,7 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
 from sstrkit.core.volume import Volume
-from sstrkit.errors import DicomMetadataError
+from sstrkit.errors import DicomMetadataError, SstrkitError
 from sstrkit.io import dicom_scan
 from sstrkit.io.dicom_scan import FileScan
 from sstrkit.io.discover import (
@@ -664,7 +665,7 @@ def read_series(
                     )
                 )
         info = select_series(infos, series_uid=series_uid, modalities=modalities)
-    series = _read(info, spacing_tolerance_mm, allow_non_quantitative, progress)
+    series = _read_checked(info, spacing_tolerance_mm, allow_non_quantitative, progress)
     notes += _skipped_notes(skipped)
     notes += _completeness(series, allow_incomplete)
     if not (notes or skipped):
@@ -674,6 +675,53 @@ def read_series(
         warnings=tuple(notes),
         skipped=tuple((str(f), " ".join(why.split())) for f, why in skipped),
     )
+
+
+def _read_checked(
+    info: SeriesInfo,
+    spacing_tolerance_mm: float | None,
+    allow_non_quantitative: bool,
+    progress: Callable[[int, int], None] | None,
+) -> DicomSeries:
+    """:func:`_read` with a last line of defence for headers no check anticipated.
+
+    Malformed values that reach the pixel reader (missing Rows/Columns, a truncated
+    pixel element, a rescale or position beyond float range) become one
+    :class:`DicomMetadataError` naming the series, and a volume or geometry that is
+    not finite is refused: never a traceback, never an inf in the output.
+    """
+    where = f"series {info.series_uid} ({info.n_files} files, first {info.files[0]})"
+    try:
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            series = _read(info, spacing_tolerance_mm, allow_non_quantitative, progress)
+    except SstrkitError:
+        raise
+    except (struct.error, AttributeError, TypeError, OverflowError, ValueError,
+            ZeroDivisionError, IndexError, KeyError, EOFError) as exc:  # fmt: skip
+        raise DicomMetadataError(
+            where,
+            expected="a series whose image attributes (Rows, Columns, PixelData, rescale, "
+            "positions) can be read",
+            actual=f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}",
+            fix="export the series again from the archive, or remove the damaged files",
+        ) from None
+    vol = series.volume
+    geometry = np.concatenate([np.asarray(vol.origin), np.asarray(vol.spacing)])
+    if not np.all(np.isfinite(geometry)):
+        raise DicomMetadataError(
+            f"{where}: ImagePositionPatient / PixelSpacing",
+            expected="finite positions and spacings",
+            actual=f"origin {vol.origin}, spacing {vol.spacing}",
+            fix="correct the geometry attributes or export the series again",
+        )
+    if not np.all(np.isfinite(np.asarray(vol.array))):
+        raise DicomMetadataError(
+            f"{where}: RescaleSlope / RescaleIntercept",
+            expected="values that give finite voxel values",
+            actual="infinite or NaN voxels after rescaling",
+            fix="correct the rescale attributes or export the series again",
+        )
+    return series
 
 
 #: How many file names one warning quotes before "and N more".

@@ -52,7 +52,16 @@ def tz_from_offset(text: str, *, tag: str = "TimezoneOffsetFromUTC (0008,0201)")
             fix="correct or remove the attribute",
         )
     sign = 1 if m.group(1) == "+" else -1
-    return _dt.timezone(sign * _dt.timedelta(hours=int(m.group(2)), minutes=int(m.group(3))))
+    hours, minutes = int(m.group(2)), int(m.group(3))
+    offset = sign * (hours * 60 + minutes)
+    if minutes > 59 or not -12 * 60 <= offset <= 14 * 60:
+        raise DicomMetadataError(
+            tag,
+            expected="an offset from -1200 to +1400 (PS3.5 &ZZXX)",
+            actual=repr(text),
+            fix="correct or remove the attribute",
+        )
+    return _dt.timezone(_dt.timedelta(minutes=offset))
 
 
 def parse_tm(text: str, *, tag: str = "time (TM)") -> _dt.time:

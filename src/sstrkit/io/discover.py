@@ -39,8 +39,8 @@ from pathlib import Path
 from typing import Any
 
 import pydicom
+from pydicom.datadict import keyword_for_tag
 from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
 from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from sstrkit.errors import DicomMetadataError, InvalidInputError
@@ -251,8 +251,8 @@ def _acq_time(members: Sequence[_Member]) -> str | None:
         try:
             tz = tz_from_offset(off) if off else _dt.UTC
             t = parse_da_tm(date, time, tz)
-        except DicomMetadataError:
-            continue
+        except (DicomMetadataError, ValueError, OverflowError):
+            continue  # the listing's acquisition time is for information only
         if best is None or t < best:
             best = t
     return best.isoformat() if best else None
@@ -483,11 +483,12 @@ def _is_media_directory(file: Path, ds: Dataset | None = None) -> bool:
         return True
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+            warnings.simplefilter("ignore")  # values are converted (and validated) on use
             meta = pydicom.filereader.read_file_meta_info(file)
-    except (InvalidDicomError, OSError, ValueError, KeyError, EOFError):
+            sop_class = str(meta.get("MediaStorageSOPClassUID", "")).strip()
+    except Exception:  # a damaged file meta (struct.error, BytesLengthException...)
         return False
-    return str(meta.get("MediaStorageSOPClassUID", "")).strip() == MEDIA_DIRECTORY_SOP_CLASS
+    return sop_class == MEDIA_DIRECTORY_SOP_CLASS
 
 
 @dataclass(frozen=True)
@@ -516,11 +517,49 @@ def _parse(file: Path, *, force: bool = False) -> tuple[Dataset, int | None] | s
                 ds = pydicom.dcmread(fh, stop_before_pixels=True, force=force)
                 # pydicom stops at the start of the PixelData element
                 offset: int | None = fh.tell()
-        except (InvalidDicomError, OSError, ValueError, KeyError, EOFError) as exc:
-            return f"{type(exc).__name__}: {exc}"
+        except Exception as exc:  # pydicom raises many types (struct.error, BytesLength...)
+            return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+        meta = getattr(ds, "file_meta", None)
+        problem = _convert_values(meta) if meta is not None else None
+        meta_class = str(meta.get("MediaStorageSOPClassUID", "")) if meta is not None else ""
+        # a DICOMDIR (often thousands of records) is read as an index, not converted here
+        if problem is None and meta_class != MEDIA_DIRECTORY_SOP_CLASS:
+            problem = _convert_values(ds)
+    if problem is not None:
+        return problem
     if caught and "SeriesInstanceUID" not in ds:
         return f"parse problems: {caught[0].message}"
     return ds, offset
+
+
+def _convert_values(ds: Dataset) -> str | None:
+    """Convert every value now, while :func:`_parse` records warnings; None, or why not.
+
+    pydicom converts (and validates) a value when it is first used and warns
+    about an invalid one (``Invalid value for VR DS``), which would be a stray
+    line on stderr at that later point; the readers check the values
+    themselves and report a bad one as an error. A standard element pydicom
+    cannot convert at all (a sequence cut short, an IS beyond any integer)
+    makes the file unreadable, with that element named; a private one stays
+    as read (sstrkit reads private elements only through its own checks).
+    """
+    for tag in list(ds.keys()):
+        try:
+            elem = ds[tag]
+            items = elem.value if elem.VR == "SQ" and elem.value is not None else ()
+        except Exception as exc:
+            if tag.is_private:
+                continue
+            name = keyword_for_tag(tag) or "element"
+            return (
+                f"{name} ({tag.group:04X},{tag.element:04X}) cannot be read: "
+                f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+            )
+        for item in items:
+            problem = _convert_values(item)
+            if problem is not None:
+                return problem
+    return None
 
 
 def _summarise(uid: str, members: list[_Member]) -> SeriesInfo:

@@ -1138,7 +1138,29 @@ def compute_suv(
         return _empty(ctx, normalization, None)
     activity = act.volume
     try:
-        factor, params = _qiba_factor(ctx, normalization, act, half_life)
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            factor, params = _qiba_factor(ctx, normalization, act, half_life)
+        # typical factors are ~1e-4 (g/mL)/(Bq/mL); outside 1e-30..1e30 the inputs are
+        # absurd and the float32 image would overflow
+        if not (math.isfinite(factor) and 1e-30 < factor < 1e30):
+            raise DicomMetadataError(
+                "SUV factor (normalisation measure / decay-corrected administered activity; "
+                "RadionuclideTotalDose, RadionuclideHalfLife, times)",
+                expected="a finite value > 0 within float range",
+                actual=f"{factor!r} (activity, half-life or times give no usable decayed dose)",
+                fix="check RadionuclideTotalDose, RadionuclideHalfLife and the injection and "
+                "scan times, or pass --dose-mbq / --half-life-s / --injection-time",
+            )
+    except ZeroDivisionError:
+        ctx.problem(
+            DicomMetadataError(
+                "SUV factor",
+                expected="a decayed administered activity > 0",
+                actual="0 after decay (half-life too short for the uptake time?)",
+                fix="check RadionuclideHalfLife and the injection time, or pass --half-life-s",
+            )
+        )
+        return _empty(ctx, normalization, activity)
     except SstrkitError as exc:
         ctx.problem(exc)
         return _empty(ctx, normalization, activity)

@@ -51,6 +51,16 @@ def _aware(v: _dt.datetime) -> _dt.datetime:
     return v
 
 
+def _known_nuclide(v: str) -> str:
+    from sstrkit.errors import UnknownNuclideError
+    from sstrkit.physics.nuclides import get_nuclide
+
+    try:
+        return get_nuclide(v).name
+    except UnknownNuclideError as exc:
+        raise ValueError(exc.one_line()) from None
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
@@ -82,6 +92,7 @@ class EmissionEntry(_Model):
     series_description: str | None = None
 
     _t = field_validator("injection_time", "time")(lambda v: _aware(v))
+    _n = field_validator("nuclide")(lambda v: _known_nuclide(v))
 
 
 class SpectEntry(EmissionEntry):

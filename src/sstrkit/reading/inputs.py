@@ -99,6 +99,13 @@ def parse_label_names(raw: Any, where: str) -> dict[int, str]:
     out: dict[int, str] = {}
     for k, v in raw.items():
         if isinstance(v, int) and not isinstance(v, bool):
+            if v in out:
+                raise InvalidInputError(
+                    where,
+                    expected="each label value named once",
+                    actual=f"value {v} named {out[v]!r} and {str(k)!r}",
+                    fix="give each name its own label value",
+                )
             out[v] = str(k)
         elif isinstance(v, str) and str(k).lstrip("-").isdigit():
             out[int(k)] = v
