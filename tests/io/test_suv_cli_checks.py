@@ -60,3 +60,29 @@ def test_swapped_weight_and_size_exit_2_naming_both(make_pet) -> None:  # type: 
     )
     assert fixed.exit_code == 0, fixed.output
     assert json.loads(fixed.stdout)["suv_factor"] == pytest.approx(70000.0 / 2e8, rel=1e-12)
+
+
+def test_convert_bqml_needs_no_body_measure(make_pet, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """PatientWeight 0.5 kg is impossible for SUV (exit 2) but Bq/mL does not use it: the
+    conversion gives the activity concentration (5000 stored × slope 1 = 5000 Bq/mL decay
+    corrected to the series start, as the header says: DecayCorrection START)."""
+    folder = make_pet(attrs={"PatientWeight": "0.5"})[0].parent
+    bad = runner.invoke(app, ["convert", str(folder), str(tmp_path / "s.nii.gz"), "-q", "suvbw"])
+    assert bad.exit_code == 2
+    ok = runner.invoke(app, ["convert", str(folder), str(tmp_path / "a.nii.gz"), "--json"])
+    assert ok.exit_code == 0, ok.output
+    from sstrkit.io.nifti import read_nifti
+
+    vol = read_nifti(tmp_path / "a.nii.gz")
+    np.testing.assert_allclose(vol.array, 5000.0, rtol=1e-6)
+
+
+def test_allow_incomplete_reads_a_cropped_series(make_pet) -> None:  # type: ignore[no-untyped-def]
+    """NumberOfSlices 5 with 3 slices on disk: an error by default, a warning with
+    --allow-incomplete (the SUV of the slices present is computed)."""
+    folder = make_pet(attrs={"NumberOfSlices": 5})[0].parent
+    strict = runner.invoke(app, ["suv", str(folder), "--json"])
+    assert strict.exit_code == 2 and "--allow-incomplete" in strict.stderr
+    ok = runner.invoke(app, ["suv", str(folder), "--allow-incomplete", "--json"])
+    assert ok.exit_code == 0, ok.output
+    assert any("slice" in w for w in json.loads(ok.stdout)["warnings"])

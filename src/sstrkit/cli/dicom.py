@@ -24,7 +24,13 @@ from sstrkit.io.dicom_read import DicomSeries, read_series
 from sstrkit.io.discover import discover
 from sstrkit.io.masks import rasterize_rtstruct, read_mask_nifti
 from sstrkit.io.nifti import write_nifti
-from sstrkit.io.suv import NORMALIZATIONS, Overrides, SuvResult, compute_suv
+from sstrkit.io.suv import (
+    NORMALIZATIONS,
+    Overrides,
+    SuvResult,
+    activity_concentration,
+    compute_suv,
+)
 
 dicom_app = typer.Typer(help="Inspect DICOM folders.", no_args_is_help=True)
 
@@ -104,6 +110,7 @@ def _read(
     skip_unreadable: bool,
     show: bool,
     modalities: tuple[str, ...] | None = ("PT", "NM"),
+    allow_incomplete: bool = False,
 ) -> DicomSeries:
     with _progress(show, "reading DICOM") as cb:
         return read_series(
@@ -112,6 +119,7 @@ def _read(
             modalities=modalities if series is None else None,
             spacing_tolerance_mm=spacing_tolerance_mm,
             skip_unreadable=skip_unreadable,
+            allow_incomplete=allow_incomplete,
             progress=cb,
         )
 
@@ -273,6 +281,12 @@ def suv(
         "--skip-unreadable",
         help="Leave out corrupt DICOM files in the folder (listed in the warnings).",
     ),
+    allow_incomplete: bool = typer.Option(
+        False,
+        "--allow-incomplete",
+        help="Read a series with fewer slices than its header announces (a warning, not an "
+        "error), e.g. one cropped by a workstation.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
     """SUV statistics of a PET/SPECT series over a mask (whole image without one)."""
@@ -292,7 +306,14 @@ def suv(
         acq_duration_s,
         decay_correction,
     )
-    data = _read(folder, series, spacing_tolerance_mm, skip_unreadable, not as_json)
+    data = _read(
+        folder,
+        series,
+        spacing_tolerance_mm,
+        skip_unreadable,
+        not as_json,
+        allow_incomplete=allow_incomplete,
+    )
     res = compute_suv(data, norm, ov, strictness=strictness)  # type: ignore[arg-type]
     m, mask_info = _mask(data.volume, mask, label, rtstruct, roi, resample_labels)
     sel = m.array.astype(bool) if m is not None else None
@@ -341,6 +362,12 @@ def convert(
         "--skip-unreadable",
         help="Leave out corrupt DICOM files in the folder (listed in the warnings).",
     ),
+    allow_incomplete: bool = typer.Option(
+        False,
+        "--allow-incomplete",
+        help="Read a series with fewer slices than its header announces (a warning, not an "
+        "error), e.g. one cropped by a workstation.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
     """Convert a DICOM series to NIfTI + JSON sidecar in Bq/mL, an SUV, or native units."""
@@ -369,26 +396,43 @@ def convert(
             fix=f"e.g. {out.with_name(out.name.split('.')[0] + '.nii.gz')}",
         )
     modalities = None if quantity == "native" else ("PT", "NM")
-    data = _read(folder, series, spacing_tolerance_mm, skip_unreadable, not as_json, modalities)
+    data = _read(
+        folder,
+        series,
+        spacing_tolerance_mm,
+        skip_unreadable,
+        not as_json,
+        modalities,
+        allow_incomplete=allow_incomplete,
+    )
     extra: dict[str, Any] = {"SeriesInstanceUID": data.series_uid, "SourceUnits": data.units}
     warnings: list[str] = list(data.warnings)  # compute_suv repeats them in its own
     if quantity == "native":
         vol = data.volume
+    elif quantity == "bqml":
+        # Bq/mL needs no body measure: weight, height and sex are not read (an impossible
+        # or missing weight does not block it)
+        if data.units in ("GML", "CM2ML"):
+            raise InvalidInputError(
+                "--quantity bqml",
+                expected="a series from which Bq/mL can be derived",
+                actual=f"units {data.units} (already SUV)",
+                fix="use --quantity suvbw (or another SUV)",
+            )
+        act = activity_concentration(data, ov)
+        warnings = [*data.warnings, *act.warnings]
+        vol = act.volume
+        extra |= {
+            "ReferenceTime": act.reference_time.isoformat(),
+            "ReferenceTimeSource": act.reference_time_source,
+            "DecayCorrection": act.decay_correction,
+            "HalfLifeS": act.half_life_s,
+        }
     else:
         res = compute_suv(data, QUANTITIES[quantity] or "bw", ov)
         warnings = list(res.warnings)
-        if quantity == "bqml":
-            if res.activity is None:
-                raise InvalidInputError(
-                    "--quantity bqml",
-                    expected="a series from which Bq/mL can be derived",
-                    actual=f"units {data.units} (already SUV)",
-                    fix="use --quantity suvbw (or another SUV)",
-                )
-            vol = res.activity
-        else:
-            assert res.suv is not None  # strict mode raised otherwise
-            vol = res.suv
+        assert res.suv is not None  # strict mode raised otherwise
+        vol = res.suv
         extra |= {
             "SUVNormalization": res.normalization,
             "SUVFactor": res.suv_factor,

@@ -434,7 +434,8 @@ def check_slice_count(
             tag,
             expected=f"{expected} slices in the series",
             actual=got,
-            fix=f"read the folder that holds all {expected} files of the series (library: "
-            "allow_incomplete=True reads the partial series)",
+            fix=f"read the folder that holds all {expected} files of the series, or read the "
+            "partial series with --allow-incomplete (sstrkit suv / convert; library: "
+            "allow_incomplete=True)",
         )
     return warnings
