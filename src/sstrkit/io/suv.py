@@ -1070,6 +1070,21 @@ def activity_concentration(
     return res
 
 
+def _suv_volume(
+    base: Volume, arr: NDArray[Any], normalization: str, params: dict[str, Any], series: DicomSeries
+) -> Volume:
+    """The SUV image on ``base``'s grid with its provenance (one place for every SUV path)."""
+    return base.with_array(
+        arr,
+        operation=f"suv_{normalization}",
+        parameters=params,
+        inputs=(series.series_uid,),
+        sources=(QIBA, body_size.SOURCES.get(_formula(normalization), "")),
+        quantity=f"suv_{normalization}",
+        unit=UNITS_OF_NORM[normalization],
+    )
+
+
 def compute_suv(
     series: DicomSeries,
     normalization: str = "bw",
@@ -1175,15 +1190,7 @@ def compute_suv(
     suv_arr.flags.writeable = False
     params["inputs_used"] = dict(ctx.used)
     params["overrides"] = ov.given()
-    suv = activity.with_array(
-        suv_arr,
-        operation=f"suv_{normalization}",
-        parameters=params,
-        inputs=(series.series_uid,),
-        sources=(QIBA, body_size.SOURCES.get(_formula(normalization), "")),
-        quantity=f"suv_{normalization}",
-        unit=UNITS_OF_NORM[normalization],
-    )
+    suv = _suv_volume(activity, suv_arr, normalization, params, series)
     return SuvResult(
         normalization, suv, factor, activity, act.reference_time, tuple(ctx.warnings), params
     )
@@ -1431,15 +1438,7 @@ def _philips_suv(ctx: _Ctx, normalization: str, vendor: float, ac: float | None)
         "overrides": ctx.overrides.given(),
     }
     base = activity if activity is not None else series.volume
-    suv = base.with_array(
-        arr,
-        operation=f"suv_{normalization}",
-        parameters=params,
-        inputs=(series.series_uid,),
-        sources=(QIBA, body_size.SOURCES.get(_formula(normalization), "")),
-        quantity=f"suv_{normalization}",
-        unit=UNITS_OF_NORM[normalization],
-    )
+    suv = _suv_volume(base, arr, normalization, params, series)
     return SuvResult(normalization, suv, factor, activity, reference, tuple(ctx.warnings), params)
 
 
