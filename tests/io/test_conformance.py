@@ -42,7 +42,7 @@ from sstrkit.io.dicom_write import (
 )
 from sstrkit.io.rtstruct_write import write_rtstruct
 from sstrkit.io.suv import compute_suv
-from sstrkit.pipeline.run import _rtdose_study
+from sstrkit.pipeline.study import Study
 
 TZ = dt.timezone(dt.timedelta(hours=2))
 REF = dt.datetime(2026, 4, 7, 10, 20, 30, tzinfo=TZ)
@@ -253,12 +253,14 @@ def test_rtdose_without_source_invents_nothing(dciodvfy: str, tmp_path: Path) ->
 
 
 def test_pipeline_rtdose_source_is_the_cycles_first_spect(tmp_path: Path) -> None:
-    """pipeline.run reads the first SPECT header of the cycle (file, or folder of slices)."""
+    """The RTDOSE source: the first SPECT header of the cycle (file, or folder of slices).
+
+    ``Study.first_spect_header`` reads only ``time_points``: a stand-in study serves."""
     nm = _nm(tmp_path)
     first = SimpleNamespace(cycle=1, spect_path=nm, series_uid="")
     later = SimpleNamespace(cycle=2, spect_path=tmp_path / "missing", series_uid="")
     study = SimpleNamespace(time_points=(first, later))
-    header = _rtdose_study(study, 1)
+    header = Study.first_spect_header(study, 1)  # type: ignore[arg-type]
     assert header is not None and str(header.PatientName) == PATIENT.name
     assert "PixelData" not in header
     # a folder with another series, a non-DICOM file and the PET-slice SPECT series
@@ -270,7 +272,7 @@ def test_pipeline_rtdose_source_is_the_cycles_first_spect(tmp_path: Path) -> Non
     write_pet_series(_activity("PT"), folder, patient=PATIENT, study=STUDY,
                      radiopharmaceutical=LU, series_uid="1.2.826.0.1.3680043.8.498.99")  # fmt: skip
     slices = SimpleNamespace(cycle=1, spect_path=folder, series_uid="1.2.826.0.1.3680043.8.498.99")
-    header = _rtdose_study(SimpleNamespace(time_points=(slices,)), 1)
+    header = Study.first_spect_header(SimpleNamespace(time_points=(slices,)), 1)  # type: ignore[arg-type]
     assert header is not None and header.SeriesInstanceUID == slices.series_uid
     assert str(header.PatientName) == PATIENT.name
 

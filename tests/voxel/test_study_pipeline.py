@@ -95,6 +95,10 @@ def test_cli_dose_voxel_end_to_end(study: Path, tmp_path: Path) -> None:
     assert doc["timings_s"]["total_s"] < 60.0
     # RTDOSE and NIfTI round trip
     rt = read_rtdose(doc["files"]["dose_rtdose"])
+    import pydicom
+
+    # patient and study copied from the cycle's first SPECT (the digital patient seed 3)
+    assert pydicom.dcmread(doc["files"]["dose_rtdose"]).PatientID == "SSTRKIT-PH0003"
     nii = read_nifti(doc["files"]["dose_nifti"])
     assert rt.unit == "Gy"
     # RTDOSE stores uint16 x DoseGridScaling (max/65535): within the 16-bit step

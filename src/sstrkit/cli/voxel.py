@@ -93,7 +93,7 @@ def _render_study(d: dict[str, Any]) -> None:
     console.print(f"files: {', '.join(d['files'].values())}")
 
 
-def _write_outputs(res: StudyDosimetry, out: Path) -> dict[str, str]:
+def _write_outputs(res: StudyDosimetry, out: Path, source: Any = None) -> dict[str, str]:
     from sstrkit.io.dicom_write import PatientInfo, StudyInfo, write_rtdose
     from sstrkit.io.nifti import write_nifti
 
@@ -105,8 +105,12 @@ def _write_outputs(res: StudyDosimetry, out: Path) -> dict[str, str]:
             write_rtdose(
                 res.dose,
                 out / "dose_rtdose.dcm",
-                patient=PatientInfo(),
-                study=StudyInfo(description=f"sstrkit voxel dosimetry cycle {res.cycle}"),
+                source=source,
+                patient=PatientInfo() if source is None else None,
+                study=StudyInfo(description=f"sstrkit voxel dosimetry cycle {res.cycle}")
+                if source is None
+                else None,
+                series_description=f"sstrkit voxel dosimetry, cycle {res.cycle}",
                 comment=f"sstrkit {res.nuclide} cycle {res.cycle}",
             )
         ),
@@ -208,7 +212,9 @@ def register(app: typer.Typer) -> None:
             pvc=pvc,  # type: ignore[arg-type]
             progress=say,
         )
-        files = _write_outputs(res, out)
+        from sstrkit.pipeline.study import Study
+
+        files = _write_outputs(res, out, Study.load(study).first_spect_header(cycle))
         doc = {**res.to_dict(), "files": files}
         doc.pop("history", None)
         emit(doc, as_json, _render_study)

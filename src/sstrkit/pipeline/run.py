@@ -536,36 +536,8 @@ def _patient_info(study: Study) -> Any:
 
 
 def _rtdose_study(study: Study, cycle: int) -> Any:
-    """Header of the first SPECT of ``cycle`` (the dose grid's image), or None.
-
-    The RTDOSE copies its patient, study and frame of reference from it. The first
-    DICOM file of the series is read without pixels (in a folder, the first file in
-    path order whose SeriesInstanceUID is the time point's).
-    """
-    import warnings
-
-    import pydicom
-    from pydicom.errors import InvalidDicomError
-
-    tp = next(t for t in study.time_points if t.cycle == cycle)
-    path = tp.spect_path
-    files = [path] if path.is_file() else sorted(f for f in path.rglob("*") if f.is_file())
-    for file in files:
-        try:
-            try:
-                ds = pydicom.dcmread(file, stop_before_pixels=True)
-            except InvalidDicomError:  # no preamble: the reader accepts such files too
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    ds = pydicom.dcmread(file, stop_before_pixels=True, force=True)
-            if "SOPClassUID" not in ds:
-                continue
-        except (InvalidDicomError, OSError, ValueError, EOFError, AttributeError):
-            continue
-        if path.is_dir() and tp.series_uid and str(ds.get("SeriesInstanceUID")) != tp.series_uid:
-            continue
-        return ds
-    return None
+    """Header of the first SPECT of ``cycle`` (the RTDOSE's source), or None."""
+    return study.first_spect_header(cycle)
 
 
 def _first_ct(study: Study, cycle: int, reference: Any) -> Any:
