@@ -1,0 +1,459 @@
+"""Offline organ segmentation of CT + SSTR PET or 177Lu SPECT (the default organ VOIs).
+
+Method (details, thresholds and measured accuracy in ``docs/segmentation.md``):
+
+1. **Working grid.** The CT is smoothed and resampled onto an axis-aligned grid of
+   at least 3 mm (:func:`sstrkit.organs.ct.working_grid`); the emission image is
+   resampled onto the same grid (same frame of reference required).
+2. **CT tissues.** Body, lungs (left/right), bone and fat by HU
+   (:mod:`sstrkit.organs.ct`); spine axis, body size and lung bases as landmarks.
+3. **Organ cores from uptake.** Components of the uptake above a ladder of levels are
+   named by anatomy (:mod:`sstrkit.organs.uptake`): kidneys, spleen, liver, bladder.
+   Each core keeps the voxels between 0.55 and 1.8 × the organ's median uptake
+   (hotter foci are lesions, not organ) eroded by one voxel.
+4. **Competition.** Cores, hot foci (each its own marker), and background (outside
+   the body, lungs, bone, fat, and soft tissue far below every organ's uptake)
+   flood a gradient image that adds the CT edge (organ against fat) to the edge of
+   log-uptake (organ against muscle, bowel or a neighbouring organ): a marker-based
+   morphological watershed (SimpleITK). Each organ keeps its largest component with
+   holes filled (lesions inside an organ belong to the organ's outline, as in
+   TotalSegmentator; dosimetry removes them again).
+5. **Back to the CT grid** by nearest neighbour; voxels that the full-resolution CT
+   shows as fat or air leave the organ.
+6. **Quality.** Volumes and positions are checked against plausible ranges; an
+   organ not found is ``absent`` (or ``not_visible`` when its place is outside the
+   field of view).
+
+Without an emission image the cores come from CT alone (soft-tissue components in
+the organ's window), which is less accurate; the quality flags say so.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Literal
+
+import numpy as np
+import SimpleITK as sitk
+from numpy.typing import NDArray
+from scipy import ndimage
+
+from sstrkit.core.provenance import Step
+from sstrkit.core.volume import Volume
+from sstrkit.errors import GeometryMismatchError, InvalidInputError
+from sstrkit.organs import ct as ctm
+from sstrkit.organs import uptake
+from sstrkit.organs.model import (
+    CLASS_NAMES,
+    OrganQuality,
+    OrganSegmentation,
+    QualityStatus,
+    label_of,
+)
+
+__all__ = ["PLAUSIBLE_VOLUME_ML", "segment_organs"]
+
+EmissionKind = Literal["pet", "spect"]
+
+#: Plausible adult volumes (mL) of the organs checked by the quality flag: ICRP 89
+#: reference masses (liver 1800/1400 g, spleen 150/130 g, kidneys 310/275 g for both,
+#: adrenals 14/13 g) ÷ density, widened for body size and common disease (hepatomegaly
+#: with liver metastases, splenomegaly, compensatory kidney hypertrophy).
+PLAUSIBLE_VOLUME_ML: dict[str, tuple[float, float]] = {
+    "liver": (700.0, 5000.0),
+    "spleen": (40.0, 1200.0),
+    "kidney_left": (60.0, 400.0),
+    "kidney_right": (60.0, 400.0),
+    "urinary_bladder": (10.0, 1500.0),
+    "adrenal_gland_left": (1.0, 40.0),
+    "adrenal_gland_right": (1.0, 40.0),
+    "lung_left": (500.0, 5000.0),
+    "lung_right": (500.0, 5000.0),
+}
+
+#: Side of the body each organ lies on (its centroid relative to the body midline).
+_SIDE = {
+    "liver": "right",
+    "spleen": "left",
+    "kidney_left": "left",
+    "kidney_right": "right",
+    "lung_left": "left",
+    "lung_right": "right",
+}
+
+_ORGANS = ("liver", "spleen", "kidney_left", "kidney_right", "urinary_bladder")
+_SOURCES = (
+    "Hofman MS et al. High management impact of Ga-68 DOTATATE (GaTate) PET/CT for imaging "
+    "neuroendocrine and other somatostatin expressing tumours. RadioGraphics 35 (2015) 500-516 "
+    "(physiological biodistribution)",
+    "ICRP Publication 89 (2002), Table 2.8 (reference organ masses; plausible volumes)",
+    "Beucher S, Meyer F. The morphological approach to segmentation: the watershed "
+    "transformation (1993) (marker-based watershed)",
+)
+
+
+def _progress(cb: Callable[[str, float], None] | None, stage: str, frac: float) -> None:
+    if cb is not None:
+        cb(stage, frac)
+
+
+def _emission_on(work: Volume, emission: Volume, ct: Volume) -> NDArray[np.float32]:
+    a, b = emission.frame_of_reference_uid, ct.frame_of_reference_uid
+    if a and b and a != b:
+        raise GeometryMismatchError(
+            "emission and CT frames of reference",
+            expected=f"the CT's {b}",
+            actual=a,
+            fix="pass the CT acquired with this PET/SPECT (same FrameOfReferenceUID)",
+        )
+    e = emission.resample_to(work, mode="linear", default_value=0.0)
+    return np.clip(e.array.astype(np.float32), 0.0, None)
+
+
+def _gradient(arr: NDArray[np.float32], spacing: tuple[float, float, float]) -> NDArray[np.float32]:
+    img = sitk.GetImageFromArray(arr)
+    img.SetSpacing(spacing)
+    g = sitk.GradientMagnitudeRecursiveGaussian(img, sigma=float(min(spacing)))
+    return sitk.GetArrayFromImage(g).astype(np.float32)
+
+
+def _largest_filled(mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    lab, n = ndimage.label(mask)
+    if n == 0:
+        return mask
+    sizes = np.bincount(lab.ravel())
+    sizes[0] = 0
+    out: NDArray[np.bool_] = ndimage.binary_fill_holes(lab == int(np.argmax(sizes)))
+    return out
+
+
+def _uptake_rel(
+    e: NDArray[np.float32], soft: NDArray[np.bool_]
+) -> tuple[NDArray[np.float32], float]:
+    """Uptake relative to the soft-tissue background (median), floored at 1 % of the
+    hottest soft tissue so that a SPECT with almost no background is handled."""
+    vals = e[soft]
+    if vals.size == 0 or float(vals.max()) <= 0.0:
+        raise InvalidInputError(
+            "emission image",
+            expected="uptake inside the body",
+            actual="no positive voxel in the CT's soft tissue",
+            fix="check that the PET/SPECT and the CT belong together",
+        )
+    top = float(np.percentile(vals, 99.5))
+    bg = max(float(np.median(vals)), 0.01 * top, 1e-12)
+    return (e / bg).astype(np.float32), bg
+
+
+def _seeds_from_uptake(
+    rel: NDArray[np.float32],
+    masks: ctm.CtMasks,
+    lm: ctm.Landmarks,
+    spacing: tuple[float, float, float],
+    hu: NDArray[np.float32],
+    notes: list[str],
+) -> tuple[NDArray[np.int32], dict[str, float]]:
+    """Marker image: organ cores (their class labels), hot foci (≥ 100), background (200)."""
+    voxel_ml = float(np.prod(spacing)) / 1000.0
+    region = masks.body & ~masks.lungs & ~masks.bone
+    cands = uptake.candidates(rel, region, voxel_ml, start=2.0)
+    found = uptake.identify(cands, rel, region, lm, spacing, hu)
+    markers = np.zeros(rel.shape, dtype=np.int32)
+    levels: dict[str, float] = {}
+    cores: dict[str, NDArray[np.bool_]] = {}
+    for name, (_, m) in found.items():
+        level = float(np.median(rel[m]))
+        levels[name] = level
+        core = m & (rel >= 0.55 * level) & (rel <= 1.8 * level) & ~masks.fat
+        cores[name] = core
+    # Kidneys and spleen first: the liver's low-level component may reach into them.
+    claimed = np.zeros(rel.shape, dtype=bool)
+    for name in ("kidney_left", "kidney_right", "spleen", "urinary_bladder", "liver"):
+        if name not in cores:
+            continue
+        core = cores[name] & ~ndimage.binary_dilation(claimed, iterations=2)
+        core = ndimage.binary_erosion(core, iterations=1)
+        if core.sum() == 0:
+            core = cores[name] & ~claimed
+        markers[core] = label_of(name)
+        claimed |= cores[name]
+    # Hot foci (lesions, adrenals, bowel) compete as their own markers.
+    lowest = min(levels.values()) if levels else 4.0
+    hot_level = max(1.5 * levels.get("liver", lowest), 4.0)
+    hot = (
+        (rel >= hot_level)
+        & region
+        & (markers == 0)
+        & ~ndimage.binary_dilation(claimed, iterations=1)
+    )
+    lab, n = ndimage.label(hot)
+    if n:
+        peaks = np.asarray(ndimage.maximum(rel, lab, range(1, n + 1)))
+        peak_of = np.concatenate([[0.0], peaks]).astype(np.float32)
+        core = hot & (rel >= 0.7 * peak_of[lab])
+        markers[core] = 100 + (lab[core] % 100)
+    # Background: outside, lungs, bone, fat, and soft tissue far below every organ.
+    low = 0.3 * lowest
+    bg = (~masks.body) | masks.lungs | masks.bone | (masks.fat & (hu < -60.0))
+    bg |= masks.soft & (rel < low)
+    organ_near = ndimage.binary_dilation(markers > 0, iterations=1)
+    markers[bg & ~organ_near & (markers == 0)] = 200
+    missing = [o for o in _ORGANS if o not in found]
+    if missing:
+        notes.append(f"no uptake component fitting {', '.join(missing)}")
+    return markers, levels
+
+
+def _seeds_from_ct(
+    masks: ctm.CtMasks,
+    lm: ctm.Landmarks,
+    spacing: tuple[float, float, float],
+    hu: NDArray[np.float32],
+    notes: list[str],
+) -> NDArray[np.int32]:
+    """CT-only cores: soft-tissue components (opened to cut bridges) in each organ's window."""
+    notes.append(
+        "no PET/SPECT given: organ cores from CT intensity and position only (less accurate; "
+        "check the outlines)"
+    )
+    voxel_ml = float(np.prod(spacing)) / 1000.0
+    parenchyma = masks.soft & (hu > 15.0) & (hu < 90.0)
+    parenchyma = ndimage.binary_opening(parenchyma, iterations=2)
+    region = masks.body & ~masks.lungs & ~masks.bone
+    rel = np.where(parenchyma, 10.0, 1.0).astype(np.float32)
+    cands = uptake.candidates(rel, region, voxel_ml, start=5.0)
+    found = uptake.identify(cands, rel, region, lm, spacing, hu)
+    markers = np.zeros(hu.shape, dtype=np.int32)
+    for name, (_, m) in found.items():
+        markers[ndimage.binary_erosion(m, iterations=2)] = label_of(name)
+    bg = (~masks.body) | masks.lungs | masks.bone | (masks.fat & (hu < -60.0))
+    organ_near = ndimage.binary_dilation(markers > 0, iterations=1)
+    markers[bg & ~organ_near & (markers == 0)] = 200
+    return markers
+
+
+def _red_marrow(
+    masks: ctm.CtMasks,
+    lm: ctm.Landmarks,
+    spacing: tuple[float, float, float],
+    organs: dict[str, NDArray[np.bool_]],
+    notes: list[str],
+) -> NDArray[np.bool_]:
+    """Spongiosa of three lumbar vertebral bodies below the renal hila (≈ L2–L4).
+
+    Vertebral bodies are the bone runs of the spinal column separated by discs
+    (z profile of bone area); the renal hila lie at L1–L2 in most adults, so the three
+    bodies whose centres lie below the mean kidney centroid stand for L2–L4. The VOI
+    is the interior of each body eroded by 3 mm (cortical shell and partial volume).
+    """
+    out = np.zeros(masks.bone.shape, dtype=bool)
+    kid = [m for k, m in organs.items() if k.startswith("kidney") and m.any()]
+    if not kid:
+        notes.append("red-marrow VOI not placed: no kidney to locate the lumbar spine")
+        return out
+    z_hila = float(np.mean([np.nonzero(m)[0].mean() for m in kid]))
+    sx, sy = round(lm.spine_x), round(lm.spine_y)
+    rx = max(round(30.0 / spacing[0]), 2)
+    ry = max(round(35.0 / spacing[1]), 2)
+    column = np.zeros_like(out)
+    column[:, max(sy - 2 * ry, 0) : sy + ry, max(sx - rx, 0) : sx + rx + 1] = True
+    bone = masks.bone & column
+    # Vertebral body = anterior-most bone blob of each slice in the column.
+    area = bone.sum(axis=(1, 2)).astype(float)
+    if area.max() <= 0:
+        notes.append("red-marrow VOI not placed: no vertebral bone found near the spine axis")
+        return out
+    present = area > 0.35 * np.median(area[area > 0])
+    lab, n = ndimage.label(present)
+    bodies = []
+    for i in range(1, n + 1):
+        zs = np.nonzero(lab == i)[0]
+        bodies.append((float(zs.mean()), int(zs[0]), int(zs[-1])))
+    below = sorted([b for b in bodies if b[0] <= z_hila], key=lambda b: -b[0])[:3]
+    if len(below) < 3:
+        notes.append(
+            f"red-marrow VOI: only {len(below)} vertebral bodies found below the renal hila"
+        )
+    interior = ndimage.binary_erosion(bone, iterations=max(round(3.0 / min(spacing)), 1))
+    for _, z0, z1 in below:
+        out[z0 : z1 + 1] |= interior[z0 : z1 + 1]
+    return out
+
+
+def _quality(
+    name: str,
+    mask: NDArray[np.bool_],
+    voxel_ml: float,
+    ct_vol: Volume,
+    fov_missing: bool,
+    body_x_mm: float,
+) -> OrganQuality:
+    vol = float(mask.sum()) * voxel_ml
+    code = label_of(name)
+    if vol == 0.0:
+        status: QualityStatus = "not_visible" if fov_missing else "absent"
+        reason = (
+            "its place is outside the field of view"
+            if fov_missing
+            else "not found (resected, e.g. splenectomy/nephrectomy, or no uptake): "
+            "supply labels if it is present"
+        )
+        return OrganQuality(name, code, 0.0, status, reason)
+    idx = np.argwhere(mask).mean(axis=0)[::-1]
+    xyz = ct_vol.index_to_physical(idx)
+    centroid = (float(xyz[0]), float(xyz[1]), float(xyz[2]))
+    rng = PLAUSIBLE_VOLUME_ML.get(name)
+    if rng is not None and not rng[0] <= vol <= rng[1]:
+        return OrganQuality(
+            name,
+            code,
+            vol,
+            "implausible",
+            f"volume {vol:.0f} mL outside the plausible {rng[0]:.0f}-{rng[1]:.0f} mL",
+            centroid,
+        )
+    expected = _SIDE.get(name)
+    if expected is not None:
+        # +x is the patient's left (LPS): compare with the body's midline.
+        on_left = centroid[0] > body_x_mm
+        if on_left != (expected == "left"):
+            where = "left" if on_left else "right"
+            return OrganQuality(
+                name,
+                code,
+                vol,
+                "implausible",
+                f"centroid on the patient's {where} (situs inversus, or a mislabelled structure)",
+                centroid,
+            )
+    return OrganQuality(name, code, vol, "plausible", "", centroid)
+
+
+def segment_organs(
+    ct: Volume,
+    emission: Volume | None = None,
+    *,
+    emission_kind: EmissionKind | None = None,
+    progress: Callable[[str, float], None] | None = None,
+    working_mm: float = 3.0,
+) -> OrganSegmentation:
+    """Segment body, lungs, bone, liver, spleen, kidneys, bladder on ``ct``'s grid.
+
+    ``emission`` (SSTR PET in SUV or Bq/mL, or a SPECT in counts or Bq/mL) must share
+    the CT's frame of reference (a PET/CT or SPECT/CT pair); it is resampled to the
+    working grid explicitly. ``progress(stage, fraction)`` is called between stages.
+    Deterministic: no random numbers are used.
+    """
+    t0 = time.perf_counter()
+    if ct.unit.upper() != "HU" and ct.modality != "CT":
+        raise InvalidInputError(
+            "CT for organ segmentation",
+            expected="a CT in HU",
+            actual=f"modality {ct.modality}, unit {ct.unit}",
+            fix="pass the CT series of the PET/CT or SPECT/CT",
+        )
+    kind = emission_kind
+    if emission is not None and kind is None:
+        kind = "spect" if emission.modality == "NM" else "pet"
+    notes: list[str] = []
+    _progress(progress, "working grid", 0.0)
+    work, hu = ctm.working_grid(ct, working_mm)
+    spacing = work.spacing
+    masks = ctm.ct_masks(hu, spacing)
+    lm = ctm.landmarks(masks, spacing)
+    _progress(progress, "organ cores", 0.25)
+    if emission is not None:
+        e = _emission_on(work, emission, ct)
+        rel, _ = _uptake_rel(e, masks.soft)
+        markers, levels = _seeds_from_uptake(rel, masks, lm, spacing, hu, notes)
+        scale = min(levels.values()) if levels else float(np.percentile(rel[masks.soft], 99))
+        grad = _gradient(hu, spacing) / 20.0 + _gradient(rel / scale, spacing) / 0.1
+    else:
+        markers = _seeds_from_ct(masks, lm, spacing, hu, notes)
+        grad = _gradient(hu, spacing) / 5.0
+    _progress(progress, "competition", 0.5)
+    gimg = sitk.GetImageFromArray(grad.astype(np.float32))
+    mimg = sitk.GetImageFromArray(markers.astype(np.uint16))
+    ws = sitk.GetArrayFromImage(
+        sitk.MorphologicalWatershedFromMarkers(
+            gimg, mimg, markWatershedLine=False, fullyConnected=False
+        )
+    ).astype(np.int32)
+    organs_w: dict[str, NDArray[np.bool_]] = {}
+    soft_like = masks.body & ~masks.lungs & ~masks.bone & ~(masks.fat & (hu < -60.0))
+    for name in _ORGANS:
+        m = (ws == label_of(name)) & soft_like
+        organs_w[name] = _largest_filled(m) if m.any() else m
+    marrow_w = _red_marrow(masks, lm, spacing, organs_w, notes)
+    _progress(progress, "labels on the CT grid", 0.8)
+    label_w = np.zeros(hu.shape, dtype=np.uint8)
+    label_w[masks.body] = label_of("body")
+    label_w[masks.lung_left] = label_of("lung_left")
+    label_w[masks.lung_right] = label_of("lung_right")
+    label_w[masks.bone] = label_of("bone")
+    label_w[marrow_w] = label_of("red_marrow_lumbar")
+    for name in ("urinary_bladder", "liver", "spleen", "kidney_left", "kidney_right"):
+        label_w[organs_w[name]] = label_of(name)
+    wv = work.with_array(label_w, operation="organ_labels_working_grid", quantity="label")
+    on_ct = wv.resample_to(ct, mode="nearest", default_value=0).array.astype(np.uint8)
+    # Full-resolution trim: fat/air voxels of the CT leave the soft organs.
+    ct_s = ndimage.gaussian_filter(ct.array.astype(np.float32), sigma=0.7)
+    soft_codes = [label_of(n) for n in _ORGANS]
+    trim = np.isin(on_ct, soft_codes) & (ct_s < ctm.FAT_HU)
+    on_ct[trim] = np.where(ct_s[trim] < ctm.BODY_HU, 0, label_of("body")).astype(np.uint8)
+    labels = ct.with_array(
+        on_ct,
+        operation="segment_organs",
+        parameters={"working_mm": working_mm, "emission": kind},
+        sources=_SOURCES,
+        quantity="label",
+        unit="1",
+        modality="SEG",
+        name="organs",
+    )
+    voxel_ml = ct.voxel_volume_ml
+    z_lo = ct.index_to_physical(np.array([0.0, 0.0, 0.0]))[2]
+    z_hi = ct.index_to_physical(np.array([0.0, 0.0, ct.shape[0] - 1.0]))[2]
+    fov_short = abs(z_hi - z_lo) < 250.0
+    body_x_mm = float(work.index_to_physical(np.array([lm.body_x0, lm.body_y0, 0.0]))[0])
+    qualities = []
+    for code, name in CLASS_NAMES.items():
+        m = on_ct == code
+        if name in ("pituitary_gland",):
+            qualities.append(
+                OrganQuality(name, code, 0.0, "not_visible", "the head is not segmented")
+            )
+            continue
+        if name in ("adrenal_gland_left", "adrenal_gland_right"):
+            qualities.append(
+                OrganQuality(
+                    name,
+                    code,
+                    0.0,
+                    "not_visible",
+                    "adrenals are not segmented (below the resolution of this method)",
+                )
+            )
+            continue
+        qualities.append(_quality(name, m, voxel_ml, ct, fov_short, body_x_mm))
+    step = Step.make(
+        "segment_organs",
+        {
+            "method": "sstrkit organs: CT tissues + uptake cores + marker watershed",
+            "working_mm": working_mm,
+            "emission": kind,
+            "seconds": round(time.perf_counter() - t0, 2),
+        },
+        inputs=tuple(n for n in (ct.name, emission.name if emission is not None else "") if n),
+        sources=_SOURCES,
+    )
+    _progress(progress, "done", 1.0)
+    return OrganSegmentation(
+        labels=labels,
+        names=dict(CLASS_NAMES),
+        organs=tuple(qualities),
+        method="sstrkit-organs-1",
+        provenance=step,
+        notes=tuple(notes),
+    )
