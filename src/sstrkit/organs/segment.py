@@ -218,11 +218,12 @@ def _seeds_from_ct(
         "check the outlines)"
     )
     voxel_ml = float(np.prod(spacing)) / 1000.0
-    parenchyma = masks.soft & (hu > 15.0) & (hu < 90.0)
-    parenchyma = ndimage.binary_opening(parenchyma, iterations=2)
-    region = masks.body & ~masks.lungs & ~masks.bone
-    rel = np.where(parenchyma, 10.0, 1.0).astype(np.float32)
-    cands = uptake.candidates(rel, region, voxel_ml, start=5.0)
+    region = masks.body & ~masks.lungs & ~masks.bone & ~masks.fat
+    # Non-contrast parenchyma (liver ~58, spleen ~48, kidney ~32 HU) is denser than fat
+    # and water; a component ladder on exp(HU/30 HU) steps by 30 ln 1.3 ≈ 8 HU.
+    smooth = ndimage.gaussian_filter(np.clip(hu, -100.0, 150.0), sigma=1.0)
+    rel = np.exp(smooth / 30.0).astype(np.float32)
+    cands = uptake.candidates(rel, region, voxel_ml, start=float(np.exp(20.0 / 30.0)))
     found = uptake.identify(cands, rel, region, lm, spacing, hu)
     markers = np.zeros(hu.shape, dtype=np.int32)
     for name, (_, m) in found.items():

@@ -74,6 +74,116 @@ class RunResult:
 
 
 # ------------------------------------------------------------------ stages
+def _auto_organs(study: Study, res: RunResult, say: Progress) -> tuple[Study, dict[str, Any]]:
+    """Organ VOIs by the offline segmentation when the study supplies none.
+
+    Segments the baseline SSTR PET/CT (or, without one, the first SPECT/CT time
+    point with its SPECT) and makes that label map the study's segmentation; the
+    reading stage then adds the lesions it finds (:func:`_merge_lesions`).
+    """
+    from sstrkit.io.nifti import write_nifti
+    from sstrkit.organs.segment import segment_organs
+
+    pet, pet_ct = study.series("pet"), study.series("pet_ct")
+    notes: list[str] = []
+    if pet is not None and pet_ct is not None:
+        ct = study.read(study.path(pet_ct["path"]), pet_ct["series_uid"])
+        em = study.read(study.path(pet["path"]), pet["series_uid"])
+        key, on = "baseline", "baseline SSTR PET/CT"
+    else:
+        tp = next((t for t in study.time_points if t.ct_path is not None), None)
+        if tp is None:
+            raise _StageSkippedError(
+                "no organ labels and no CT to segment (neither a PET/CT nor a SPECT/CT)"
+            )
+        ct = study.read(tp.ct_path, tp.ct_series_uid)  # type: ignore[arg-type]
+        em = study._read_spect(tp, notes)
+        key = f"cycle{tp.cycle}_{tp.hours_post_injection:g}h"
+        on = f"SPECT/CT {tp.label}"
+    say(f"segmenting organs on the {on}")
+    seg = segment_organs(ct, em)
+    out_dir = res.out / "organs"
+    lab_path = write_nifti(seg.labels, out_dir / f"organs_{key}.nii.gz")
+    names_path = out_dir / f"organs_{key}_labels.json"
+    write_json_atomic(names_path, seg.label_json())
+    source = f"automatic organ segmentation (sstrkit organs, {seg.method}) on the {on}"
+    new = study.with_segmentation({key: lab_path}, names_path, source=source)
+    res.artefacts["auto_organs"] = seg
+    res.artefacts["auto_organs_key"] = key
+    res.files["organs_nifti"] = str(lab_path)
+    res.files["organs_labels_json"] = str(names_path)
+    res.data_quality.append(
+        {
+            "kind": "vois",
+            "cycle": None,
+            "region": None,
+            "message": f"no organ labels supplied: organ VOIs from the {source}; check the "
+            "outlines (organs_*.nii.gz) or supply labels",
+        }
+    )
+    for o in seg.organs:
+        if o.status in ("implausible", "absent") and o.name in (
+            "liver",
+            "spleen",
+            "kidney_left",
+            "kidney_right",
+        ):
+            res.data_quality.append(
+                {
+                    "kind": "vois",
+                    "cycle": None,
+                    "region": o.name,
+                    "message": f"automatic {o.name}: {o.status} ({o.reason}); no dose for an "
+                    "absent organ",
+                }
+            )
+    doc = {**seg.to_dict(), "on": on, "key": key, "files": {"labels": str(lab_path)}}
+    doc["notes"] = [*doc["notes"], *notes]
+    return new, doc
+
+
+def _merge_lesions(study: Study, res: RunResult) -> Study:
+    """Add the lesions of the reading to the automatic organ map (lesions win a voxel).
+
+    Organ VOIs thereby exclude lesions (normal-organ VOIs); lesions are named
+    ``lesion_<id>`` so that the dosimetry treats them as lesions.
+    """
+    from sstrkit.io.nifti import read_nifti, write_nifti
+
+    result = res.artefacts.get("reading")
+    key = res.artefacts.get("auto_organs_key")
+    if result is None or key != "baseline":
+        return study
+    organs_path = Path(res.files["organs_nifti"])
+    organs = read_nifti(organs_path)
+    lesions = result.segmentation.labels
+    les = lesions.with_metadata(
+        operation="assign_frame_of_reference",
+        frame_of_reference_uid=organs.frame_of_reference_uid,
+    ).resample_to(organs, mode="nearest")
+    arr = np.asarray(organs.array, dtype=np.int32).copy()
+    la = np.asarray(les.array, dtype=np.int32)
+    raw = json.loads(Path(res.files["organs_labels_json"]).read_text("utf-8"))
+    names = {int(k): str(v) for k, v in raw.items()}
+    for m in result.lesions:
+        code = 100 + int(m.id)
+        sel = la == int(m.id)
+        if not sel.any():
+            continue
+        arr[sel] = code
+        names[code] = f"lesion_{int(m.id):02d}"
+    merged = organs.with_array(arr.astype(np.int16), operation="merge_reading_lesions")
+    path = write_nifti(merged, organs_path.with_name("vois_baseline.nii.gz"))
+    names_path = organs_path.with_name("vois_baseline_labels.json")
+    write_json_atomic(names_path, {str(k): v for k, v in sorted(names.items())})
+    res.files["vois_nifti"] = str(path)
+    return study.with_segmentation(
+        {"baseline": path},
+        names_path,
+        source=f"{study.voi_source}; lesions from the baseline SSTR PET reading",
+    )
+
+
 def _stage_import(study: Study, res: RunResult) -> dict[str, Any]:
     from sstrkit.io.discover import discover
 
@@ -763,9 +873,21 @@ def run_study(
         ("planning", lambda: _stage_planning(study, res)),
         ("follow-up", lambda: _stage_followup(study, res)),
     ]
+    if not study.has_labels:
+        say("organs")
+        t0 = time.perf_counter()
+        try:
+            study, res.stages["organs"] = _auto_organs(study, res, say)
+        except _StageSkippedError as exc:
+            res.skipped["organs"] = str(exc)
+        except SstrkitError as exc:
+            res.skipped["organs"] = exc.one_line()
+        res.timings_s["organs"] = time.perf_counter() - t0
     for name, stage in stages:
         say(name)
         t0 = time.perf_counter()
+        if name == "dosimetry" and "auto_organs" in res.artefacts:
+            study = _merge_lesions(study, res)
         try:
             res.stages[name] = stage()
         except _StageSkippedError as exc:
