@@ -74,9 +74,12 @@ def working_grid(ct: Volume, spacing_mm: float = 3.0) -> tuple[Volume, NDArray[n
     sp = np.maximum(phys, spacing_mm)
     n = np.maximum(np.floor((hi - lo) / sp).astype(int) + 1, 1)
     sigma_image_axes = (d.T @ sp) / 2.0
-    smooth = sitk.SmoothingRecursiveGaussian(
-        sitk.Cast(img, sitk.sitkFloat32), [float(v) for v in sigma_image_axes]
-    )
+    src = sitk.Cast(img, sitk.sitkFloat32)
+    # Fine CTs (0.7-1 mm) are first averaged over whole blocks (fast, itself anti-aliasing)
+    shrink = [max(int(v), 1) for v in np.floor(sigma_image_axes / native)]
+    if max(shrink) > 1:
+        src = sitk.BinShrink(src, shrink)
+    smooth = sitk.SmoothingRecursiveGaussian(src, [float(v) for v in sigma_image_axes])
     ref = sitk.Image([int(v) for v in n], sitk.sitkFloat32)
     ref.SetSpacing([float(v) for v in sp])
     ref.SetOrigin([float(v) for v in lo])

@@ -284,13 +284,13 @@ def _red_marrow(
 
 def _quality(
     name: str,
-    mask: NDArray[np.bool_],
-    voxel_ml: float,
-    ct_vol: Volume,
+    vol: float,
+    mask_work: NDArray[np.bool_],
+    work: Volume,
     fov_missing: bool,
     body_x_mm: float,
 ) -> OrganQuality:
-    vol = float(mask.sum()) * voxel_ml
+    """Quality of one class: ``vol`` (mL, CT grid), centroid from the working grid."""
     code = label_of(name)
     if vol == 0.0:
         status: QualityStatus = "not_visible" if fov_missing else "absent"
@@ -301,8 +301,13 @@ def _quality(
             "supply labels if it is present"
         )
         return OrganQuality(name, code, 0.0, status, reason)
-    idx = np.argwhere(mask).mean(axis=0)[::-1]
-    xyz = ct_vol.index_to_physical(idx)
+    if not mask_work.any():  # a sliver only on the fine grid: centre of the working grid
+        mask_work = np.ones_like(mask_work)
+    zyx = [
+        float(np.average(np.arange(mask_work.shape[k]), weights=mask_work.sum(axis=other)))
+        for k, other in ((0, (1, 2)), (1, (0, 2)), (2, (0, 1)))
+    ]
+    xyz = work.index_to_physical(np.asarray(zyx[::-1]))
     centroid = (float(xyz[0]), float(xyz[1]), float(xyz[2]))
     rng = PLAUSIBLE_VOLUME_ML.get(name)
     if rng is not None and not rng[0] <= vol <= rng[1]:
@@ -399,10 +404,19 @@ def segment_organs(
     wv = work.with_array(label_w, operation="organ_labels_working_grid", quantity="label")
     on_ct = wv.resample_to(ct, mode="nearest", default_value=0).array.astype(np.uint8)
     # Full-resolution trim: fat/air voxels of the CT leave the soft organs.
-    ct_s = ndimage.gaussian_filter(ct.array.astype(np.float32), sigma=0.7)
     soft_codes = [label_of(n) for n in _ORGANS]
-    trim = np.isin(on_ct, soft_codes) & (ct_s < ctm.FAT_HU)
-    on_ct[trim] = np.where(ct_s[trim] < ctm.BODY_HU, 0, label_of("body")).astype(np.uint8)
+    organ_vox = (on_ct >= min(soft_codes)) & (on_ct <= max(soft_codes))
+    if organ_vox.any():
+        box = tuple(
+            slice(int(ix.min()), int(ix.max()) + 1)
+            for ix in (np.nonzero(organ_vox.any(axis=a))[0] for a in ((1, 2), (0, 2), (0, 1)))
+        )
+        sub = sitk.GetImageFromArray(np.ascontiguousarray(ct.array[box], dtype=np.float32))
+        sub.SetSpacing(ct.spacing)
+        ct_s = sitk.GetArrayFromImage(sitk.SmoothingRecursiveGaussian(sub, 0.7 * min(ct.spacing)))
+        view = on_ct[box]
+        trim = organ_vox[box] & (ct_s < ctm.FAT_HU)
+        view[trim] = np.where(ct_s[trim] < ctm.BODY_HU, 0, label_of("body")).astype(np.uint8)
     labels = ct.with_array(
         on_ct,
         operation="segment_organs",
@@ -414,14 +428,14 @@ def segment_organs(
         name="organs",
     )
     voxel_ml = ct.voxel_volume_ml
+    counts = np.bincount(on_ct.ravel(), minlength=max(CLASS_NAMES) + 1)
     z_lo = ct.index_to_physical(np.array([0.0, 0.0, 0.0]))[2]
     z_hi = ct.index_to_physical(np.array([0.0, 0.0, ct.shape[0] - 1.0]))[2]
     fov_short = abs(z_hi - z_lo) < 250.0
     body_x_mm = float(work.index_to_physical(np.array([lm.body_x0, lm.body_y0, 0.0]))[0])
     qualities = []
     for code, name in CLASS_NAMES.items():
-        m = on_ct == code
-        if name in ("pituitary_gland",):
+        if name == "pituitary_gland":
             qualities.append(
                 OrganQuality(name, code, 0.0, "not_visible", "the head is not segmented")
             )
@@ -437,7 +451,16 @@ def segment_organs(
                 )
             )
             continue
-        qualities.append(_quality(name, m, voxel_ml, ct, fov_short, body_x_mm))
+        qualities.append(
+            _quality(
+                name,
+                float(counts[code]) * voxel_ml,
+                label_w == code,
+                work,
+                fov_short,
+                body_x_mm,
+            )
+        )
     step = Step.make(
         "segment_organs",
         {

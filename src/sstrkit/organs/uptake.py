@@ -96,24 +96,29 @@ def candidates(
 ) -> list[Candidate]:
     """Components of ``rel >= level`` inside ``mask`` for a geometric ladder of levels."""
     out: list[Candidate] = []
-    shape = rel.shape
-    zi, yi, xi = np.indices(shape, dtype=np.float32)
+    inside = (rel >= start) & mask
+    idx = np.flatnonzero(inside)  # only voxels above the first level are ever labelled
+    if idx.size == 0:
+        return out
+    zi, yi, xi = (a.astype(np.float64) for a in np.unravel_index(idx, rel.shape))
+    vals = rel.ravel()[idx].astype(np.float64)
     for t in _levels(rel[mask], start):
         lab, n = ndimage.label((rel >= t) & mask)
         if n == 0:
             continue
-        flat = lab.ravel()
+        flat = lab.ravel()[idx]
         counts = np.bincount(flat, minlength=n + 1)
         keep = np.nonzero(counts * voxel_ml >= min_ml)[0]
         keep = keep[keep > 0]
         if keep.size == 0:
             continue
-        sz = np.bincount(flat, weights=zi.ravel(), minlength=n + 1)
-        sy = np.bincount(flat, weights=yi.ravel(), minlength=n + 1)
-        sx = np.bincount(flat, weights=xi.ravel(), minlength=n + 1)
-        se = np.bincount(flat, weights=rel.ravel(), minlength=n + 1)
-        peaks = ndimage.maximum(rel, lab, keep)
-        for j, i in enumerate(keep):
+        sz = np.bincount(flat, weights=zi, minlength=n + 1)
+        sy = np.bincount(flat, weights=yi, minlength=n + 1)
+        sx = np.bincount(flat, weights=xi, minlength=n + 1)
+        se = np.bincount(flat, weights=vals, minlength=n + 1)
+        peaks = np.zeros(n + 1)
+        np.maximum.at(peaks, flat, vals)
+        for i in keep:
             c = float(counts[i])
             out.append(
                 Candidate(
@@ -122,7 +127,7 @@ def candidates(
                     volume_ml=c * voxel_ml,
                     centroid=(float(sz[i] / c), float(sy[i] / c), float(sx[i] / c)),
                     mean=float(se[i] / c),
-                    peak=float(np.asarray(peaks)[j]),
+                    peak=float(peaks[i]),
                     n_voxels=int(c),
                 )
             )
