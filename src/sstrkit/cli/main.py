@@ -25,6 +25,7 @@ from sstrkit.cli import (
     phantom,
     preclinical,
     reading,
+    segment,
     study,
     voxel,
 )
@@ -109,6 +110,7 @@ for _group in (
     dicom,
     study,
     phantom,
+    segment,
     reading,
     kinetics,
     dose,

@@ -517,6 +517,8 @@ def _classify(s: _Series) -> None:
             )
         elif sop == RTDOSE_SOP_CLASS:
             s.reason = "RTDOSE (a dose result, not an input)"
+        elif sop in _seg_sop_classes():
+            s.reason = "DICOM SEG referencing no series of the study (frame of reference)"
         else:
             s.reason = f"{s.info.sop_class_name} ({s.info.modality}): not a CT, PET or NM image"
         return
@@ -1088,6 +1090,51 @@ def _copy(src: Path, dest: Path) -> None:
         shutil.copyfile(src, tmp)
 
 
+def _seg_sop_classes() -> Mapping[str, str]:
+    from sstrkit.io.masks import SEG_SOP_CLASSES
+
+    return SEG_SOP_CLASSES
+
+
+def _seg_target(
+    header: Any, candidates: Sequence[tuple[str, _Series]]
+) -> tuple[str, _Series, bool] | None:
+    """Manifest key and grid series of a DICOM SEG: the series it references, else a series
+    (CT first) of its frame of reference (then resampled, nearest); ``None`` when neither."""
+    for key, s in candidates:
+        if s.uid in header.referenced_series_uids:
+            return key, s, False
+    same_for = [
+        (key, s)
+        for key, s in candidates
+        if header.frame_of_reference_uid
+        and s.info.frame_of_reference_uid == header.frame_of_reference_uid
+    ]
+    same_for.sort(key=lambda c: c[1].kind != "CT")
+    return (same_for[0][0], same_for[0][1], True) if same_for else None
+
+
+def _seg_to_study(
+    file: Path, key: str, grid: _Series, resample: bool, seg_dir: Path, notes: list[str]
+) -> dict[int, str]:
+    """The SEG as ``seg_dir/labels.nii.gz`` on the grid of the series ``grid``; its names."""
+    from sstrkit.io.dicom_read import read_series
+    from sstrkit.io.masks import read_dicom_seg
+    from sstrkit.io.nifti import write_nifti
+
+    res = read_dicom_seg(file, read_series(grid.info).volume, resample_labels=resample)
+    notes.extend(res.notes)
+    names = {str(k): v for k, v in sorted(res.names.items())}
+    write_nifti(res.labels, seg_dir / "labels.nii.gz", extra={"Labels": names, "Source": str(file)})
+    how = "resampled (nearest) onto" if resample else "on"
+    notes.append(
+        f"DICOM SEG {file.name} ({res.header.series_description or 'no description'}, "
+        f"{len(res.names)} segments: {', '.join(names.values())}) converted to the study "
+        f"segmentation '{key}', {how} the grid of {grid.info.modality} {grid.label}"
+    )
+    return res.names
+
+
 # --------------------------------------------------------------------------- validation
 def _aware_iso(v: str) -> str:
     t = _dt.datetime.fromisoformat(v)
@@ -1329,7 +1376,10 @@ def intake_study(
         DICOM paths in the manifest are absolute; the DICOM stays where it is.
     segmentation, label_names
         Organ/lesion label map (NIfTI) and its names (``{"1": "liver"}`` or
-        ``{"liver": 1}``, a file or a mapping; default: the NIfTI sidecar's ``labels``).
+        ``{"liver": 1}``, a file or a mapping; default: the NIfTI sidecar's ``labels``),
+        or a DICOM SEG (file or folder; default names: its segment labels). Without it, a
+        SEG series of the export that references the SSTR PET/CT or a SPECT/CT (or shares
+        its frame of reference) becomes the study segmentation (``docs/segmentation.md``).
     clinical
         ``clinical.json`` with administrations and labs; administrations fill
         administration times/activities missing from the headers.
@@ -1363,9 +1413,15 @@ def intake_study(
             "--label-names", expected="together with --segmentation", actual="alone"
         )
     names: dict[int, str] | None = None
-    if seg_path is not None:
+    seg_dicom: Path | None = None  # a DICOM SEG given as --segmentation
+    if seg_path is not None and not seg_path.name.endswith((".nii", ".nii.gz")):
+        from sstrkit.io.masks import find_dicom_seg
+
+        seg_dicom = find_dicom_seg(seg_path)
+    if seg_path is not None and seg_dicom is None:
         if not seg_path.is_file():
-            raise InvalidInputError("--segmentation", expected="an existing NIfTI label map",
+            raise InvalidInputError("--segmentation",
+                                    expected="an existing NIfTI label map or DICOM SEG",
                                     actual=str(seg_path))  # fmt: skip
         names = _label_names(label_names, seg_path)
     clinical_path = Path(clinical).expanduser().resolve() if clinical is not None else None
@@ -1553,6 +1609,62 @@ def intake_study(
                 "Use it with --role UID=pet_ct|fdg_ct|spect_ct"
             )
 
+    # ---- a DICOM SEG as the study segmentation (a given --segmentation wins)
+    seg_candidates: list[tuple[str, _Series]] = []
+    for key, emission in [("baseline", chosen["pet"])] + [
+        (f"cycle{e.cycle}_{e.hours:g}h", e) for e in spects
+    ]:
+        paired = ct_of.get(id(emission)) if emission is not None else None
+        seg_candidates += [(key, x) for x in (emission, paired) if x is not None]
+    seg_use: tuple[Path, str, _Series, bool] | None = None
+    used_seg: _Series | None = None
+    if seg_dicom is not None:
+        from sstrkit.io.masks import dicom_seg_info
+
+        header = dicom_seg_info(seg_dicom)
+        target = _seg_target(header, seg_candidates)
+        if target is None:
+            raise InvalidInputError(
+                "--segmentation",
+                expected="a DICOM SEG referencing a series of the study (or sharing the frame "
+                "of reference of its SSTR PET/CT or a SPECT/CT)",
+                actual=f"{seg_dicom.name}: references {list(header.referenced_series_uids)}, "
+                f"frame of reference {header.frame_of_reference_uid}",
+                fix="pass the segmentation made on this study's images",
+            )
+        seg_use = (seg_dicom, *target)
+    for s in series:
+        if s.info.sop_class_uid not in _seg_sop_classes():
+            continue
+        if seg_path is not None:
+            if seg_dicom is None or s.info.files[0].resolve() != seg_dicom.resolve():
+                s.reason = "DICOM SEG not used: --segmentation was given"
+            else:
+                s.reason, s.noted, used_seg = "the study segmentation (--segmentation)", True, s
+            continue
+        if len(s.info.files) != 1:
+            s.reason = (
+                f"DICOM SEG of {len(s.info.files)} instances (one instance expected); pass one "
+                "with --segmentation"
+            )
+            continue
+        from sstrkit.io.masks import dicom_seg_info
+
+        header = dicom_seg_info(s.info.files[0])
+        target = _seg_target(header, seg_candidates)
+        if target is None:
+            continue
+        if seg_use is not None and not (target[0] == "baseline" and seg_use[1] != "baseline"):
+            s.reason = f"another DICOM SEG ({seg_use[0].name}) is the study segmentation"
+            continue
+        if used_seg is not None:  # a SEG on the SSTR PET/CT replaces one on a SPECT/CT
+            used_seg.noted = False
+            used_seg.reason = (
+                f"another DICOM SEG ({s.info.files[0].name}) is the study segmentation"
+            )
+        seg_use, used_seg = (s.info.files[0], *target), s
+        s.reason, s.noted = "the study segmentation (DICOM SEG)", True
+
     # ---- a note for every other series not used
     for s in series:
         if s.role is not None or id(s) in used_cts or s.noted:
@@ -1668,11 +1780,24 @@ def intake_study(
             "labels_nifti": {key: f"segmentation/labels{suffix}"},
             "label_names": "segmentation/label_names.json",
         }
+    if seg_use is not None:
+        step("converting the DICOM SEG")
+        seg_dir = out_dir / "segmentation"
+        seg_names = _seg_to_study(*seg_use, seg_dir, notes)
+        if label_names is not None:
+            seg_names = _label_names(label_names, seg_use[0])
+        write_json_atomic(
+            seg_dir / "label_names.json", {str(k): seg_names[k] for k in sorted(seg_names)}
+        )
+        manifest["segmentation"] = {
+            "labels_nifti": {seg_use[1]: "segmentation/labels.nii.gz"},
+            "label_names": "segmentation/label_names.json",
+        }
     if clinical_path is not None:
         _copy(clinical_path, out_dir / "clinical.json")
         manifest["clinical"] = "clinical.json"
 
-    ignored = [s for s in series if s.role is None and id(s) not in used_cts]
+    ignored = [s for s in series if s.role is None and id(s) not in used_cts and s is not used_seg]
     manifest["intake"] = {
         "source": str(root),
         "sstrkit_version": __version__,
@@ -1719,6 +1844,8 @@ def intake_study(
         ct = ct_of.get(id(e))
         if ct is not None:
             rows.append(row(ct, "spect_ct", e.cycle, e.hours))
+    if used_seg is not None:
+        rows.append(row(used_seg, "segmentation", None, None))
     for s in sorted(ignored, key=lambda s: (s.time is None, s.time.timestamp() if s.time else 0.0)):
         rows.append(row(s, "ignored", None, None))
     return IntakeResult(manifest, manifest_path, tuple(rows), tuple(notes))

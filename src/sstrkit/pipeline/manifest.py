@@ -126,6 +126,9 @@ class Segmentation(_Model):
     ``"cycle<k>_<h>h"`` (on that SPECT/CT time point).
     """
 
+    # A value may also be a DICOM SEG (file, or folder holding one): read on the grid of the
+    # key's CT (Study.read_label_map); label_names may then be left out (segment labels).
+    # (Comments, not the docstring: the docstring is part of the published JSON Schema.)
     labels_nifti: dict[str, str] = Field(min_length=1)
     label_names: str | None = None
     regions: dict[str, list[int]] | None = None

@@ -26,7 +26,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -421,7 +421,37 @@ class Study:
 
     # ------------------------------------------------------------------ VOIs
     @property
+    def has_labels(self) -> bool:
+        """True when the study supplies VOIs (manifest segmentation or phantom truth)."""
+        if self.model.segmentation is not None:
+            return True
+        return bool((self.model.truth or {}).get("labels_nifti"))
+
+    def with_segmentation(
+        self, labels: dict[str, Path], label_names: Path, *, source: str
+    ) -> Study:
+        """The same study with ``labels`` (key → NIfTI) as its segmentation.
+
+        Paths may lie outside the study folder (an automatic segmentation written
+        into the run's output); ``source`` says where they came from (``voi_source``).
+        """
+        from sstrkit.pipeline.manifest import Segmentation
+
+        seg = Segmentation(
+            labels_nifti={k: str(Path(v).resolve()) for k, v in labels.items()},
+            label_names=str(Path(label_names).resolve()),
+        )
+        model = self.model.model_copy(update={"segmentation": seg})
+        raw = {**self.manifest, "segmentation": seg.model_dump(exclude_none=True)}
+        new = replace(self, manifest=raw, model=model)
+        object.__setattr__(new, "_voi_source", source)
+        return new
+
+    @property
     def voi_source(self) -> str:
+        own = self.__dict__.get("_voi_source")
+        if own:
+            return str(own)
         if self.model.segmentation is not None:
             return "study segmentation (manifest 'segmentation')"
         return "digital-patient organ and lesion contours (truth/ label maps)"
@@ -569,10 +599,43 @@ class Study:
         """Region name → label values of the dosimetry regions."""
         return dict(self.region_map.regions)
 
-    def label_volume(self, key: str) -> Volume:
-        """Label map ``key`` as stored."""
+    @cached_property
+    def _dicom_seg_reads(self) -> dict[str, Volume]:
+        return {}
+
+    def read_label_map(self, src: LabelSource) -> Volume:
+        """Label map of ``src``: a NIfTI as stored, or a DICOM SEG (file, or folder holding
+        one) as segment numbers on the grid of the CT of its scan (``src.ct_path``; by
+        nearest neighbour when drawn on another grid of that frame of reference)."""
         from sstrkit.io.nifti import read_nifti
 
+        if src.path.name.endswith((".nii", ".nii.gz")):
+            return read_nifti(src.path)
+        from sstrkit.io.masks import find_dicom_seg, read_dicom_seg
+
+        seg_file = find_dicom_seg(src.path)
+        if seg_file is None:
+            return read_nifti(src.path)  # not a SEG either: the NIfTI reader names the problem
+        cached = self._dicom_seg_reads.get(str(seg_file))
+        if cached is not None:
+            return cached
+        if src.ct_path is None:
+            raise InvalidInputError(
+                f"segmentation.labels_nifti.{src.key}",
+                expected="a DICOM SEG of a scan whose CT is in the manifest (series.pet_ct for "
+                "'baseline', series.spect_ct for a time point)",
+                actual=f"{seg_file.name} without the CT of its scan",
+                fix="add the CT to the manifest, or convert the SEG with 'sstrkit study init "
+                "DICOM_DIR --segmentation SEG'",
+            )
+        labels = read_dicom_seg(
+            seg_file, self.read(src.ct_path, src.ct_series_uid), resample_labels=True
+        ).labels
+        self._dicom_seg_reads[str(seg_file)] = labels
+        return labels
+
+    def label_volume(self, key: str) -> Volume:
+        """Label map ``key`` as stored (a DICOM SEG on the grid of its CT)."""
         src = next((s for s in self._label_sources() if s.key == key), None)
         if src is None:
             raise InvalidInputError(
@@ -580,7 +643,7 @@ class Study:
                 expected=f"one of {[s.key for s in self._label_sources()]}",
                 actual=key,
             )
-        return read_nifti(src.path)
+        return self.read_label_map(src)
 
     def labels_on(
         self,
@@ -598,10 +661,8 @@ class Study:
         coordinates (nearest neighbour). ``notes`` receives a line when labels
         from another session are placed by coordinates or the registration is doubtful.
         """
-        from sstrkit.io.nifti import read_nifti
-
         src = self.label_source_for_baseline()
-        lab = read_nifti(src.path)
+        lab = self.read_label_map(src)
         name = reference.name or reference.modality
         if src.ct_path is not None and reference_ct is not None and src.ct_series_uid != ct_uid:
             from sstrkit.therapy.registration import apply_to_labels, register_ct
@@ -663,6 +724,12 @@ class Study:
         seg = self.model.segmentation
         if seg is not None:
             rel = seg.label_names
+        if not rel and seg is not None:  # a DICOM SEG names its segments
+            from sstrkit.io.masks import dicom_seg_info, find_dicom_seg
+
+            for src in self._label_sources():
+                if not src.path.name.endswith((".nii", ".nii.gz")) and find_dicom_seg(src.path):
+                    return dict(dicom_seg_info(src.path).names)
         if not rel:
             return {}
         raw = _read_json(self.path(rel), "label names")
@@ -674,7 +741,6 @@ class Study:
     def cycle_dosimetry(self, cycle: int, **options: Any) -> Any:
         """Voxel and region dosimetry of ``cycle`` (:func:`~sstrkit.therapy.voxel_dose.
         cycle_dosimetry_from_scans` on this study's scans, VOIs and truth)."""
-        from sstrkit.io.nifti import read_nifti
         from sstrkit.therapy.voxel_dose import (
             ScanTimePoint,
             VoiInput,
@@ -716,7 +782,7 @@ class Study:
             source_note = "; ".join([*admin_notes, *([source_note] if source_note else [])])
         voi = VoiInput(
             note=source_note,
-            labels=read_nifti(src.path),
+            labels=self.read_label_map(src),
             regions=rmap.regions,
             ct=voi_ct,
             kinds=dict(rmap.kinds),
