@@ -36,7 +36,7 @@ DICE_MIN = 0.85  # the issue's acceptance
 
 
 def _study(root: Path, seed: int, **kw: Any) -> Path:
-    out = root / f"seed{seed}_{kw.get('layout', 'sstrkit')}"
+    out = root / f"seed{seed}_{kw.get('anatomy', 'sstrkit')}"
     if not (out / "manifest.json").is_file():
         cfg = StudyConfig(seed=seed, cycles=1, timepoints_h=(24.0,), fdg=False, voxel_mm=2.0, **kw)
         make_study(out, cfg)
@@ -109,7 +109,7 @@ def test_repositioned_spect_ct_dice(studies: Path, seed: int) -> None:
 
 def test_stylized_anatomy_dice(studies: Path) -> None:
     """An anatomy that is not the simulator's own: ORNL/MIRD stylized adult layout."""
-    root = _study(studies, 5, layout="ornl-stylized")
+    root = _study(studies, 5, anatomy="ornl-stylized")
     ct = read_series(root / "dicom" / "pet_dotatate_ct").volume
     pet = read_series(root / "dicom" / "pet_dotatate").volume
     seg = segment_organs(ct, pet)

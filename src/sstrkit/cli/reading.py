@@ -18,8 +18,8 @@ from sstrkit.reading.images import (
     write_rotating_mip,
 )
 from sstrkit.reading.inputs import load_ct, load_organ_labels, load_suv_pet
-from sstrkit.reading.reader import ReadingResult, read_sstr_pet
-from sstrkit.reading.segmentation import SegmentationSettings
+from sstrkit.reading.reader import ReadingResult, read_sstr_pet, write_organ_segmentation
+from sstrkit.reading.segmentation import FLAG_TEXT, SegmentationSettings
 
 
 def _parse_seed(text: str) -> tuple[float, float, float]:
@@ -35,6 +35,16 @@ def _parse_seed(text: str) -> tuple[float, float, float]:
 
 def _render(d: dict[str, Any]) -> None:
     ref = d["reference"]
+    console.print(f"organs: {d['organs_source']}", markup=False, highlight=False)
+    bad = [q for q in d.get("organ_quality", []) if q["quality"] != "plausible"]
+    if bad:
+        console.print(
+            "organ quality: " + ", ".join(f"{q['name']} {q['quality']}" for q in bad),
+            markup=False,
+            highlight=False,
+        )
+    for note in d.get("notes", []):
+        console.print(f"note: {note}", markup=False, highlight=False)
     console.print(
         f"liver SUVmean {ref['liver_suv_mean']}, spleen SUVmean {ref['spleen_suv_mean']}, "
         f"blood pool {ref['blood_pool_suv_mean']}"
@@ -49,7 +59,7 @@ def _render(d: dict[str, Any]) -> None:
             None if m["t_l"] is None else f"{m['t_l']:.2f}",
             m["krenning"],
             ", ".join(f"{c:.0f}" for c in m["centroid_mm"]),
-            ", ".join(m["flags"]) or None,
+            "; ".join(FLAG_TEXT.get(f, f) for f in m["flags"]) or None,
         )
         for m in d["lesions"]
     ]
@@ -110,6 +120,12 @@ def register(app: typer.Typer) -> None:
         resample_labels: bool = typer.Option(
             False, "--resample-labels", help="Resample labels on another grid (nearest)."
         ),
+        auto_organs: bool = typer.Option(
+            True,
+            "--auto-organs/--no-auto-organs",
+            help="Without --organs, segment the organs on --ct automatically (written to "
+            "organs.nii.gz + labels.json for checking); --no-auto-organs reads without organs.",
+        ),
         fdg: Path | None = typer.Option(None, "--fdg", help="Paired FDG PET (folder/NIfTI)."),
         fdg_organs: Path | None = typer.Option(
             None, "--fdg-organs", help="Organ labels on the FDG PET grid."
@@ -169,6 +185,12 @@ def register(app: typer.Typer) -> None:
         org_vol, names = (
             load_organ_labels(organs, organ_names, suv) if organs is not None else (None, None)
         )
+        if organs is not None and organs_note is None:
+            organs_note = f"supplied: {organs}"
+        elif organs_note is not None:
+            organs_note = f"supplied: {organs_note}"
+        if org_vol is None and ct_vol is not None and auto_organs and not as_json:
+            err_console.print("segmenting the organs on the CT (automatic)…")
         fdg_vol = (
             load_suv_pet(fdg, assume_suv=assume_suv, role="FDG PET", warnings=suv_warnings)
             if fdg
@@ -196,6 +218,8 @@ def register(app: typer.Typer) -> None:
             tracer=tracer,
             settings=settings,
             seeds_mm=seeds,
+            auto_organs=auto_organs,
+            organs_source=organs_note,
         )
         doc = result.to_dict()
         from sstrkit.io.nifti import write_nifti
@@ -204,10 +228,20 @@ def register(app: typer.Typer) -> None:
             "reading_json": str(out / "reading.json"),
             "lesion_labels": str(write_nifti(result.segmentation.labels, out / "lesions.nii.gz")),
         }
+        if result.organ_segmentation is not None:
+            files.update(write_organ_segmentation(result.organ_segmentation, out))
         if images:
             if not as_json:
                 err_console.print("writing images…")
-            files["mip"] = str(write_mip(suv, out / "mip.png", result.lesions))
+            files["mip"] = str(
+                write_mip(
+                    suv,
+                    out / "mip.png",
+                    result.lesions,
+                    organs=result.organs,
+                    organs_source=result.organs_source,
+                )
+            )
             files["lesion_table"] = str(write_lesion_table(result.lesions, out / "lesions.png"))
             files["lesion_slices"] = [
                 str(p)
@@ -221,8 +255,6 @@ def register(app: typer.Typer) -> None:
             ]
         if gif:
             files["mip_rotating"] = str(write_rotating_mip(suv, out / "mip_rotating.gif"))
-        if organs_note:
-            doc["organs_source"] = organs_note
         doc["warnings"] = list(dict.fromkeys(suv_warnings))
         if not as_json:
             for w in doc["warnings"]:

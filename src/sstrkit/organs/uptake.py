@@ -74,6 +74,7 @@ class Candidate:
     mean: float
     peak: float
     n_voxels: int
+    merged: bool = False
 
 
 def _levels(rel: NDArray[np.float32], start: float, step: float = 1.3) -> list[float]:
@@ -102,11 +103,13 @@ def candidates(
         return out
     zi, yi, xi = (a.astype(np.float64) for a in np.unravel_index(idx, rel.shape))
     vals = rel.ravel()[idx].astype(np.float64)
+    labels_at: dict[float, NDArray[np.int32]] = {}
     for t in _levels(rel[mask], start):
         lab, n = ndimage.label((rel >= t) & mask)
         if n == 0:
             continue
         flat = lab.ravel()[idx]
+        labels_at[t] = flat.astype(np.int32)
         counts = np.bincount(flat, minlength=n + 1)
         keep = np.nonzero(counts * voxel_ml >= min_ml)[0]
         keep = keep[keep > 0]
@@ -131,6 +134,43 @@ def candidates(
                     n_voxels=int(c),
                 )
             )
+    return _mark_merged(out, idx, labels_at, rel.shape)
+
+
+def _mark_merged(
+    cands: list[Candidate],
+    idx: NDArray[np.intp],
+    labels_at: Mapping[float, NDArray[np.int32]],
+    shape: tuple[int, ...],
+) -> list[Candidate]:
+    """Flag components that split into two or more large parts at a higher level.
+
+    A component holding two organs joined at a low level (spleen touching the left
+    kidney) has, at some higher level, at least two children each of at least 20 mL and
+    15 % of its volume; such a component is no organ. (A liver with lesions is not
+    flagged: its lesions are small beside it.) Children are found by the component that
+    holds their centroid voxel at each lower level.
+    """
+    from dataclasses import replace
+
+    children: dict[tuple[float, int], dict[float, list[float]]] = {}
+    for c in cands:
+        f = int(np.ravel_multi_index(tuple(round(v) for v in c.centroid), shape))
+        pos = int(np.searchsorted(idx, f))
+        if pos >= idx.size or int(idx[pos]) != f:
+            continue
+        for t, lab in labels_at.items():
+            if t >= c.level:
+                continue
+            parent = int(lab[pos])
+            if parent:
+                children.setdefault((t, parent), {}).setdefault(c.level, []).append(c.volume_ml)
+    out = []
+    for c in cands:
+        big = max(20.0, 0.15 * c.volume_ml)
+        kids = children.get((c.level, c.index), {})
+        merged = any(sum(v >= big for v in vols) >= 2 for vols in kids.values())
+        out.append(replace(c, merged=merged) if merged else c)
     return out
 
 
@@ -224,7 +264,7 @@ def identify(
     pairs: list[tuple[float, str, Candidate]] = []
     for name in PRIORS:
         for c in cands:
-            if _fits(name, c, lm, spacing_xyz):
+            if not c.merged and _fits(name, c, lm, spacing_xyz):
                 pairs.append((_cost(name, c, lm, spacing_xyz, rank[c.level]), name, c))
     pairs.sort(key=lambda p: (p[0], p[1], p[2].level, p[2].index))
     found: dict[str, tuple[Candidate, NDArray[np.bool_]]] = {}

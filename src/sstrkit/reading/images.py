@@ -2,7 +2,9 @@
 
 * :func:`write_mip` — whole-body maximum-intensity projections, front (anterior,
   patient's right on the image left) and side (patient's left side view),
-  lesions numbered;
+  lesions numbered; with organ labels, the projected outline of liver, spleen,
+  kidneys, bladder and adrenals as thin coloured contours with a legend (so an
+  automatic segmentation is checked at a glance) and where the labels came from;
 * :func:`write_lesion_slices` — per lesion, the axial slice through its
   centroid: PET, CT and fused PET/CT with the lesion contour (as in the
   review's Figure 1);
@@ -30,8 +32,12 @@ from sstrkit.core.atomic import atomic_path
 from sstrkit.core.volume import Volume
 from sstrkit.errors import InvalidInputError
 from sstrkit.reading.metrics import LesionMetrics
+from sstrkit.reading.organs import OrganMap
+from sstrkit.reading.segmentation import FLAG_TEXT
 
 __all__ = [
+    "OUTLINE_COLOURS",
+    "organ_outlines",
     "rotating_mip_frames",
     "save_figure",
     "write_lesion_slices",
@@ -59,14 +65,47 @@ def _superior_up(vol: Volume) -> bool:
     return bool(vol.direction_matrix[2, 2] >= 0)
 
 
+#: Organ kind → outline colour on the MIP (colour-blind-safe Okabe–Ito palette).
+OUTLINE_COLOURS: dict[str, str] = {
+    "liver": "#E69F00",
+    "spleen": "#56B4E9",
+    "kidney": "#009E73",
+    "bladder": "#0072B2",
+    "adrenal": "#CC79A7",
+}
+
+
+def organ_outlines(organs: OrganMap, axis: int) -> list[tuple[str, NDArray[np.bool_]]]:
+    """Projected organ masks (kind, 2-D mask) along numpy ``axis`` for the outlined kinds.
+
+    >>> lab = np.zeros((4, 5, 6), dtype=np.int32); lab[1:3, 2:4, 1:3] = 1
+    >>> [(k, int(m.sum())) for k, m in organ_outlines(OrganMap(lab, {1: "liver"}), 1)]
+    [('liver', 4)]
+    """
+    out: list[tuple[str, NDArray[np.bool_]]] = []
+    for kind in OUTLINE_COLOURS:
+        m = organs.mask(kind)
+        if m.any():
+            out.append((kind, np.asarray(m.any(axis=axis), dtype=bool)))
+    return out
+
+
 def write_mip(
     suv: Volume,
     path: str | os.PathLike[str],
     lesions: Sequence[LesionMetrics] = (),
     *,
     vmax: float | None = None,
+    organs: OrganMap | None = None,
+    organs_source: str | None = None,
 ) -> Path:
-    """Front and side MIPs of the SUV volume, lesions numbered at their centroids."""
+    """Front and side MIPs of the SUV volume, lesions numbered at their centroids.
+
+    With ``organs`` (on the PET grid), the projected outline of each organ of
+    :data:`OUTLINE_COLOURS` is drawn as a thin contour with a legend, and
+    ``organs_source`` (e.g. ``"automatic: sstrkit organs …"``) is printed under the
+    images so that the reader knows whether to check them.
+    """
     arr = np.asarray(suv.array, dtype=np.float32)
     sx, sy, sz = suv.spacing
     front = arr.max(axis=1)  # (z, x)
@@ -81,6 +120,27 @@ def write_mip(
     # (LPS +y) on the right — so the y axis runs left to right unflipped.
     axes[1].imshow(side, cmap="gray_r", vmin=0, vmax=top, origin=origin, aspect=sz / sy)
     axes[1].set_title("MIP side (left lateral)")
+    if organs is not None:
+        from matplotlib.lines import Line2D
+
+        if organs.labels.shape != arr.shape:
+            raise InvalidInputError(
+                "organ labels for the MIP outlines",
+                expected=f"the PET grid {arr.shape}",
+                actual=organs.labels.shape,
+                fix="pass the reading's organ map (ReadingResult.organs)",
+            )
+        handles = []
+        for (kind, front_m), (_, side_m) in zip(
+            organ_outlines(organs, 1), organ_outlines(organs, 2), strict=True
+        ):
+            colour = OUTLINE_COLOURS[kind]
+            for ax, proj in ((axes[0], front_m), (axes[1], side_m)):
+                # pixel centres at integer coordinates, as imshow draws them
+                ax.contour(proj.astype(np.float32), levels=[0.5], colors=colour, linewidths=0.7)
+            handles.append(Line2D([], [], color=colour, linewidth=1.0, label=kind))
+        if handles:
+            axes[1].legend(handles=handles, loc="lower right", fontsize=6, framealpha=0.7)
     for m in lesions:
         i, j, k = suv.physical_to_index(m.centroid_mm)
         axes[0].annotate(str(m.id), (i, k), color="red", fontsize=8, ha="left")
@@ -89,6 +149,11 @@ def write_mip(
         ax.set_xticks([])
         ax.set_yticks([])
     fig.suptitle(f"{suv.name or 'SSTR PET'} — SUV 0–{top:.1f}")
+    if organs_source:
+        caption = f"organ outlines: {organs_source}"
+        if organs_source.startswith("automatic"):
+            caption = "organs segmented automatically — check the outlines; " + caption
+        fig.text(0.5, 0.02, caption, ha="center", fontsize=7)
     return save_figure(fig, path)
 
 
@@ -174,7 +239,10 @@ def write_lesion_table(lesions: Sequence[LesionMetrics], path: str | os.PathLike
         "T/S",
         "Krenning",
         "centroid LPS (mm)",
+        "flags",
     ]
+    flag_keys = sorted({f for m in lesions for f in m.flags})
+    marks = {f: f"[{i + 1}]" for i, f in enumerate(flag_keys)}
     rows = [
         [
             str(m.id),
@@ -188,15 +256,20 @@ def write_lesion_table(lesions: Sequence[LesionMetrics], path: str | os.PathLike
             _fmt(m.t_s),
             "—" if m.krenning is None else str(m.krenning),
             ", ".join(f"{c:.0f}" for c in m.centroid_mm),
+            " ".join(marks[f] for f in m.flags) or "—",
         ]
         for m in lesions
     ] or [["—"] * len(cols)]
-    fig = Figure(figsize=(12, 0.6 + 0.3 * (len(rows) + 1)))
+    notes = [f"{marks[f]} {FLAG_TEXT.get(f, f)}" for f in flag_keys]
+    fig = Figure(figsize=(12, 0.6 + 0.3 * (len(rows) + 1) + 0.2 * len(notes)))
     ax = fig.subplots()
     ax.axis("off")
     tab = ax.table(cellText=rows, colLabels=cols, loc="center", cellLoc="center")
     tab.auto_set_font_size(False)
     tab.set_fontsize(8)
+    for i, text in enumerate(notes):
+        row = len(notes) - 1 - i  # first note on top
+        fig.text(0.02, 0.02 + 0.2 * row / fig.get_figheight(), text, fontsize=7)
     return save_figure(fig, path)
 
 

@@ -117,11 +117,32 @@ def parse_label_names(raw: Any, where: str) -> dict[int, str]:
 
 
 def load_organ_labels(
-    path: Path, names_path: Path | None, reference: Volume
+    path: Path,
+    names_path: Path | None,
+    reference: Volume,
+    *,
+    notes: list[str] | None = None,
 ) -> tuple[Volume, dict[int, str] | None]:
     """Organ labels from NIfTI (names from --organ-names or the sidecar), an RTSTRUCT,
-    or a folder of binary organ masks (TotalSegmentator output; names from the files)."""
-    if path.is_dir():
+    a DICOM SEG (file, or folder holding one; names from the segments unless
+    --organ-names is given), or a folder of binary organ masks (TotalSegmentator
+    output; names from the files).
+
+    A DICOM SEG whose frames lie on ``reference``'s grid is returned on it; on
+    another grid (same frame of reference) it is returned on its own grid, and the
+    caller resamples it or refuses, as for a NIfTI label map. ``notes`` receives
+    what the SEG reader reports (overlapping segments, empty segments).
+    """
+    seg_file = None
+    if path.is_dir() and not any(_is_nifti(p) for p in path.iterdir()):
+        from sstrkit.io.masks import find_dicom_seg
+
+        seg_file = find_dicom_seg(path)
+    elif path.is_file() and not _is_nifti(path):
+        from sstrkit.io.masks import is_dicom_seg
+
+        seg_file = path if is_dicom_seg(path) else None
+    if path.is_dir() and seg_file is None:
         from sstrkit.reading.totalseg import load_mask_folder
 
         return load_mask_folder(path)
@@ -133,6 +154,13 @@ def load_organ_labels(
             raise InvalidInputError(
                 "--organ-names", expected="a readable JSON file", actual=exc
             ) from None
+    if seg_file is not None:
+        from sstrkit.io.masks import read_dicom_seg
+
+        seg = read_dicom_seg(seg_file, reference, keep_own_grid=True)
+        if notes is not None:
+            notes.extend(seg.notes)
+        return seg.labels, names if names is not None else dict(seg.names)
     if _is_nifti(path):
         from sstrkit.io.nifti import read_nifti, sidecar_path
 
@@ -162,6 +190,7 @@ def load_organ_labels(
         return vol, names
     raise InvalidInputError(
         "--organs",
-        expected="a NIfTI label map, an RTSTRUCT file or a folder of organ masks",
+        expected="a NIfTI label map, an RTSTRUCT or DICOM SEG file, or a folder of organ "
+        "masks or holding one DICOM SEG",
         actual=str(path),
     )

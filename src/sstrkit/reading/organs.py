@@ -9,14 +9,29 @@ Examples
 --------
 >>> organ_kind("Kidney_Left"), organ_kind("urinary bladder"), organ_kind("femur")
 ('kidney', 'bladder', None)
+>>> organ_kind("adrenal_gland_left"), organ_kind("renal_pelvis")
+('adrenal', 'kidney')
+>>> organ_kind("gallbladder"), organ_kind("small_bowel"), organ_kind("ureter_left")
+('gallbladder', 'bowel', 'ureter')
 >>> sorted(PHYSIOLOGICAL_KINDS)
-['adrenal', 'bladder', 'kidney', 'pituitary', 'spleen']
+['adrenal', 'bladder', 'kidney', 'pituitary', 'spleen', 'ureter']
+
+Automatic segmentations (:mod:`sstrkit.organs`) also give a quality per organ
+(``plausible``, ``implausible``, ``absent``, ``not_visible``); :class:`OrganMap`
+keeps it so that references and suppression know an organ is missing (after a
+splenectomy, say) rather than merely unlabelled:
+
+>>> lab = np.zeros((4, 4, 4), dtype=np.int32); lab[:2] = 1
+>>> m = OrganMap(lab, {1: "liver", 2: "spleen"}, quality={"liver": "plausible",
+...              "spleen": "absent"}, source="automatic")
+>>> m.status("liver"), m.status("spleen"), m.usable("spleen"), m.known_missing("spleen")
+('plausible', 'absent', False, True)
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
@@ -27,6 +42,8 @@ from sstrkit.errors import GeometryMismatchError, InvalidInputError
 
 __all__ = [
     "DEFAULT_ORGAN_NAMES",
+    "MISSING_STATUSES",
+    "NO_BACKGROUND_KINDS",
     "PHYSIOLOGICAL_KINDS",
     "OrganMap",
     "is_lesion_name",
@@ -35,20 +52,39 @@ __all__ = [
 ]
 
 #: Organs with physiological SSTR-ligand uptake that must not be read as lesions
-#: (kidneys and bladder by excretion; spleen, adrenals and pituitary by receptor
+#: (kidneys, ureters and bladder by excretion; spleen, adrenals and pituitary by receptor
 #: expression; Wang et al. 2013 section 3.3/5; Werner et al. 2018 J Nucl Med 59:1085).
-PHYSIOLOGICAL_KINDS = frozenset({"kidney", "spleen", "bladder", "adrenal", "pituitary"})
+#: Bowel and gallbladder are not: a bowel label may hold an ileal NET primary, and the
+#: gallbladder holds activity only with hepatobiliary (99mTc) tracers — both are handled
+#: by the pattern rules of :mod:`sstrkit.reading.segmentation`.
+PHYSIOLOGICAL_KINDS = frozenset({"kidney", "spleen", "bladder", "adrenal", "pituitary", "ureter"})
 
-#: Keyword → canonical kind, checked in order.
+#: Labelled kinds that are neither physiological nor read against their own uptake level.
+NO_BACKGROUND_KINDS = frozenset({"aorta", "blood", "bowel", "gallbladder"})
+
+#: Quality flags of an automatic segmentation that make an organ unusable.
+MISSING_STATUSES = frozenset({"implausible", "absent", "not_visible"})
+
+#: Keyword → canonical kind, checked in order ("gallbladder" before "bladder").
 _KEYWORDS: tuple[tuple[str, str], ...] = (
     ("liver", "liver"),
     ("hepat", "liver"),
     ("spleen", "spleen"),
     ("splen", "spleen"),
+    ("adrenal", "adrenal"),  # before "renal": "adrenal" contains it
     ("kidney", "kidney"),
     ("renal", "kidney"),
+    ("ureter", "ureter"),
+    ("gallbladder", "gallbladder"),
+    ("gall_bladder", "gallbladder"),
+    ("gall bladder", "gallbladder"),
     ("bladder", "bladder"),
-    ("adrenal", "adrenal"),
+    ("bowel", "bowel"),
+    ("colon", "bowel"),
+    ("duoden", "bowel"),
+    ("intestin", "bowel"),
+    ("ileum", "bowel"),
+    ("jejun", "bowel"),
     ("pituitar", "pituitary"),
     ("hypophys", "pituitary"),
     ("aorta", "aorta"),
@@ -102,10 +138,17 @@ def organ_kind(name: str) -> str | None:
 
 @dataclass(frozen=True)
 class OrganMap:
-    """An integer label array on the PET grid with its names and kinds."""
+    """An integer label array on the PET grid with its names and kinds.
+
+    ``quality`` (organ name → ``plausible``/``implausible``/``absent``/``not_visible``)
+    comes with automatic segmentations; supplied labels have none (every labelled
+    organ is taken as it is). ``source`` says where the labels came from.
+    """
 
     labels: NDArray[np.int32]
     names: Mapping[int, str]
+    quality: Mapping[str, str] = field(default_factory=dict)
+    source: str = "supplied"
 
     def kind_of(self, code: int) -> str | None:
         name = self.names.get(code)
@@ -124,6 +167,27 @@ class OrganMap:
     def name_at(self, code: int) -> str:
         return self.names.get(code, "other") if code else "other"
 
+    def status(self, kind: str) -> str | None:
+        """Quality of an organ kind (``None`` without quality flags, e.g. supplied labels).
+
+        A paired organ is as good as its best side (one plausible kidney is fine).
+        """
+        got = [q for n, q in self.quality.items() if organ_kind(n) == kind]
+        if not got:
+            return None
+        for q in ("plausible", "implausible", "not_visible", "absent"):
+            if q in got:
+                return q
+        return got[0]
+
+    def usable(self, kind: str) -> bool:
+        """The kind is labelled and not flagged implausible, absent or not visible."""
+        return self.has(kind) and self.status(kind) not in MISSING_STATUSES
+
+    def known_missing(self, kind: str) -> bool:
+        """The segmentation looked for the kind and flags it unusable (absent, ...)."""
+        return self.status(kind) in MISSING_STATUSES
+
 
 def prepare_organs(
     organs: Volume,
@@ -131,6 +195,8 @@ def prepare_organs(
     names: Mapping[int, str] | None = None,
     *,
     resample: bool = False,
+    quality: Mapping[str, str] | None = None,
+    source: str = "supplied",
 ) -> OrganMap:
     """Check (or explicitly resample) an organ label volume onto the PET grid.
 
@@ -145,6 +211,8 @@ def prepare_organs(
     resample
         When the grids differ: ``False`` raises :class:`GeometryMismatchError`;
         ``True`` resamples the labels with nearest neighbour (recorded).
+    quality, source
+        Per-organ quality flags and origin of the labels (see :class:`OrganMap`).
     """
     arr = np.asarray(organs.array)
     if arr.dtype.kind == "f" and (not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr))):
@@ -182,4 +250,4 @@ def prepare_organs(
             actual=f"unnamed codes {unknown}",
             fix="pass a {code: name} mapping (CLI: --organ-names names.json)",
         )
-    return OrganMap(labels=labels, names=mapping)
+    return OrganMap(labels=labels, names=mapping, quality=dict(quality or {}), source=source)

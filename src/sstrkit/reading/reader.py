@@ -16,13 +16,24 @@ Examples
 ...                   organ_names={1: "liver", 2: "spleen"})
 >>> [(m.krenning, round(m.volume_ml, 3)) for m in r.lesions], r.krenning_patient
 ([(3, 3.375)], 3)
+>>> r.organs_source
+'supplied: organ label volume'
+
+Organ labels, in order of precedence: supplied labels (``organs``); else, with a
+CT and ``auto_organs`` (default), the automatic segmentation of the CT
+(:func:`sstrkit.organs.segment.segment_organs`, the PET as emission image),
+brought to the PET grid by nearest neighbour (PET and CT share a frame of
+reference); else none (heuristic references, no physiological suppression —
+said in ``notes``). ``organs_source`` and ``organ_quality`` record which.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import os
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -30,7 +41,7 @@ from numpy.typing import NDArray
 from sstrkit import __version__
 from sstrkit.core.provenance import Step
 from sstrkit.core.volume import Volume
-from sstrkit.errors import GeometryMismatchError
+from sstrkit.errors import GeometryMismatchError, SstrkitError
 from sstrkit.reading.eligibility import EligibilityDecision, Labs, Rule, evaluate, load_rules
 from sstrkit.reading.metrics import LesionMetrics, WholeBody, lesion_metrics, whole_body
 from sstrkit.reading.organs import OrganMap, prepare_organs
@@ -43,13 +54,33 @@ from sstrkit.reading.scores import (
     patient_krenning,
 )
 from sstrkit.reading.segmentation import (
-    UNCINATE_FLAG,
+    FLAG_TEXT,
+    NON_TARGET_FLAGS,
     Segmentation,
     SegmentationSettings,
     segment_lesions,
 )
 
-__all__ = ["ReadingResult", "read_sstr_pet", "select_targets"]
+if TYPE_CHECKING:
+    from sstrkit.organs.model import OrganQuality, OrganSegmentation
+
+__all__ = [
+    "ORGANS_NONE",
+    "ReadingResult",
+    "automatic_organs_source",
+    "read_sstr_pet",
+    "select_targets",
+    "write_organ_segmentation",
+]
+
+#: ``organs_source`` when the reading had no organ labels.
+ORGANS_NONE = "none"
+
+
+def automatic_organs_source() -> str:
+    """``organs_source`` of a reading on the automatic segmentation."""
+    return f"automatic: sstrkit organs {__version__}, per-organ quality"
+
 
 #: FDG PET defaults: detection above 1.5 × liver + 2 SD is PERCIST's measurability bar.
 FDG_SETTINGS = SegmentationSettings(liver_detect_ratio=1.5, liver_detect_sd=2.0)
@@ -72,11 +103,27 @@ class ReadingResult:
     ct_on_pet_grid: Volume | None
     organs: OrganMap | None
     history: tuple[Step, ...]
+    organs_source: str = ORGANS_NONE
+    organ_quality: tuple[OrganQuality, ...] = ()
+    organ_segmentation: OrganSegmentation | None = None
+    notes: tuple[str, ...] = ()
+
+    @property
+    def organs_automatic(self) -> bool:
+        return self.organs_source.startswith("automatic")
 
     def to_dict(self) -> dict[str, Any]:
+        seg = self.organ_segmentation
         return {
+            "organs_source": self.organs_source,
+            "organs_automatic": self.organs_automatic,
+            "organ_quality": [q.to_dict() for q in self.organ_quality],
+            "organ_segmentation": (
+                {k: v for k, v in seg.to_dict().items() if k != "organs"} if seg else None
+            ),
+            "notes": list(self.notes),
             "reference": self.references.to_dict(),
-            "lesions": [m.to_dict() for m in self.lesions],
+            "lesions": [_lesion_dict(m) for m in self.lesions],
             "krenning_patient": self.krenning_patient,
             "krenning_method": "PET-adapted: lesion SUVmax vs liver/spleen SUVmean, ±10 % "
             "band = equal to liver; patient grade = most avid lesion",
@@ -98,12 +145,20 @@ class ReadingResult:
         }
 
 
+def _lesion_dict(m: LesionMetrics) -> dict[str, Any]:
+    """A lesion's JSON with the meaning of its flags (``flag_notes``)."""
+    d = m.to_dict()
+    d["flag_notes"] = [FLAG_TEXT.get(f, f) for f in m.flags]
+    return d
+
+
 def select_targets(
     lesions: Sequence[LesionMetrics], max_total: int = 5, max_per_organ: int = 2
 ) -> tuple[int, ...]:
     """Ids of the target lesions: the largest, ≤ 5 in all and ≤ 2 per organ (RECIST 1.1).
 
-    Lesions flagged as possible uncinate-process uptake are not targets.
+    Lesions flagged as uncertain (possible uncinate-process uptake, focal uptake in
+    spleen or kidney) are not targets.
 
     >>> from sstrkit.reading.metrics import LesionMetrics
     >>> ls = [LesionMetrics(i, (0, 0, 0), 1, 1, 1, v, v, organ="liver")
@@ -114,7 +169,7 @@ def select_targets(
     chosen: list[int] = []
     per: dict[str, int] = {}
     for m in sorted(lesions, key=lambda m: -m.volume_ml):
-        if UNCINATE_FLAG in m.flags or len(chosen) >= max_total:
+        if NON_TARGET_FLAGS & set(m.flags) or len(chosen) >= max_total:
             continue
         if per.get(m.organ, 0) >= max_per_organ:
             continue
@@ -132,6 +187,7 @@ def _grade(lesions: Sequence[LesionMetrics], refs: ReferenceSet) -> tuple[Lesion
                 liver=refs.liver_mean,
                 spleen=refs.spleen_mean,
                 blood_pool=refs.blood_pool_mean,
+                spleen_missing=refs.spleen_missing,
             ),
         )
         for m in lesions
@@ -169,8 +225,26 @@ def read_sstr_pet(
     tracer: str | None = None,
     settings: SegmentationSettings | None = None,
     seeds_mm: Sequence[Sequence[float]] = (),
+    auto_organs: bool = True,
+    organs_source: str | None = None,
+    organ_segmentation: OrganSegmentation | None = None,
+    progress: Callable[[str, float], None] | None = None,
 ) -> ReadingResult:
     """Read an SSTR PET quantitatively (see the package docs for each step).
+
+    Parameters (organ labels; the others are described in docs/reading.md)
+    ----------------------------------------------------------------------
+    organs, organ_names, resample_labels
+        Supplied organ labels: they always take precedence.
+    auto_organs
+        Without supplied labels, segment the organs on ``ct`` automatically
+        (:func:`sstrkit.organs.segment.segment_organs`); ``False`` reads without organs.
+    organs_source
+        How the supplied labels were obtained, for the record (default: the volume's name).
+    organ_segmentation
+        An automatic segmentation already computed (used instead of segmenting again).
+    progress
+        ``progress(stage, fraction)`` of the automatic segmentation.
 
     Raises
     ------
@@ -180,11 +254,7 @@ def read_sstr_pet(
     InvalidInputError
         The PET is not in SUV, or other inputs are malformed.
     """
-    omap = (
-        prepare_organs(organs, suv, organ_names, resample=resample_labels)
-        if organs is not None
-        else None
-    )
+    notes: list[str] = []
     ct_grid: Volume | None = None
     if ct is not None:
         a, b = ct.frame_of_reference_uid, suv.frame_of_reference_uid
@@ -199,8 +269,48 @@ def read_sstr_pet(
         ct_grid = (
             ct if ct.same_space(suv) else ct.resample_to(suv, mode="linear", default_value=-1000.0)
         )
+    omap: OrganMap | None = None
+    auto: OrganSegmentation | None = None
+    source = ORGANS_NONE
+    if organs is not None:
+        omap = prepare_organs(organs, suv, organ_names, resample=resample_labels)
+        source = organs_source or f"supplied: {organs.name or 'organ label volume'}"
+    elif organ_segmentation is not None or (ct is not None and auto_organs):
+        auto = organ_segmentation
+        if auto is None:
+            assert ct is not None
+            auto = _segment_automatically(suv, ct, notes, progress)
+        if auto is not None:
+            omap = prepare_organs(
+                auto.labels,
+                suv,
+                auto.names,
+                resample=True,
+                quality={q.name: q.status for q in auto.organs},
+                source="automatic",
+            )
+            source = automatic_organs_source()
+            notes.append(
+                "organs segmented automatically on the CT (sstrkit organs): check the outlines "
+                "on the MIP; per-organ quality in organ_quality"
+            )
+            flagged = [f"{q.name} {q.status}" for q in auto.organs if q.status != "plausible"]
+            if flagged:
+                notes.append("automatic organs flagged: " + ", ".join(flagged))
+    elif ct is not None:
+        notes.append(
+            "automatic organ segmentation switched off: no organ labels; physiological uptake "
+            "(kidneys, spleen, bladder, adrenals, urinary tract) is not suppressed"
+        )
+    if omap is None and not any("switched off" in n for n in notes):
+        notes.append(
+            "no organ labels were available (none supplied"
+            + ("" if ct is not None else " and no CT to segment")
+            + "): references from the no-label heuristics, physiological uptake (kidneys, "
+            "spleen, bladder, adrenals, urinary tract) is not suppressed"
+        )
     refs = measure_references(suv, omap)
-    seg = segment_lesions(suv, refs, omap, settings, seeds_mm=seeds_mm)
+    seg = segment_lesions(suv, refs, omap, settings, seeds_mm=seeds_mm, tracer=tracer)
     lesions = _grade(lesion_metrics(suv, seg, refs), refs)
     wb = whole_body(lesions)
     targets = select_targets(lesions)
@@ -234,14 +344,28 @@ def read_sstr_pet(
             float(netpet.fdg_positive_sstr_negative) if netpet is not None else None
         ),
     }
+    if not refs.liver_reliable:
+        # missing data never loosens a rule: no "uptake >= liver" against a stand-in liver
+        values["target_min_t_l"] = None
+        values["target_min_krenning"] = None
+        notes.append(
+            "liver missing or implausible in the organ segmentation: lesion-to-liver rules "
+            "are not assessed (T/L and Krenning shown against the stand-in reference)"
+        )
     values.update((labs or Labs()).quantities())
     decision = evaluate(rules or load_rules(), values, therapy=therapy, tracer=tracer)
     step = Step.make(
         "read_sstr_pet",
-        {"therapy": therapy, "tracer": tracer, "seeds_mm": [list(s) for s in seeds_mm]},
+        {
+            "therapy": therapy,
+            "tracer": tracer,
+            "seeds_mm": [list(s) for s in seeds_mm],
+            "organs_source": source,
+        },
         inputs=tuple(v.name for v in (suv, ct, organs, fdg) if v is not None),
         sources=KRENNING_SOURCES,
     )
+    auto_steps = (auto.provenance,) if auto is not None else ()
     return ReadingResult(
         references=refs,
         segmentation=seg,
@@ -255,5 +379,59 @@ def read_sstr_pet(
         fdg_references=frefs,
         ct_on_pet_grid=ct_grid,
         organs=omap,
-        history=(*suv.history, *refs.history, seg.labels.history[-1], step),
+        history=(*suv.history, *auto_steps, *refs.history, seg.labels.history[-1], step),
+        organs_source=source,
+        organ_quality=auto.organs if auto is not None else (),
+        organ_segmentation=auto,
+        notes=tuple(dict.fromkeys([*notes, *refs.notes])),
     )
+
+
+def _segment_automatically(
+    suv: Volume,
+    ct: Volume,
+    notes: list[str],
+    progress: Callable[[str, float], None] | None,
+) -> OrganSegmentation | None:
+    """The automatic organ segmentation of ``ct`` (PET as emission), or None with a note.
+
+    A segmentation that cannot run (typed error, or not available in this build) does
+    not stop the reading: it continues without organs and says why.
+    """
+    from sstrkit.organs import segment
+
+    try:
+        return segment.segment_organs(ct, suv, emission_kind="pet", progress=progress)
+    except NotImplementedError:
+        notes.append("automatic organ segmentation not available in this build")
+    except SstrkitError as exc:
+        notes.append(f"automatic organ segmentation failed: {exc.one_line()}")
+    return None
+
+
+def write_organ_segmentation(
+    seg: OrganSegmentation, folder: str | os.PathLike[str]
+) -> dict[str, str]:
+    """Write an automatic organ segmentation for the reader to check (atomic files).
+
+    ``organs.nii.gz`` is the label map on the CT grid (its JSON sidecar holds
+    ``Labels`` and the per-organ quality, so ``--organs organs.nii.gz`` reads it
+    back); ``labels.json`` maps label values to class names. Returns the paths.
+    """
+    from sstrkit.core.atomic import write_json_atomic
+    from sstrkit.io.nifti import write_nifti
+
+    root = Path(folder)
+    names = seg.label_json()
+    nifti = write_nifti(
+        seg.labels,
+        root / "organs.nii.gz",
+        extra={
+            "Labels": names,
+            "OrganQuality": [q.to_dict() for q in seg.organs],
+            "Method": seg.method,
+        },
+    )
+    labels = root / "labels.json"
+    write_json_atomic(labels, names)
+    return {"organs_nifti": str(nifti), "organs_labels_json": str(labels)}

@@ -16,6 +16,14 @@ median x). Without labels, :func:`heuristic_liver` / :func:`heuristic_spleen`
 look for large homogeneous regions (documented in docs/reading.md); their
 placement is always reported (``method``, ``center_mm``) for the reader to check.
 
+Organs an automatic segmentation flags as missing (``absent``, ``implausible``,
+``not_visible``; :class:`~sstrkit.reading.organs.OrganMap` ``quality``) are never
+measured from their label. A missing *liver* falls back to the heuristic (flagged:
+``liver_reliable`` is false, so no eligibility rule is decided on it); a missing
+*spleen* (splenectomy) is not replaced by the heuristic — which would pick the
+left kidney — but left out: Krenning grades above liver are then read against the
+liver only (``spleen_missing``; see :func:`~sstrkit.reading.scores.krenning_score`).
+
 Examples
 --------
 >>> import numpy as np
@@ -133,6 +141,11 @@ class ReferenceSet:
     blood_pool: ReferenceRegion | None
     notes: tuple[str, ...] = ()
     history: tuple[Step, ...] = ()
+    #: False when the liver reference stands in for a liver the segmentation flags as
+    #: missing or implausible: it is shown, but no eligibility rule is decided on it.
+    liver_reliable: bool = True
+    #: True when the segmentation found no usable spleen (e.g. after splenectomy).
+    spleen_missing: bool = False
 
     @property
     def liver_mean(self) -> float | None:
@@ -157,6 +170,8 @@ class ReferenceSet:
                 if r is not None
             },
             "notes": list(self.notes),
+            "liver_reliable": self.liver_reliable,
+            "spleen_missing": self.spleen_missing,
             "history": [s.to_dict() for s in self.history],
         }
 
@@ -482,7 +497,15 @@ def measure_references(
         omap = organs
     notes: list[str] = []
     liver = spleen = blood = None
-    if omap is not None and omap.has("liver"):
+    liver_reliable, spleen_missing = True, False
+    if omap is not None and omap.known_missing("liver"):
+        liver_reliable = False
+        notes.append(
+            f"liver {omap.status('liver')} in the {omap.source} organ segmentation: the "
+            "liver reference below is a stand-in (no-label heuristic) and flagged; "
+            "rules that need the liver ('uptake >= liver') are not assessed"
+        )
+    elif omap is not None and omap.has("liver"):
         liver = _sphere_reference(
             arr,
             omap.mask("liver") & keep,
@@ -500,7 +523,14 @@ def measure_references(
             if liver is not None
             else "no liver reference: pass organ labels"
         )
-    if omap is not None and omap.has("spleen"):
+    if omap is not None and omap.known_missing("spleen"):
+        spleen_missing = True
+        notes.append(
+            f"spleen {omap.status('spleen')} in the {omap.source} organ segmentation "
+            "(splenectomy?): no spleen reference; Krenning grades above liver are read "
+            "against the liver (grade 3 = above liver, a lower bound: grade 4 needs the spleen)"
+        )
+    elif omap is not None and omap.has("spleen"):
         spleen = _sphere_reference(
             arr,
             omap.mask("spleen") & keep,
@@ -511,7 +541,18 @@ def measure_references(
             prefer_patient_right=False,
             reason="2 cm sphere at the deepest point of the spleen",
         )
-    if spleen is None and (omap is None or not omap.has("spleen")):
+    if spleen_missing and omap is not None and omap.status("spleen") == "absent":
+        # a spleen the segmentation missed would be read as a large lesion: say so
+        look = heuristic_spleen(suv, liver)
+        if look is not None and omap.kind_of(int(omap.labels[_index(suv, look.center_mm)])) is None:
+            notes.append(
+                "check the segmentation: a spleen-like region (homogeneous, hotter than liver, "
+                "left side at liver level; centre "
+                + ", ".join(f"{c:.0f}" for c in look.center_mm)
+                + " mm LPS) lies outside the labelled organs although the spleen is reported "
+                "absent"
+            )
+    if spleen is None and not spleen_missing and (omap is None or not omap.has("spleen")):
         spleen = heuristic_spleen(suv, liver)
         notes.append(
             "spleen reference from the no-label heuristic"
@@ -532,12 +573,32 @@ def measure_references(
             "liver_diameter_mm": LIVER_DIAMETER_MM,
             "spleen_diameter_mm": SPLEEN_DIAMETER_MM,
             "labels": omap is not None,
+            "labels_source": omap.source if omap is not None else None,
             "excluded_voxels": int(exclude.sum()) if exclude is not None else 0,
         },
         inputs=(suv.name,),
         sources=(PERCIST_SOURCE,),
     )
-    return ReferenceSet(liver, spleen, blood, tuple(notes), (step,))
+    return ReferenceSet(
+        liver,
+        spleen,
+        blood,
+        tuple(notes),
+        (step,),
+        liver_reliable=liver_reliable,
+        spleen_missing=spleen_missing,
+    )
+
+
+def _index(vol: Volume, point_mm: tuple[float, float, float]) -> tuple[int, int, int]:
+    """Numpy (z, y, x) index of the voxel nearest a physical point (clipped to the grid)."""
+    ijk = np.rint(vol.physical_to_index(point_mm)).astype(int)
+    nz, ny, nx = vol.shape
+    return (
+        int(np.clip(ijk[2], 0, nz - 1)),
+        int(np.clip(ijk[1], 0, ny - 1)),
+        int(np.clip(ijk[0], 0, nx - 1)),
+    )
 
 
 def _sep(note: str) -> str:

@@ -101,6 +101,7 @@ def krenning_score(
     spleen: float | None,
     blood_pool: float | None = None,
     tolerance: float = 0.10,
+    spleen_missing: bool = False,
 ) -> int | None:
     """PET-adapted Krenning grade of one lesion (``None`` when references are missing).
 
@@ -112,6 +113,15 @@ def krenning_score(
         Reference SUVmeans.
     tolerance
         Relative band around the liver SUVmean read as "equal to liver".
+    spleen_missing
+        The patient has no usable spleen (splenectomy): uptake above liver is
+        graded 3 against the liver alone — a lower bound, since grade 4 ("above
+        spleen") cannot be read. Without this flag a missing spleen reference
+        leaves grades above liver undecided (``None``).
+
+    >>> krenning_score(30.0, liver=6.0, spleen=None), krenning_score(
+    ...     30.0, liver=6.0, spleen=None, spleen_missing=True)
+    (None, 3)
     """
     if not 0 <= tolerance < 1:
         raise InvalidInputError("Krenning tolerance", expected="0 ≤ t < 1", actual=tolerance)
@@ -124,7 +134,9 @@ def krenning_score(
     if uptake <= liver * (1.0 + tolerance):
         return 2
     if spleen is None:
-        return None  # 3 or 4: cannot tell without the spleen
+        # 3 or 4: cannot tell without the spleen; after splenectomy "above liver" is the
+        # most the images can say (grade 3, never an overstatement)
+        return 3 if spleen_missing else None
     return 4 if uptake > spleen else 3
 
 
@@ -359,6 +371,7 @@ def netpet_grade(
             spleen=sstr_refs.spleen_mean,
             blood_pool=sstr_refs.blood_pool_mean,
             tolerance=tolerance,
+            spleen_missing=sstr_refs.spleen_missing,
         )
 
     def sample(volume: Volume | None, m: LesionMetrics) -> tuple[float | None, str]:
