@@ -5,7 +5,8 @@ For each digital patient (seeds, anatomy layouts) and each image pair (baseline
 coefficient of liver, spleen and kidneys against the truth labels on the CT grid
 (the SPECT/CT truth moved by the true rigid motion), and the segmented/true volume.
 
-    .venv/bin/python benchmarks/accuracy_organs.py [--seeds 7 3 11] [--layouts sstrkit ornl-stylized]
+    .venv/bin/python benchmarks/accuracy_organs.py [--seeds 7 3 11] \\
+        [--layouts sstrkit ornl-stylized]
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ def main() -> None:
         for layout in args.layouts:
             for seed in args.seeds:
                 root = Path(d) / f"{layout}_{seed}"
-                kw: dict[str, Any] = {} if layout == "sstrkit" else {"layout": layout}
+                kw: dict[str, Any] = {} if layout == "sstrkit" else {"anatomy": layout}
                 make_study(
                     root,
                     StudyConfig(
@@ -99,7 +100,8 @@ def main() -> None:
                         dice = 2 * (t & s).sum() / max(int(t.sum() + s.sum()), 1)
                         v = ct.voxel_volume_ml
                         cells.append(f"{dice:.3f} ({s.sum() * v:.0f}/{t.sum() * v:.0f} mL)")
-                    print(f"| {layout} | {seed} | {label} | " + " | ".join(cells) + f" | {dt:.1f} |")
+                    row = " | ".join(cells)
+                    print(f"| {layout} | {seed} | {label} | {row} | {dt:.1f} |")
 
 
 if __name__ == "__main__":

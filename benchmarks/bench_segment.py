@@ -187,7 +187,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as d:
         root, work = Path(d) / "study", Path(d) / "work"
         work.mkdir()
-        kw: dict[str, Any] = {} if args.layout == "sstrkit" else {"layout": args.layout}
+        kw: dict[str, Any] = {} if args.layout == "sstrkit" else {"anatomy": args.layout}
         make_study(
             root, StudyConfig(seed=args.seed, cycles=1, timepoints_h=(24.0,), fdg=False, **kw)
         )

@@ -127,3 +127,27 @@ def test_deterministic_and_on_the_ct_grid(studies: Path) -> None:
     assert a.labels.same_space(ct)
     assert np.array_equal(a.labels.array, b.labels.array)
     assert a.label_json()["1"] == "liver"
+
+
+def test_red_marrow_voi_is_lumbar_spongiosa(studies: Path) -> None:
+    """The marrow VOI lies in the vertebral spongiosa, centred at L3 (L2-L4).
+
+    Reference: the phantom's truth labels (``spongiosa``) and its vertebral centres
+    (``AnatomyModel.vertebrae``). Tolerances: >= 80 % of the VOI in true spongiosa (the
+    VOI is eroded 3 mm inside the bone, so only partial volume at 2 x 2 x 4 mm voxels
+    puts VOI voxels outside); centroid within half a lumbar level (18 mm) of L3.
+    """
+    from sstrkit.phantom.anatomy import PatientSpec, build_anatomy
+
+    root = _study(studies, 7)
+    ct = read_series(root / "dicom" / "pet_dotatate_ct").volume
+    pet = read_series(root / "dicom" / "pet_dotatate").volume
+    seg = segment_organs(ct, pet)
+    voi = seg.mask("red_marrow_lumbar")
+    truth, inv = _truth_on(ct, root, None)
+    assert voi.sum() > 0
+    assert float((truth[voi] == inv["spongiosa"]).mean()) >= 0.8
+    model = build_anatomy(PatientSpec("M", seed=7).resolved(), voxel_mm=8.0, lesions=False)
+    z_l3 = model.vertebrae["L3"][2]
+    z_voi = float(ct.index_to_physical(np.argwhere(voi).mean(axis=0)[::-1])[2])
+    assert abs(z_voi - z_l3) <= 18.0, (z_voi, z_l3)

@@ -4,7 +4,8 @@ A thin layer over :func:`sstrkit.phantom.study.make_study`; options carry their
 unit in the name (``--timepoints-h``, ``--activity-gbq``) and are converted here.
 Real-world complications are on by default (repositioning between scan sessions);
 ``--no-reposition``, ``--spect-format``, ``--no-labs`` and
-``--fdg-discordant/--no-fdg-discordant`` change them.
+``--fdg-discordant/--no-fdg-discordant`` change them. ``--anatomy ornl-stylized`` builds
+the patient on the ORNL/MIRD stylized adult instead of the simulator's own layout.
 """
 
 from __future__ import annotations
@@ -109,6 +110,13 @@ def register(app: typer.Typer) -> None:
             "eligible for PRRT). Default: drawn from the seed (20 % of seeds; 7 has none, "
             "5 has one).",
         ),
+        anatomy: str = typer.Option(
+            "sstrkit",
+            "--anatomy",
+            help="Organ layout: sstrkit (the simulator's own ellipsoids) or ornl-stylized "
+            "(the ORNL/MIRD stylized adult of Cristy & Eckerman 1987, organ shapes and "
+            "positions from the published equations; same ICRP 89 organ masses).",
+        ),
         as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
     ) -> None:
         """Simulate the patient and write DICOM series, clinical data and truth to OUT."""
@@ -138,6 +146,14 @@ def register(app: typer.Typer) -> None:
                 actual=spect_format,
                 fix="use --spect-format nm (default) or --spect-format pet-slices",
             )
+        layout = anatomy.lower()
+        if layout not in ("sstrkit", "ornl-stylized"):
+            raise InvalidInputError(
+                "--anatomy",
+                expected="sstrkit or ornl-stylized",
+                actual=anatomy,
+                fix="use --anatomy sstrkit (default) or --anatomy ornl-stylized",
+            )
         config = StudyConfig(
             seed=seed,
             sex=sex_u,  # type: ignore[arg-type]
@@ -155,6 +171,7 @@ def register(app: typer.Typer) -> None:
             spect_format=fmt,  # type: ignore[arg-type]
             labs=not no_labs,
             fdg_discordant_lesion=fdg_discordant,
+            anatomy=layout,  # type: ignore[arg-type]
         )
         with (
             output_folder(out, "OUT", command="sstrkit phantom make"),

@@ -234,6 +234,43 @@ def _seeds_from_ct(
     return markers
 
 
+#: Height of one lumbar level (vertebral body + disc) of an adult, mm: lumbar bodies are
+#: about 25-30 mm high and the discs about 8-12 mm (used when the discs are not resolved).
+LUMBAR_LEVEL_MM = 35.0
+
+
+def _split_run(z0: int, z1: int, area: NDArray[np.float64], dz: float) -> list[tuple[int, int]]:
+    """Split a run of vertebral bone longer than 50 mm at its deepest interior area
+    minimum (a disc that smoothing did not fully open), recursively."""
+    if (z1 - z0 + 1) * dz <= 50.0:
+        return [(z0, z1)]
+    edge = max(int(np.ceil(12.0 / dz)), 1)
+    inner = np.arange(z0 + edge, z1 - edge + 1)
+    if inner.size == 0:
+        return [(z0, z1)]
+    k = int(inner[np.argmin(area[inner])])
+    if area[k] >= 0.9 * float(np.median(area[z0 : z1 + 1])):  # no dip: not a disc
+        return [(z0, z1)]
+    return _split_run(z0, k - 1, area, dz) + _split_run(k + 1, z1, area, dz)
+
+
+def _vertebral_bodies(column_bone: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    """Per axial slice, the vertebral body: the largest bone component of the spinal
+    column whose centroid is the most anterior of the large ones (the arch and the
+    spinous process lie behind the canal)."""
+    out = np.zeros_like(column_bone)
+    for k in np.nonzero(column_bone.any(axis=(1, 2)))[0]:
+        lab, n = ndimage.label(column_bone[k])
+        if n == 0:
+            continue
+        sizes = np.bincount(lab.ravel())[1:]
+        ys = np.asarray(ndimage.center_of_mass(column_bone[k], lab, range(1, n + 1)))[:, 0]
+        big = [i for i in range(n) if sizes[i] >= 0.3 * sizes.max()]
+        best = min(big, key=lambda i: ys[i]) + 1  # +y is posterior: smallest y is anterior
+        out[k] = ndimage.binary_fill_holes(lab == best)
+    return out
+
+
 def _red_marrow(
     masks: ctm.CtMasks,
     lm: ctm.Landmarks,
@@ -244,9 +281,11 @@ def _red_marrow(
     """Spongiosa of three lumbar vertebral bodies below the renal hila (≈ L2–L4).
 
     Vertebral bodies are the bone runs of the spinal column separated by discs
-    (z profile of bone area); the renal hila lie at L1–L2 in most adults, so the three
-    bodies whose centres lie below the mean kidney centroid stand for L2–L4. The VOI
-    is the interior of each body eroded by 3 mm (cortical shell and partial volume).
+    (z profile of bone area, runs of 15-50 mm); the renal hila lie at L1–L2 in most
+    adults, so the three bodies whose centres lie below the mean kidney centroid stand for
+    L2–L4. When the discs are not resolved (thick slices), the three levels are taken as
+    3 × :data:`LUMBAR_LEVEL_MM` below the hila (noted). The VOI is the interior of the
+    vertebral body eroded by 5 mm (cortical shell and the spread of cortical HU in the smoothed CT).
     """
     out = np.zeros(masks.bone.shape, dtype=bool)
     kid = [m for k, m in organs.items() if k.startswith("kidney") and m.any()]
@@ -259,26 +298,33 @@ def _red_marrow(
     ry = max(round(35.0 / spacing[1]), 2)
     column = np.zeros_like(out)
     column[:, max(sy - 2 * ry, 0) : sy + ry, max(sx - rx, 0) : sx + rx + 1] = True
-    bone = masks.bone & column
-    # Vertebral body = anterior-most bone blob of each slice in the column.
+    bone = _vertebral_bodies(masks.bone & column)
     area = bone.sum(axis=(1, 2)).astype(float)
     if area.max() <= 0:
         notes.append("red-marrow VOI not placed: no vertebral bone found near the spine axis")
         return out
     present = area > 0.35 * np.median(area[area > 0])
     lab, n = ndimage.label(present)
-    bodies = []
+    dz = spacing[2]
+    runs: list[tuple[int, int]] = []
     for i in range(1, n + 1):
         zs = np.nonzero(lab == i)[0]
-        bodies.append((float(zs.mean()), int(zs[0]), int(zs[-1])))
+        runs += _split_run(int(zs[0]), int(zs[-1]), area, dz)
+    bodies = [((z0 + z1) / 2.0, z0, z1) for z0, z1 in runs if 15.0 <= (z1 - z0 + 1) * dz <= 50.0]
     below = sorted([b for b in bodies if b[0] <= z_hila], key=lambda b: -b[0])[:3]
-    if len(below) < 3:
-        notes.append(
-            f"red-marrow VOI: only {len(below)} vertebral bodies found below the renal hila"
-        )
-    interior = ndimage.binary_erosion(bone, iterations=max(round(3.0 / min(spacing)), 1))
-    for _, z0, z1 in below:
-        out[z0 : z1 + 1] |= interior[z0 : z1 + 1]
+    # 5 mm: the cortical shell plus the outward spread of cortical HU in the smoothed CT
+    interior = ndimage.binary_erosion(bone, iterations=max(round(5.0 / min(spacing)), 1))
+    if len(below) == 3:
+        for _, z0, z1 in below:
+            out[z0 + 1 : z1] |= interior[z0 + 1 : z1]  # end plates and discs left out
+        return out
+    z1 = int(np.floor(z_hila))
+    z0 = max(int(np.ceil(z_hila - 3.0 * LUMBAR_LEVEL_MM / dz)), 0)
+    out[z0 : z1 + 1] = interior[z0 : z1 + 1]
+    notes.append(
+        "red-marrow VOI: vertebral discs not resolved; L2-L4 taken as the 105 mm of spine "
+        "below the renal hila"
+    )
     return out
 
 

@@ -17,7 +17,9 @@ calibration, :func:`separate_lesions` pushes liver lesions apart until every
 pair is at least :data:`MIN_GAP_MM` apart (surface to surface): about 1.5 × the
 PET FWHM (5.5 mm), so that every true lesion is resolvable on PET and its measured
 metrics can be compared with its own truth (closer lesions read as one blob on
-any scanner of that resolution).
+any scanner of that resolution). On the ORNL stylized anatomy, whose organs are cut
+solids, :func:`fit_lesions` replaces that step: it moves every liver and pancreas
+lesion to the nearest position inside its host organ, as far apart.
 
 Examples
 --------
@@ -36,10 +38,18 @@ import math
 from collections.abc import Mapping
 
 import numpy as np
+from numpy.typing import NDArray
 
 from sstrkit.phantom.anatomy import AnatomyModel, LesionGeometry, Vec3
 
-__all__ = ["LIVER_SEMI_AXES_MM", "MIN_GAP_MM", "draw_lesions", "separate_lesions"]
+__all__ = [
+    "FIT_GRID_MM",
+    "LIVER_SEMI_AXES_MM",
+    "MIN_GAP_MM",
+    "draw_lesions",
+    "fit_lesions",
+    "separate_lesions",
+]
 
 #: Minimum surface-to-surface distance between liver lesions after calibration (mm).
 MIN_GAP_MM = 8.0
@@ -206,4 +216,114 @@ def separate_lesions(
     for i in idx:
         u = (centre[i] - c0) / axes
         lesions[i] = replace(lesions[i], offset_unit=(float(u[0]), float(u[1]), float(u[2])))
+    return replace(model, lesions=tuple(lesions))
+
+
+#: Spacing (mm) of the local grid on which :func:`fit_lesions` tests the host organs.
+FIT_GRID_MM = 2.0
+
+
+def fit_lesions(
+    model: AnatomyModel,
+    *,
+    spread: bool = False,
+    gap_mm: float = MIN_GAP_MM,
+    grid_mm: float = FIT_GRID_MM,
+) -> AnatomyModel:
+    """Move liver and pancreas lesions inside their (possibly cut) host organs.
+
+    For organs that are not ellipsoids (the stylized liver is an elliptic cylinder cut
+    by an oblique plane) a centre drawn in units of the host's semi-axes can fall
+    outside the organ. For every host, the organs (and bones) are painted on a local
+    ``grid_mm`` grid, in the order of :meth:`AnatomyModel.paint_organs`; the distance of
+    every host voxel to the nearest non-host voxel gives the positions where a lesion of
+    radius r lies inside the host: distance ≥ r + ``grid_mm`` (one voxel of margin for the
+    discretisation). Lesions are taken in order; each keeps its centre when allowed and
+    at least ``gap_mm`` (surface to surface) from the lesions already placed in that host,
+    otherwise it moves to the nearest such position (a local voxel centre). A lesion
+    too large for its host (the pancreatic primary in the 2 cm thick stylized pancreas)
+    is centred on the deepest point of the host nearest to its centre and bulges out.
+
+    ``spread=True`` (freshly drawn lesions) first maps each drawn unit offset onto the
+    bounding box of the host's painted region, so that the lesions spread over the organ
+    rather than over its uncut quadric. Deterministic; lymph nodes and bone lesions
+    (placed relative to the aorta and the vertebrae) are not moved.
+    """
+    from dataclasses import replace
+
+    from scipy import ndimage
+
+    from sstrkit.errors import InvalidInputError
+    from sstrkit.phantom.anatomy import LABELS, Grid, _label_of
+
+    hosts: list[str] = []
+    for les in model.lesions:
+        if les.host and les.site != "lymph_node" and les.host not in hosts:
+            hosts.append(les.host)
+    lesions = list(model.lesions)
+    for host in hosts:
+        solid = model.solid(host)
+        members = [i for i, les in enumerate(lesions) if les.host == host]
+        lo, hi = solid.bounds()
+        pad = 2 * grid_mm
+        grid = Grid.covering(
+            tuple(v - pad for v in lo),  # type: ignore[arg-type]
+            tuple(v + pad for v in hi),  # type: ignore[arg-type]
+            (grid_mm, grid_mm, grid_mm),
+        )
+        mask = model.paint_organs(grid) == LABELS[_label_of(host)]
+        if not mask.any():
+            raise InvalidInputError(
+                f"host organ {host!r}", expected="a non-empty organ", actual="0 voxels"
+            )
+        depth = ndimage.distance_transform_edt(mask, sampling=grid_mm)
+        idx = np.argwhere(mask)  # (z, y, x)
+        xs, ys, zs = grid.axes()
+        pts = np.stack([xs[idx[:, 2]], ys[idx[:, 1]], zs[idx[:, 0]]], axis=1)
+        d_in = depth[mask]
+        box_lo, box_hi = pts.min(axis=0), pts.max(axis=0)
+        placed: list[tuple[NDArray[np.float64], float]] = []
+        c0 = np.asarray(solid.center_mm, dtype=float)
+        axes = np.asarray(solid.semi_axes_mm, dtype=float)
+        for i in members:
+            les = lesions[i]
+            r = les.diameter_mm / 2
+            if spread:
+                u = np.asarray(les.offset_unit, dtype=float)
+                p0 = (box_lo + box_hi) / 2 + u * (box_hi - box_lo) / 2
+            else:
+                p0 = np.asarray(model.lesion_center_mm(les), dtype=float)
+            need = r + grid_mm
+            if not (d_in >= need).any():
+                need = float(d_in.max()) - grid_mm  # too large: within a voxel of the deepest
+            # Keep the centre if its sphere (plus margin) is inside and clear of the others.
+            k0 = int(np.argmin(np.linalg.norm(pts - p0, axis=1)))
+            off = float(np.linalg.norm(pts[k0] - p0))
+            if d_in[k0] - off >= need and all(
+                float(np.linalg.norm(p0 - c)) >= r + rc + gap_mm for c, rc in placed
+            ):
+                placed.append((p0, r))
+                if spread:
+                    u_new = (p0 - c0) / axes
+                    lesions[i] = replace(
+                        les, offset_unit=(float(u_new[0]), float(u_new[1]), float(u_new[2]))
+                    )
+                continue
+            ok = d_in >= need
+            for c, rc in placed:
+                ok &= np.linalg.norm(pts - c, axis=1) >= r + rc + gap_mm
+            if not ok.any():
+                raise InvalidInputError(
+                    f"{host} lesion layout",
+                    expected=f"room for every lesion, >= {gap_mm} mm apart",
+                    actual=f"no position left for {les.id} ({les.diameter_mm:.0f} mm)",
+                    fix="use another seed (the lesion set is drawn from it)",
+                )
+            cand = pts[ok]
+            p = cand[int(np.argmin(np.linalg.norm(cand - p0, axis=1)))]
+            placed.append((p, r))
+            u_new = (p - c0) / axes
+            lesions[i] = replace(
+                les, offset_unit=(float(u_new[0]), float(u_new[1]), float(u_new[2]))
+            )
     return replace(model, lesions=tuple(lesions))

@@ -80,6 +80,8 @@ CONVENTION = (
 
 #: Marks the CT's subcutaneous fat rim while it is moved with the labels (not a region).
 _FAT_RIM_CODE = LESION_LABEL0 - 1
+#: The CT tissue map is moved in bits 16-23 of the (int32) labels.
+_CT_MAP_SHIFT = 16
 
 
 def _rotation(angles_deg: Vec3) -> NDArray[np.float64]:
@@ -301,12 +303,17 @@ def effective_counts(
 
 @dataclass(frozen=True)
 class MovedAnatomy:
-    """The patient of one session: moved label map, CT fat rim and voxel counts."""
+    """The patient of one session: moved label map, CT fat rim and tissue map, voxel counts.
+
+    ``ct_map`` is the CT-only tissue map (:func:`sstrkit.phantom.ct_tissues.ct_tissue_map`)
+    moved with the labels, ``None`` when none was given.
+    """
 
     anatomy: Anatomy
     fat_rim: NDArray[np.bool_] | None
     counts: NDArray[np.int64]
     motion: RigidMotion
+    ct_map: NDArray[np.uint8] | None = None
 
 
 def _keep_lost_lesions(
@@ -340,23 +347,41 @@ def _keep_lost_lesions(
 
 
 def move_anatomy(
-    anatomy: Anatomy, motion: RigidMotion, fat_rim: NDArray[np.bool_] | None = None
+    anatomy: Anatomy,
+    motion: RigidMotion,
+    fat_rim: NDArray[np.bool_] | None = None,
+    *,
+    ct_map: NDArray[np.uint8] | None = None,
 ) -> MovedAnatomy:
-    """Move the patient's label map (and the CT fat rim with it) by ``motion``.
+    """Move the patient's label map (and the CT fat rim and tissue map with it) by ``motion``.
 
     ``fat_rim`` marks the body voxels of the subcutaneous fat (CT only); it is moved
-    together with the labels in one resampling. The identity returns the anatomy as is.
+    together with the labels in one resampling. ``ct_map`` (the patient's CT tissue
+    map on the truth grid, :func:`sstrkit.phantom.ct_tissues.ct_tissue_map`) rides in the
+    upper bits of the labels through the same resampling, so that every moved voxel keeps
+    its label and its CT tissue together. The identity returns the anatomy as is.
     """
     grid = anatomy.model.grid
     source = np.asarray(anatomy.labels.array)
+    if ct_map is not None and np.shape(ct_map) != source.shape:
+        raise InvalidInputError(
+            "CT tissue map", expected=f"shape {source.shape}", actual=np.shape(ct_map)
+        )
     if motion.is_identity:
-        return MovedAnatomy(anatomy, fat_rim, _label_counts(source), motion)
+        return MovedAnatomy(anatomy, fat_rim, _label_counts(source), motion, ct_map)
+    marked: NDArray[Any] = source
     if fat_rim is not None:
         marked = source.copy()
         marked[fat_rim] = _FAT_RIM_CODE
-    else:
-        marked = source
+    if ct_map is not None:  # the tissue map rides in the upper bits: one resampling
+        marked = marked.astype(np.int32)
+        marked |= np.left_shift(np.asarray(ct_map).astype(np.int32), _CT_MAP_SHIFT)
     moved = np.array(move_labels(marked, grid, motion), copy=True)
+    moved_ct: NDArray[np.uint8] | None = None
+    if ct_map is not None:
+        moved_ct = np.right_shift(moved, _CT_MAP_SHIFT).astype(np.uint8)
+        moved_ct.flags.writeable = False
+        moved = np.bitwise_and(moved, (1 << _CT_MAP_SHIFT) - 1).astype(source.dtype)
     rim: NDArray[np.bool_] | None = None
     if fat_rim is not None:
         rim = moved == _FAT_RIM_CODE
@@ -375,4 +400,4 @@ def move_anatomy(
         },
     )
     counts = effective_counts(source, moved, grid, motion, moved_counts=after)
-    return MovedAnatomy(replace(anatomy, labels=labels), rim, counts, motion)
+    return MovedAnatomy(replace(anatomy, labels=labels), rim, counts, motion, moved_ct)

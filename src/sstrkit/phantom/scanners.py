@@ -41,18 +41,32 @@ from scipy import ndimage, optimize, sparse, special
 
 from sstrkit.errors import InvalidInputError
 from sstrkit.phantom.anatomy import LABELS, LESION_LABEL0, TISSUE, Anatomy, Grid
+from sstrkit.phantom.ct_tissues import (
+    STRUCTURE_TISSUE,
+    STRUCTURES,
+    TEXTURE_LEVELS,
+    ct_tissue_map,
+    structure_codes,
+    texture_levels,
+)
 from sstrkit.phantom.parameters import parameters
 
 __all__ = [
     "EmissionScanner",
     "box_resample",
+    "ct_fine_hu",
     "ct_hu",
+    "ct_noise",
     "fat_rim_mask",
     "fine_concentration",
     "scanner_grid",
 ]
 
 FWHM_TO_SIGMA = 1.0 / math.sqrt(8.0 * math.log(2.0))
+#: CT keys of body voxels painted with a CT structure start here (labels stay below).
+_CT_STRUCT_KEY0 = LESION_LABEL0 + 64
+#: Lowest CT number a scanner stores (12-bit images with rescale intercept −1024).
+_CT_MIN_HU = -1024.0
 
 
 def scanner_grid(truth: Grid, voxel_mm: tuple[float, float, float]) -> Grid:
@@ -272,30 +286,110 @@ def fat_rim_mask(anatomy: Anatomy) -> NDArray[np.bool_]:
     return out
 
 
+def _ct_table() -> NDArray[np.float32]:
+    """HU of every (key, texture level): ``table[key * 8 + level]``.
+
+    Keys: label values (organs, lesions: tumour) below ``_CT_STRUCT_KEY0``; a ``body``
+    voxel painted with a CT structure has key ``_CT_STRUCT_KEY0 + code``.
+    """
+    p = parameters()["ct"]
+    hu, sd = p["hu"], p["texture_sd_hu"]
+    n_levels = TEXTURE_LEVELS.size
+    mean = np.full(_CT_STRUCT_KEY0 + 32, float(hu["body"]))
+    spread = np.full(_CT_STRUCT_KEY0 + 32, float(sd["body"]))
+    mean[0], spread[0] = float(hu["air"]), float(sd["air"])
+    for name, label in LABELS.items():
+        tissue = TISSUE[name] if TISSUE[name] in hu else "body"
+        mean[label], spread[label] = float(hu[tissue]), float(sd[tissue])
+    mean[LESION_LABEL0:_CT_STRUCT_KEY0] = float(hu["tumour"])
+    spread[LESION_LABEL0:_CT_STRUCT_KEY0] = float(sd["tumour"])
+    for name, code in STRUCTURES.items():
+        tissue = STRUCTURE_TISSUE[name]
+        mean[_CT_STRUCT_KEY0 + code] = float(hu[tissue])
+        spread[_CT_STRUCT_KEY0 + code] = float(sd[tissue])
+    table = mean[:, None] + spread[:, None] * TEXTURE_LEVELS[None, :]
+    return table.reshape(-1, n_levels).ravel().astype(np.float32)
+
+
+def ct_fine_hu(anatomy: Anatomy, ct_map: NDArray[np.uint8]) -> NDArray[np.float32]:
+    """Noise-free CT numbers (HU) on the truth grid: tissue means plus their texture.
+
+    Organ and lesion voxels take their label's tissue; ``body`` voxels the tissue of
+    their CT structure in ``ct_map`` (:func:`sstrkit.phantom.ct_tissues.ct_tissue_map`);
+    every voxel adds its tissue's texture SD times the map's texture field.
+    """
+    lab = np.asarray(anatomy.labels.array)
+    cmap = np.asarray(ct_map)
+    if cmap.shape != lab.shape or cmap.dtype != np.uint8:
+        raise InvalidInputError(
+            "CT tissue map",
+            expected=f"uint8 array of shape {lab.shape} (sstrkit.phantom.ct_tissues.ct_tissue_map)",
+            actual=f"{cmap.dtype} {cmap.shape}",
+        )
+    codes = structure_codes(cmap)
+    key = lab.astype(np.int32)
+    sel = (lab == LABELS["body"]) & (codes > 0)
+    key[sel] = _CT_STRUCT_KEY0 + codes[sel].astype(np.int32)
+    key *= TEXTURE_LEVELS.size
+    key += texture_levels(cmap)
+    out: NDArray[np.float32] = np.take(_ct_table(), key)
+    return out
+
+
+def ct_noise(
+    shape: tuple[int, int, int], grid: Grid, rng: np.random.Generator
+) -> NDArray[np.float64]:
+    """Low-dose CT noise (HU): white noise Gaussian-filtered in-plane, scaled to ``noise_hu``.
+
+    The filter is :func:`psf_kernel` of σ = ``noise_correlation_mm`` along x and y
+    (slices stay independent, as reconstructed CT slices); dividing by the filter's
+    root-sum-of-squares makes the voxel SD exactly ``noise_hu`` (parameters.toml [ct]).
+    Draws ``prod(shape)`` standard normals from ``rng``.
+    """
+    p = parameters()["ct"]
+    sigma = float(p["noise_correlation_mm"])
+    white = rng.standard_normal(shape)
+    gain = 1.0
+    for axis, spacing in ((2, grid.spacing[0]), (1, grid.spacing[1])):
+        k = psf_kernel((sigma / spacing) ** 2)
+        white = ndimage.correlate1d(white, k, axis=axis, mode="wrap")
+        gain *= float(np.sum(k**2))
+    out: NDArray[np.float64] = white * (float(p["noise_hu"]) / math.sqrt(gain))
+    return out
+
+
 def ct_hu(
     anatomy: Anatomy,
     grid: Grid,
     rng: np.random.Generator | None,
     *,
+    ct_map: NDArray[np.uint8] | None = None,
     fat_rim: NDArray[np.bool_] | None = None,
 ) -> NDArray[np.float32]:
-    """CT numbers (HU) on ``grid``: tissue values, a subcutaneous fat rim, Gaussian noise.
+    """CT numbers (HU) on ``grid`` of a low-dose non-contrast CT of the patient.
 
-    ``fat_rim`` (truth-grid mask) replaces the rim computed from the body solid
-    (:func:`fat_rim_mask`); a repositioned patient passes its moved rim.
+    Tissue means and textures on the truth grid (:func:`ct_fine_hu`), averaged into the
+    CT voxels (partial volume), plus correlated noise (:func:`ct_noise`; ``rng=None``:
+    noise-free); values below −1024 HU are clipped, as a scanner stores them.
+
+    ``ct_map`` is the patient's CT tissue map (muscles, fat, bowel ...;
+    :func:`sstrkit.phantom.ct_tissues.ct_tissue_map`), computed from ``anatomy`` when
+    omitted: a repositioned patient passes its moved map
+    (:func:`sstrkit.phantom.positioning.move_anatomy`). ``fat_rim`` (deprecated) marks
+    subcutaneous fat over a map computed here.
     """
-    p = parameters()["ct"]
-    hu = p["hu"]
-    table = {0: float(hu["air"])}
-    for name, label in LABELS.items():
-        table[label] = float(hu[TISSUE[name] if TISSUE[name] in hu else "body"])
-    for i, _ in enumerate(anatomy.model.lesions):
-        table[anatomy.model.lesion_label(i)] = float(hu["tumour"])
-    fine = fine_concentration(anatomy, table)
-    rim = fat_rim_mask(anatomy) if fat_rim is None else fat_rim
-    fine[rim] = np.float32(hu["fat_rim"])
-    truth = anatomy.model.grid
-    img = box_resample(fine - float(hu["air"]), truth, grid) + float(hu["air"])
+    if ct_map is None:
+        ct_map = ct_tissue_map(anatomy)
+        if fat_rim is not None:
+            levels = ct_map & np.uint8(0xE0)
+            ct_map = np.where(
+                fat_rim, levels | np.uint8(STRUCTURES["subcutaneous_fat"]), ct_map
+            ).astype(np.uint8)
+    fine = ct_fine_hu(anatomy, ct_map)
+    air = float(parameters()["ct"]["hu"]["air"])
+    fine -= np.float32(air)
+    img = box_resample(fine, anatomy.model.grid, grid) + air
     if rng is not None:
-        img = img + rng.normal(0.0, float(p["noise_hu"]), img.shape)
+        img += ct_noise(grid.shape, grid, rng)
+    np.clip(img, _CT_MIN_HU, None, out=img)
     return img.astype(np.float32)

@@ -66,20 +66,22 @@ from sstrkit.io.rtstruct_write import write_rtstruct
 from sstrkit.phantom.anatomy import (
     COMPOSITES,
     LABELS,
+    LAYOUTS,
     Anatomy,
     AnatomyModel,
     Grid,
+    Layout,
     PatientSpec,
     build_anatomy,
 )
 from sstrkit.phantom.biology import Biology, draw_biology
 from sstrkit.phantom.clinical import clinical_record
+from sstrkit.phantom.ct_tissues import ct_tissue_map
 from sstrkit.phantom.parameters import parameters
 from sstrkit.phantom.positioning import MovedAnatomy, RigidMotion, draw_motion, move_anatomy
 from sstrkit.phantom.scanners import (
     EmissionScanner,
     ct_hu,
-    fat_rim_mask,
     fine_concentration,
     scanner_grid,
 )
@@ -132,7 +134,9 @@ class StudyConfig:
     (``"pet-slices"``, Siemens xSPECT Quant style); ``labs=False`` leaves the laboratory
     values out of ``clinical.json``; ``fdg_discordant_lesion`` adds (True) or omits
     (False) the FDG+/SSTR- liver lesion, ``None`` draws it from the seed
-    (:func:`has_fdg_discordant_lesion`).
+    (:func:`has_fdg_discordant_lesion`). ``anatomy`` chooses the organ layout:
+    ``"sstrkit"`` (the simulator's own) or ``"ornl-stylized"`` (the ORNL/MIRD stylized
+    adult, :mod:`sstrkit.phantom.stylized`; same ICRP 89 organ masses).
     """
 
     seed: int = DEMO_SEED
@@ -153,6 +157,7 @@ class StudyConfig:
     spect_format: Literal["nm", "pet-slices"] = "nm"
     labs: bool = True
     fdg_discordant_lesion: bool | None = None
+    anatomy: Layout = "sstrkit"
     first_injection: _dt.datetime = field(
         default_factory=lambda: _dt.datetime(2025, 3, 3, 10, 0, tzinfo=TZ)
     )
@@ -191,6 +196,13 @@ class StudyConfig:
                 expected="FWHM > 0 mm or None",
                 actual=self.spect_post_filter_mm,
                 fix="give a positive FWHM in mm, or none for no post-filter",
+            )
+        if self.anatomy not in LAYOUTS:
+            raise InvalidInputError(
+                "anatomy layout",
+                expected=" or ".join(repr(v) for v in LAYOUTS),
+                actual=self.anatomy,
+                fix="choose anatomy='sstrkit' (default) or 'ornl-stylized'",
             )
         if sorted(set(self.timepoints_h)) != list(self.timepoints_h):
             raise InvalidInputError(
@@ -335,7 +347,7 @@ def make_study(
         if cfg.fdg_discordant_lesion is None
         else cfg.fdg_discordant_lesion
     )
-    model = build_anatomy(spec, voxel_mm=cfg.voxel_mm, fdg_lesion=discordant)
+    model = build_anatomy(spec, voxel_mm=cfg.voxel_mm, fdg_lesion=discordant, layout=cfg.anatomy)
     baseline = model.voxelise()
     biology = draw_biology(baseline, seed)
     step("kinetics and truth")
@@ -366,16 +378,19 @@ def make_study(
 
     # ------------------------------------------------------- patient position per session
     centre = model.body.center_mm
-    rims: dict[int, Any] = {}
+    # the CT-only tissues (muscles, fat, bowel ...) of the patient, moved with the labels
+    ct_map = ct_tissue_map(baseline)
     positioning: list[dict[str, Any]] = []
 
-    def session_patient(anat: Anatomy, session: str, key: int) -> MovedAnatomy:
-        """The patient as the session's scanners see it (moved unless baseline or off)."""
-        if key not in rims:
-            rims[key] = fat_rim_mask(anat)
+    def session_patient(anat: Anatomy, session: str) -> MovedAnatomy:
+        """The patient as the session's scanners see it (moved unless baseline or off).
+
+        One CT tissue map per patient: lesions that shrink in later cycles uncover tissue
+        that the baseline map already holds.
+        """
         moved = session != "pet" and cfg.reposition
         motion = draw_motion(seed, session, centre) if moved else RigidMotion.identity(centre)
-        return move_anatomy(anat, motion, rims[key])
+        return move_anatomy(anat, motion, ct_map=ct_map)
 
     def record_position(session: str, seen: MovedAnatomy, for_uid: str, *uids: str) -> None:
         positioning.append(
@@ -395,7 +410,7 @@ def make_study(
         study: StudyInfo,
         role: str,
     ) -> dict[str, Any]:
-        hu = ct_hu(anat.anatomy, ct_grid, noise_rng, fat_rim=anat.fat_rim)
+        hu = ct_hu(anat.anatomy, ct_grid, noise_rng, ct_map=anat.ct_map)
         vol = _volume(
             hu,
             ct_grid,
@@ -446,7 +461,7 @@ def make_study(
         scale = decayed / (weight_kg * 1000.0)
         tracer = "FDG" if role == "fdg" else cfg.pet_tracer
         table = _pet_table(baseline, biology, tracer, scale)
-        patient_now = session_patient(baseline, role, 0)
+        patient_now = session_patient(baseline, role)
         conc = fine_concentration(patient_now.anatomy, table)
         img, grid, info = pet_scanner.image(
             conc, truth_grid, duration_s=float(pp["frame_duration_s"]), rng=noise_rng
@@ -540,7 +555,7 @@ def make_study(
             t = cyc.injection_time + _dt.timedelta(hours=h)
             scan_times[cyc.index].append(t)
             role = f"cycle{cyc.index}_spect_{h:g}h"
-            patient_now = session_patient(cyc.anatomy, role, cyc.index)
+            patient_now = session_patient(cyc.anatomy, role)
             conc = fine_concentration(
                 patient_now.anatomy, region_concentrations_lu(cyc, t, counts=patient_now.counts)
             )
@@ -552,7 +567,7 @@ def make_study(
                     patient_now.anatomy,
                     system.grid_for(truth_grid),
                     None,
-                    fat_rim=patient_now.fat_rim,
+                    ct_map=patient_now.ct_map,
                 )
                 img, grid, info = reconstruct_spect(
                     conc,
@@ -667,6 +682,7 @@ def make_study(
     _atomic_json(truth_dir / "labels.json", _label_names(model))
     rtstruct = {"baseline": _truth_rtstruct(root, truth_dir, model, baseline, series)}
     truth = _truth_json(cfg, spec, model, baseline, biology, cycles, scan_times, pet_truth)
+    truth["anatomy"] = _anatomy_note(cfg.anatomy)
     truth["reposition"] = cfg.reposition
     truth["positioning"] = positioning
     _atomic_json(truth_dir / "truth.json", truth)
@@ -720,7 +736,8 @@ def make_study(
             "administration_times": [c.injection_time.isoformat() for c in cycles],
             "n_lesions": len(model.lesions),
         },
-        "field_of_view": "torso from the urinary bladder to the lung apices",
+        "anatomy": _anatomy_note(cfg.anatomy),
+        "field_of_view": _anatomy_note(cfg.anatomy)["field_of_view"],
         "provenance": Step.make(
             "phantom_make_study",
             {
@@ -766,6 +783,27 @@ def _truth_rtstruct(
         "frame_of_reference_uid": summary.frame_of_reference_uid,
         "label_map": "labels_baseline",
         "empty_rois": [summary.rois[k] for k in summary.empty_rois],
+    }
+
+
+def _anatomy_note(layout: Layout) -> dict[str, Any]:
+    """Which anatomy the study was built with (manifest and truth.json ``anatomy``)."""
+    if layout == "ornl-stylized":
+        from sstrkit.phantom.stylized import SOURCES
+
+        return {
+            "layout": layout,
+            "description": "ORNL/MIRD stylized adult: organ shapes and positions from the "
+            "published equations, scaled to the patient; organ masses calibrated to ICRP 89",
+            "field_of_view": "trunk of the stylized adult (base of the trunk to the shoulders)",
+            "sources": list(SOURCES),
+        }
+    return {
+        "layout": layout,
+        "description": "sstrkit's own layout: ellipsoids and cylinders; organ masses "
+        "calibrated to ICRP 89",
+        "field_of_view": "torso from the urinary bladder to the lung apices",
+        "sources": [],
     }
 
 

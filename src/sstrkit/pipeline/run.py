@@ -317,7 +317,15 @@ def _stage_reading(study: Study, res: RunResult) -> dict[str, Any]:
     )
     out_dir = res.out / "reading"
     files = {
-        "mip": str(write_mip(suv, out_dir / "mip.png", result.lesions)),
+        "mip": str(
+            write_mip(
+                suv,
+                out_dir / "mip.png",
+                result.lesions,
+                organs=result.organs,
+                organs_source=study.voi_source if "auto_organs" in res.artefacts else None,
+            )
+        ),
         "lesion_slices": [
             str(p)
             for p in write_lesion_slices(
@@ -506,6 +514,9 @@ def _stage_dosimetry(study: Study, res: RunResult, progress: Progress) -> dict[s
             "rtdose": str(rt) if rt is not None else None,
             "nifti": str(nii),
         }
+        marrow = _image_marrow(study, sd)
+        if marrow is not None:
+            voxel[cycle]["marrow_image"] = marrow
         if sd.voi_labels is not None:  # the VOIs as used, on the dose grid (for review)
             voxel[cycle]["voi_nifti"] = str(
                 write_nifti(sd.voi_labels, out_dir / f"vois_cycle{cycle}.nii.gz")
@@ -553,6 +564,18 @@ def _stage_dosimetry(study: Study, res: RunResult, progress: Progress) -> dict[s
                     "(≥ 3: fit; 1–2: single-time-point method with another cycle's kinetics)",
                 }
             )
+    if any(v.get("marrow_image") for v in voxel.values()):
+        flags.append(
+            {
+                "kind": "dosimetry_note",
+                "cycle": None,
+                "region": IMAGE_MARROW_REGION,
+                "message": "image-based red-marrow dose (mean voxel dose in the L2-L4 "
+                "spongiosa VOI) reported beside the blood method: the VOI is small beside the "
+                "SPECT resolution, so spill-in from soft tissue, kidneys and skeletal lesions "
+                "raises it; the planning limit uses the blood method",
+            }
+        )
     no_fwhm = sorted({t.cycle for t in study.time_points if t.fwhm_mm is None})
     if no_fwhm:
         flags.append(
@@ -587,6 +610,40 @@ def _stage_dosimetry(study: Study, res: RunResult, progress: Progress) -> dict[s
         "truth_total_gy": study.truth_doses(),
         "problems": problems,
         "flags": flags,
+    }
+
+
+#: Label names taken as an image-based red-marrow VOI (lumbar vertebral spongiosa).
+_MARROW_VOI_WORDS = ("red_marrow", "bone_marrow", "marrow_l")
+
+#: Row name of the image-based red-marrow dose in organ_doses.csv and the report.
+IMAGE_MARROW_REGION = "red marrow (image, L2-L4 VOI)"
+
+
+def _image_marrow(study: Study, sd: Any) -> dict[str, Any] | None:
+    """Mean voxel absorbed dose in the lumbar red-marrow VOI (image-based marrow dosimetry).
+
+    Reported beside the blood method, not instead of it (the planning limit stays on the
+    blood-based value): the vertebral VOI is small beside the SPECT resolution, so
+    spill-in from kidneys and lesions raises it and spill-out lowers it, and skeletal
+    metastases make it a tumour dose (Hagmarker L et al., J Nucl Med 60 (2019) 1406).
+    """
+    if sd.voi_labels is None:
+        return None
+    names = study.label_names()
+    codes = [k for k, v in names.items() if any(w in v.lower() for w in _MARROW_VOI_WORDS)]
+    if not codes:
+        return None
+    mask = np.isin(np.asarray(sd.voi_labels.array), codes)
+    if not mask.any():
+        return None
+    d = np.asarray(sd.dose.array)[mask]
+    return {
+        "dose_gy": float(d.mean()),
+        "volume_ml": float(mask.sum()) * float(sd.dose.voxel_volume_ml),
+        "method": "mean voxel absorbed dose (voxel S values) in the L2-L4 spongiosa VOI",
+        "labels": [names[c] for c in codes],
+        "source": "Hagmarker L et al., J Nucl Med 60 (2019) 1406-1413",
     }
 
 
@@ -963,6 +1020,30 @@ def organ_dose_rows(dos: dict[str, Any]) -> list[tuple[Any, ...]]:
                     truth.get(r["name"]),
                 )
             )
+    admin = {int(a["cycle"]): float(a["activity_bq"]) for a in dos.get("administrations", [])}
+    for key, vox in sorted(dos.get("voxel", {}).items(), key=lambda kv: int(kv[0])):
+        m = vox.get("marrow_image")
+        if not m:
+            continue
+        cyc = int(key)
+        act = admin.get(cyc)
+        rows.append(
+            (
+                cyc,
+                IMAGE_MARROW_REGION,
+                "organ",
+                "measured",
+                None,
+                m["dose_gy"],
+                m["dose_gy"] / (act / 1e9) if act else None,
+                "voxel mean in VOI",
+                None,
+                None,
+                None,
+                None,
+                None,
+            )
+        )
     return rows
 
 

@@ -503,6 +503,27 @@ def _cycle_table(dos: Mapping[str, Any], cyc: Mapping[str, Any]) -> TableBlock:
         rows.append(_region_row(r, cyc, kinds, voxel_rows, truth, tac))
         if r["name"] == "kidneys":
             rows += [_region_row(p, cyc, kinds, voxel_rows, truth, tac) for p in parts]
+    marrow = vox.get("marrow_image")
+    if marrow:
+        act_mbq = cyc.get("activity_mbq")
+        row: list[Any] = [
+            "red marrow (image, L2-L4 VOI)",
+            "organ",
+            "measured",
+            "voxel mean in VOI",
+            None,
+            None,
+            None,
+            None,
+            marrow["dose_gy"],
+            marrow["dose_gy"] / (float(act_mbq) / 1000.0) if act_mbq else None,
+            None,
+            marrow["dose_gy"],
+            None,
+        ]
+        if truth:
+            row.append(None)
+        rows.append(row)
     status = cyc.get("status", "measured")
     if status == "estimated":
         how = (
@@ -530,7 +551,15 @@ def _cycle_table(dos: Mapping[str, Any], cyc: Mapping[str, Any]) -> TableBlock:
         "partial-volume correction of the voxel dose. Mass: VOI volume × density"
         + (f" (density: {'; '.join(densities)})" if densities else "")
         + ". rel. SD: relative standard deviation of the dose (fit uncertainty). Red marrow: "
-        "EANM blood method (TIA per mL of blood)."
+        "EANM blood method (TIA per mL of blood)"
+        + (
+            "; beside it, the image-based red-marrow dose: mean voxel dose in the spongiosa of "
+            "L2-L4 (automatic VOI; spill-in from kidneys and lesions and skeletal metastases "
+            "bias it; Hagmarker et al. 2019) — the planning limit uses the blood method"
+            if marrow
+            else ""
+        )
+        + "."
     )
     columns = list(_CYCLE_COLUMNS)
     if truth:
