@@ -9,10 +9,10 @@ Examples
 >>> import numpy as np
 >>> hu = np.full((20, 40, 40), -1000.0)
 >>> hu[:, 5:35, 5:35] = 40.0
->>> hu[5:15, 15:25, 8:18] = -850.0        # a "lung" inside the body
+>>> hu[2:18, 10:30, 8:20] = -850.0        # a 246 mL "lung" inside the body
 >>> m = ct_masks(hu, (4.0, 4.0, 4.0))
 >>> int(m.body.sum()) == 20 * 30 * 30, int(m.lungs.sum())
-(True, 1000)
+(True, 3840)
 """
 
 from __future__ import annotations
