@@ -147,9 +147,10 @@ def _mark_merged(
 
     A component holding two organs joined at a low level (spleen touching the left
     kidney) has, at some higher level, at least two children each of at least 20 mL and
-    15 % of its volume; such a component is no organ. (A liver with lesions is not
-    flagged: its lesions are small beside it.) Children are found by the component that
-    holds their centroid voxel at each lower level.
+    15 % of its volume that together keep at least half of it; such a component is no
+    organ. (A liver with lesions is not flagged: where its lesions separate, the liver
+    itself has gone below the level, so the children keep less than half.) Children are
+    found by the component that holds their centroid voxel at each lower level.
     """
     from dataclasses import replace
 
@@ -169,7 +170,10 @@ def _mark_merged(
     for c in cands:
         big = max(20.0, 0.15 * c.volume_ml)
         kids = children.get((c.level, c.index), {})
-        merged = any(sum(v >= big for v in vols) >= 2 for vols in kids.values())
+        merged = any(
+            len(large) >= 2 and sum(large) >= 0.5 * c.volume_ml
+            for large in ([v for v in vols if v >= big] for vols in kids.values())
+        )
         out.append(replace(c, merged=merged) if merged else c)
     return out
 
