@@ -151,3 +151,34 @@ def test_red_marrow_voi_is_lumbar_spongiosa(studies: Path) -> None:
     z_l3 = model.vertebrae["L3"][2]
     z_voi = float(ct.index_to_physical(np.argwhere(voi).mean(axis=0)[::-1])[2])
     assert abs(z_voi - z_l3) <= 18.0, (z_voi, z_l3)
+
+
+def test_splenectomy_spleen_absent_others_kept(studies: Path) -> None:
+    """After splenectomy the spleen is 'absent' (no dose for it) and nothing takes its name.
+
+    The spleen of seed 7 is removed from the images: its CT voxels (dilated 2 voxels)
+    become fat (-95 HU, the visceral-fat mean of the phantom's table) and its PET voxels
+    the median soft-tissue uptake. Reference: the truth labels of the other organs.
+    """
+    from scipy import ndimage
+
+    root = _study(studies, 7)
+    ct = read_series(root / "dicom" / "pet_dotatate_ct").volume
+    pet = read_series(root / "dicom" / "pet_dotatate").volume
+    truth, inv = _truth_on(ct, root, None)
+    spleen = ndimage.binary_dilation(truth == inv["spleen"], iterations=2)
+    hu = np.array(ct.array, dtype=np.float32)
+    hu[spleen] = -95.0
+    ct2 = ct.with_array(hu, operation="test_splenectomy")
+    spleen_pet = ct2.with_array(spleen.astype(np.uint8), operation="mask").resample_to(
+        pet, mode="nearest"
+    )
+    pv = np.array(pet.array, dtype=np.float32)
+    sel = ndimage.binary_dilation(spleen_pet.array > 0, iterations=2)
+    pv[sel] = float(np.median(pv[pv > 0]))
+    pet2 = pet.with_array(pv, operation="test_splenectomy")
+    seg = segment_organs(ct2, pet2)
+    assert seg.organ("spleen").status == "absent"
+    dice = _dice(seg, truth, inv)
+    for organ in ("liver", "kidney_left", "kidney_right"):
+        assert dice[organ] >= DICE_MIN, dice
