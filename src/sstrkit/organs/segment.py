@@ -234,10 +234,15 @@ def _split_run(z0: int, z1: int, area: NDArray[np.float64], dz: float) -> list[t
     return _split_run(z0, k - 1, area, dz) + _split_run(k + 1, z1, area, dz)
 
 
-def _vertebral_bodies(column_bone: NDArray[np.bool_]) -> NDArray[np.bool_]:
-    """Per axial slice, the vertebral body: the largest bone component of the spinal
-    column whose centroid is the most anterior of the large ones (the arch and the
-    spinous process lie behind the canal)."""
+#: Antero-posterior depth of an adult lumbar vertebral body, mm (about 30-35 mm).
+VERTEBRAL_BODY_DEPTH_MM = 32.0
+
+
+def _vertebral_bodies(column_bone: NDArray[np.bool_], dy: float) -> NDArray[np.bool_]:
+    """Per axial slice, the vertebral body: of the large bone components of the spinal
+    column the most anterior, cut at :data:`VERTEBRAL_BODY_DEPTH_MM` behind its anterior
+    surface (the arch and the spinous process lie behind the canal and may touch the body
+    at CT resolution)."""
     out = np.zeros_like(column_bone)
     for k in np.nonzero(column_bone.any(axis=(1, 2)))[0]:
         lab, n = ndimage.label(column_bone[k])
@@ -247,11 +252,16 @@ def _vertebral_bodies(column_bone: NDArray[np.bool_]) -> NDArray[np.bool_]:
         ys = np.asarray(ndimage.center_of_mass(column_bone[k], lab, range(1, n + 1)))[:, 0]
         big = [i for i in range(n) if sizes[i] >= 0.3 * sizes.max()]
         best = min(big, key=lambda i: ys[i]) + 1  # +y is posterior: smallest y is anterior
-        out[k] = ndimage.binary_fill_holes(lab == best)
+        comp = ndimage.binary_fill_holes(lab == best)
+        rows = np.nonzero(comp.any(axis=1))[0]
+        # the arch may touch the body: keep the body's depth from its anterior surface
+        comp[rows[0] + max(round(VERTEBRAL_BODY_DEPTH_MM / dy), 1) :] = False
+        out[k] = comp
     return out
 
 
 def _red_marrow(
+    hu: NDArray[np.float32],
     masks: ctm.CtMasks,
     lm: ctm.Landmarks,
     spacing: tuple[float, float, float],
@@ -278,7 +288,7 @@ def _red_marrow(
     ry = max(round(35.0 / spacing[1]), 2)
     column = np.zeros_like(out)
     column[:, max(sy - 2 * ry, 0) : sy + ry, max(sx - rx, 0) : sx + rx + 1] = True
-    bone = _vertebral_bodies(masks.bone & column)
+    bone = _vertebral_bodies(masks.bone & column, spacing[1])
     area = bone.sum(axis=(1, 2)).astype(float)
     if area.max() <= 0:
         notes.append("red-marrow VOI not placed: no vertebral bone found near the spine axis")
@@ -297,14 +307,18 @@ def _red_marrow(
     if len(below) == 3:
         for _, z0, z1 in below:
             out[z0 + 1 : z1] |= interior[z0 + 1 : z1]  # end plates and discs left out
-        return out
-    z1 = int(np.floor(z_hila))
-    z0 = max(int(np.ceil(z_hila - 3.0 * LUMBAR_LEVEL_MM / dz)), 0)
-    out[z0 : z1 + 1] = interior[z0 : z1 + 1]
-    notes.append(
-        "red-marrow VOI: vertebral discs not resolved; L2-L4 taken as the 105 mm of spine "
-        "below the renal hila"
-    )
+    else:
+        z1 = int(np.floor(z_hila))
+        z0 = max(int(np.ceil(z_hila - 3.0 * LUMBAR_LEVEL_MM / dz)), 0)
+        out[z0 : z1 + 1] = interior[z0 : z1 + 1]
+        notes.append(
+            "red-marrow VOI: vertebral discs not resolved; L2-L4 taken as the 105 mm of spine "
+            "below the renal hila"
+        )
+    if out.any():
+        # discs and soft tissue partial-volumed into the VOI are less dense than spongiosa
+        # (relative cut, so that osteoporotic spongiosa of ~100 HU is kept)
+        out &= hu >= 0.6 * float(np.median(hu[out]))
     return out
 
 
@@ -418,7 +432,7 @@ def segment_organs(
             organs_w[name] = _largest_filled(m) if m.any() else m
     else:
         notes.append(_CT_ONLY)
-    marrow_w = _red_marrow(masks, lm, spacing, organs_w, notes)
+    marrow_w = _red_marrow(hu, masks, lm, spacing, organs_w, notes)
     _progress(progress, "labels on the CT grid", 0.8)
     label_w = np.zeros(hu.shape, dtype=np.uint8)
     label_w[masks.body] = label_of("body")
