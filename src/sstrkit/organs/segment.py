@@ -176,31 +176,47 @@ def _seeds_from_uptake(
         levels[name] = level
         core = m & (rel >= 0.55 * level) & (rel <= 1.8 * level) & ~masks.fat
         cores[name] = core
-    # Kidneys and spleen first: the liver's low-level component may reach into them.
+    # Each organ's extent at half its level (connected to its core; never below 1.25 x the
+    # liver's level): where the organ is,
+    # even beyond a small high-level core. Kidneys, spleen and bladder first: the liver's
+    # low-level component may reach into them, and their periphery is not a hot focus.
     claimed = np.zeros(rel.shape, dtype=bool)
+    extent = np.zeros(rel.shape, dtype=bool)
     for name in ("kidney_left", "kidney_right", "spleen", "urinary_bladder", "liver"):
         if name not in cores:
             continue
-        core = cores[name] & ~ndimage.binary_dilation(claimed, iterations=2)
+        core = cores[name] & ~ndimage.binary_dilation(claimed | extent, iterations=2)
         core = ndimage.binary_erosion(core, iterations=1)
         if core.sum() == 0:
             core = cores[name] & ~claimed
         markers[core] = label_of(name)
         claimed |= cores[name]
-    # Hot foci (lesions, adrenals, bowel) compete as their own markers.
+        if name != "liver":
+            # half level, but above the liver's level so that a touching liver stays out
+            cut = max(0.5 * levels[name], 1.25 * levels.get("liver", 0.0))
+            half, _ = ndimage.label((rel >= cut) & region)
+            ids = np.unique(half[core & (half > 0)])
+            extent |= np.isin(half, ids[ids > 0]) & ~claimed
+    # Hot foci (lesions, adrenals, bowel) compete as their own markers; a focus joined to
+    # the half-level extent of a kidney, the spleen or the bladder is that organ's
+    # periphery (or a lesion it holds); next to the liver only the liver's core is cut out.
     lowest = min(levels.values()) if levels else 4.0
     hot_level = max(1.5 * levels.get("liver", lowest), 4.0)
+    liver_core = cores.get("liver", np.zeros(rel.shape, dtype=bool))
     hot = (
         (rel >= hot_level)
         & region
         & (markers == 0)
-        & ~ndimage.binary_dilation(claimed, iterations=1)
+        & ~ndimage.binary_dilation(liver_core, iterations=1)
     )
     lab, n = ndimage.label(hot)
     if n:
+        near = ndimage.binary_dilation((claimed & ~liver_core) | extent, iterations=1)
+        touching = np.unique(lab[near & (lab > 0)])
+        lab[np.isin(lab, touching)] = 0
         peaks = np.asarray(ndimage.maximum(rel, lab, range(1, n + 1)))
         peak_of = np.concatenate([[0.0], peaks]).astype(np.float32)
-        core = hot & (rel >= 0.7 * peak_of[lab])
+        core = (lab > 0) & (rel >= 0.7 * peak_of[lab])
         markers[core] = 100 + (lab[core] % 100)
     # Background: outside, lungs, bone, fat, and soft tissue far below every organ.
     low = 0.3 * lowest
