@@ -99,3 +99,23 @@ def test_image_based_red_marrow_beside_the_blood_method(runs: tuple[Path, Path])
     assert image >= 0.5 * ref, (image, ref)
     res = json.loads((auto_out / "results.json").read_text())
     assert any("image-based red-marrow" in f["message"] for f in res["data_quality"])
+
+
+def test_rerun_keeps_the_automatic_vois_and_the_dosimetry_cache(
+    runs: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """A second run of the same export leaves the VOI files alone and reuses the cached
+    dosimetry (its key includes the VOI file's modification time)."""
+    _, auto_out = runs
+    vois = auto_out / "organs" / "vois_baseline.nii.gz"
+    before = vois.stat().st_mtime_ns
+    study = auto_out.parent / "study"
+    res = run_study(
+        study / "dicom",
+        auto_out,
+        report=False,
+        clinical=study / "clinical.json",
+        spect_fwhm_mm=11.0,
+    )
+    assert vois.stat().st_mtime_ns == before
+    assert res.stages["dosimetry"]["voxel"][1].get("from_cache") is True

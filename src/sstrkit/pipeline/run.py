@@ -81,7 +81,6 @@ def _auto_organs(study: Study, res: RunResult, say: Progress) -> tuple[Study, di
     point with its SPECT) and makes that label map the study's segmentation; the
     reading stage then adds the lesions it finds (:func:`_merge_lesions`).
     """
-    from sstrkit.io.nifti import write_nifti
     from sstrkit.organs.segment import segment_organs
 
     pet, pet_ct = study.series("pet"), study.series("pet_ct")
@@ -103,9 +102,9 @@ def _auto_organs(study: Study, res: RunResult, say: Progress) -> tuple[Study, di
     say(f"segmenting organs on the {on}")
     seg = segment_organs(ct, em)
     out_dir = res.out / "organs"
-    lab_path = write_nifti(seg.labels, out_dir / f"organs_{key}.nii.gz")
+    lab_path = _write_labels_if_changed(seg.labels, out_dir / f"organs_{key}.nii.gz")
     names_path = out_dir / f"organs_{key}_labels.json"
-    write_json_atomic(names_path, seg.label_json())
+    _write_json_if_changed(names_path, seg.label_json())
     source = f"automatic organ segmentation (sstrkit organs, {seg.method}) on the {on}"
     new = study.with_segmentation({key: lab_path}, names_path, source=source)
     res.artefacts["auto_organs"] = seg
@@ -142,13 +141,45 @@ def _auto_organs(study: Study, res: RunResult, say: Progress) -> tuple[Study, di
     return new, doc
 
 
+def _write_labels_if_changed(vol: Any, path: Path) -> Path:
+    """Write a label map unless the file already holds the same labels on the same grid.
+
+    A re-run then leaves the file (and its modification time) alone, so that the cached
+    dosimetry of an unchanged study stays valid (its key includes the VOI file).
+    """
+    from sstrkit.io.nifti import read_nifti, write_nifti
+
+    if path.is_file():
+        try:
+            old = read_nifti(path)
+        except SstrkitError:
+            old = None
+        if (
+            old is not None
+            and old.same_space(vol)
+            and np.array_equal(np.asarray(old.array), np.asarray(vol.array))
+        ):
+            return path
+    return write_nifti(vol, path)
+
+
+def _write_json_if_changed(path: Path, data: Any) -> None:
+    if path.is_file():
+        try:
+            if json.loads(path.read_text("utf-8")) == data:
+                return
+        except (OSError, ValueError):
+            pass
+    write_json_atomic(path, data)
+
+
 def _merge_lesions(study: Study, res: RunResult) -> Study:
     """Add the lesions of the reading to the automatic organ map (lesions win a voxel).
 
     Organ VOIs thereby exclude lesions (normal-organ VOIs); lesions are named
     ``lesion_<id>`` so that the dosimetry treats them as lesions.
     """
-    from sstrkit.io.nifti import read_nifti, write_nifti
+    from sstrkit.io.nifti import read_nifti
 
     result = res.artefacts.get("reading")
     key = res.artefacts.get("auto_organs_key")
@@ -173,9 +204,9 @@ def _merge_lesions(study: Study, res: RunResult) -> Study:
         arr[sel] = code
         names[code] = f"lesion_{int(m.id):02d}"
     merged = organs.with_array(arr.astype(np.int16), operation="merge_reading_lesions")
-    path = write_nifti(merged, organs_path.with_name("vois_baseline.nii.gz"))
+    path = _write_labels_if_changed(merged, organs_path.with_name("vois_baseline.nii.gz"))
     names_path = organs_path.with_name("vois_baseline_labels.json")
-    write_json_atomic(names_path, {str(k): v for k, v in sorted(names.items())})
+    _write_json_if_changed(names_path, {str(k): v for k, v in sorted(names.items())})
     res.files["vois_nifti"] = str(path)
     return study.with_segmentation(
         {"baseline": path},
