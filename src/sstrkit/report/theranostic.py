@@ -54,6 +54,7 @@ _FLAG_KINDS: Mapping[str, str] = {
     "reduced_timepoints": "reduced time points",
     "cycle_failed": "cycle not processed",
     "dosimetry_note": "dosimetry note",
+    "vois": "volumes of interest (automatic organs)",
 }
 
 
