@@ -43,9 +43,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
+from sstrkit.core.body import james_formula_kg, janmahasatian_formula_kg, parse_sex
 from sstrkit.core.provenance import Step
 from sstrkit.errors import InvalidInputError
-from sstrkit.io.body_size import Sex, james_formula_kg, janmahasatian_formula_kg
 
 __all__ = [
     "PercistResult",
@@ -93,11 +93,8 @@ def lean_body_mass_g(
             expected="positive finite values (g, mm)",
             actual=(weight_g, height_mm),
         )
-    s = sex.strip().lower()[:1]
-    if s not in ("m", "f"):
-        raise InvalidInputError("sex", expected="'male' or 'female'", actual=repr(sex))
+    body_sex = parse_sex(sex, fix="pass the patient's sex ('female' or 'male')")
     w_kg, h_cm = weight_g / 1000.0, height_mm / 10.0
-    body_sex: Sex = "M" if s == "m" else "F"
     if formula == "james":
         lbm = james_formula_kg(w_kg, h_cm, body_sex)
     elif formula == "janmahasatian":

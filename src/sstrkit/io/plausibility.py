@@ -40,6 +40,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from sstrkit.core.body import HEIGHT_POSSIBLE_CM, WEIGHT_POSSIBLE_KG, bmi_kg_m2
 from sstrkit.errors import DicomMetadataError, InvalidInputError, SstrkitError
 
 __all__ = [
@@ -61,10 +62,8 @@ __all__ = [
     "check_weight",
 ]
 
-#: Physically possible body weight (kg), inclusive; outside → error.
-WEIGHT_POSSIBLE_KG = (1.0, 500.0)
-#: Physically possible body height (cm), inclusive (0.3–2.6 m); outside → error.
-HEIGHT_POSSIBLE_CM = (30.0, 260.0)
+# WEIGHT_POSSIBLE_KG, HEIGHT_POSSIBLE_CM (physically possible body weight in kg and height in
+# cm, inclusive; outside → error) are defined with the body-size formulas in sstrkit.core.body.
 #: Usual weight (kg) from a newborn to the heaviest adults PET/CT tables carry; outside → warning.
 WEIGHT_USUAL_KG = (2.5, 200.0)
 #: Usual height (cm) from a newborn to a very tall adult; outside → warning.
@@ -235,7 +234,7 @@ def check_bmi(weight_kg: float, height_cm: float) -> list[str]:
     >>> check_bmi(70.0, 70.0)[0][:45]
     'weight 70 kg and height 0.7 m give a BMI of 1'
     """
-    bmi = weight_kg / (height_cm / 100.0) ** 2
+    bmi = bmi_kg_m2(weight_kg, height_cm)
     lo, hi = BMI_USUAL
     if lo <= bmi <= hi:
         return []

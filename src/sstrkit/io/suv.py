@@ -66,9 +66,11 @@ import numpy as np
 from numpy.typing import NDArray
 from pydicom.dataset import Dataset
 
+from sstrkit.core import body
+from sstrkit.core.body import Sex
 from sstrkit.core.volume import Volume
 from sstrkit.errors import DicomMetadataError, InvalidInputError, SstrkitError
-from sstrkit.io import body_size, plausibility
+from sstrkit.io import plausibility
 from sstrkit.io.dicom_read import DicomSeries, SliceMeta
 from sstrkit.io.dicom_time import parse_da_tm, parse_dt, tz_from_offset
 
@@ -120,7 +122,7 @@ class Overrides:
 
     weight_kg: float | None = None
     height_cm: float | None = None
-    sex: Literal["M", "F"] | None = None
+    sex: Sex | None = None
     injected_activity_bq: float | None = None
     injection_time: _dt.datetime | None = None
     half_life_s: float | None = None
@@ -231,7 +233,7 @@ def normalization_measure(
     h_fix = "pass the height (CLI --height-cm, API Overrides(height_cm=...))"
     s_fix = "pass the sex (CLI --sex M|F, API Overrides(sex=...))"
     if normalization == "ibw":
-        return 1000.0 * body_size.ideal_body_weight(
+        return 1000.0 * body.ideal_body_weight(
             need(height_cm, "height", "PatientSize (0010,1020)", h_fix),
             need(sex, "sex", "PatientSex (0010,0040)", s_fix),
         )
@@ -240,12 +242,12 @@ def normalization_measure(
         return 1000.0 * float(w)
     h = need(height_cm, "height", "PatientSize (0010,1020)", h_fix)
     if normalization == "bsa":
-        return 1e4 * body_size.bsa_du_bois(w, h)
+        return 1e4 * body.bsa_du_bois(w, h)
     s = need(sex, "sex", "PatientSex (0010,0040)", s_fix)
     if normalization == "lbm":
-        return 1000.0 * body_size.lbm_janmahasatian(w, h, s)
+        return 1000.0 * body.lbm_janmahasatian(w, h, s)
     coef = 120.0 if normalization == "lbm-james120" else 128.0
-    return 1000.0 * body_size.lbm_james(w, h, s, male_coefficient=coef)
+    return 1000.0 * body.lbm_james(w, h, s, male_coefficient=coef)
 
 
 def suv_factor(
@@ -1079,7 +1081,7 @@ def _suv_volume(
         operation=f"suv_{normalization}",
         parameters=params,
         inputs=(series.series_uid,),
-        sources=(QIBA, body_size.SOURCES.get(_formula(normalization), "")),
+        sources=(QIBA, body.SOURCES.get(_formula(normalization), "")),
         quantity=f"suv_{normalization}",
         unit=UNITS_OF_NORM[normalization],
     )

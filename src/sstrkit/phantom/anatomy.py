@@ -43,6 +43,8 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from sstrkit.core.body import Sex
+from sstrkit.core.body import du_bois_formula_m2 as bsa_du_bois_m2
 from sstrkit.core.volume import Volume
 from sstrkit.errors import InvalidInputError
 from sstrkit.phantom.parameters import parameters, sources_of
@@ -63,7 +65,6 @@ __all__ = [
     "build_anatomy",
 ]
 
-Sex = Literal["F", "M"]
 Vec3 = tuple[float, float, float]
 #: Anatomy layouts: the simulator's own (ICRP 89 calibrated ellipsoids) and the ORNL/MIRD
 #: stylized adult (:mod:`sstrkit.phantom.stylized`).
@@ -129,15 +130,6 @@ TISSUE: dict[str, str] = {
     "aorta": "blood",
     "bladder": "urine",
 }
-
-
-def bsa_du_bois_m2(weight_kg: float, height_cm: float) -> float:
-    """Body surface area (m²), Du Bois & Du Bois 1916: 0.007184·W^0.425·H^0.725.
-
-    >>> round(bsa_du_bois_m2(73.0, 176.0), 3)
-    1.889
-    """
-    return float(0.007184 * weight_kg**0.425 * height_cm**0.725)
 
 
 # ---------------------------------------------------------------- patient

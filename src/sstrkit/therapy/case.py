@@ -34,8 +34,8 @@ import yaml
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from sstrkit.core.body import bsa_du_bois
 from sstrkit.errors import InvalidInputError, UnknownNuclideError
-from sstrkit.io.body_size import bsa_du_bois
 from sstrkit.physics.nuclides import get_nuclide
 
 __all__ = [

@@ -56,10 +56,13 @@ from sstrkit.therapy.kinetics import MODELS, ErrorModel, KineticsFit, fit_curve
 from sstrkit.therapy.marrow import red_marrow_dose
 from sstrkit.therapy.mird import Region, organ_doses
 from sstrkit.therapy.radiobiology import (
+    bed_from_g,
     dose_for_bed,
     ebrt_bed,
     eqd2,
+    g_mono_exponential,
     lea_catcheside_g,
+    repair_rate_per_s,
     tissue_parameters,
 )
 from sstrkit.therapy.sphere import sphere_s_value
@@ -95,7 +98,7 @@ def fit_g_factor(fit: KineticsFit, t_repair_s: float) -> float:
     Exact for the exponential models; the trapezoid is represented by a
     mono-exponential with its tail rate (an approximation, noted in provenance).
     """
-    mu = math.log(2) / t_repair_s
+    mu = repair_rate_per_s(t_repair_s)
     if fit.model in MODELS:
         spec = MODELS[fit.model]
         coeffs, rates = [], []
@@ -103,8 +106,7 @@ def fit_g_factor(fit: KineticsFit, t_repair_s: float) -> float:
             coeffs.append(s * fit.parameters[f"{spec.param_names[a]}_bq"])
             rates.append(fit.parameters[f"{spec.param_names[r]}_per_s"])
         return lea_catcheside_g(coeffs, rates, mu)
-    lam = math.log(2) / fit.t_eff_s
-    return lam / (lam + mu)
+    return g_mono_exponential(math.log(2) / fit.t_eff_s, mu)
 
 
 @dataclass(frozen=True)
@@ -564,7 +566,7 @@ def _capacity(remaining: float, d: float, a_std: float, g: float, ab: float | No
 
     def contrib(a: float) -> float:
         x = d * a
-        return x if ab is None else x * (1 + g * x / ab)
+        return x if ab is None else bed_from_g(x, g, ab)
 
     per = contrib(a_std)
     k = math.floor(remaining / per)
@@ -711,8 +713,8 @@ def plan_from_case(case: Case) -> PlanResult:
             if name in ab_of:
                 tp = tissue_parameters(tissue or "")
                 g = fit_g_factor(c.regions[name].fit, tp.t_repair_s)
-                bsum += dose * (1 + g * dose / ab_of[name])
-                bsum_hi += dose_hi * (1 + g * dose_hi / ab_of[name])
+                bsum += bed_from_g(dose, g, ab_of[name])
+                bsum_hi += bed_from_g(dose_hi, g, ab_of[name])
         if name in ebrt and name in ab_of:
             e = ebrt[name]
             b = ebrt_bed(e.dose_per_fraction_gy, e.fractions, ab_of[name])
@@ -743,7 +745,7 @@ def plan_from_case(case: Case) -> PlanResult:
         if crit == "bed":
             g, ab = g_of[organ], ab_of[organ]
             done, done_hi = delivered_bed[organ], delivered_bed_hi[organ]
-            per = d * a_std * (1 + g * d * a_std / ab)
+            per = bed_from_g(d * a_std, g, ab)
             cap = _capacity(limit - done, d, a_std, g, ab)
             cap_hi = _capacity(limit - done_hi, d_hi, a_std, g, ab)
         else:
@@ -791,7 +793,7 @@ def plan_from_case(case: Case) -> PlanResult:
         cycle_no += 1
         for con, d_hi, g, ab, _ in cons:
             x = d_hi * allowed
-            used[id(con)] += x if ab is None else x * (1 + g * x / ab)
+            used[id(con)] += x if ab is None else bed_from_g(x, g, ab)
         schedule.append({"cycle": cycle_no, "activity_mbq": allowed / 1e6})
 
     planned = sum(s["activity_mbq"] for s in schedule) * 1e6
@@ -806,10 +808,7 @@ def plan_from_case(case: Case) -> PlanResult:
         }
         if name in ab_of:
             b = delivered_bed[name] + sum(
-                rd.gy_per_bq
-                * s["activity_mbq"]
-                * 1e6
-                * (1 + g_of[name] * rd.gy_per_bq * s["activity_mbq"] * 1e6 / ab_of[name])
+                bed_from_g(rd.gy_per_bq * s["activity_mbq"] * 1e6, g_of[name], ab_of[name])
                 for s in schedule
             )
             entry.update(

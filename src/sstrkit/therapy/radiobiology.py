@@ -32,6 +32,12 @@ Examples
 28.1585
 >>> round(eqd2(28.1585, 2.6), 3)
 15.916
+
+:func:`bed_from_g` is the one place the BED expression is written: :func:`bed`,
+:func:`bed_cycles`, :func:`ebrt_bed`, the planning limits
+(:mod:`sstrkit.therapy.planning`) and the voxel BED maps
+(:func:`sstrkit.therapy.voxel_dose.bed_map`) all call it; :func:`g_mono_exponential`
+is the one mono-exponential G, :func:`lea_catcheside_g` the sum-of-exponentials G.
 """
 
 from __future__ import annotations
@@ -42,7 +48,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Any, Final
+from typing import Any, Final, overload
+
+import numpy as np
+from numpy.typing import NDArray
 
 from sstrkit.core.provenance import Step
 from sstrkit.errors import InvalidInputError
@@ -54,12 +63,15 @@ __all__ = [
     "TissueParameters",
     "bed",
     "bed_cycles",
+    "bed_from_g",
     "combine_with_ebrt",
     "dose_for_bed",
     "ebrt_bed",
     "eqd2",
     "g_factor",
+    "g_mono_exponential",
     "lea_catcheside_g",
+    "repair_rate_per_s",
     "tissue_parameters",
     "tissue_table",
 ]
@@ -78,6 +90,66 @@ def _pos(name: str, value: float, unit: str, *, allow_zero: bool = False) -> flo
             name, expected=f"a finite value {'≥' if allow_zero else '>'} 0 {unit}", actual=value
         )
     return v
+
+
+FloatArray = NDArray[np.float64]
+
+
+# ----------------------------------------------------------------- the formulas
+
+
+def repair_rate_per_s(t_repair_s: float) -> float:
+    """Repair rate μ = ln 2 / T_rep (s⁻¹) of the repair half-time ``t_repair_s`` (s).
+
+    >>> repair_rate_per_s(2.0 * math.log(2.0))
+    0.5
+    """
+    return _LN2 / _pos("repair half-time", t_repair_s, "s")
+
+
+@overload
+def g_mono_exponential(lambda_per_s: float, mu_per_s: float) -> float: ...
+@overload
+def g_mono_exponential(lambda_per_s: FloatArray, mu_per_s: float) -> FloatArray: ...
+def g_mono_exponential(lambda_per_s: float | FloatArray, mu_per_s: float) -> float | FloatArray:
+    """Lea–Catcheside G = λ/(λ + μ) of a mono-exponential dose rate Ḋ₀·e^(−λt) (Dale 1985).
+
+    ``lambda_per_s`` is the effective decay constant of the dose rate (s⁻¹), a number or
+    a numpy array (a voxel map); ``mu_per_s`` the repair rate (:func:`repair_rate_per_s`).
+    No input checks: λ > 0 and μ > 0 are the caller's (:func:`g_factor` checks its
+    half-lives, :func:`sstrkit.therapy.voxel_dose.bed_map` its decay-constant map).
+
+    >>> g_mono_exponential(0.1, 0.3)    # 0.1 / 0.4
+    0.25
+    >>> g_mono_exponential(np.array([0.1, 0.3]), 0.3).tolist()
+    [0.25, 0.5]
+    """
+    return lambda_per_s / (lambda_per_s + mu_per_s)
+
+
+@overload
+def bed_from_g(dose_gy: float, g: float, alpha_beta_gy: float) -> float: ...
+@overload
+def bed_from_g(dose_gy: FloatArray, g: float | FloatArray, alpha_beta_gy: float) -> FloatArray: ...
+def bed_from_g(
+    dose_gy: float | FloatArray, g: float | FloatArray, alpha_beta_gy: float
+) -> float | FloatArray:
+    """BED = D·(1 + G·D/(α/β)) in Gy (Dale 1985): the one place the expression is written.
+
+    ``dose_gy`` is the absorbed dose D of one delivery (Gy), ``g`` its Lea–Catcheside
+    factor (1 for an acute dose or one EBRT fraction, :func:`g_factor`,
+    :func:`g_mono_exponential` or :func:`lea_catcheside_g` otherwise), ``alpha_beta_gy``
+    the tissue's α/β (Gy). Vectorised: D and G may be numpy arrays (voxel maps). Only α/β
+    is checked (> 0, else :class:`InvalidInputError`); D ≥ 0 and 0 ≤ G ≤ 1 are the
+    caller's (:func:`bed` checks D).
+
+    >>> bed_from_g(20.0, 0.25, 2.5)    # 20·(1 + 0.25·20/2.5) = 20·3
+    60.0
+    >>> bed_from_g(np.array([0.0, 2.0]), 1.0, 2.0).tolist()    # acute: 2·(1 + 2/2) = 4
+    [0.0, 4.0]
+    """
+    ab = _pos("α/β", alpha_beta_gy, "Gy")
+    return dose_gy * (1.0 + g * dose_gy / ab)
 
 
 # ----------------------------------------------------------------- Lea–Catcheside
@@ -126,9 +198,9 @@ def g_factor(t_eff_s: float, t_repair_s: float, t_uptake_s: float | None = None)
         λu = ln 2 / t_uptake_s; must be shorter than ``t_eff_s``.
     """
     lc = _LN2 / _pos("effective half-life", t_eff_s, "s")
-    mu = _LN2 / _pos("repair half-time", t_repair_s, "s")
+    mu = repair_rate_per_s(t_repair_s)
     if t_uptake_s is None:
-        return lc / (lc + mu)
+        return g_mono_exponential(lc, mu)
     tu = _pos("uptake half-time", t_uptake_s, "s")
     if tu >= t_eff_s:
         raise InvalidInputError(
@@ -152,7 +224,7 @@ def bed(
     d = _pos("absorbed dose", dose_gy, "Gy", allow_zero=True)
     ab = _pos("α/β", alpha_beta_gy, "Gy")
     g = g_factor(t_eff_s, t_repair_s, t_uptake_s)
-    return d * (1.0 + g * d / ab)
+    return bed_from_g(d, g, ab)
 
 
 def eqd2(bed_gy: float, alpha_beta_gy: float) -> float:
@@ -187,7 +259,7 @@ def ebrt_bed(dose_per_fraction_gy: float, n_fractions: int, alpha_beta_gy: float
     if int(n_fractions) != n_fractions or n_fractions < 0:
         raise InvalidInputError("EBRT fractions", expected="an integer ≥ 0", actual=n_fractions)
     ab = _pos("α/β", alpha_beta_gy, "Gy")
-    return n_fractions * d * (1.0 + d / ab)
+    return n_fractions * bed_from_g(d, 1.0, ab)  # complete repair between fractions: G = 1
 
 
 # ------------------------------------------------------------------- table
@@ -359,7 +431,7 @@ def bed_cycles(
         assert te is not None
         dd = _pos(f"absorbed dose of cycle {i + 1}", d, "Gy", allow_zero=True)
         g = g_factor(te, t_repair_s, tu)
-        b = dd * (1.0 + g * dd / ab)
+        b = bed_from_g(dd, g, ab)
         cycles.append(CycleBed(i + 1, dd, g, b, eqd2(b, ab), te, tu))
     total = sum(c.bed_gy for c in cycles)
     step = Step.make(

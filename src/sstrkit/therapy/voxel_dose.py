@@ -63,7 +63,12 @@ from sstrkit.physics.kernels import (
 from sstrkit.physics.nuclides import get_nuclide
 from sstrkit.therapy.dvh import RegionDVH, region_dvh
 from sstrkit.therapy.pvc import PvcMethod, PvcRegion, pv_corrected_doses
-from sstrkit.therapy.radiobiology import tissue_parameters
+from sstrkit.therapy.radiobiology import (
+    bed_from_g,
+    g_mono_exponential,
+    repair_rate_per_s,
+    tissue_parameters,
+)
 from sstrkit.therapy.region_activity import RegionActivities
 
 __all__ = [
@@ -333,8 +338,9 @@ def bed_map(
 
     ``lambda_eff`` is the voxel effective decay constant of the dose rate (s⁻¹,
     from :func:`sstrkit.therapy.voxel_tia.voxel_tia`); G is the Lea–Catcheside
-    factor of a mono-exponential dose rate and μ = ln 2 / T_rep, exactly as in
-    :func:`sstrkit.therapy.radiobiology.g_factor` (α/β and T_rep from
+    factor of a mono-exponential dose rate and μ = ln 2 / T_rep, computed by
+    :func:`sstrkit.therapy.radiobiology.g_mono_exponential` and
+    :func:`sstrkit.therapy.radiobiology.bed_from_g` (α/β and T_rep from
     :func:`sstrkit.therapy.radiobiology.tissue_parameters`, overridable). BEDs
     of cycles add (complete repair between cycles): sum them with :func:`sum_doses`.
     """
@@ -354,10 +360,9 @@ def bed_map(
             expected="finite values > 0 1/s",
             actual="non-positive or non-finite voxels",
         )
-    mu = math.log(2) / tp.t_repair_s
-    g = lam / (lam + mu)
+    g = g_mono_exponential(lam, repair_rate_per_s(tp.t_repair_s))
     d = np.asarray(dose.array, dtype=np.float64)
-    bed = d * (1.0 + g * d / tp.alpha_beta_gy)
+    bed = bed_from_g(d, g, tp.alpha_beta_gy)
     return dose.with_array(
         bed.astype(np.float32),
         operation="bed_map",
