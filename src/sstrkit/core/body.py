@@ -67,6 +67,7 @@ __all__ = [
     "Sex",
     "bmi_kg_m2",
     "bsa_du_bois",
+    "ckd_epi_2021_formula",
     "du_bois_formula_m2",
     "ideal_body_weight",
     "ideal_body_weight_formula_kg",
@@ -96,6 +97,7 @@ HEIGHT_POSSIBLE_CM: Final = (30.0, 260.0)
 
 #: Citation of each checked formula, by function name.
 SOURCES: Final[dict[str, str]] = {
+    "egfr_ckd_epi_2021": "Inker LA et al. N Engl J Med 385 (2021) 1737-1749 (race-free CKD-EPI)",
     "lbm_james": "James WPT, Research on Obesity, DHSS/MRC Group, HMSO London 1976",
     "lbm_janmahasatian": "Janmahasatian S et al., Clin Pharmacokinet 2005;44(10):1051-65",
     "bsa_du_bois": "Du Bois D, Du Bois EF, Arch Intern Med 1916;17:863-71",
@@ -207,6 +209,25 @@ def du_bois_formula_m2(weight_kg: float, height_cm: float) -> float:
     1.889
     """
     return float(0.007184 * weight_kg**0.425 * height_cm**0.725)
+
+
+def ckd_epi_2021_formula(creatinine_mg_dl: float, age_years: float, sex: Sex) -> float:
+    """eGFR in mL/min/1.73 m² by the race-free CKD-EPI 2021 creatinine equation, unchecked.
+
+    eGFR = 142 · min(Scr/κ, 1)^α · max(Scr/κ, 1)^−1.200 · 0.9938^age · 1.012 [female],
+    κ = 0.7 (F) / 0.9 (M), α = −0.241 (F) / −0.302 (M) (Inker LA et al., N Engl J Med 385
+    (2021) 1737-1749). Callers check their inputs (adult age, creatinine > 0).
+
+    Hand check for a 50-year-old man with Scr = κ = 0.9 mg/dL: 142 · 0.9938^50 = 104.05.
+
+    >>> round(ckd_epi_2021_formula(0.9, 50.0, "M"), 2)
+    104.05
+    """
+    female = sex == "F"
+    kappa, alpha = (0.7, -0.241) if female else (0.9, -0.302)
+    q = creatinine_mg_dl / kappa
+    e = 142.0 * min(q, 1.0) ** alpha * max(q, 1.0) ** -1.200 * 0.9938**age_years
+    return float(e * 1.012 if female else e)
 
 
 def ideal_body_weight_formula_kg(height_cm: float, sex: Sex) -> float:

@@ -168,11 +168,8 @@ def grade_ckd(egfr: float, lln: float = 90.0) -> int:
 
 
 def egfr_ckd_epi_2021(creatinine_mg_dl: float, age_years: float, sex: str) -> float:
-    """Race-free CKD-EPI 2021 creatinine equation, mL/min/1.73 m².
-
-    eGFR = 142 · min(Scr/κ, 1)^α · max(Scr/κ, 1)^−1.200 · 0.9938^age · 1.012 [female],
-    κ = 0.7 (F) / 0.9 (M), α = −0.241 (F) / −0.302 (M).
-    """
+    """Race-free CKD-EPI 2021 creatinine equation, mL/min/1.73 m² (checked inputs;
+    the formula: :func:`sstrkit.core.body.ckd_epi_2021_formula`)."""
     _check(creatinine_mg_dl, "creatinine (mg/dL)")
     if creatinine_mg_dl == 0 or not 18 <= age_years <= 120:
         raise InvalidInputError(
@@ -183,10 +180,9 @@ def egfr_ckd_epi_2021(creatinine_mg_dl: float, age_years: float, sex: str) -> fl
     s = sex.strip().lower()[:1]
     if s not in ("m", "f"):
         raise InvalidInputError("sex", expected="'male' or 'female'", actual=repr(sex))
-    kappa, alpha = (0.7, -0.241) if s == "f" else (0.9, -0.302)
-    q = creatinine_mg_dl / kappa
-    e = 142.0 * min(q, 1.0) ** alpha * max(q, 1.0) ** -1.200 * 0.9938**age_years
-    return float(e * 1.012 if s == "f" else e)
+    from sstrkit.core.body import ckd_epi_2021_formula
+
+    return ckd_epi_2021_formula(creatinine_mg_dl, age_years, "F" if s == "f" else "M")
 
 
 @dataclass(frozen=True)

@@ -118,10 +118,9 @@ def ckd_epi_2021(creatinine_mg_dl: float, age_years: float, sex: str) -> float:
         raise InvalidInputError(
             "age", expected="18-120 years (CKD-EPI 2021 is for adults)", actual=age_years
         )
-    kappa, alpha = (0.7, -0.241) if female else (0.9, -0.302)
-    r = creatinine_mg_dl / kappa
-    egfr = 142.0 * min(r, 1.0) ** alpha * max(r, 1.0) ** -1.200 * 0.9938**age_years
-    return float(egfr) * (1.012 if female else 1.0)
+    from sstrkit.core.body import ckd_epi_2021_formula
+
+    return ckd_epi_2021_formula(creatinine_mg_dl, age_years, "F" if female else "M")
 
 
 def _first(a: float | None, b: float | None) -> float | None:
