@@ -299,3 +299,22 @@ def test_lesion_table_explains_flags(tmp_path: Path) -> None:
     p = write_lesion_table([m], tmp_path / "t.png")
     assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "compare with CT/prior" in FLAG_TEXT[UNCINATE_FLAG]
+
+
+def test_fdg_of_the_same_session_uses_the_automatic_organs(
+    study: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An FDG PET in the SSTR PET/CT's frame of reference gets the same automatic organs;
+    in another frame of reference it is read without them, and the note says so."""
+    seg = segmenter(study)
+    monkeypatch.setattr(SEGMENT, seg)
+    suv = study["suv"]
+    fdg = suv.with_metadata(frame_of_reference_uid=suv.frame_of_reference_uid or "1.2.3")
+    pet = suv.with_metadata(frame_of_reference_uid=fdg.frame_of_reference_uid)
+    ct = study["ct"].with_metadata(frame_of_reference_uid=fdg.frame_of_reference_uid)
+    same = read_sstr_pet(pet, ct=ct, fdg=fdg, labs=LABS)
+    assert any("FDG PET: organs of the automatic segmentation" in n for n in same.notes)
+    other = read_sstr_pet(
+        pet, ct=ct, fdg=fdg.with_metadata(frame_of_reference_uid="9.9.9"), labs=LABS
+    )
+    assert any("FDG PET read without organ labels" in n for n in other.notes)

@@ -325,6 +325,25 @@ def read_sstr_pet(
             if fdg_organs is not None
             else None
         )
+        same_frame = bool(
+            fdg.frame_of_reference_uid and fdg.frame_of_reference_uid == suv.frame_of_reference_uid
+        )
+        if fmap is None and auto is not None and same_frame:
+            # one PET/CT session (same frame of reference): the SSTR PET/CT's organs hold
+            fmap = prepare_organs(
+                auto.labels,
+                fdg,
+                auto.names,
+                resample=True,
+                quality={q.name: q.status for q in auto.organs},
+                source="automatic",
+            )
+            notes.append("FDG PET: organs of the automatic segmentation (same frame of reference)")
+        elif fmap is None:
+            notes.append(
+                "FDG PET read without organ labels (another frame of reference): give "
+                "--fdg-organs, or run the study with 'sstrkit run', which registers the CTs"
+            )
         # lesions read on the SSTR PET are not normal liver/spleen on the FDG PET either
         frefs = measure_references(fdg, fmap, exclude=_lesions_on(seg.labels, fdg))
         fseg = segment_lesions(fdg, frefs, fmap, FDG_SETTINGS)
