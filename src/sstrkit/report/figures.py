@@ -34,7 +34,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, Literal, cast
+from typing import Any, Final, cast
 
 import matplotlib.dates
 import numpy as np
@@ -48,6 +48,7 @@ from sstrkit.followup.plots import waterfall_plot
 from sstrkit.report.document import Figure
 from sstrkit.therapy.dvh import RegionDVH
 from sstrkit.therapy.kinetics import KineticsFit
+from sstrkit.therapy.limit_status import AMBER_FRACTION, LimitStatus, limit_status
 
 __all__ = [
     "LimitBar",
@@ -70,7 +71,6 @@ __all__ = [
 ]
 
 FloatArray = NDArray[np.float64]
-LimitStatus = Literal["green", "amber", "red"]
 
 #: Colours a physician reads at a glance (ColorBrewer RdYlGn end points and an amber).
 STATUS_COLOURS: Final[Mapping[LimitStatus, str]] = {
@@ -83,8 +83,6 @@ _STATUS_WORDS: Final[Mapping[LimitStatus, str]] = {
     "amber": "80–100 % of limit",
     "red": "above limit",
 }
-#: Fraction of the limit from which a value is shown amber.
-AMBER_FRACTION: Final = 0.8
 #: Soft-tissue CT window (HU), as in :mod:`sstrkit.reading.images`.
 CT_WINDOW_HU: Final = (-160.0, 240.0)
 #: Dose below this fraction of the maximum is not coloured.
@@ -613,29 +611,6 @@ def dvh_figure(dvhs: Sequence[RegionDVH], title: str, *, dpi: int = _DPI) -> Fig
 
 
 # ------------------------------------------------------------------------ limits
-
-
-def limit_status(value_gy: float, limit_gy: float) -> LimitStatus:
-    """Traffic-light class of a cumulative dose against its limit.
-
-    ``"green"`` below 80 % of the limit, ``"amber"`` from 80 % up to and
-    including the limit, ``"red"`` above it. Boundaries are compared with a
-    relative tolerance of 1e-9, so 22.4 Gy of a 28 Gy limit is amber although
-    22.4/28 rounds below 0.8 in floating point.
-
-    >>> limit_status(31.9, 40.0), limit_status(32.0, 40.0), limit_status(40.0, 40.0)
-    ('green', 'amber', 'amber')
-    >>> limit_status(40.1, 40.0)
-    'red'
-    """
-    _finite("dose against limit (Gy)", value_gy, minimum=0.0)
-    _finite("limit (Gy)", limit_gy, minimum=0.0, strict=True)
-    ratio = value_gy / limit_gy
-    if ratio > 1.0 and not math.isclose(ratio, 1.0, rel_tol=1e-9):
-        return "red"
-    if ratio >= AMBER_FRACTION or math.isclose(ratio, AMBER_FRACTION, rel_tol=1e-9):
-        return "amber"
-    return "green"
 
 
 @dataclass(frozen=True)
