@@ -20,6 +20,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from sstrkit.cli.main import app
+from sstrkit.errors import InvalidInputError
 from sstrkit.io.nifti import read_nifti, write_nifti
 from sstrkit.reading.eligibility import Labs
 from sstrkit.reading.images import OUTLINE_COLOURS, write_lesion_table, write_mip
@@ -130,16 +131,16 @@ def test_switched_off_and_no_ct(study: dict[str, Any], monkeypatch: pytest.Monke
     assert any(np.linalg.norm(np.subtract(m.centroid_mm, (-70, 50, -5))) < 30 for m in off.lesions)
 
 
-def test_segmentation_unavailable_reads_without_organs(
+def test_segmentation_failure_reads_without_organs(
     study: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def broken(*_a: Any, **_k: Any) -> Any:
-        raise NotImplementedError
+        raise InvalidInputError("emission image", expected="uptake", actual="none")
 
     monkeypatch.setattr(SEGMENT, broken)
     r = read_sstr_pet(study["suv"], ct=study["ct"])
     assert r.organs_source == ORGANS_NONE
-    assert any("not available" in n for n in r.notes)
+    assert any("automatic organ segmentation failed" in n for n in r.notes)
 
 
 # ------------------------------------------------------------------ absent organs

@@ -35,6 +35,7 @@ __all__ = [
     "Landmarks",
     "ct_masks",
     "landmarks",
+    "largest_component",
     "working_grid",
 ]
 
@@ -110,7 +111,8 @@ class CtMasks:
     soft: NDArray[np.bool_]
 
 
-def _largest(mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
+def largest_component(mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    """The largest connected component (face connectivity) of ``mask``."""
     lab, n = ndimage.label(mask)
     if n == 0:
         return mask
@@ -129,7 +131,7 @@ def _fill_slices(mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
 
 def ct_masks(hu: NDArray[np.float32], spacing_xyz: tuple[float, float, float]) -> CtMasks:
     """Body, lungs (left/right), bone, fat and soft tissue from smoothed HU."""
-    body = _fill_slices(_largest(hu > BODY_HU))
+    body = _fill_slices(largest_component(hu > BODY_HU))
     vox_ml = float(np.prod(spacing_xyz)) / 1000.0
     air = (hu < LUNG_HU) & body
     lab, n = ndimage.label(air)

@@ -128,12 +128,7 @@ def _gradient(arr: NDArray[np.float32], spacing: tuple[float, float, float]) -> 
 
 
 def _largest_filled(mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
-    lab, n = ndimage.label(mask)
-    if n == 0:
-        return mask
-    sizes = np.bincount(lab.ravel())
-    sizes[0] = 0
-    out: NDArray[np.bool_] = ndimage.binary_fill_holes(lab == int(np.argmax(sizes)))
+    out: NDArray[np.bool_] = ndimage.binary_fill_holes(ctm.largest_component(mask))
     return out
 
 

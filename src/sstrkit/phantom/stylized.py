@@ -93,7 +93,14 @@ import math
 from typing import Literal
 
 from sstrkit.errors import InvalidInputError
-from sstrkit.phantom.anatomy import Ellipsoid, LayoutSolids, PatientSpec, Vec3
+from sstrkit.phantom.anatomy import (
+    _ORDER,
+    _ORGAN_TARGETS,
+    Ellipsoid,
+    LayoutSolids,
+    PatientSpec,
+    Vec3,
+)
 
 __all__ = [
     "HEART_TILT_DEG",
@@ -205,39 +212,10 @@ def stylized_layout(spec: PatientSpec) -> LayoutSolids:
     solids["aorta"] = Ellipsoid(
         f.point(1.5, 2.0, 38.0), (aorta_r, aorta_r, 10.0 * 12.0 * f.s[2]), kind="cylinder"
     )
-    order = (
-        "lung_left",
-        "lung_right",
-        "heart_blood",
-        "heart_blood#base",
-        "liver",
-        "spleen",
-        "kidney_left_cortex",
-        "kidney_left_medulla",
-        "kidney_right_cortex",
-        "kidney_right_medulla",
-        "pancreas_body_tail",
-        "pancreas_head",
-        "pancreas_uncinate",
-        "adrenal_left",
-        "adrenal_right",
-        "bladder",
-        "aorta",
-    )
-    groups = {
-        "liver": ("liver",),
-        "spleen": ("spleen",),
-        "kidney_left": ("kidney_left_cortex", "kidney_left_medulla"),
-        "kidney_right": ("kidney_right_cortex", "kidney_right_medulla"),
-        "pancreas_head": ("pancreas_head",),
-        "pancreas_uncinate": ("pancreas_uncinate",),
-        "pancreas_body_tail": ("pancreas_body_tail",),
-        "adrenal_left": ("adrenal_left",),
-        "adrenal_right": ("adrenal_right",),
-        "lungs": ("lung_left", "lung_right"),
-        "heart_blood": ("heart_blood", "heart_blood#base"),
-        "bladder": ("bladder",),
-    }
+    # the default layout's painting order and mass groups, with the heart's base added
+    i = _ORDER.index("heart_blood") + 1
+    order = (*_ORDER[:i], "heart_blood#base", *_ORDER[i:])
+    groups = {**_ORGAN_TARGETS, "heart_blood": ("heart_blood", "heart_blood#base")}
     bones, vertebrae = _skeleton(f)
     lo, hi = body.bounds()
     return LayoutSolids(

@@ -87,6 +87,7 @@ def _auto_organs(study: Study, res: RunResult, say: Progress) -> tuple[Study, di
     notes: list[str] = []
     if pet is not None and pet_ct is not None:
         ct = study.read(study.path(pet_ct["path"]), pet_ct["series_uid"])
+        res.artefacts["pet_ct_volume"] = (pet_ct["series_uid"], ct)  # the reading reuses it
         em = study.read(study.path(pet["path"]), pet["series_uid"])
         key, on = "baseline", "baseline SSTR PET/CT"
     else:
@@ -179,14 +180,13 @@ def _merge_lesions(study: Study, res: RunResult) -> Study:
     Organ VOIs thereby exclude lesions (normal-organ VOIs); lesions are named
     ``lesion_<id>`` so that the dosimetry treats them as lesions.
     """
-    from sstrkit.io.nifti import read_nifti
 
     result = res.artefacts.get("reading")
     key = res.artefacts.get("auto_organs_key")
     if result is None or key != "baseline":
         return study
     organs_path = Path(res.files["organs_nifti"])
-    organs = read_nifti(organs_path)
+    organs = res.artefacts["auto_organs"].labels
     lesions = result.segmentation.labels
     les = lesions.with_metadata(
         operation="assign_frame_of_reference",
@@ -276,11 +276,15 @@ def _stage_reading(study: Study, res: RunResult) -> dict[str, Any]:
         warnings=suv_warnings,
     )
     ct_entry = study.series("pet_ct")
-    ct = (
-        load_ct(study.path(ct_entry["path"]), series_uid=ct_entry["series_uid"])
-        if ct_entry
-        else None
-    )
+    read_ct = res.artefacts.get("pet_ct_volume")
+    if ct_entry and read_ct is not None and read_ct[0] == ct_entry["series_uid"]:
+        ct = read_ct[1]  # already read for the automatic organs
+    else:
+        ct = (
+            load_ct(study.path(ct_entry["path"]), series_uid=ct_entry["series_uid"])
+            if ct_entry
+            else None
+        )
     label_notes: list[str] = []
     organs = suv.with_array(
         study.labels_on(

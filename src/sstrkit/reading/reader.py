@@ -414,15 +414,13 @@ def _segment_automatically(
 ) -> OrganSegmentation | None:
     """The automatic organ segmentation of ``ct`` (PET as emission), or None with a note.
 
-    A segmentation that cannot run (typed error, or not available in this build) does
-    not stop the reading: it continues without organs and says why.
+    A segmentation that fails with a typed error does not stop the reading: it continues
+    without organs and says why.
     """
     from sstrkit.organs import segment
 
     try:
         return segment.segment_organs(ct, suv, emission_kind="pet", progress=progress)
-    except NotImplementedError:
-        notes.append("automatic organ segmentation not available in this build")
     except SstrkitError as exc:
         notes.append(f"automatic organ segmentation failed: {exc.one_line()}")
     return None
