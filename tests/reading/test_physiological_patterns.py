@@ -240,3 +240,22 @@ def test_single_kidney_is_fine() -> None:
     seg = segment_lesions(st["suv"], refs, om)
     assert [s.organ for s in seg.suppressed].count("kidney_right") == 1
     assert lesion_metrics(st["suv"], seg, refs) == ()
+
+
+def test_flagged_organ_suppresses_nothing() -> None:
+    """A segmentation-flagged outline never hides uptake (safety: missing data never
+    loosens a rule). Seen on a digital patient: a 1 mL 'urinary_bladder' that was an
+    18 mm para-aortic node suppressed that node as bladder uptake. Reference: the same
+    labels without the flag give a physiological zone; with 'implausible' none."""
+    from sstrkit.core.volume import Volume
+    from sstrkit.reading.organs import OrganMap
+    from sstrkit.reading.segmentation import _physiological_zone
+
+    lab = np.zeros((10, 10, 10), dtype=np.int32)
+    lab[4:6, 4:6, 4:6] = 5
+    vol = Volume(np.zeros(lab.shape, dtype=np.float32), spacing=(4.0, 4.0, 4.0))
+    names = {5: "urinary_bladder"}
+    plausible = OrganMap(lab, names, quality={"urinary_bladder": "plausible"})
+    flagged = OrganMap(lab, names, quality={"urinary_bladder": "implausible"})
+    assert _physiological_zone(plausible, vol, 10.0)[0].any()
+    assert not _physiological_zone(flagged, vol, 10.0)[0].any()

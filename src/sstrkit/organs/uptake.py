@@ -59,7 +59,9 @@ PRIORS: Mapping[str, OrganPrior] = {
     ),
     "spleen": OrganPrior("left", (0.2, 1.0), (-1.2, 0.5), (-200.0, 60.0), (25.0, 1600.0)),
     "liver": OrganPrior("right", (-0.35, 1.0), (-2.0, 1.0), (-250.0, 60.0), (350.0, 6000.0)),
-    "urinary_bladder": OrganPrior("mid", (0.0, 0.35), (-2.0, 0.2), (-900.0, -200.0), (8.0, 1500.0)),
+    # the bladder lies 300-450 mm below the lung bases in adults; -260 mm keeps para-aortic
+    # nodes and the pancreas (about 200 mm below) out
+    "urinary_bladder": OrganPrior("mid", (0.0, 0.35), (-2.0, 0.2), (-900.0, -260.0), (8.0, 1500.0)),
 }
 
 

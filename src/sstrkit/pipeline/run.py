@@ -338,11 +338,18 @@ def _stage_reading(study: Study, res: RunResult) -> dict[str, Any]:
     )
     labs_raw = study.baseline_labs()
     names = study.label_names()
+    auto = res.artefacts.get("auto_organs")
+    if auto is not None and res.artefacts.get("auto_organs_key") == "baseline":
+        # segmented on this PET/CT: read with the segmentation itself, so that its
+        # per-organ quality rules apply (a flagged organ suppresses nothing) as in
+        # 'sstrkit read'
+        organ_args: dict[str, Any] = {"organ_segmentation": auto}
+    else:
+        organ_args = {"organs": organs, "organ_names": names}
     result = read_sstr_pet(
         suv,
         ct=ct,
-        organs=organs,
-        organ_names=names,
+        **organ_args,
         fdg=fdg,
         fdg_organs=fdg_organs,
         fdg_organ_names=names,

@@ -120,7 +120,12 @@ from scipy import ndimage
 from sstrkit.core.provenance import Step
 from sstrkit.core.volume import Volume
 from sstrkit.errors import InvalidInputError
-from sstrkit.reading.organs import NO_BACKGROUND_KINDS, PHYSIOLOGICAL_KINDS, OrganMap
+from sstrkit.reading.organs import (
+    MISSING_STATUSES,
+    NO_BACKGROUND_KINDS,
+    PHYSIOLOGICAL_KINDS,
+    OrganMap,
+)
 from sstrkit.reading.reference import ReferenceSet, ball, check_suv_volume
 
 __all__ = [
@@ -413,8 +418,12 @@ def _physiological_zone(
     codes = np.zeros(organs.labels.shape, dtype=np.int32)
     spacing = _spacing_zyx(vol)
     pad = [int(np.ceil(margin_mm / s)) + 1 for s in spacing]
-    for code in organs.names:
+    for code, name in organs.names.items():
         if organs.kind_of(code) not in PHYSIOLOGICAL_KINDS:
+            continue
+        if organs.quality.get(name) in MISSING_STATUSES:
+            # a flagged outline (e.g. a 1 mL "bladder" that is a lymph node) must not hide
+            # uptake: only organs that passed their plausibility check suppress anything
             continue
         m = organs.labels == code
         objs = ndimage.find_objects(m.astype(np.int8))
