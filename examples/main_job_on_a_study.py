@@ -23,15 +23,18 @@ def main(study_dir: Path, out: Path) -> None:
         print(f"cycle {a.cycle}: {a.activity_bq / 1e9:.1f} GBq {a.agent}, SPECT/CT at {hours} h")
 
     result = sstrkit.run_study(study_dir, out, progress=lambda stage: print("  ..", stage))
-    reading = result.stages["reading"]
-    print(f"Krenning {reading['krenning_patient']}, {reading['n_lesions']} lesions")
-    plan = result.stages.get("planning", {}).get("running") or {}
+    if result.reading is not None:  # typed stage results (sstrkit.pipeline.results)
+        reading = result.reading.result
+        print(f"Krenning {reading.krenning_patient}, {len(reading.lesions)} lesions")
+    planning = result.planning
+    running = planning.running if planning is not None else None
+    plan = running.data if running is not None else {}
     print(
         f"plan: limiting organ {plan.get('limiting_organ')}, "
         f"next cycle {plan.get('next_cycle_activity_mbq')} MBq"
     )
     for flag in result.data_quality:
-        print("data quality:", flag["message"])
+        print("data quality:", flag.message)
     for stage, reason in result.skipped.items():
         print(f"skipped {stage}: {reason}")
     print("report:", result.files["report"])

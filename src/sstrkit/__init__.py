@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from sstrkit.organs.segment import segment_organs
     from sstrkit.phantom.study import StudyConfig, make_study
     from sstrkit.physics.nuclides import get_nuclide
+    from sstrkit.pipeline.results import RunResult
     from sstrkit.pipeline.run import run_study
     from sstrkit.pipeline.study import Study
     from sstrkit.reading.reader import read_sstr_pet
@@ -77,6 +78,7 @@ _LAZY: dict[str, str] = {
     # studies and the main job
     "Study": "sstrkit.pipeline.study",
     "run_study": "sstrkit.pipeline.run",
+    "RunResult": "sstrkit.pipeline.results",
     "make_study": "sstrkit.phantom.study",
     "StudyConfig": "sstrkit.phantom.study",
     # nuclear data and the catalogue
@@ -97,6 +99,7 @@ _MODULES: frozenset[str] = frozenset({"catalog", "errors"})
 
 __all__ = [
     "Region",
+    "RunResult",
     "SstrkitError",
     "Study",
     "StudyConfig",

@@ -130,8 +130,11 @@ def test_cohort_loader_errors(tmp_path: Path) -> None:
     f.write_text("")
     with pytest.raises(InvalidInputError, match="empty file"):
         read_table(f)
-    with pytest.raises(InvalidInputError, match="pyarrow"):
+    with pytest.raises(InvalidInputError, match="existing Parquet"):
         read_table(tmp_path / "cohort.parquet")
+    (tmp_path / "bad.parquet").write_bytes(b"not parquet")
+    with pytest.raises(InvalidInputError, match="readable Parquet"):
+        read_table(tmp_path / "bad.parquet")
     with pytest.raises(InvalidInputError, match="existing CSV"):
         read_table(tmp_path / "missing.csv")
 
@@ -144,3 +147,19 @@ def test_cohort_units_semicolon_csv(tmp_path: Path) -> None:
     f.write_text("pfs_days;event\n30.5;1\n")
     c = load_cohort(read_table(f), time_col="pfs_days", event_col="event")
     assert c.times_s[0] == pytest.approx(30.5 * 86400)
+
+
+def test_parquet_table_reads_like_csv(tmp_path: Path) -> None:
+    # The same three hand-written rows as CSV and as Parquet give the same text cells
+    # (null -> empty cell, as an empty CSV cell).
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(
+        pa.table({"id": ["a", "b", "c"], "pfs_days": [30.0, None, 90.5]}),
+        tmp_path / "t.parquet",
+    )
+    (tmp_path / "t.csv").write_text("id,pfs_days\na,30.0\nb,\nc,90.5\n", encoding="utf-8")
+    parquet, csv = read_table(tmp_path / "t.parquet"), read_table(tmp_path / "t.csv")
+    assert parquet.columns == csv.columns == ("id", "pfs_days")
+    assert parquet.rows == csv.rows

@@ -118,4 +118,4 @@ def test_rerun_keeps_the_automatic_vois_and_the_dosimetry_cache(
         spect_fwhm_mm=11.0,
     )
     assert vois.stat().st_mtime_ns == before
-    assert res.stages["dosimetry"]["voxel"][1].get("from_cache") is True
+    assert res.stage_docs()["dosimetry"]["voxel"][1].get("from_cache") is True

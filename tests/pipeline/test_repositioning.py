@@ -38,7 +38,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[bool, tuple[Path, Run
 
 
 def _ratios(res: RunResult) -> dict[str, float]:
-    dos = res.stages["dosimetry"]
+    dos = res.stage_docs()["dosimetry"]
     truth = dos["truth_total_gy"]["1"]
     cyc = dos["organ_level"]["cycles"][0]
     rows = [r for r in cyc["regions"] if r["name"] in truth]
@@ -59,7 +59,7 @@ def test_the_patient_really_moved(runs: dict[bool, tuple[Path, RunResult]]) -> N
     truth = json.loads((study / "truth" / "truth.json").read_text(encoding="utf-8"))
     moved = [p for p in truth["positioning"] if any(abs(x) > 2.0 for x in p["translation_mm"])]
     assert moved, "the repositioned study must move the patient"
-    vox = res.stages["dosimetry"]["voxel"][1]
+    vox = res.stage_docs()["dosimetry"]["voxel"][1]
     assert vox["voi_registration"] is not None  # the VOIs were transferred by registration
     manifest = json.loads((study / "manifest.json").read_text(encoding="utf-8"))
     fors = {s["frame_of_reference_uid"] for s in manifest["series"]["spect"]}

@@ -64,7 +64,7 @@ def test_every_stage_runs_and_report_has_every_section(run: RunResult) -> None:
 
 
 def _truth_ratio(run: RunResult, region: str, cycle: int = 1) -> float:
-    dos: dict[str, Any] = run.stages["dosimetry"]
+    dos: dict[str, Any] = run.stage_docs()["dosimetry"]
     cyc = next(c for c in dos["organ_level"]["cycles"] if c["cycle"] == cycle)
     measured = next(r["dose_gy"] for r in cyc["regions"] if r["name"] == region)
     return float(measured / dos["truth_total_gy"][str(cycle)][region])
@@ -88,7 +88,7 @@ def test_large_lesion_doses_match_truth(run: RunResult, study: Path) -> None:
 
 
 def test_outputs_for_pacs_and_tables(run: RunResult) -> None:
-    rt = pydicom.dcmread(run.stages["dosimetry"]["voxel"][1]["rtdose"])
+    rt = pydicom.dcmread(run.stage_docs()["dosimetry"]["voxel"][1]["rtdose"])
     assert rt.Modality == "RTDOSE" and rt.DoseUnits == "GY" and float(rt.DoseGridScaling) > 0
     rows = Path(run.files["organ_doses_csv"]).read_text(encoding="utf-8").splitlines()
     assert rows[0].startswith("cycle,region") and len(rows) > 4
@@ -102,16 +102,17 @@ def test_outputs_for_pacs_and_tables(run: RunResult) -> None:
     ref = read_nifti(run.files["suv_nifti"]).array
     assert float(abs(suv.array - ref).max()) <= 1e-4 * float(ref.max())  # 16-bit steps
     assert pydicom.dcmread(run.files["lesions_rtstruct"]).Modality == "RTSTRUCT"
-    plan = run.stages["planning"]["after_cycle_1"]
+    plan = run.stage_docs()["planning"]["after_cycle_1"]
     assert plan["recommended_cycles_total"] >= 1 and plan["next_cycle_activity_mbq"] > 0
 
 
 def test_rerun_reuses_cached_dosimetry(run: RunResult, study: Path) -> None:
     again = run_study(study, run.out, report=False)
-    assert all(v.get("from_cache") for v in again.stages["dosimetry"]["voxel"].values())
+    assert all(v.get("from_cache") for v in again.stage_docs()["dosimetry"]["voxel"].values())
     assert Path(again.files["rtdose_cycle1"]).is_file()  # cached runs still list their RTDOSE
-    first = run.stages["dosimetry"]["organ_level"]["cumulative_dose_gy"]
-    assert again.stages["dosimetry"]["organ_level"]["cumulative_dose_gy"] == pytest.approx(first)
+    first = run.stage_docs()["dosimetry"]["organ_level"]["cumulative_dose_gy"]
+    again_gy = again.stage_docs()["dosimetry"]["organ_level"]["cumulative_dose_gy"]
+    assert again_gy == pytest.approx(first)
 
 
 def _copy(study: Path, dest: Path) -> tuple[Path, dict[str, Any]]:
@@ -120,7 +121,8 @@ def _copy(study: Path, dest: Path) -> tuple[Path, dict[str, Any]]:
 
 
 def _cycle_dose(res: RunResult, cycle: int, region: str) -> tuple[float, str]:
-    cyc = next(c for c in res.stages["dosimetry"]["organ_level"]["cycles"] if c["cycle"] == cycle)
+    cycles = res.stage_docs()["dosimetry"]["organ_level"]["cycles"]
+    cyc = next(c for c in cycles if c["cycle"] == cycle)
     row = next(r for r in cyc["regions"] if r["name"] == region)
     return float(row["dose_gy"]), str(row["status"])
 
@@ -142,7 +144,7 @@ def test_missing_time_point_is_computed_from_the_rest_and_flagged(
     dose, status = _cycle_dose(res, 2, "kidneys")
     assert status == "reduced_timepoints"
     assert dose == pytest.approx(full, rel=0.10)
-    kinds = {(f["kind"], f["cycle"]) for f in res.data_quality}
+    kinds = {(f.kind, f.cycle) for f in res.data_quality}
     assert ("missing_time_point", 2) in kinds and ("reduced_timepoints", 2) in kinds
     rows = Path(res.files["organ_doses_csv"]).read_text(encoding="utf-8").splitlines()
     assert rows[0].startswith("cycle,region,kind,status,tia_mbq_h,dose_gy,dose_gy_per_gbq")
@@ -164,7 +166,7 @@ def test_two_time_points_use_the_other_cycles_kinetics(
     dose, status = _cycle_dose(res, 2, "kidneys")
     assert status == "reduced_timepoints"
     assert dose == pytest.approx(full, rel=0.15)
-    cyc = next(c for c in res.stages["dosimetry"]["organ_level"]["cycles"] if c["cycle"] == 2)
+    cyc = next(c for c in res.stage_docs()["dosimetry"]["organ_level"]["cycles"] if c["cycle"] == 2)
     kid = next(r for r in cyc["regions"] if r["name"] == "kidneys")
     assert any("Madsen 2018" in w and "cycle 1" in w for w in kid["warnings"])
 
@@ -184,11 +186,11 @@ def test_cycle_without_imaging_is_estimated_never_dropped(
     d1, _ = _cycle_dose(res, 1, "kidneys")
     assert status == "estimated"
     assert dose == pytest.approx(d1, rel=1e-9)  # same activity in both cycles (7.4 GBq)
-    organ = res.stages["dosimetry"]["organ_level"]
-    full = run.stages["dosimetry"]["organ_level"]["cumulative_dose_gy"]["kidneys"]
+    organ = res.stage_docs()["dosimetry"]["organ_level"]
+    full = run.stage_docs()["dosimetry"]["organ_level"]["cumulative_dose_gy"]["kidneys"]
     assert organ["cumulative_dose_gy"]["kidneys"] == pytest.approx(full, rel=0.10)
     assert organ["cumulative_estimated_gy"]["kidneys"] == pytest.approx(dose)
-    assert any(f["kind"] == "estimated_cycle" and f["cycle"] == 2 for f in res.data_quality)
+    assert any(f.kind == "estimated_cycle" and f.cycle == 2 for f in res.data_quality)
 
 
 def test_planning_is_skipped_without_a_limiting_organ(study: Path, tmp_path: Path) -> None:
@@ -237,14 +239,14 @@ def test_real_study_layout_with_segmentation(study: Path, run: RunResult, tmp_pa
     (real / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     res = run_study(real, tmp_path / "out", report=False)
     assert res.skipped == {}
-    dos = res.stages["dosimetry"]
+    dos = res.stage_docs()["dosimetry"]
     assert dos["voi_source"].startswith("study segmentation") and dos["truth_total_gy"] == {}
     # The voxel DVHs and partial-volume-corrected doses use the study's own VOIs too.
     names_used = {r["name"] for r in dos["voxel"][1]["regions"]}
     assert {"kidneys", "kidney_left", "kidney_right", "liver", "spleen"} <= names_used
     assert all(r.get("pvc_mean_gy") is not None for r in dos["voxel"][1]["regions"])
     # Same VOIs as the digital-patient run under other names: the same doses.
-    ref = run.stages["dosimetry"]["organ_level"]["cumulative_dose_gy"]
+    ref = run.stage_docs()["dosimetry"]["organ_level"]["cumulative_dose_gy"]
     got = dos["organ_level"]["cumulative_dose_gy"]
     assert got == pytest.approx({k.replace("lesion_", "tumour_"): v for k, v in ref.items()})
     rows = Path(res.files["organ_doses_csv"]).read_text(encoding="utf-8").splitlines()

@@ -328,3 +328,21 @@ def test_dose_from_tac_and_from_counts(tmp_path: Path) -> None:
     assert kid["mass_g"] == pytest.approx(0.017 * 25)
     code, out, err = _run("dose", "--tac", str(tac), "--nuclide", "Lu-177", "--json")
     assert code == 2 and "mass of 'liver'" in err
+
+
+def test_dose_human_sex_option(tmp_path: Path) -> None:
+    """--sex takes male/female (as before) or M/F; the JSON keeps the word of ICRP 89."""
+    tac = tmp_path / "tac.csv"
+    tac.write_text("organ,time_h,pct_id_per_g,mass_g\nkidneys,1,10,0.4\nkidneys,24,6,0.4\n")
+    base = ("dose", "--tac", str(tac), "--nuclide", "Lu-177", "--body-mass-g", "25", "--human")
+    docs = {}
+    for sex in ("female", "F"):
+        code, out, err = _run(*base, "--sex", sex, "--json")
+        assert code == 0, err
+        docs[sex] = json.loads(out)
+    assert docs["F"] == docs["female"]
+    # ICRP 89 adult female kidneys 275 g
+    assert docs["F"]["human"]["organs"][0]["mass_g"] == 275.0
+    assert docs["F"]["human"]["provenance"][-1]["parameters"]["sex"] == "female"
+    code, out, err = _run(*base, "--sex", "x", "--json")
+    assert code == 2 and _error_doc(out) and json.loads(out)["error"]["what"] == "--sex"

@@ -141,6 +141,13 @@ def test_kirschner_extrapolation_hand_computed() -> None:
     assert h["kidney"].electron_absorbed_fraction == 1.0
     f = extrapolate_to_human([kid], nuclide="Lu-177", animal_body_mass_g=25.0, sex="female")
     assert f.tacs[0].mass_g == 275.0 and f.body_mass_g == 60000.0
+    # One Sex type: "F" is the library's spelling, "female" is read at the boundary; the
+    # result (mass source, provenance) keeps the word "female" either way.
+    short = extrapolate_to_human([kid], nuclide="Lu-177", animal_body_mass_g=25.0, sex="F")
+    assert short.to_dict() == f.to_dict()
+    assert "(female)" in f.tacs[0].mass_source
+    with pytest.raises(InvalidInputError, match="sex"):
+        extrapolate_to_human([kid], nuclide="Lu-177", animal_body_mass_g=25.0, sex="O")
     with pytest.raises(InvalidInputError, match="human mass of 'tumour'"):
         extrapolate_to_human(
             [OrganTac("tumour", t, (1.0, 1.0, 1.0), 0.1, "m")],

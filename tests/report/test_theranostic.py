@@ -22,7 +22,7 @@ from sstrkit.core.volume import Volume
 from sstrkit.errors import GeometryMismatchError
 from sstrkit.io.nifti import write_nifti
 from sstrkit.pipeline.run import RunResult
-from sstrkit.pipeline.study import Study
+from sstrkit.pipeline.study import DataFlag, Study
 from sstrkit.reading.eligibility import Labs, evaluate, load_rules
 from sstrkit.report.document import Report, TableBlock
 from sstrkit.report.theranostic import build_report, link_lesions
@@ -226,6 +226,16 @@ def _lesion(i: int, organ: str) -> dict[str, Any]:
     }
 
 
+class _Doc:
+    """A stage result given by its JSON form only (what the report's tables read)."""
+
+    def __init__(self, doc: dict[str, Any]) -> None:
+        self.doc = doc
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.doc
+
+
 def _run(tmp_path: Path) -> tuple[Study, RunResult]:
     study = _study(tmp_path / "study")
     out = tmp_path / "out"
@@ -237,27 +247,29 @@ def _run(tmp_path: Path) -> tuple[Study, RunResult]:
         load_rules(), {"n_lesions": 2.0, "target_min_t_l": 3.0, **Labs().quantities()}
     )
     res = RunResult(study.root, out)
-    res.stages["reading"] = {
-        "reference": {"liver_suv_mean": 6.0, "spleen_suv_mean": 20.0},
-        "lesions": [_lesion(1, "liver"), _lesion(2, "liver")],
-        "krenning_patient": 4,
-        "eligibility": no_labs.to_dict(),
-        "images": {},
-    }
-    res.stages["dosimetry"] = _dosimetry()
-    res.stages["follow-up"] = {
-        "lesion_uptake_change": {
-            "first_cycle": 1,
-            "last_cycle": 1,
-            "lesions": [],
-            "status": "not_assessed",
-            "needs": NEEDS,
+    res.stages["reading"] = _Doc(
+        {
+            "reference": {"liver_suv_mean": 6.0, "spleen_suv_mean": 20.0},
+            "lesions": [_lesion(1, "liver"), _lesion(2, "liver")],
+            "krenning_patient": 4,
+            "eligibility": no_labs.to_dict(),
+            "images": {},
         }
-    }
-    res.skipped["planning"] = PLANNING
-    res.data_quality.append(
-        {"kind": "estimated_cycle", "cycle": 2, "region": None, "message": ESTIMATED_FLAG}
     )
+    res.stages["dosimetry"] = _Doc(_dosimetry())
+    res.stages["follow-up"] = _Doc(
+        {
+            "lesion_uptake_change": {
+                "first_cycle": 1,
+                "last_cycle": 1,
+                "lesions": [],
+                "status": "not_assessed",
+                "needs": NEEDS,
+            }
+        }
+    )
+    res.skipped["planning"] = PLANNING
+    res.data_quality.append(DataFlag("estimated_cycle", ESTIMATED_FLAG, cycle=2))
     res.intake = {
         "manifest_path": str(study.root / "manifest.json"),
         "manifest": {"intake": {"source": "/data/pacs_export"}},

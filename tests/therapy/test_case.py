@@ -41,6 +41,16 @@ def test_example_case_loads() -> None:
     assert case.patient.risk_factors.present() == ["hypertension"]
 
 
+@pytest.mark.parametrize(
+    ("written", "sex"), [("female", "F"), ("F", "F"), ("male", "M"), ("m", "M")]
+)
+def test_patient_sex_spellings(written: str, sex: str) -> None:
+    """The case file may write F/M or female/male; the validated case holds F or M."""
+    doc = _example()
+    doc["patient"]["sex"] = written
+    assert parse_case(doc).patient.sex == sex
+
+
 def test_datetimes_are_converted_relative_to_administration() -> None:
     case = load_case(example_case_path())
     t, _ = case.series("whole body")

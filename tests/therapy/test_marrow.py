@@ -6,7 +6,7 @@ import pytest
 
 from sstrkit.errors import InvalidInputError
 from sstrkit.physics.nuclides import get_nuclide
-from sstrkit.therapy.marrow import red_marrow_dose, reference_mass_g
+from sstrkit.therapy.marrow import red_marrow_dose, reference_mass_g, sex_word
 from sstrkit.therapy.sphere import J_PER_MEV, sphere_s_value
 
 
@@ -17,6 +17,20 @@ def test_icrp89_reference_masses() -> None:
     assert reference_mass_g("red_marrow", "female") == 900.0
     assert reference_mass_g("total_body", "male") == 73000.0
     assert reference_mass_g("total_body", "female") == 60000.0
+
+
+def test_sex_is_read_at_the_public_boundary_and_printed_as_before() -> None:
+    # One Sex type ("F"/"M"); the public functions also read "female"/"male" (parse_sex), and
+    # the outputs keep the ICRP 89 words: ICRP 89 Table 2.8, female red marrow 900 g.
+    assert reference_mass_g("red_marrow", "F") == reference_mass_g("red_marrow", "female")
+    assert sex_word("F") == "female" and sex_word("M") == "male"
+    f = red_marrow_dose("Lu-177", blood_tia_bq_s_per_ml=1e8, sex="F")
+    word = red_marrow_dose("Lu-177", blood_tia_bq_s_per_ml=1e8, sex=" Female")
+    assert f.to_dict() == word.to_dict()
+    assert f.red_marrow_mass_g == 900.0 and f.mass_source == "ICRP 89 reference (female)"
+    assert f.provenance[0].parameters["sex"] == "female"
+    with pytest.raises(InvalidInputError, match="sex"):
+        reference_mass_g("red_marrow", "O")
 
 
 def test_self_electron_dose_hand_calculation() -> None:
@@ -84,7 +98,7 @@ def test_bad_inputs() -> None:
     with pytest.raises(InvalidInputError, match="electron absorbed fraction"):
         red_marrow_dose("Lu-177", blood_tia_bq_s_per_ml=1.0, electron_absorbed_fraction=1.5)
     with pytest.raises(InvalidInputError, match="sex"):
-        red_marrow_dose("Lu-177", blood_tia_bq_s_per_ml=1.0, sex="x")  # type: ignore[arg-type]
+        red_marrow_dose("Lu-177", blood_tia_bq_s_per_ml=1.0, sex="x")
     with pytest.raises(InvalidInputError, match="whole-body TIA"):
         red_marrow_dose("Lu-177", blood_tia_bq_s_per_ml=1e9, whole_body_tia_bq_s=1e9)
     with pytest.raises(InvalidInputError, match="patient mass"):

@@ -144,3 +144,19 @@ def test_dose_organs_and_plan_write_csv(tmp_path: Path) -> None:
     assert {r["region"]: float(r["absorbed_gy"]) for r in rows} == pytest.approx(
         {k: v["absorbed_gy"] for k, v in projected.items()}
     )
+
+
+def test_dose_organs_sex_spellings_give_the_same_output(tmp_path: Path) -> None:
+    """The dose input may write sex as male/female (as before) or M/F: same JSON output,
+    which keeps the ICRP 89 word ("male") in the red-marrow mass source."""
+    outs = []
+    for sex in ("male", "M"):
+        case = tmp_path / f"case_{sex}.yaml"
+        case.write_text(CASE_YAML.replace("sex: male", f"sex: {sex}"), encoding="utf-8")
+        res = runner.invoke(app, ["dose", "organs", str(case), "--json"])
+        assert res.exit_code == 0, res.output
+        doc = json.loads(res.stdout)
+        doc["provenance"][0]["inputs"] = doc["red_marrow"]["provenance"][0]["inputs"] = []
+        outs.append(doc)
+    assert outs[0] == outs[1]
+    assert outs[0]["red_marrow"]["mass_source"] == "ICRP 89 reference (male) scaled by body mass"

@@ -168,6 +168,16 @@ def test_limit_reduces_and_stops_cycles(doc: dict[str, Any]) -> None:
     assert any("no further cycle" in w for w in s["warnings"])
 
 
+def test_plan_prints_the_sex_as_the_case_file_did(
+    doc: dict[str, Any], plan: dict[str, Any]
+) -> None:
+    """The example writes "female"; the plan's JSON keeps "female", and "F" plans the same."""
+    assert doc["patient"]["sex"] == "female" and plan["patient"]["sex"] == "female"
+    short = copy.deepcopy(doc)
+    short["patient"]["sex"] = "F"
+    assert plan_from_case(parse_case(short)).to_dict() == plan
+
+
 def test_both_kidney_criteria(doc: dict[str, Any]) -> None:
     p = plan_from_case(parse_case(_with(doc, kidney_criterion="both"))).to_dict()
     crit = {(c["organ"], c["criterion"]) for c in p["constraints"]}

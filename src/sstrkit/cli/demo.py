@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.markup import escape
 
 from sstrkit.cli.output import console, emit, guarded, output_folder, progress_reporter, table
 from sstrkit.pipeline.run import RunResult
+
+if TYPE_CHECKING:
+    from sstrkit.registry import Registry
 
 
 def _render(doc: dict[str, Any]) -> None:
@@ -76,6 +79,15 @@ def _finish(res: RunResult, as_json: bool) -> None:
     emit(res.to_dict(), as_json, _render)
 
 
+def _open_registry(url: str | None) -> Registry | None:
+    """The registry of ``sstrkit run --registry URL`` (None without the option)."""
+    if url is None:
+        return None
+    from sstrkit.registry import open_registry
+
+    return open_registry(url)
+
+
 def register(app: typer.Typer) -> None:
     """Add ``sstrkit run`` and ``sstrkit demo``."""
 
@@ -103,6 +115,12 @@ def register(app: typer.Typer) -> None:
             "--spect-fwhm-mm",
             help="Reconstructed SPECT resolution (FWHM, mm) for partial-volume correction.",
         ),
+        registry: str | None = typer.Option(
+            None,
+            "--registry",
+            help="Record the finished run in this patient registry (database URL or SQLite "
+            "file; see 'sstrkit registry --help').",
+        ),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
     ) -> None:
         """The main job: import → reading → dosimetry → planning → follow-up → report."""
@@ -110,6 +128,8 @@ def register(app: typer.Typer) -> None:
         from sstrkit.pipeline.run import run_study
 
         roles = parse_role_options(role)
+        # opened first: a wrong URL or an unreachable database fails before the long run
+        reg = _open_registry(registry)
         with output_folder(out, command="sstrkit run"), progress_reporter(not as_json) as say:
             res = run_study(
                 study,
@@ -121,7 +141,15 @@ def register(app: typer.Typer) -> None:
                 roles=roles or None,
                 spect_fwhm_mm=spect_fwhm_mm,
             )
-        _finish(res, as_json)
+        if reg is None:
+            _finish(res, as_json)
+            return
+        with reg:
+            rec = reg.add_run(res.out)
+        doc = {**res.to_dict(), "registry": {"url": reg.url, **rec.to_dict()}}
+        emit(doc, as_json, _render)
+        if not as_json:
+            console.print(f"Recorded in the registry {reg.url} as run {rec.run_id}.", markup=False)
 
     @app.command("demo")
     @guarded

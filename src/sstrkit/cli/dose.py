@@ -6,25 +6,20 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import typer
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sstrkit.cli.output import console, emit, guarded, table
 from sstrkit.core.atomic import check_output_file, write_csv_atomic
-from sstrkit.core.units import BQ_PER_MBQ, SECONDS_PER_HOUR
 from sstrkit.errors import InvalidInputError
-from sstrkit.therapy.case import parse_case
-from sstrkit.therapy.marrow import red_marrow_dose
-from sstrkit.therapy.mird import Region, organ_doses
-from sstrkit.therapy.planning import case_dosimetry
+from sstrkit.therapy.case import read_document
+from sstrkit.therapy.dose_input import DoseInput, document_doses
+from sstrkit.therapy.dose_input import dose_input_doses as compute_case_doses
 from sstrkit.therapy.sphere import sphere_s_value
 
-_MBQ_H = BQ_PER_MBQ * SECONDS_PER_HOUR  # Bq·s per MBq·h
+__all__ = ["DoseInput", "compute_case_doses", "dose_app", "register"]
 
 dose_app = typer.Typer(
     name="dose",
@@ -64,129 +59,6 @@ def sphere_command(
         raise InvalidInputError("--tissue", expected="soft or bone", actual=repr(tissue))
     result = sphere_s_value(nuclide, mass_g, tissue, density_g_cm3=density_g_cm3)  # type: ignore[arg-type]
     emit(result.to_dict(), as_json, _render_sphere)
-
-
-class _RegionIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: str
-    tia_mbq_h: float = Field(ge=0)
-    mass_g: float = Field(gt=0)
-    kind: Literal["organ", "lesion"] = "organ"
-    tissue: Literal["soft", "bone"] = "soft"
-    centroid_mm: tuple[float, float, float] | None = None
-    electron_model: Literal["local", "sphere"] | None = None
-
-
-class _WholeBodyIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    tia_mbq_h: float = Field(ge=0)
-
-
-class _MarrowIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    blood_tia_mbq_h_per_ml: float = Field(ge=0)
-    rmblr: float = Field(default=1.0, ge=0, le=10)
-    mass_g: float | None = Field(default=None, gt=0)
-    electron_absorbed_fraction: float = Field(default=1.0, ge=0, le=1)
-
-
-class _PatientIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    sex: Literal["male", "female"] = "male"
-    mass_kg: float | None = Field(default=None, gt=0)
-
-
-class DoseInput(BaseModel):
-    """Input document of ``sstrkit dose organs`` (JSON or YAML); see docs/dosimetry.md."""
-
-    model_config = ConfigDict(extra="forbid")
-    nuclide: str
-    administered_activity_mbq: float | None = Field(default=None, gt=0)
-    patient: _PatientIn = _PatientIn()
-    cross_dose: Literal["auto", "point", "uniform", "none"] = "auto"
-    regions: list[_RegionIn] = Field(min_length=1)
-    whole_body: _WholeBodyIn | None = None
-    red_marrow: _MarrowIn | None = None
-
-
-def _read_document(path: Path) -> Any:
-    if not path.is_file():
-        raise InvalidInputError("case file", expected="an existing file", actual=str(path))
-    text = path.read_text(encoding="utf-8")
-    try:
-        return json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise InvalidInputError(
-            "case file", expected="valid JSON or YAML", actual=f"{path.name}: {exc}"
-        ) from None
-
-
-def _load_dose_input(path: Path, raw: Any = None) -> DoseInput:
-    if raw is None:
-        raw = _read_document(path)
-    try:
-        return DoseInput.model_validate(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise InvalidInputError(
-            f"case file {path.name}, field {where or '(root)'}",
-            expected="a value matching the dose-input schema (docs/dosimetry.md)",
-            actual=first["msg"],
-        ) from None
-
-
-def compute_case_doses(doc: DoseInput, *, source: str = "") -> dict[str, Any]:
-    """Organ, lesion, whole-body and red-marrow doses of a dose-input document (JSON-ready)."""
-    mass_g = None if doc.patient.mass_kg is None else doc.patient.mass_kg * 1000.0
-    regions = [
-        Region(
-            r.name,
-            r.tia_mbq_h * _MBQ_H,
-            r.mass_g,
-            kind=r.kind,
-            tissue=r.tissue,
-            centroid_mm=r.centroid_mm,
-            electron_model=r.electron_model,
-        )
-        for r in doc.regions
-    ]
-    wb_tia = None if doc.whole_body is None else doc.whole_body.tia_mbq_h * _MBQ_H
-    inputs = (source,) if source else ()
-    result = organ_doses(
-        doc.nuclide,
-        regions,
-        whole_body_tia_bq_s=wb_tia,
-        whole_body_mass_g=mass_g,
-        cross_dose=doc.cross_dose,
-        inputs=inputs,
-    )
-    out: dict[str, Any] = result.to_dict()
-    out["red_marrow"] = None
-    if doc.red_marrow is not None:
-        rm = red_marrow_dose(
-            doc.nuclide,
-            blood_tia_bq_s_per_ml=doc.red_marrow.blood_tia_mbq_h_per_ml * _MBQ_H,
-            rmblr=doc.red_marrow.rmblr,
-            sex=doc.patient.sex,
-            patient_mass_g=mass_g,
-            red_marrow_mass_g=doc.red_marrow.mass_g,
-            whole_body_tia_bq_s=wb_tia,
-            electron_absorbed_fraction=doc.red_marrow.electron_absorbed_fraction,
-            inputs=inputs,
-        )
-        out["red_marrow"] = rm.to_dict()
-    gbq = None if doc.administered_activity_mbq is None else doc.administered_activity_mbq / 1000
-    out["administered_activity_mbq"] = doc.administered_activity_mbq
-    out["gy_per_gbq"] = None
-    if gbq is not None:
-        per = {r["name"]: r["total_gy"] / gbq for r in out["regions"]}
-        if out["whole_body"] is not None:
-            per["whole body"] = out["whole_body"]["total_gy"] / gbq
-        if out["red_marrow"] is not None:
-            per["red marrow"] = out["red_marrow"]["total_gy"] / gbq
-        out["gy_per_gbq"] = per
-    return out
 
 
 def _render_organs(result: dict[str, Any]) -> None:
@@ -248,15 +120,13 @@ def organs_command(
     """
     if csv_path is not None:
         check_output_file(csv_path, "--csv", example="doses.csv")
-    raw = _read_document(case)
-    if isinstance(raw, dict) and "administrations" in raw:
-        result = case_dosimetry(parse_case(raw, name=case.name))
+    doses = document_doses(read_document(case), name=case.name)
+    if doses.kind == "case":
         if csv_path is not None:
-            write_csv_atomic(csv_path, _CASE_CSV_HEADER, _case_csv_rows(result))
-        emit(result, as_json, _render_case)
+            write_csv_atomic(csv_path, _CASE_CSV_HEADER, _case_csv_rows(doses.result))
+        emit(doses.result, as_json, _render_case)
         return
-    doc = _load_dose_input(case, raw)
-    out = compute_case_doses(doc, source=case.name)
+    out = doses.result
     if csv_path is not None:
         write_csv_atomic(
             csv_path,

@@ -25,6 +25,7 @@ from sstrkit.cli import (
     phantom,
     preclinical,
     reading,
+    registry,
     segment,
     study,
     voxel,
@@ -118,6 +119,7 @@ for _group in (
     followup,
     preclinical,
     demo,
+    registry,
 ):
     _group.register(app)
 

@@ -11,13 +11,16 @@ the patient on the ORNL/MIRD stylized adult instead of the simulator's own layou
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from sstrkit.cli.output import console, emit, guarded, output_folder, progress_reporter, table
 from sstrkit.core.units import parse_quantity
 from sstrkit.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from sstrkit.phantom.study import StudyConfig
 
 phantom_app = typer.Typer(help="Digital NET patient and imaging simulator.", no_args_is_help=True)
 
@@ -55,129 +58,175 @@ def _render(manifest: dict[str, Any]) -> None:
     console.print(f"Study written to {manifest['root']} (truth: {manifest['truth']['truth_json']})")
 
 
+def _study_config(
+    *,
+    seed: int,
+    sex: str,
+    cycles: int,
+    timepoints_h: str,
+    activity_gbq: float,
+    height_cm: float | None,
+    weight_kg: float | None,
+    voxel_mm: float,
+    pet_tracer: str,
+    no_fdg: bool,
+    spect_recon: str,
+    spect_post_filter_mm: float | None,
+    no_reposition: bool,
+    spect_format: str,
+    no_labs: bool,
+    fdg_discordant: bool | None,
+    anatomy: str,
+) -> StudyConfig:
+    """Check the options (in the order they are listed) and convert them to a study config."""
+    from sstrkit.phantom.study import StudyConfig
+
+    sex_u = sex.upper()
+    tracer = pet_tracer.upper()
+    if sex_u not in ("F", "M"):
+        raise InvalidInputError("--sex", expected="F or M", actual=sex)
+    if tracer not in ("DOTATATE", "DOTATOC"):
+        raise InvalidInputError("--pet-tracer", expected="DOTATATE or DOTATOC", actual=pet_tracer)
+    recon = spect_recon.lower()
+    if recon not in ("image", "osem"):
+        raise InvalidInputError(
+            "--spect-recon",
+            expected="image or osem",
+            actual=spect_recon,
+            fix="use --spect-recon image (default, fast) or --spect-recon osem",
+        )
+    fmt = spect_format.lower()
+    if fmt not in ("nm", "pet-slices"):
+        raise InvalidInputError(
+            "--spect-format",
+            expected="nm or pet-slices",
+            actual=spect_format,
+            fix="use --spect-format nm (default) or --spect-format pet-slices",
+        )
+    layout = anatomy.lower()
+    if layout not in ("sstrkit", "ornl-stylized"):
+        raise InvalidInputError(
+            "--anatomy",
+            expected="sstrkit or ornl-stylized",
+            actual=anatomy,
+            fix="use --anatomy sstrkit (default) or --anatomy ornl-stylized",
+        )
+    return StudyConfig(
+        seed=seed,
+        sex=sex_u,  # type: ignore[arg-type]
+        height_cm=height_cm,
+        weight_kg=weight_kg,
+        cycles=cycles,
+        activity_bq=parse_quantity(activity_gbq, "activity", default_unit="GBq"),
+        timepoints_h=_hours(timepoints_h),
+        voxel_mm=voxel_mm,
+        pet_tracer=tracer,  # type: ignore[arg-type]
+        fdg=not no_fdg,
+        spect_recon=recon,  # type: ignore[arg-type]
+        spect_post_filter_mm=spect_post_filter_mm,
+        reposition=not no_reposition,
+        spect_format=fmt,  # type: ignore[arg-type]
+        labs=not no_labs,
+        fdg_discordant_lesion=fdg_discordant,
+        anatomy=layout,  # type: ignore[arg-type]
+    )
+
+
+def _write_study(out: Path, config: StudyConfig, as_json: bool) -> None:
+    """Make the study in ``out`` (progress on stderr unless JSON) and print its manifest."""
+    from sstrkit.phantom.study import make_study
+
+    with (
+        output_folder(out, "OUT", command="sstrkit phantom make"),
+        progress_reporter(not as_json) as say,
+    ):
+        manifest = make_study(out, config, progress=say)
+    emit(manifest, as_json, _render)
+
+
+def make(
+    out: Path = typer.Argument(..., help="Output folder (created)."),
+    seed: int = typer.Option(
+        7,
+        "--seed",
+        help="Random seed of the patient. 7: the demo patient (eligible for PRRT); "
+        "5: the documented excluded patient (FDG+/SSTR- liver lesion, NETPET P5).",
+    ),
+    sex: str = typer.Option("M", "--sex", help="F or M."),
+    cycles: int = typer.Option(4, "--cycles", help="Number of 177Lu-DOTATATE cycles."),
+    timepoints_h: str = typer.Option(
+        "4,24,96,168", "--timepoints-h", help="SPECT/CT times after each injection (h)."
+    ),
+    activity_gbq: float = typer.Option(7.4, "--activity-gbq", help="Activity per cycle."),
+    height_cm: float | None = typer.Option(None, "--height-cm", help="Default: from seed."),
+    weight_kg: float | None = typer.Option(None, "--weight-kg", help="Default: from seed."),
+    voxel_mm: float = typer.Option(2.0, "--voxel-mm", help="Truth-grid voxel size."),
+    pet_tracer: str = typer.Option("DOTATATE", "--pet-tracer", help="DOTATATE or DOTATOC."),
+    no_fdg: bool = typer.Option(False, "--no-fdg", help="Skip the 18F-FDG PET/CT."),
+    spect_recon: str = typer.Option(
+        "image",
+        "--spect-recon",
+        help="image (fast image-domain model) or osem (projection + OSEM, ~10 s per SPECT).",
+    ),
+    spect_post_filter_mm: float | None = typer.Option(
+        None, "--spect-post-filter-mm", help="Gaussian post-filter FWHM for --spect-recon osem."
+    ),
+    no_reposition: bool = typer.Option(
+        False,
+        "--no-reposition",
+        help="Image every session in the baseline position (default: the patient is "
+        "moved rigidly, up to 10 mm and 3 deg per axis, for every session but the "
+        "baseline 68Ga PET/CT; true motions in truth/truth.json 'positioning').",
+    ),
+    spect_format: str = typer.Option(
+        "nm",
+        "--spect-format",
+        help="nm (one multi-frame NM file, GE/Philips style) or pet-slices (one PET-SOP "
+        "file per slice in a folder, Bq/mL, Siemens xSPECT Quant style).",
+    ),
+    no_labs: bool = typer.Option(
+        False, "--no-labs", help="Leave the laboratory values out of clinical.json."
+    ),
+    fdg_discordant: bool | None = typer.Option(
+        None,
+        "--fdg-discordant/--no-fdg-discordant",
+        help="Add or omit the FDG-avid, SSTR-negative liver lesion (NETPET P5, not "
+        "eligible for PRRT). Default: drawn from the seed (20 % of seeds; 7 has none, "
+        "5 has one).",
+    ),
+    anatomy: str = typer.Option(
+        "sstrkit",
+        "--anatomy",
+        help="Organ layout: sstrkit (the simulator's own ellipsoids) or ornl-stylized "
+        "(the ORNL/MIRD stylized adult of Cristy & Eckerman 1987, organ shapes and "
+        "positions from the published equations; same ICRP 89 organ masses).",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
+) -> None:
+    """Simulate the patient and write DICOM series, clinical data and truth to OUT."""
+    config = _study_config(
+        seed=seed,
+        sex=sex,
+        cycles=cycles,
+        timepoints_h=timepoints_h,
+        activity_gbq=activity_gbq,
+        height_cm=height_cm,
+        weight_kg=weight_kg,
+        voxel_mm=voxel_mm,
+        pet_tracer=pet_tracer,
+        no_fdg=no_fdg,
+        spect_recon=spect_recon,
+        spect_post_filter_mm=spect_post_filter_mm,
+        no_reposition=no_reposition,
+        spect_format=spect_format,
+        no_labs=no_labs,
+        fdg_discordant=fdg_discordant,
+        anatomy=anatomy,
+    )
+    _write_study(out, config, as_json)
+
+
 def register(app: typer.Typer) -> None:
     """Add ``sstrkit phantom make``."""
-
-    @phantom_app.command("make")
-    @guarded
-    def make(
-        out: Path = typer.Argument(..., help="Output folder (created)."),
-        seed: int = typer.Option(
-            7,
-            "--seed",
-            help="Random seed of the patient. 7: the demo patient (eligible for PRRT); "
-            "5: the documented excluded patient (FDG+/SSTR- liver lesion, NETPET P5).",
-        ),
-        sex: str = typer.Option("M", "--sex", help="F or M."),
-        cycles: int = typer.Option(4, "--cycles", help="Number of 177Lu-DOTATATE cycles."),
-        timepoints_h: str = typer.Option(
-            "4,24,96,168", "--timepoints-h", help="SPECT/CT times after each injection (h)."
-        ),
-        activity_gbq: float = typer.Option(7.4, "--activity-gbq", help="Activity per cycle."),
-        height_cm: float | None = typer.Option(None, "--height-cm", help="Default: from seed."),
-        weight_kg: float | None = typer.Option(None, "--weight-kg", help="Default: from seed."),
-        voxel_mm: float = typer.Option(2.0, "--voxel-mm", help="Truth-grid voxel size."),
-        pet_tracer: str = typer.Option("DOTATATE", "--pet-tracer", help="DOTATATE or DOTATOC."),
-        no_fdg: bool = typer.Option(False, "--no-fdg", help="Skip the 18F-FDG PET/CT."),
-        spect_recon: str = typer.Option(
-            "image",
-            "--spect-recon",
-            help="image (fast image-domain model) or osem (projection + OSEM, ~10 s per SPECT).",
-        ),
-        spect_post_filter_mm: float | None = typer.Option(
-            None, "--spect-post-filter-mm", help="Gaussian post-filter FWHM for --spect-recon osem."
-        ),
-        no_reposition: bool = typer.Option(
-            False,
-            "--no-reposition",
-            help="Image every session in the baseline position (default: the patient is "
-            "moved rigidly, up to 10 mm and 3 deg per axis, for every session but the "
-            "baseline 68Ga PET/CT; true motions in truth/truth.json 'positioning').",
-        ),
-        spect_format: str = typer.Option(
-            "nm",
-            "--spect-format",
-            help="nm (one multi-frame NM file, GE/Philips style) or pet-slices (one PET-SOP "
-            "file per slice in a folder, Bq/mL, Siemens xSPECT Quant style).",
-        ),
-        no_labs: bool = typer.Option(
-            False, "--no-labs", help="Leave the laboratory values out of clinical.json."
-        ),
-        fdg_discordant: bool | None = typer.Option(
-            None,
-            "--fdg-discordant/--no-fdg-discordant",
-            help="Add or omit the FDG-avid, SSTR-negative liver lesion (NETPET P5, not "
-            "eligible for PRRT). Default: drawn from the seed (20 % of seeds; 7 has none, "
-            "5 has one).",
-        ),
-        anatomy: str = typer.Option(
-            "sstrkit",
-            "--anatomy",
-            help="Organ layout: sstrkit (the simulator's own ellipsoids) or ornl-stylized "
-            "(the ORNL/MIRD stylized adult of Cristy & Eckerman 1987, organ shapes and "
-            "positions from the published equations; same ICRP 89 organ masses).",
-        ),
-        as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
-    ) -> None:
-        """Simulate the patient and write DICOM series, clinical data and truth to OUT."""
-        from sstrkit.phantom.study import StudyConfig, make_study
-
-        sex_u = sex.upper()
-        tracer = pet_tracer.upper()
-        if sex_u not in ("F", "M"):
-            raise InvalidInputError("--sex", expected="F or M", actual=sex)
-        if tracer not in ("DOTATATE", "DOTATOC"):
-            raise InvalidInputError(
-                "--pet-tracer", expected="DOTATATE or DOTATOC", actual=pet_tracer
-            )
-        recon = spect_recon.lower()
-        if recon not in ("image", "osem"):
-            raise InvalidInputError(
-                "--spect-recon",
-                expected="image or osem",
-                actual=spect_recon,
-                fix="use --spect-recon image (default, fast) or --spect-recon osem",
-            )
-        fmt = spect_format.lower()
-        if fmt not in ("nm", "pet-slices"):
-            raise InvalidInputError(
-                "--spect-format",
-                expected="nm or pet-slices",
-                actual=spect_format,
-                fix="use --spect-format nm (default) or --spect-format pet-slices",
-            )
-        layout = anatomy.lower()
-        if layout not in ("sstrkit", "ornl-stylized"):
-            raise InvalidInputError(
-                "--anatomy",
-                expected="sstrkit or ornl-stylized",
-                actual=anatomy,
-                fix="use --anatomy sstrkit (default) or --anatomy ornl-stylized",
-            )
-        config = StudyConfig(
-            seed=seed,
-            sex=sex_u,  # type: ignore[arg-type]
-            height_cm=height_cm,
-            weight_kg=weight_kg,
-            cycles=cycles,
-            activity_bq=parse_quantity(activity_gbq, "activity", default_unit="GBq"),
-            timepoints_h=_hours(timepoints_h),
-            voxel_mm=voxel_mm,
-            pet_tracer=tracer,  # type: ignore[arg-type]
-            fdg=not no_fdg,
-            spect_recon=recon,  # type: ignore[arg-type]
-            spect_post_filter_mm=spect_post_filter_mm,
-            reposition=not no_reposition,
-            spect_format=fmt,  # type: ignore[arg-type]
-            labs=not no_labs,
-            fdg_discordant_lesion=fdg_discordant,
-            anatomy=layout,  # type: ignore[arg-type]
-        )
-        with (
-            output_folder(out, "OUT", command="sstrkit phantom make"),
-            progress_reporter(not as_json) as say,
-        ):
-            manifest = make_study(out, config, progress=say)
-        emit(manifest, as_json, _render)
-
+    phantom_app.command("make")(guarded(make))
     app.add_typer(phantom_app, name="phantom")

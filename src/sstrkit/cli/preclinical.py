@@ -17,12 +17,13 @@ import csv
 import datetime as _dt
 import io
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, cast
 
 import typer
 
 from sstrkit.cli.output import console, emit, guarded, table
 from sstrkit.core.atomic import check_output_file
+from sstrkit.core.body import parse_sex
 from sstrkit.core.units import parse_quantity
 from sstrkit.errors import InvalidInputError
 from sstrkit.physics.nuclides import get_nuclide
@@ -575,7 +576,7 @@ def dose_command(
     kinetics: str = typer.Option("trapezoid", "--kinetics", help="trapezoid, auto, mono..."),
     cross_dose: str = typer.Option("uniform", "--cross-dose", help="uniform or none."),
     human: bool = typer.Option(False, "--human", help="Also extrapolate to humans (%kg/g)."),
-    sex: str = typer.Option("male", "--sex", help="Human reference: male or female."),
+    sex: str = typer.Option("male", "--sex", help="Human reference: male or female (or M, F)."),
     human_mass: list[str] = typer.Option([], "--human-mass", help="ORGAN=GRAMS human mass."),
     report: Path | None = _REPORT,
     as_json: bool = _JSON,
@@ -618,10 +619,9 @@ def dose_command(
         raise InvalidInputError(
             "--kinetics", expected="trapezoid, auto, mono, bi_uptake, bi, tri", actual=kinetics
         )
-    if cross_dose not in ("uniform", "none") or sex not in ("male", "female"):
-        raise InvalidInputError(
-            "--cross-dose/--sex", expected="uniform|none and male|female", actual=(cross_dose, sex)
-        )
+    if cross_dose not in ("uniform", "none"):
+        raise InvalidInputError("--cross-dose", expected="uniform or none", actual=cross_dose)
+    human_sex = parse_sex(sex, what="--sex", fix="use --sex male or --sex female (or M, F)")
     animal = small_animal_doses(
         tacs,
         nuclide=nuclide,
@@ -637,7 +637,7 @@ def dose_command(
             tacs,
             nuclide=nuclide,
             animal_body_mass_g=body_mass_g,
-            sex=cast(Literal["male", "female"], sex),
+            sex=human_sex,
             human_masses_g=_masses(human_mass, "--human-mass"),
             kinetics_model=cast(KineticsModel, kinetics),
             cross_dose=cast(CrossDose, cross_dose),

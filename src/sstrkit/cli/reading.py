@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import typer
 
 from sstrkit.cli.output import console, emit, err_console, guarded, table
-from sstrkit.core.atomic import prepare_output_dir, write_json_atomic
+from sstrkit.core.atomic import prepare_output_dir
 from sstrkit.errors import InvalidInputError
 from sstrkit.reading.eligibility import Labs, decision_headline, load_rules
-from sstrkit.reading.images import (
-    write_lesion_slices,
-    write_lesion_table,
-    write_mip,
-    write_rotating_mip,
-)
 from sstrkit.reading.inputs import load_ct, load_organ_labels, load_suv_pet
-from sstrkit.reading.reader import ReadingResult, read_sstr_pet, write_organ_segmentation
+from sstrkit.reading.job import ReadingInputs, ReadingOutputs, run_reading_job
 from sstrkit.reading.segmentation import FLAG_TEXT, SegmentationSettings
 
 
@@ -154,111 +149,162 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
     ) -> None:
         """Read an SSTR PET: references, lesions, Krenning, NETPET, PRRT eligibility, images."""
-        settings = SegmentationSettings(
-            method=method,  # type: ignore[arg-type]
-            percent=percent,
-            fixed_suv=fixed_suv,
-            liver_factor=liver_factor,
-            min_volume_ml=min_volume_ml,
-        )
-        seeds = [_parse_seed(s) for s in seed]
-        prepare_output_dir(out, "--out")
-        suv_warnings: list[str] = []
-        suv = load_suv_pet(pet, assume_suv=assume_suv, role="PET", warnings=suv_warnings)
-        ct_vol = load_ct(ct) if ct is not None else None
-        organs_note: str | None = None
-        if organs is not None and str(organs).lower() == "totalsegmentator" and not organs.exists():
-            from sstrkit.reading.totalseg import run_totalsegmentator
-
-            if ct is None:
-                raise InvalidInputError(
-                    "--organs totalsegmentator",
-                    expected="a CT to segment (--ct CT_DIR)",
-                    actual="no --ct",
-                    fix="add --ct, or pass --organs with a label map or mask folder",
-                )
-            if not as_json:
-                err_console.print("segmenting the CT with TotalSegmentator…")
-            organs = run_totalsegmentator(ct, out / "totalsegmentator")
-            resample_labels = True  # masks are on the CT grid: resampled (nearest) and recorded
-            organs_note = f"TotalSegmentator masks in {organs}, resampled to the PET grid"
-        org_vol, names = (
-            load_organ_labels(organs, organ_names, suv) if organs is not None else (None, None)
-        )
-        if organs is not None and organs_note is None:
-            organs_note = f"supplied: {organs}"
-        elif organs_note is not None:
-            organs_note = f"supplied: {organs_note}"
-        if org_vol is None and ct_vol is not None and auto_organs and not as_json:
-            err_console.print("segmenting the organs on the CT (automatic)…")
-        fdg_vol = (
-            load_suv_pet(fdg, assume_suv=assume_suv, role="FDG PET", warnings=suv_warnings)
-            if fdg
-            else None
-        )
-        fdg_org, fdg_names = (
-            load_organ_labels(fdg_organs, organ_names, fdg_vol)
-            if fdg_organs is not None and fdg_vol is not None
-            else (None, None)
-        )
-        lab_values = Labs.from_json(labs) if labs is not None else None
-        rule_set = load_rules(rules)
-        result: ReadingResult = read_sstr_pet(
-            suv,
-            ct=ct_vol,
-            organs=org_vol,
-            organ_names=names,
+        _read(
+            pet=pet,
+            out=out,
+            ct=ct,
+            organs=organs,
+            organ_names=organ_names,
             resample_labels=resample_labels,
-            fdg=fdg_vol,
-            fdg_organs=fdg_org,
-            fdg_organ_names=fdg_names,
-            labs=lab_values,
-            rules=rule_set,
+            auto_organs=auto_organs,
+            fdg=fdg,
+            fdg_organs=fdg_organs,
+            labs=labs,
+            rules=rules,
             therapy=therapy,
             tracer=tracer,
-            settings=settings,
-            seeds_mm=seeds,
-            auto_organs=auto_organs,
-            organs_source=organs_note,
+            settings=SegmentationSettings(
+                method=method,  # type: ignore[arg-type]
+                percent=percent,
+                fixed_suv=fixed_suv,
+                liver_factor=liver_factor,
+                min_volume_ml=min_volume_ml,
+            ),
+            seed=seed,
+            assume_suv=assume_suv,
+            images=images,
+            gif=gif,
+            as_json=as_json,
         )
-        doc = result.to_dict()
-        from sstrkit.io.nifti import write_nifti
 
-        files: dict[str, Any] = {
-            "reading_json": str(out / "reading.json"),
-            "lesion_labels": str(write_nifti(result.segmentation.labels, out / "lesions.nii.gz")),
-        }
-        if result.organ_segmentation is not None:
-            files.update(write_organ_segmentation(result.organ_segmentation, out))
-        if images:
-            if not as_json:
-                err_console.print("writing images…")
-            files["mip"] = str(
-                write_mip(
-                    suv,
-                    out / "mip.png",
-                    result.lesions,
-                    organs=result.organs,
-                    organs_source=result.organs_source,
-                )
+
+def _progress(message: str) -> None:
+    """A progress line on stderr (stdout stays for the result)."""
+    err_console.print(message)
+
+
+def _read(
+    *,
+    pet: Path,
+    out: Path,
+    ct: Path | None,
+    organs: Path | None,
+    organ_names: Path | None,
+    resample_labels: bool,
+    auto_organs: bool,
+    fdg: Path | None,
+    fdg_organs: Path | None,
+    labs: Path | None,
+    rules: Path | None,
+    therapy: str,
+    tracer: str | None,
+    settings: SegmentationSettings,
+    seed: list[str],
+    assume_suv: bool,
+    images: bool,
+    gif: bool,
+    as_json: bool,
+) -> None:
+    """The body of ``sstrkit read``: load the files, run the reading job, report."""
+    seeds = [_parse_seed(s) for s in seed]
+    prepare_output_dir(out, "--out")
+    say = None if as_json else _progress
+    inputs = _load_inputs(
+        pet,
+        out,
+        ct=ct,
+        organs=organs,
+        organ_names=organ_names,
+        resample_labels=resample_labels,
+        fdg=fdg,
+        fdg_organs=fdg_organs,
+        labs=labs,
+        assume_suv=assume_suv,
+        say=say,
+    )
+    job = run_reading_job(
+        inputs,
+        out,
+        ReadingOutputs.for_read(images=images, gif=gif),
+        rules=load_rules(rules),
+        therapy=therapy,
+        tracer=tracer,
+        settings=settings,
+        seeds_mm=seeds,
+        auto_organs=auto_organs,
+        say=say,
+    )
+    if not as_json:
+        for w in job.document["warnings"]:
+            err_console.print(f"warning: {w}", markup=False, highlight=False)
+    emit(job.document, as_json, _render)
+
+
+def _load_inputs(
+    pet: Path,
+    out: Path,
+    *,
+    ct: Path | None,
+    organs: Path | None,
+    organ_names: Path | None,
+    resample_labels: bool,
+    fdg: Path | None,
+    fdg_organs: Path | None,
+    labs: Path | None,
+    assume_suv: bool,
+    say: Callable[[str], None] | None,
+) -> ReadingInputs:
+    """The reading's volumes from the command's files (``--organs totalsegmentator`` runs it).
+
+    TotalSegmentator's masks (on the CT grid, in ``OUT/totalsegmentator``) are
+    resampled to the PET grid (nearest) and the fact recorded in ``organs_source``.
+    """
+    suv_warnings: list[str] = []
+    suv = load_suv_pet(pet, assume_suv=assume_suv, role="PET", warnings=suv_warnings)
+    ct_vol = load_ct(ct) if ct is not None else None
+    organs_note: str | None = None
+    if organs is not None and str(organs).lower() == "totalsegmentator" and not organs.exists():
+        from sstrkit.reading.totalseg import run_totalsegmentator
+
+        if ct is None:
+            raise InvalidInputError(
+                "--organs totalsegmentator",
+                expected="a CT to segment (--ct CT_DIR)",
+                actual="no --ct",
+                fix="add --ct, or pass --organs with a label map or mask folder",
             )
-            files["lesion_table"] = str(write_lesion_table(result.lesions, out / "lesions.png"))
-            files["lesion_slices"] = [
-                str(p)
-                for p in write_lesion_slices(
-                    suv,
-                    result.segmentation.labels,
-                    result.lesions,
-                    out / "slices",
-                    ct=result.ct_on_pet_grid,
-                )
-            ]
-        if gif:
-            files["mip_rotating"] = str(write_rotating_mip(suv, out / "mip_rotating.gif"))
-        doc["warnings"] = list(dict.fromkeys(suv_warnings))
-        if not as_json:
-            for w in doc["warnings"]:
-                err_console.print(f"warning: {w}", markup=False, highlight=False)
-        doc["files"] = files
-        write_json_atomic(out / "reading.json", doc)
-        emit(doc, as_json, _render)
+        if say is not None:
+            say("segmenting the CT with TotalSegmentator…")
+        organs = run_totalsegmentator(ct, out / "totalsegmentator")
+        resample_labels = True  # masks are on the CT grid: resampled (nearest) and recorded
+        organs_note = f"TotalSegmentator masks in {organs}, resampled to the PET grid"
+    org_vol, names = (
+        load_organ_labels(organs, organ_names, suv) if organs is not None else (None, None)
+    )
+    if organs is not None and organs_note is None:
+        organs_note = f"supplied: {organs}"
+    elif organs_note is not None:
+        organs_note = f"supplied: {organs_note}"
+    fdg_vol = (
+        load_suv_pet(fdg, assume_suv=assume_suv, role="FDG PET", warnings=suv_warnings)
+        if fdg
+        else None
+    )
+    fdg_org, fdg_names = (
+        load_organ_labels(fdg_organs, organ_names, fdg_vol)
+        if fdg_organs is not None and fdg_vol is not None
+        else (None, None)
+    )
+    return ReadingInputs(
+        suv=suv,
+        ct=ct_vol,
+        organs=org_vol,
+        organ_names=names,
+        organs_source=organs_note,
+        resample_labels=resample_labels,
+        fdg=fdg_vol,
+        fdg_organs=fdg_org,
+        fdg_organ_names=fdg_names,
+        labs=Labs.from_json(labs) if labs is not None else None,
+        warnings=tuple(suv_warnings),
+    )

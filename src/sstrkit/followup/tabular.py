@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import importlib.util
 import math
 import os
 from collections.abc import Iterator, Mapping, Sequence
@@ -242,22 +241,38 @@ def _read_csv(path: Path) -> Table:
 
 
 def _read_parquet(path: Path) -> Table:
-    if importlib.util.find_spec("pyarrow") is None:
+    """A Parquet table (pyarrow) as text cells, like a CSV (empty cell for null)."""
+    import pyarrow.parquet as pq
+
+    if not path.is_file():
+        raise InvalidInputError(
+            f"table file {path}",
+            expected="an existing Parquet file",
+            actual="no such file",
+            fix="check the path",
+        )
+    try:
+        data = pq.read_table(path).to_pydict()
+    except (OSError, ValueError) as exc:  # pyarrow.ArrowInvalid is a ValueError
         raise InvalidInputError(
             f"table file {path.name}",
-            expected="CSV (Parquet needs the optional package pyarrow)",
-            actual="a Parquet file without pyarrow installed",
-            fix="install pyarrow or export the table as CSV",
+            expected="a readable Parquet file",
+            actual=f"{type(exc).__name__}: {exc}",
+            fix="re-export the table (Parquet or CSV)",
+        ) from None
+    header = tuple(str(k) for k in data)
+    n = len(next(iter(data.values()))) if data else 0
+    if not n:
+        raise InvalidInputError(
+            f"table file {path.name}",
+            expected="at least one data row",
+            actual="no rows",
+            fix="add data rows",
         )
-    import pyarrow.parquet as pq  # type: ignore[import-not-found]  # optional dependency
-
-    data = pq.read_table(path).to_pydict()  # pragma: no cover
-    header = tuple(str(k) for k in data)  # pragma: no cover
-    n = len(next(iter(data.values()))) if data else 0  # pragma: no cover
-    rows = tuple(  # pragma: no cover
+    rows = tuple(
         {h: "" if data[h][i] is None else str(data[h][i]) for h in header} for i in range(n)
     )
-    return Table(path.name, header, rows)  # pragma: no cover
+    return Table(path.name, header, rows)
 
 
 def read_table(path: str | os.PathLike[str]) -> Table:

@@ -234,31 +234,12 @@ def write_rtstruct(
         StructureSetDate/Time (default now, UTC).
     """
     rois = _roi_names(names)
-    arr = np.asarray(labels.array)
-    values = np.rint(arr).astype(np.int64)
-    if not np.array_equal(values, arr):
-        raise InvalidInputError(
-            "label map", expected="integer label values", actual=f"dtype {arr.dtype} with "
-            "non-integer values", fix="round or threshold the volume into labels first",
-        )  # fmt: skip
+    values = _integer_labels(labels)
     ref = _reference(reference) if reference is not None else None
     for_uid = _frame_of_reference(labels, ref, frame_of_reference_uid)
-    itypes = {int(k): str(v) for k, v in (interpreted_types or {}).items()}
-    for label, kind in itypes.items():
-        if kind not in INTERPRETED_TYPES:
-            raise InvalidInputError(
-                f"RTROIInterpretedType of label {label}",
-                expected=f"one of {sorted(INTERPRETED_TYPES)}",
-                actual=kind,
-            )
+    itypes = _interpreted_types(interpreted_types)
     t = content_time or _dt.datetime.now(_dt.UTC)
-    if ref is not None:
-        ds = _base(RTSTRUCT_SOP, "RTSTRUCT", patient or PatientInfo(), study or StudyInfo())
-        copy_from_source(ds, ref.header, PATIENT_STUDY_KEYWORDS)
-    else:
-        st = study or StudyInfo()
-        ds = _base(RTSTRUCT_SOP, "RTSTRUCT", patient or PatientInfo(), st)
-        ds.StudyDate, ds.StudyTime = format_da(st.study_time or t), format_tm(st.study_time or t)
+    ds = _structure_set(ref, patient, study, t)
     ds.SeriesInstanceUID = generate_uid()
     ds.SeriesNumber = series_number
     ds.SeriesDescription = series_description
@@ -270,25 +251,7 @@ def write_rtstruct(
     ds.InstanceNumber = 1
     ds.StructureSetLabel = structure_set_label[:16]
     ds.StructureSetDate, ds.StructureSetTime = format_da(t), format_tm(t)
-
-    frame = Dataset()
-    frame.FrameOfReferenceUID = for_uid
-    if ref is not None:
-        images = []
-        for sop_class, sop_uid in ref.instances:
-            item = Dataset()
-            item.ReferencedSOPClassUID = sop_class
-            item.ReferencedSOPInstanceUID = sop_uid
-            images.append(item)
-        series_item = Dataset()
-        series_item.SeriesInstanceUID = ref.series_uid
-        series_item.ContourImageSequence = DicomSequence(images)
-        study_item = Dataset()
-        study_item.ReferencedSOPClassUID = "1.2.840.10008.3.1.2.3.1"  # Detached Study Mgmt
-        study_item.ReferencedSOPInstanceUID = ref.study_uid
-        study_item.RTReferencedSeriesSequence = DicomSequence([series_item])
-        frame.RTReferencedStudySequence = DicomSequence([study_item])
-    ds.ReferencedFrameOfReferenceSequence = DicomSequence([frame])
+    ds.ReferencedFrameOfReferenceSequence = DicomSequence([_referenced_frame(for_uid, ref)])
 
     roi_items: list[Dataset] = []
     contour_items: list[Dataset] = []
@@ -310,34 +273,7 @@ def write_rtstruct(
         rc = Dataset()
         rc.ROIDisplayColor = list((colors or {}).get(label, palette[label]))
         rc.ReferencedROINumber = label
-        contours: list[Dataset] = []
-        present = values == label
-        # trace inside the label's bounding box (offset back to volume indices)
-        jj = np.flatnonzero(present.any(axis=(0, 2)))
-        ii = np.flatnonzero(present.any(axis=(0, 1)))
-        box = present[:, jj[0] : jj[-1] + 1, ii[0] : ii[-1] + 1] if jj.size else present
-        offset = np.array([ii[0], jj[0]], dtype=float) if jj.size else np.zeros(2)
-        for k in np.flatnonzero(box.any(axis=(1, 2))).tolist():
-            image = (
-                _image_for_plane(ref, slice_planes[k], labels.direction_matrix[:, 2])
-                if ref is not None
-                else None
-            )
-            for poly in trace_boundaries(box[k]):
-                ijk = np.column_stack([poly + offset, np.full(poly.shape[0], float(k))])
-                xyz = labels.index_to_physical(ijk)
-                c = Dataset()
-                if image is not None:
-                    ci = Dataset()
-                    ci.ReferencedSOPClassUID, ci.ReferencedSOPInstanceUID = image
-                    c.ContourImageSequence = DicomSequence([ci])
-                c.ContourGeometricType = "CLOSED_PLANAR"
-                c.NumberOfContourPoints = poly.shape[0]
-                c.ContourNumber = len(contours) + 1
-                c[_CONTOUR_DATA] = _ds_raw(_CONTOUR_DATA, xyz.ravel())
-                # already encoded as written: keeps pydicom from converting the raw value
-                c.set_original_encoding(False, True, c._character_set)
-                contours.append(c)
+        contours = _label_contours(labels, values == label, ref, slice_planes)
         if contours:
             rc.ContourSequence = DicomSequence(contours)
         n_contours[label] = len(contours)
@@ -364,6 +300,111 @@ def write_rtstruct(
         n_contours=n_contours,
         empty_rois=tuple(k for k, v in sorted(n_contours.items()) if v == 0),
     )
+
+
+def _integer_labels(labels: Volume) -> NDArray[np.int64]:
+    """The label values as int64; a volume with non-integer values is refused."""
+    arr = np.asarray(labels.array)
+    values: NDArray[np.int64] = np.rint(arr).astype(np.int64)
+    if not np.array_equal(values, arr):
+        raise InvalidInputError(
+            "label map", expected="integer label values", actual=f"dtype {arr.dtype} with "
+            "non-integer values", fix="round or threshold the volume into labels first",
+        )  # fmt: skip
+    return values
+
+
+def _interpreted_types(interpreted_types: Mapping[int, str] | None) -> dict[int, str]:
+    """RTROIInterpretedType per label, each one of :data:`INTERPRETED_TYPES`."""
+    itypes = {int(k): str(v) for k, v in (interpreted_types or {}).items()}
+    for label, kind in itypes.items():
+        if kind not in INTERPRETED_TYPES:
+            raise InvalidInputError(
+                f"RTROIInterpretedType of label {label}",
+                expected=f"one of {sorted(INTERPRETED_TYPES)}",
+                actual=kind,
+            )
+    return itypes
+
+
+def _structure_set(
+    ref: _Reference | None,
+    patient: PatientInfo | None,
+    study: StudyInfo | None,
+    t: _dt.datetime,
+) -> Dataset:
+    """RTSTRUCT dataset with patient and study: the reference image's, else those given."""
+    if ref is not None:
+        ds = _base(RTSTRUCT_SOP, "RTSTRUCT", patient or PatientInfo(), study or StudyInfo())
+        copy_from_source(ds, ref.header, PATIENT_STUDY_KEYWORDS)
+    else:
+        st = study or StudyInfo()
+        ds = _base(RTSTRUCT_SOP, "RTSTRUCT", patient or PatientInfo(), st)
+        ds.StudyDate, ds.StudyTime = format_da(st.study_time or t), format_tm(st.study_time or t)
+    return ds
+
+
+def _referenced_frame(for_uid: str, ref: _Reference | None) -> Dataset:
+    """ReferencedFrameOfReferenceSequence item, listing the reference series' images."""
+    frame = Dataset()
+    frame.FrameOfReferenceUID = for_uid
+    if ref is not None:
+        images = []
+        for sop_class, sop_uid in ref.instances:
+            item = Dataset()
+            item.ReferencedSOPClassUID = sop_class
+            item.ReferencedSOPInstanceUID = sop_uid
+            images.append(item)
+        series_item = Dataset()
+        series_item.SeriesInstanceUID = ref.series_uid
+        series_item.ContourImageSequence = DicomSequence(images)
+        study_item = Dataset()
+        study_item.ReferencedSOPClassUID = "1.2.840.10008.3.1.2.3.1"  # Detached Study Mgmt
+        study_item.ReferencedSOPInstanceUID = ref.study_uid
+        study_item.RTReferencedSeriesSequence = DicomSequence([series_item])
+        frame.RTReferencedStudySequence = DicomSequence([study_item])
+    return frame
+
+
+def _label_contours(
+    labels: Volume,
+    present: NDArray[np.bool_],
+    ref: _Reference | None,
+    slice_planes: NDArray[np.float64],
+) -> list[Dataset]:
+    """ContourSequence items of one label: its traced boundaries, slice by slice.
+
+    ``slice_planes`` holds a point (LPS mm) of each slice of ``labels``; each
+    contour references the reference image in its plane, when there is one.
+    """
+    contours: list[Dataset] = []
+    # trace inside the label's bounding box (offset back to volume indices)
+    jj = np.flatnonzero(present.any(axis=(0, 2)))
+    ii = np.flatnonzero(present.any(axis=(0, 1)))
+    box = present[:, jj[0] : jj[-1] + 1, ii[0] : ii[-1] + 1] if jj.size else present
+    offset = np.array([ii[0], jj[0]], dtype=float) if jj.size else np.zeros(2)
+    for k in np.flatnonzero(box.any(axis=(1, 2))).tolist():
+        image = (
+            _image_for_plane(ref, slice_planes[k], labels.direction_matrix[:, 2])
+            if ref is not None
+            else None
+        )
+        for poly in trace_boundaries(box[k]):
+            ijk = np.column_stack([poly + offset, np.full(poly.shape[0], float(k))])
+            xyz = labels.index_to_physical(ijk)
+            c = Dataset()
+            if image is not None:
+                ci = Dataset()
+                ci.ReferencedSOPClassUID, ci.ReferencedSOPInstanceUID = image
+                c.ContourImageSequence = DicomSequence([ci])
+            c.ContourGeometricType = "CLOSED_PLANAR"
+            c.NumberOfContourPoints = poly.shape[0]
+            c.ContourNumber = len(contours) + 1
+            c[_CONTOUR_DATA] = _ds_raw(_CONTOUR_DATA, xyz.ravel())
+            # already encoded as written: keeps pydicom from converting the raw value
+            c.set_original_encoding(False, True, c._character_set)
+            contours.append(c)
+    return contours
 
 
 def _roi_names(names: Mapping[int, str] | Mapping[str, str]) -> dict[int, str]:

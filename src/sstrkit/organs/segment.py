@@ -387,6 +387,142 @@ def _quality(
     return OrganQuality(name, code, vol, "plausible", "", centroid)
 
 
+def _watershed_organs(
+    work: Volume,
+    hu: NDArray[np.float32],
+    masks: ctm.CtMasks,
+    lm: ctm.Landmarks,
+    emission: Volume,
+    ct: Volume,
+    notes: list[str],
+    progress: Callable[[str, float], None] | None,
+) -> dict[str, NDArray[np.bool_]]:
+    """Soft organs on the working grid: uptake cores competing in a marker watershed.
+
+    The gradient adds the CT edge (organ against fat) to the edge of the relative
+    uptake (organ against muscle, bowel or a neighbour); each organ keeps its
+    largest component with holes filled, within soft-tissue-like voxels.
+    """
+    spacing = work.spacing
+    organs_w: dict[str, NDArray[np.bool_]] = {
+        name: np.zeros(hu.shape, dtype=bool) for name in _ORGANS
+    }
+    e = _emission_on(work, emission, ct)
+    rel, _ = _uptake_rel(e, masks.soft)
+    markers, levels = _seeds_from_uptake(rel, masks, lm, spacing, hu, notes)
+    scale = min(levels.values()) if levels else float(np.percentile(rel[masks.soft], 99))
+    grad = _gradient(hu, spacing) / 20.0 + _gradient(rel / scale, spacing) / 0.1
+    _progress(progress, "competition", 0.5)
+    gimg = sitk.GetImageFromArray(grad.astype(np.float32))
+    mimg = sitk.GetImageFromArray(markers.astype(np.uint16))
+    ws = sitk.GetArrayFromImage(
+        sitk.MorphologicalWatershedFromMarkers(
+            gimg, mimg, markWatershedLine=False, fullyConnected=False
+        )
+    ).astype(np.int32)
+    soft_like = masks.body & ~masks.lungs & ~masks.bone & ~(masks.fat & (hu < -60.0))
+    for name in _ORGANS:
+        m = (ws == label_of(name)) & soft_like
+        organs_w[name] = _largest_filled(m) if m.any() else m
+    return organs_w
+
+
+def _working_labels(
+    shape: tuple[int, ...],
+    masks: ctm.CtMasks,
+    marrow_w: NDArray[np.bool_],
+    organs_w: dict[str, NDArray[np.bool_]],
+) -> NDArray[np.uint8]:
+    """The label map on the working grid; later classes overwrite earlier ones."""
+    label_w = np.zeros(shape, dtype=np.uint8)
+    label_w[masks.body] = label_of("body")
+    label_w[masks.lung_left] = label_of("lung_left")
+    label_w[masks.lung_right] = label_of("lung_right")
+    label_w[masks.bone] = label_of("bone")
+    label_w[marrow_w] = label_of("red_marrow_lumbar")
+    for name in ("urinary_bladder", "liver", "spleen", "kidney_left", "kidney_right"):
+        label_w[organs_w[name]] = label_of(name)
+    return label_w
+
+
+def _trim_fat_and_air(on_ct: NDArray[np.uint8], ct: Volume) -> None:
+    """Full-resolution trim in place: fat/air voxels of the CT leave the soft organs.
+
+    Inside the organs' bounding box the CT is smoothed (σ = 0.7 × the finest
+    spacing); organ voxels below the fat threshold become body, or background
+    below the body threshold.
+    """
+    soft_codes = [label_of(n) for n in _ORGANS]
+    organ_vox = (on_ct >= min(soft_codes)) & (on_ct <= max(soft_codes))
+    if organ_vox.any():
+        box = tuple(
+            slice(int(ix.min()), int(ix.max()) + 1)
+            for ix in (np.nonzero(organ_vox.any(axis=a))[0] for a in ((1, 2), (0, 2), (0, 1)))
+        )
+        sub = sitk.GetImageFromArray(np.ascontiguousarray(ct.array[box], dtype=np.float32))
+        sub.SetSpacing(ct.spacing)
+        ct_s = sitk.GetArrayFromImage(sitk.SmoothingRecursiveGaussian(sub, 0.7 * min(ct.spacing)))
+        view = on_ct[box]
+        trim = organ_vox[box] & (ct_s < ctm.FAT_HU)
+        view[trim] = np.where(ct_s[trim] < ctm.BODY_HU, 0, label_of("body")).astype(np.uint8)
+
+
+def _qualities(
+    ct: Volume,
+    on_ct: NDArray[np.uint8],
+    label_w: NDArray[np.uint8],
+    work: Volume,
+    lm: ctm.Landmarks,
+    *,
+    segmented: bool,
+) -> list[OrganQuality]:
+    """Quality of every class: volumes on the CT grid, positions on the working grid.
+
+    Classes this method does not segment (pituitary, adrenals; the soft organs
+    without an emission image, ``segmented`` False) are ``not_visible``.
+    """
+    voxel_ml = ct.voxel_volume_ml
+    counts = np.bincount(on_ct.ravel(), minlength=max(CLASS_NAMES) + 1)
+    z_lo = ct.index_to_physical(np.array([0.0, 0.0, 0.0]))[2]
+    z_hi = ct.index_to_physical(np.array([0.0, 0.0, ct.shape[0] - 1.0]))[2]
+    fov_short = abs(z_hi - z_lo) < 250.0
+    body_x_mm = float(work.index_to_physical(np.array([lm.body_x0, lm.body_y0, 0.0]))[0])
+    qualities = []
+    for code, name in CLASS_NAMES.items():
+        if name == "pituitary_gland":
+            qualities.append(
+                OrganQuality(name, code, 0.0, "not_visible", "the head is not segmented")
+            )
+            continue
+        if name in ("adrenal_gland_left", "adrenal_gland_right"):
+            qualities.append(
+                OrganQuality(
+                    name,
+                    code,
+                    0.0,
+                    "not_visible",
+                    "adrenals are not segmented (below the resolution of this method)",
+                )
+            )
+            continue
+        if not segmented and name in _ORGANS:
+            qualities.append(
+                OrganQuality(name, code, 0.0, "not_visible", "not segmented without PET/SPECT")
+            )
+            continue
+        qualities.append(
+            _quality(
+                name,
+                float(counts[code]) * voxel_ml,
+                label_w == code,
+                work,
+                fov_short,
+                body_x_mm,
+            )
+        )
+    return qualities
+
+
 def segment_organs(
     ct: Volume,
     emission: Volume | None = None,
@@ -420,55 +556,17 @@ def segment_organs(
     masks = ctm.ct_masks(hu, spacing)
     lm = ctm.landmarks(masks, spacing)
     _progress(progress, "organ cores", 0.25)
-    organs_w: dict[str, NDArray[np.bool_]] = {
-        name: np.zeros(hu.shape, dtype=bool) for name in _ORGANS
-    }
     if emission is not None:
-        e = _emission_on(work, emission, ct)
-        rel, _ = _uptake_rel(e, masks.soft)
-        markers, levels = _seeds_from_uptake(rel, masks, lm, spacing, hu, notes)
-        scale = min(levels.values()) if levels else float(np.percentile(rel[masks.soft], 99))
-        grad = _gradient(hu, spacing) / 20.0 + _gradient(rel / scale, spacing) / 0.1
-        _progress(progress, "competition", 0.5)
-        gimg = sitk.GetImageFromArray(grad.astype(np.float32))
-        mimg = sitk.GetImageFromArray(markers.astype(np.uint16))
-        ws = sitk.GetArrayFromImage(
-            sitk.MorphologicalWatershedFromMarkers(
-                gimg, mimg, markWatershedLine=False, fullyConnected=False
-            )
-        ).astype(np.int32)
-        soft_like = masks.body & ~masks.lungs & ~masks.bone & ~(masks.fat & (hu < -60.0))
-        for name in _ORGANS:
-            m = (ws == label_of(name)) & soft_like
-            organs_w[name] = _largest_filled(m) if m.any() else m
+        organs_w = _watershed_organs(work, hu, masks, lm, emission, ct, notes, progress)
     else:
+        organs_w = {name: np.zeros(hu.shape, dtype=bool) for name in _ORGANS}
         notes.append(_CT_ONLY)
     marrow_w = _red_marrow(hu, masks, lm, spacing, organs_w, notes)
     _progress(progress, "labels on the CT grid", 0.8)
-    label_w = np.zeros(hu.shape, dtype=np.uint8)
-    label_w[masks.body] = label_of("body")
-    label_w[masks.lung_left] = label_of("lung_left")
-    label_w[masks.lung_right] = label_of("lung_right")
-    label_w[masks.bone] = label_of("bone")
-    label_w[marrow_w] = label_of("red_marrow_lumbar")
-    for name in ("urinary_bladder", "liver", "spleen", "kidney_left", "kidney_right"):
-        label_w[organs_w[name]] = label_of(name)
+    label_w = _working_labels(hu.shape, masks, marrow_w, organs_w)
     wv = work.with_array(label_w, operation="organ_labels_working_grid", quantity="label")
     on_ct = wv.resample_to(ct, mode="nearest", default_value=0).array.astype(np.uint8)
-    # Full-resolution trim: fat/air voxels of the CT leave the soft organs.
-    soft_codes = [label_of(n) for n in _ORGANS]
-    organ_vox = (on_ct >= min(soft_codes)) & (on_ct <= max(soft_codes))
-    if organ_vox.any():
-        box = tuple(
-            slice(int(ix.min()), int(ix.max()) + 1)
-            for ix in (np.nonzero(organ_vox.any(axis=a))[0] for a in ((1, 2), (0, 2), (0, 1)))
-        )
-        sub = sitk.GetImageFromArray(np.ascontiguousarray(ct.array[box], dtype=np.float32))
-        sub.SetSpacing(ct.spacing)
-        ct_s = sitk.GetArrayFromImage(sitk.SmoothingRecursiveGaussian(sub, 0.7 * min(ct.spacing)))
-        view = on_ct[box]
-        trim = organ_vox[box] & (ct_s < ctm.FAT_HU)
-        view[trim] = np.where(ct_s[trim] < ctm.BODY_HU, 0, label_of("body")).astype(np.uint8)
+    _trim_fat_and_air(on_ct, ct)
     labels = ct.with_array(
         on_ct,
         operation="segment_organs",
@@ -479,45 +577,7 @@ def segment_organs(
         modality="SEG",
         name="organs",
     )
-    voxel_ml = ct.voxel_volume_ml
-    counts = np.bincount(on_ct.ravel(), minlength=max(CLASS_NAMES) + 1)
-    z_lo = ct.index_to_physical(np.array([0.0, 0.0, 0.0]))[2]
-    z_hi = ct.index_to_physical(np.array([0.0, 0.0, ct.shape[0] - 1.0]))[2]
-    fov_short = abs(z_hi - z_lo) < 250.0
-    body_x_mm = float(work.index_to_physical(np.array([lm.body_x0, lm.body_y0, 0.0]))[0])
-    qualities = []
-    for code, name in CLASS_NAMES.items():
-        if name == "pituitary_gland":
-            qualities.append(
-                OrganQuality(name, code, 0.0, "not_visible", "the head is not segmented")
-            )
-            continue
-        if name in ("adrenal_gland_left", "adrenal_gland_right"):
-            qualities.append(
-                OrganQuality(
-                    name,
-                    code,
-                    0.0,
-                    "not_visible",
-                    "adrenals are not segmented (below the resolution of this method)",
-                )
-            )
-            continue
-        if emission is None and name in _ORGANS:
-            qualities.append(
-                OrganQuality(name, code, 0.0, "not_visible", "not segmented without PET/SPECT")
-            )
-            continue
-        qualities.append(
-            _quality(
-                name,
-                float(counts[code]) * voxel_ml,
-                label_w == code,
-                work,
-                fov_short,
-                body_x_mm,
-            )
-        )
+    qualities = _qualities(ct, on_ct, label_w, work, lm, segmented=emission is not None)
     step = Step.make(
         "segment_organs",
         {

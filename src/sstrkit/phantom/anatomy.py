@@ -17,6 +17,11 @@ shapes and positions of the ORNL/MIRD stylized adult (Cristy & Eckerman 1987;
 :mod:`sstrkit.phantom.stylized`), whose cut solids (:class:`Ellipsoid` with
 ``cuts`` and ``holes``) are calibrated to the same ICRP 89 masses.
 
+This module holds the labels, the patient, the painted anatomy and the calibration
+(:func:`build_anatomy`); the solids and grids are in :mod:`sstrkit.phantom.solids`,
+the layouts' common form and the simulator's own layout in :mod:`sstrkit.phantom.layout`
+(their names stay importable from here).
+
 Labels
 ------
 ``LABELS`` maps region names to label values; lesions use ``LESION_LABEL0 + i``.
@@ -35,10 +40,9 @@ Examples
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -47,7 +51,12 @@ from sstrkit.core.body import Sex
 from sstrkit.core.body import du_bois_formula_m2 as bsa_du_bois_m2
 from sstrkit.core.volume import Volume
 from sstrkit.errors import InvalidInputError
+from sstrkit.phantom.layout import _ORDER as _ORDER
+from sstrkit.phantom.layout import _ORGAN_TARGETS as _ORGAN_TARGETS
+from sstrkit.phantom.layout import LAYOUTS, Layout, LayoutSolids, _sstrkit_layout
 from sstrkit.phantom.parameters import parameters, sources_of
+from sstrkit.phantom.solids import Ellipsoid, Grid, Vec3
+from sstrkit.phantom.solids import _paint as _paint
 
 __all__ = [
     "COMPOSITES",
@@ -64,12 +73,6 @@ __all__ = [
     "bsa_du_bois_m2",
     "build_anatomy",
 ]
-
-Vec3 = tuple[float, float, float]
-#: Anatomy layouts: the simulator's own (ICRP 89 calibrated ellipsoids) and the ORNL/MIRD
-#: stylized adult (:mod:`sstrkit.phantom.stylized`).
-Layout = Literal["sstrkit", "ornl-stylized"]
-LAYOUTS: tuple[Layout, ...] = ("sstrkit", "ornl-stylized")
 
 LABELS: dict[str, int] = {
     "body": 1,
@@ -185,196 +188,6 @@ class PatientSpec:
         return bsa_du_bois_m2(self.weight_kg, self.height_cm) / bsa_du_bois_m2(
             ref["weight_kg"], ref["height_cm"]
         )
-
-
-# ---------------------------------------------------------------- geometry
-@dataclass(frozen=True)
-class Grid:
-    """Voxel grid: ``shape`` (z, y, x), ``spacing`` and ``origin`` (x, y, z) mm, LPS."""
-
-    shape: tuple[int, int, int]
-    spacing: Vec3
-    origin: Vec3
-
-    def axes(self) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
-        """Voxel-centre coordinates along x, y and z (mm)."""
-        nz, ny, nx = self.shape
-        return tuple(  # type: ignore[return-value]
-            self.origin[i] + self.spacing[i] * np.arange(n) for i, n in enumerate((nx, ny, nz))
-        )
-
-    @property
-    def voxel_ml(self) -> float:
-        return float(np.prod(self.spacing)) / 1000.0
-
-    @classmethod
-    def covering(cls, lo: Vec3, hi: Vec3, voxel_mm: Vec3) -> Grid:
-        """The grid of ``voxel_mm`` voxels whose voxel edges cover [lo, hi] (centred)."""
-        n = [max(1, math.ceil((hi[i] - lo[i]) / voxel_mm[i])) for i in range(3)]
-        centre = [(hi[i] + lo[i]) / 2 for i in range(3)]
-        origin = tuple(centre[i] - voxel_mm[i] * (n[i] - 1) / 2 for i in range(3))
-        return cls((n[2], n[1], n[0]), tuple(voxel_mm), origin)  # type: ignore[arg-type]
-
-
-Cut = tuple[Vec3, float]
-
-
-@dataclass(frozen=True)
-class Ellipsoid:
-    """A solid: ellipsoid, elliptic cylinder or box, optionally rotated, cut and holed.
-
-    ``kind='ellipsoid'`` (default): (u/a)² + (v/b)² + (w/c)² ≤ 1; ``'cylinder'``: an
-    elliptic cylinder (u/a)² + (v/b)² ≤ 1, |w| ≤ c; ``'box'``: |u| ≤ a, |v| ≤ b, |w| ≤ c;
-    (u, v, w) are the coordinates relative to ``center_mm`` along ``axes`` (three
-    orthonormal rows in patient coordinates; ``None``: the patient x, y, z axes).
-
-    ``cuts`` are half-spaces n·p ≤ d (``(n, d)``, patient coordinates in mm; n need not be
-    unit) that every point of the solid satisfies; ``holes`` are solids removed from it.
-    With cuts the published stylized organs are exact (the liver's oblique plane, the
-    kidneys' |x| ≥ 3 cm, the half lungs); see :mod:`sstrkit.phantom.stylized`.
-    """
-
-    center_mm: Vec3
-    semi_axes_mm: Vec3
-    kind: Literal["ellipsoid", "cylinder", "box"] = "ellipsoid"
-    axes: tuple[Vec3, Vec3, Vec3] | None = None
-    cuts: tuple[Cut, ...] = ()
-    holes: tuple[Ellipsoid, ...] = ()
-
-    @property
-    def plain(self) -> bool:
-        """Whether the solid is an uncut, unrotated quadric (analytic volume)."""
-        return self.axes is None and not self.cuts and not self.holes
-
-    def scaled(self, s: float, about: Vec3 | None = None) -> Ellipsoid:
-        """The solid scaled by ``s`` about ``about`` (default: its centre).
-
-        Cut planes and holes scale with the solid: a plane n·p ≤ d becomes
-        n·p ≤ n·o + s (d − n·o) about the point o.
-        """
-        if about is None and self.plain:
-            return replace(self, semi_axes_mm=tuple(a * s for a in self.semi_axes_mm))  # type: ignore[arg-type]
-        o = self.center_mm if about is None else about
-        centre = tuple(o[i] + s * (self.center_mm[i] - o[i]) for i in range(3))
-        cuts = tuple((n, _dot(n, o) + s * (d - _dot(n, o))) for n, d in self.cuts)
-        return replace(
-            self,
-            center_mm=centre,  # type: ignore[arg-type]
-            semi_axes_mm=tuple(a * s for a in self.semi_axes_mm),  # type: ignore[arg-type]
-            cuts=cuts,
-            holes=tuple(h.scaled(s, about=o) for h in self.holes),
-        )
-
-    def contains(self, x: Any, y: Any, z: Any) -> NDArray[np.bool_]:
-        """Whether the points (broadcast arrays of patient x, y, z in mm) are inside."""
-        (cx, cy, cz), (a, b, c) = self.center_mm, self.semi_axes_mm
-        if self.axes is None:
-            u, v, w = (x - cx) / a, (y - cy) / b, (z - cz) / c
-        else:
-            px, py, pz = x - cx, y - cy, z - cz
-            (r0, r1, r2) = self.axes
-            u = (r0[0] * px + r0[1] * py + r0[2] * pz) / a
-            v = (r1[0] * px + r1[1] * py + r1[2] * pz) / b
-            w = (r2[0] * px + r2[1] * py + r2[2] * pz) / c
-        if self.kind == "ellipsoid":
-            inside = u**2 + v**2 + w**2 <= 1.0
-        elif self.kind == "cylinder":
-            inside = (u**2 + v**2 <= 1.0) & (np.abs(w) <= 1.0)
-        else:
-            inside = (np.abs(u) <= 1.0) & (np.abs(v) <= 1.0) & (np.abs(w) <= 1.0)
-        for n, d in self.cuts:
-            inside = inside & (n[0] * x + n[1] * y + n[2] * z <= d)
-        for hole in self.holes:
-            inside = inside & ~hole.contains(x, y, z)
-        return np.asarray(inside, dtype=bool)
-
-    def bounds(self) -> tuple[Vec3, Vec3]:
-        """Axis-aligned bounding box (lo, hi) of the uncut solid, mm."""
-        if self.axes is None:
-            half = self.semi_axes_mm
-        else:
-            rows = np.asarray(self.axes, dtype=float)
-            semi = np.asarray(self.semi_axes_mm, dtype=float)
-            if self.kind == "ellipsoid":
-                h = np.sqrt(np.sum((semi[:, None] * rows) ** 2, axis=0))
-            else:
-                h = np.sum(semi[:, None] * np.abs(rows), axis=0)
-            half = (float(h[0]), float(h[1]), float(h[2]))
-        lo = tuple(self.center_mm[i] - half[i] for i in range(3))
-        hi = tuple(self.center_mm[i] + half[i] for i in range(3))
-        return lo, hi  # type: ignore[return-value]
-
-    @property
-    def volume_ml(self) -> float:
-        """Volume (mL): analytic for a plain solid, else a midpoint-rule estimate.
-
-        The estimate counts the cell centres of a grid that tiles the bounding box with
-        at least 240 cells along its longest and 48 along its shortest edge (relative
-        error below 0.5 % for the stylized organs; tested against their volumes
-        computed by hand from the equations).
-        """
-        a, b, c = self.semi_axes_mm
-        if self.plain:
-            if self.kind == "ellipsoid":
-                v = 4 / 3 * math.pi * a * b * c
-            elif self.kind == "cylinder":
-                v = math.pi * a * b * 2 * c
-            else:
-                v = 8 * a * b * c
-            return v / 1000.0
-        return _numeric_volume_ml(self)
-
-
-def _dot(n: Vec3, p: Vec3) -> float:
-    return n[0] * p[0] + n[1] * p[1] + n[2] * p[2]
-
-
-@lru_cache(maxsize=256)
-def _numeric_volume_ml(solid: Ellipsoid, cells: int = 240) -> float:
-    """Midpoint-rule volume of a solid on a grid of ``cells`` along its longest extent."""
-    lo, hi = solid.bounds()
-    extent = [hi[i] - lo[i] for i in range(3)]
-    step = min(max(extent) / cells, min(extent) / 48)  # >= 48 cells across thin solids
-    # Cells tile the bounding box exactly, so that flat faces on it (cylinder ends) are exact.
-    n = [max(1, math.ceil(extent[i] / step - 1e-9)) for i in range(3)]
-    h = [extent[i] / n[i] for i in range(3)]
-    axes = [lo[i] + h[i] * (np.arange(n[i]) + 0.5) for i in range(3)]
-    total = 0
-    for zk in axes[2]:  # slice by slice: bounded memory
-        inside = solid.contains(axes[0][None, :], axes[1][:, None], np.float64(zk))
-        total += int(np.count_nonzero(inside))
-    return total * h[0] * h[1] * h[2] / 1000.0
-
-
-def _paint(
-    labels: NDArray[np.int16],
-    grid: Grid,
-    solid: Ellipsoid,
-    value: int,
-    *,
-    only: Iterable[int] | None = None,
-) -> int:
-    """Set ``labels`` to ``value`` inside ``solid`` (restricted to labels in ``only``).
-
-    Returns the number of voxels painted.
-    """
-    xs, ys, zs = grid.axes()
-    lo, hi = solid.bounds()
-    sl = []
-    for ax, k in ((zs, 2), (ys, 1), (xs, 0)):
-        i0 = int(np.searchsorted(ax, lo[k], side="left"))
-        i1 = int(np.searchsorted(ax, hi[k], side="right"))
-        if i1 <= i0:
-            return 0
-        sl.append(slice(i0, i1))
-    inside = solid.contains(
-        xs[sl[2]][None, None, :], ys[sl[1]][None, :, None], zs[sl[0]][:, None, None]
-    )
-    sub = labels[sl[0], sl[1], sl[2]]
-    if only is not None:
-        inside &= np.isin(sub, list(only))
-    sub[inside] = value
-    return int(np.count_nonzero(inside))
 
 
 # ---------------------------------------------------------------- lesions (geometry)
@@ -580,22 +393,6 @@ class Anatomy:
 
 
 # ---------------------------------------------------------------- building
-_ORGAN_TARGETS = {
-    "liver": ("liver",),
-    "spleen": ("spleen",),
-    "kidney_left": ("kidney_left_cortex", "kidney_left_medulla"),
-    "kidney_right": ("kidney_right_cortex", "kidney_right_medulla"),
-    "pancreas_head": ("pancreas_head",),
-    "pancreas_uncinate": ("pancreas_uncinate",),
-    "pancreas_body_tail": ("pancreas_body_tail",),
-    "adrenal_left": ("adrenal_left",),
-    "adrenal_right": ("adrenal_right",),
-    "lungs": ("lung_left", "lung_right"),
-    "heart_blood": ("heart_blood",),
-    "bladder": ("bladder",),
-}
-
-
 def _targets(
     spec: PatientSpec, rng: np.random.Generator, variability: bool
 ) -> tuple[dict[str, float], dict[str, float]]:
@@ -642,98 +439,6 @@ def _targets(
             f = indiv()
         target[k] = v * f
     return target, reference
-
-
-def _layout(spec: PatientSpec) -> tuple[Ellipsoid, dict[str, Ellipsoid], dict[str, Any]]:
-    """Body outline and initial organ solids for the patient's size (LPS mm)."""
-    if spec.height_cm is None or spec.weight_kg is None:
-        raise InvalidInputError("patient size", expected="resolved height and weight")
-    # Torso cross-section area scales with weight/height (cylinder of equal density).
-    area_ratio = (spec.weight_kg / spec.height_cm) / (73.0 / 176.0)
-    sx = sy = math.sqrt(area_ratio)
-    sz = spec.height_cm / 176.0
-    a, b = 165.0 * sx, 110.0 * sy
-    z_lo, z_hi = -285.0 * sz, 330.0 * sz
-    body = Ellipsoid((0.0, 0.0, (z_lo + z_hi) / 2), (a, b, (z_hi - z_lo) / 2), kind="cylinder")
-
-    def e(c: Vec3, s: Vec3) -> Ellipsoid:
-        return Ellipsoid((c[0] * sx, c[1] * sy, c[2] * sz), (s[0] * sx, s[1] * sy, s[2] * sz))
-
-    solids = {
-        "lung_left": e((85, 10, 235), (60, 75, 90)),
-        "lung_right": e((-85, 10, 235), (60, 75, 90)),
-        "liver": e((-50, 0, 95), (95, 80, 55)),
-        "spleen": e((95, 40, 85), (30, 45, 25)),
-        "kidney_left_cortex": e((75, 55, 0), (28, 25, 50)),
-        "kidney_right_cortex": e((-75, 55, -15), (28, 25, 50)),
-        "pancreas_body_tail": e((40, -15, 30), (65, 12, 22)),
-        "pancreas_head": e((-25, -12, 18), (24, 18, 24)),
-        "pancreas_uncinate": e((-15, 0, -5), (14, 10, 14)),
-        "adrenal_left": e((45, 50, 60), (10, 8, 20)),
-        "adrenal_right": e((-40, 55, 45), (10, 8, 20)),
-        "heart_blood": e((25, -25, 205), (55, 45, 55)),
-        "bladder": e((0, -45, -235), (42, 32, 30)),
-    }
-    for side in ("left", "right"):
-        c = solids[f"kidney_{side}_cortex"]
-        solids[f"kidney_{side}_medulla"] = c.scaled(0.65)
-    # Aorta: from the bifurcation (L4) up into the heart, left-anterior of the spine.
-    aorta_lo, aorta_hi = -110.0 * sz, 200.0 * sz
-    solids["aorta"] = Ellipsoid(
-        (15.0 * sx, 8.0 * sy, (aorta_lo + aorta_hi) / 2),
-        (10.0 * sx, 10.0 * sx, (aorta_hi - aorta_lo) / 2),
-        kind="cylinder",
-    )
-    geo = {"sx": sx, "sy": sy, "sz": sz, "z_lo": z_lo, "z_hi": z_hi, "a": a, "b": b}
-    return body, solids, geo
-
-
-def _skeleton(geo: Mapping[str, float]) -> tuple[list[tuple[str, Ellipsoid]], dict[str, Vec3]]:
-    """Vertebral bodies (cortical shell + spongiosa), posterior arches, ilia and sacrum."""
-    sx, sy, sz = geo["sx"], geo["sy"], geo["sz"]
-    y_v = 40.0 * sy
-    bones: list[tuple[str, Ellipsoid]] = []
-    centres: dict[str, Vec3] = {}
-    levels: list[tuple[str, float, float, float]] = []  # name, z centre, radius, half height
-    lumbar_pitch, thoracic_pitch = 36.0 * sz, 27.0 * sz
-    z = -126.0 * sz
-    for name in ("L5", "L4", "L3", "L2", "L1"):
-        levels.append((name, z, 22.0 * sx, 0.38 * lumbar_pitch))
-        z += lumbar_pitch
-    z += (thoracic_pitch - lumbar_pitch) / 2
-    for k in range(12, 0, -1):
-        if z + thoracic_pitch / 2 > geo["z_hi"]:
-            break
-        levels.append((f"T{k}", z, 17.0 * sx, 0.38 * thoracic_pitch))
-        z += thoracic_pitch
-    shell = 2.5
-    for name, zc, r, h in levels:
-        centres[name] = (0.0, y_v, zc)
-        bones.append(("cortical_bone", Ellipsoid((0.0, y_v, zc), (r, r, h), kind="cylinder")))
-        bones.append(
-            (
-                "spongiosa",
-                Ellipsoid((0.0, y_v, zc), (r - shell, r - shell, h - shell), kind="cylinder"),
-            )
-        )
-        arch_y = y_v + r + 12.0 * sy
-        bones.append(
-            (
-                "cortical_bone",
-                Ellipsoid((0.0, arch_y, zc), (12.0 * sx, 12.0 * sy, h), kind="cylinder"),
-            )
-        )
-    for name, c, s in (
-        ("ilium_left", (95.0, 35.0, -170.0), (12.0, 45.0, 50.0)),
-        ("ilium_right", (-95.0, 35.0, -170.0), (12.0, 45.0, 50.0)),
-        ("sacrum", (0.0, 70.0, -175.0), (40.0, 16.0, 35.0)),
-    ):
-        cc = (c[0] * sx, c[1] * sy, c[2] * sz)
-        ss = (s[0] * sx, s[1] * sy, s[2] * sz)
-        bones.append(("cortical_bone", Ellipsoid(cc, ss)))
-        bones.append(("spongiosa", Ellipsoid(cc, tuple(v - 4.0 for v in ss))))  # type: ignore[arg-type]
-        centres[name] = cc
-    return bones, centres
 
 
 def _calibrate(
@@ -791,62 +496,6 @@ def _calibrate(
         scale.update({g: s for g, (_, s) in best.items()})
         model = rebuilt(model)
     return model
-
-
-@dataclass(frozen=True)
-class LayoutSolids:
-    """The uncalibrated solids of one anatomy layout for one patient (LPS mm).
-
-    ``order`` is the painting order of ``solids``; ``groups`` maps each calibrated
-    group of :func:`_targets` to the solids it scales; ``lo``/``hi`` bound the body;
-    ``pivots`` are the points a solid is scaled about, where not its centre.
-    """
-
-    body: Ellipsoid
-    solids: Mapping[str, Ellipsoid]
-    order: tuple[str, ...]
-    groups: Mapping[str, tuple[str, ...]]
-    bones: tuple[tuple[str, Ellipsoid], ...]
-    vertebrae: Mapping[str, Vec3]
-    lo: Vec3
-    hi: Vec3
-    pivots: Mapping[str, Vec3] = field(default_factory=dict)
-
-
-_ORDER = (
-    "lung_left",
-    "lung_right",
-    "heart_blood",
-    "liver",
-    "spleen",
-    "kidney_left_cortex",
-    "kidney_left_medulla",
-    "kidney_right_cortex",
-    "kidney_right_medulla",
-    "pancreas_body_tail",
-    "pancreas_head",
-    "pancreas_uncinate",
-    "adrenal_left",
-    "adrenal_right",
-    "bladder",
-    "aorta",
-)
-
-
-def _sstrkit_layout(spec: PatientSpec) -> LayoutSolids:
-    """The simulator's own layout (:func:`_layout`, :func:`_skeleton`)."""
-    body, solids, geo = _layout(spec)
-    bones, vertebrae = _skeleton(geo)
-    return LayoutSolids(
-        body=body,
-        solids=solids,
-        order=_ORDER,
-        groups=_ORGAN_TARGETS,
-        bones=tuple(bones),
-        vertebrae=vertebrae,
-        lo=(-geo["a"], -geo["b"], geo["z_lo"]),
-        hi=(geo["a"], geo["b"], geo["z_hi"]),
-    )
 
 
 def build_anatomy(

@@ -40,7 +40,8 @@ from collections.abc import Mapping
 import numpy as np
 from numpy.typing import NDArray
 
-from sstrkit.phantom.anatomy import AnatomyModel, LesionGeometry, Vec3
+from sstrkit.phantom.anatomy import AnatomyModel, LesionGeometry
+from sstrkit.phantom.solids import Vec3
 
 __all__ = [
     "FIT_GRID_MM",

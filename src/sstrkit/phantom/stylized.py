@@ -16,7 +16,7 @@ phantom's left, y posterior, z up, i.e. DICOM LPS. A point (x, y, z) cm maps to
 patient millimetres as (10 x s_x, 10 y s_y, (10 z - 325) s_z): the origin is moved up
 to z = 32.5 cm, the centre of the kidneys (the renal hila, as in the simulator's own
 layout), and s_x = s_y = sqrt((W/H) / (73/176)), s_z = H/176 scale the reference
-adult (ICRP 89: 176 cm, 73 kg) to the patient, as :func:`sstrkit.phantom.anatomy._layout`
+adult (ICRP 89: 176 cm, 73 kg) to the patient, as :func:`sstrkit.phantom.layout._layout`
 does. Both sexes use the (hermaphrodite) adult shapes.
 
 What is stylized and what is ICRP 89: shapes and positions are the stylized ones;
@@ -93,14 +93,9 @@ import math
 from typing import Literal
 
 from sstrkit.errors import InvalidInputError
-from sstrkit.phantom.anatomy import (
-    _ORDER,
-    _ORGAN_TARGETS,
-    Ellipsoid,
-    LayoutSolids,
-    PatientSpec,
-    Vec3,
-)
+from sstrkit.phantom.anatomy import PatientSpec
+from sstrkit.phantom.layout import _ORDER, _ORGAN_TARGETS, LayoutSolids
+from sstrkit.phantom.solids import Ellipsoid, Vec3
 
 __all__ = [
     "HEART_TILT_DEG",

@@ -414,116 +414,11 @@ def biodistribution(
     animals = list(animals)
     hl = half_life_of(half_life)
     lam = decay_constant(hl)
-    by_id = {a.animal_id: a for a in animals}
-    if len(by_id) != len(animals):
-        raise InvalidInputError(
-            "animal ids", expected="unique ids", actual=[a.animal_id for a in animals]
-        )
-    ids = [t.tube_id for t in tubes]
-    if len(set(ids)) != len(ids):
-        dup = sorted({i for i in ids if ids.count(i) > 1})
-        raise InvalidInputError("tube ids", expected="unique ids", actual=dup)
-    background = [t for t in tubes if t.kind == "background"]
-    standards = [t for t in tubes if t.kind == "standard"]
-    tissues = [t for t in tubes if t.kind == "tissue"]
-    if not tissues:
-        raise InvalidInputError("tissue tubes", expected="at least one", actual="none")
-    if not background:
-        raise InvalidInputError(
-            "background tubes",
-            expected="at least one empty tube counted with the samples (kind 'background')",
-            actual="none",
-            fix="count empty tubes; a background of 0 must be stated as a tube with 0 counts",
-        )
+    by_id, background, standards, tissues = _sort_tubes(tubes, animals)
     mode = _standard_mode(standards)
-    warnings: list[str] = []
     bg = float(np.mean([t.rate_cps for t in background]))
-
-    def net(t: Tube) -> float:
-        return t.rate_cps - bg
-
-    for s in standards:
-        if net(s) <= 0:
-            raise InvalidInputError(
-                f"standard {s.tube_id!r}",
-                expected="a count rate above background",
-                actual=f"{s.rate_cps:.4g} cps vs background {bg:.4g} cps",
-            )
-    t_common = min(s.measured_at for s in standards)
-    per_std: list[float] = []
-    if mode == "dilution":
-        for s in standards:
-            f = _finite(f"id_fraction of standard {s.tube_id!r}", s.id_fraction, "(fraction)")
-            if f > 1:
-                raise InvalidInputError(
-                    f"id_fraction of standard {s.tube_id!r}", expected="≤ 1", actual=f
-                )
-            per_std.append(net(s) * math.exp(lam * elapsed_s(t_common, s.measured_at)) / f)
-    else:
-        for s in standards:
-            a = _finite(f"activity of standard {s.tube_id!r}", s.activity_bq, "Bq")
-            ta = _aware(
-                f"activity time of standard {s.tube_id!r}",
-                s.activity_time,
-                "give the time the standard's activity was measured (activity_time)",
-            )
-            per_std.append(net(s) * math.exp(lam * elapsed_s(ta, s.measured_at)) / a)
-    ref_value = float(np.mean(per_std))
-    cv = float(np.std(per_std, ddof=1) / ref_value) if len(per_std) > 1 else None
-    if len(per_std) < 2:
-        warnings.append("only one standard: its counting error is not averaged out (use ≥ 2)")
-    elif cv is not None and cv > STANDARD_CV_WARNING:
-        warnings.append(
-            f"standards disagree by CV {100 * cv:.1f} % (> {100 * STANDARD_CV_WARNING:.0f} %): "
-            "check pipetting and counter linearity"
-        )
-
-    samples: list[TissueSample] = []
-    for t in tissues:
-        assert t.animal is not None and t.tissue is not None and t.weight_g is not None
-        animal = by_id.get(t.animal)
-        if animal is None:
-            raise InvalidInputError(
-                f"animal of tube {t.tube_id!r}",
-                expected=f"one of the animals table {sorted(by_id)}",
-                actual=t.animal,
-                fix="add the animal to the animals table",
-            )
-        r = net(t)
-        if mode == "dilution":
-            pct = 100.0 * r * math.exp(lam * elapsed_s(t_common, t.measured_at)) / ref_value
-        else:
-            t_inj = _aware(
-                f"injection time of animal {animal.animal_id!r}",
-                animal.injection_time,
-                "add injection_time to the animals table (needed with calibrated standards)",
-            )
-            a_inj = _finite(
-                f"injected activity of animal {animal.animal_id!r}",
-                animal.injected_activity_bq,
-                "Bq (injected_mbq in the animals table)",
-            )
-            dt = elapsed_s(t_inj, t.measured_at)
-            if dt < 0:
-                raise InvalidInputError(
-                    f"counting time of tube {t.tube_id!r}",
-                    expected=f"after the injection of {animal.animal_id} ({t_inj.isoformat()})",
-                    actual=t.measured_at.isoformat(),
-                )
-            pct = 100.0 * r * math.exp(lam * dt) / ref_value / a_inj
-        samples.append(
-            TissueSample(
-                t.tube_id,
-                animal.animal_id,
-                animal.group,
-                animal.time_point_h,
-                t.tissue,
-                t.weight_g,
-                r,
-                pct,
-                r <= 0,
-            )
-        )
+    t_common, ref_value, cv, warnings = _standard_reference(standards, mode, bg, lam)
+    samples = [_tissue_sample(t, by_id, mode, bg, lam, t_common, ref_value) for t in tissues]
     n_below = sum(s.below_background for s in samples)
     if n_below:
         warnings.append(f"{n_below} tissue tube(s) at or below background (kept, net ≤ 0)")
@@ -555,6 +450,143 @@ def biodistribution(
         animals=tuple(animals),
         warnings=tuple(warnings),
         provenance=(step,),
+    )
+
+
+def _sort_tubes(
+    tubes: Sequence[Tube], animals: Sequence[Animal]
+) -> tuple[dict[str, Animal], list[Tube], list[Tube], list[Tube]]:
+    """Animals by id, and the background, standard and tissue tubes.
+
+    Refuses duplicate animal or tube ids, and a session without tissue or background tubes.
+    """
+    by_id = {a.animal_id: a for a in animals}
+    if len(by_id) != len(animals):
+        raise InvalidInputError(
+            "animal ids", expected="unique ids", actual=[a.animal_id for a in animals]
+        )
+    ids = [t.tube_id for t in tubes]
+    if len(set(ids)) != len(ids):
+        dup = sorted({i for i in ids if ids.count(i) > 1})
+        raise InvalidInputError("tube ids", expected="unique ids", actual=dup)
+    background = [t for t in tubes if t.kind == "background"]
+    standards = [t for t in tubes if t.kind == "standard"]
+    tissues = [t for t in tubes if t.kind == "tissue"]
+    if not tissues:
+        raise InvalidInputError("tissue tubes", expected="at least one", actual="none")
+    if not background:
+        raise InvalidInputError(
+            "background tubes",
+            expected="at least one empty tube counted with the samples (kind 'background')",
+            actual="none",
+            fix="count empty tubes; a background of 0 must be stated as a tube with 0 counts",
+        )
+    return by_id, background, standards, tissues
+
+
+def _standard_reference(
+    standards: Sequence[Tube], mode: StandardMode, bg: float, lam: float
+) -> tuple[_dt.datetime, float, float | None, list[str]]:
+    """The standards' reference value, their common time, CV and warnings.
+
+    Dilution: net cps per injected dose, decay corrected to the first standard's counting
+    time t_c; calibrated: counter efficiency (cps per Bq) at each standard's activity time.
+    The CV of the standards (``None`` for one standard) is checked against
+    :data:`STANDARD_CV_WARNING`.
+    """
+    for s in standards:
+        if s.rate_cps - bg <= 0:
+            raise InvalidInputError(
+                f"standard {s.tube_id!r}",
+                expected="a count rate above background",
+                actual=f"{s.rate_cps:.4g} cps vs background {bg:.4g} cps",
+            )
+    t_common = min(s.measured_at for s in standards)
+    per_std: list[float] = []
+    if mode == "dilution":
+        for s in standards:
+            f = _finite(f"id_fraction of standard {s.tube_id!r}", s.id_fraction, "(fraction)")
+            if f > 1:
+                raise InvalidInputError(
+                    f"id_fraction of standard {s.tube_id!r}", expected="≤ 1", actual=f
+                )
+            per_std.append(
+                (s.rate_cps - bg) * math.exp(lam * elapsed_s(t_common, s.measured_at)) / f
+            )
+    else:
+        for s in standards:
+            a = _finite(f"activity of standard {s.tube_id!r}", s.activity_bq, "Bq")
+            ta = _aware(
+                f"activity time of standard {s.tube_id!r}",
+                s.activity_time,
+                "give the time the standard's activity was measured (activity_time)",
+            )
+            per_std.append((s.rate_cps - bg) * math.exp(lam * elapsed_s(ta, s.measured_at)) / a)
+    ref_value = float(np.mean(per_std))
+    cv = float(np.std(per_std, ddof=1) / ref_value) if len(per_std) > 1 else None
+    warnings: list[str] = []
+    if len(per_std) < 2:
+        warnings.append("only one standard: its counting error is not averaged out (use ≥ 2)")
+    elif cv is not None and cv > STANDARD_CV_WARNING:
+        warnings.append(
+            f"standards disagree by CV {100 * cv:.1f} % (> {100 * STANDARD_CV_WARNING:.0f} %): "
+            "check pipetting and counter linearity"
+        )
+    return t_common, ref_value, cv, warnings
+
+
+def _tissue_sample(
+    t: Tube,
+    by_id: Mapping[str, Animal],
+    mode: StandardMode,
+    bg: float,
+    lam: float,
+    t_common: _dt.datetime,
+    ref_value: float,
+) -> TissueSample:
+    """%ID of one tissue tube: its net rate decay corrected to t_c (dilution) or to the
+    animal's injection (calibrated), over the standards' reference value."""
+    assert t.animal is not None and t.tissue is not None and t.weight_g is not None
+    animal = by_id.get(t.animal)
+    if animal is None:
+        raise InvalidInputError(
+            f"animal of tube {t.tube_id!r}",
+            expected=f"one of the animals table {sorted(by_id)}",
+            actual=t.animal,
+            fix="add the animal to the animals table",
+        )
+    r = t.rate_cps - bg
+    if mode == "dilution":
+        pct = 100.0 * r * math.exp(lam * elapsed_s(t_common, t.measured_at)) / ref_value
+    else:
+        t_inj = _aware(
+            f"injection time of animal {animal.animal_id!r}",
+            animal.injection_time,
+            "add injection_time to the animals table (needed with calibrated standards)",
+        )
+        a_inj = _finite(
+            f"injected activity of animal {animal.animal_id!r}",
+            animal.injected_activity_bq,
+            "Bq (injected_mbq in the animals table)",
+        )
+        dt = elapsed_s(t_inj, t.measured_at)
+        if dt < 0:
+            raise InvalidInputError(
+                f"counting time of tube {t.tube_id!r}",
+                expected=f"after the injection of {animal.animal_id} ({t_inj.isoformat()})",
+                actual=t.measured_at.isoformat(),
+            )
+        pct = 100.0 * r * math.exp(lam * dt) / ref_value / a_inj
+    return TissueSample(
+        t.tube_id,
+        animal.animal_id,
+        animal.group,
+        animal.time_point_h,
+        t.tissue,
+        t.weight_g,
+        r,
+        pct,
+        r <= 0,
     )
 
 

@@ -65,13 +65,14 @@ from typing import Any, Literal
 
 import numpy as np
 
+from sstrkit.core.body import Sex, parse_sex
 from sstrkit.core.provenance import Step
 from sstrkit.errors import InvalidInputError
 from sstrkit.physics.nuclides import Nuclide, get_nuclide
 from sstrkit.preclinical.biodist import Biodistribution
 from sstrkit.preclinical.quantify import Quantification
 from sstrkit.therapy.kinetics import KineticsFit, fit_curve
-from sstrkit.therapy.marrow import reference_mass_g
+from sstrkit.therapy.marrow import reference_mass_g, sex_word
 from sstrkit.therapy.mird import Region, organ_doses
 from sstrkit.therapy.sphere import sphere_s_values
 
@@ -567,7 +568,7 @@ def extrapolate_to_human(
     *,
     nuclide: str | Nuclide,
     animal_body_mass_g: float,
-    sex: Literal["male", "female"] = "male",
+    sex: Sex | str = "M",
     human_body_mass_g: float | None = None,
     human_masses_g: Mapping[str, float] | None = None,
     kinetics_model: KineticsModel = "trapezoid",
@@ -577,11 +578,16 @@ def extrapolate_to_human(
 
     Human organ masses: ``human_masses_g`` first, else ICRP 89 reference masses
     (kidneys, liver, spleen, red marrow). The human body mass defaults to the
-    ICRP 89 reference (73 kg male, 60 kg female).
+    ICRP 89 reference (73 kg male, 60 kg female). ``sex`` is ``"F"`` or ``"M"``; other
+    spellings (``"female"``...) are read by :func:`~sstrkit.core.body.parse_sex`.
     """
     nuc = nuclide if isinstance(nuclide, Nuclide) else get_nuclide(nuclide)
+    body_sex = parse_sex(sex, fix="give the human reference sex (F or M, CLI --sex)")
+    word = sex_word(body_sex)
     body = (
-        human_body_mass_g if human_body_mass_g is not None else reference_mass_g("total_body", sex)
+        human_body_mass_g
+        if human_body_mass_g is not None
+        else reference_mass_g("total_body", body_sex)
     )
     given = {_organ_key(k): float(v) for k, v in (human_masses_g or {}).items()}
     warnings: list[str] = []
@@ -592,7 +598,7 @@ def extrapolate_to_human(
             m_h, src = given[key], "given"
         else:
             try:
-                m_h = reference_mass_g(key, sex)
+                m_h = reference_mass_g(key, body_sex)
             except InvalidInputError:
                 raise InvalidInputError(
                     f"human mass of {tac.organ!r}",
@@ -601,7 +607,7 @@ def extrapolate_to_human(
                     actual="missing",
                     fix="give the human organ mass (--human-mass ORGAN=GRAMS)",
                 ) from None
-            src = f"{ICRP89} ({sex})"
+            src = f"{ICRP89} ({word})"
         pct_h = [
             kirschner_pct_id(
                 v,
@@ -632,6 +638,6 @@ def extrapolate_to_human(
             "extrapolation": "%kg/g relative mass scaling (Kirschner et al. 1975)",
             "time_scaling": "none",
             "animal_body_mass_g": animal_body_mass_g,
-            "sex": sex,
+            "sex": word,
         },
     )

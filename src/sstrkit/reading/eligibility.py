@@ -47,6 +47,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, cast
 
+from sstrkit.core.body import Sex, ckd_epi_2021_formula, parse_sex
 from sstrkit.errors import InvalidInputError
 
 __all__ = [
@@ -91,7 +92,10 @@ _OPS: Mapping[str, Callable[[float, float], bool]] = {
 }
 
 
-def ckd_epi_2021(creatinine_mg_dl: float, age_years: float, sex: str) -> float:
+_SEX_FIX = "give the sex in the labs as 'female' or 'male' (or F, M)"
+
+
+def ckd_epi_2021(creatinine_mg_dl: float, age_years: float, sex: Sex | str) -> float:
     """eGFR (mL/min/1.73 m²) by the race-free CKD-EPI 2021 creatinine equation.
 
     Parameters
@@ -101,15 +105,10 @@ def ckd_epi_2021(creatinine_mg_dl: float, age_years: float, sex: str) -> float:
     age_years
         Age, ≥ 18 years (the equation is for adults).
     sex
-        ``"female"`` or ``"male"`` (``"f"``/``"m"`` accepted).
+        ``"F"`` or ``"M"``; other spellings (``"female"``, ``"m"``...) are read by
+        :func:`~sstrkit.core.body.parse_sex`.
     """
-    s = sex.strip().lower()
-    if s in ("f", "female", "woman"):
-        female = True
-    elif s in ("m", "male", "man"):
-        female = False
-    else:
-        raise InvalidInputError("sex", expected="'female' or 'male'", actual=sex)
+    body_sex = parse_sex(sex, fix=_SEX_FIX)
     if not (creatinine_mg_dl > 0 and math.isfinite(creatinine_mg_dl)):
         raise InvalidInputError(
             "serum creatinine", expected="a positive value in mg/dL", actual=creatinine_mg_dl
@@ -118,9 +117,7 @@ def ckd_epi_2021(creatinine_mg_dl: float, age_years: float, sex: str) -> float:
         raise InvalidInputError(
             "age", expected="18-120 years (CKD-EPI 2021 is for adults)", actual=age_years
         )
-    from sstrkit.core.body import ckd_epi_2021_formula
-
-    return ckd_epi_2021_formula(creatinine_mg_dl, age_years, "F" if female else "M")
+    return ckd_epi_2021_formula(creatinine_mg_dl, age_years, body_sex)
 
 
 def _first(a: float | None, b: float | None) -> float | None:
@@ -132,7 +129,7 @@ class Labs:
     """Laboratory values for eligibility (units in the names)."""
 
     age_years: float | None = None
-    sex: str | None = None
+    sex: Sex | None = None
     creatinine_mg_dl: float | None = None
     egfr_ml_min_1_73m2: float | None = None
     haemoglobin_g_dl: float | None = None
@@ -201,11 +198,9 @@ class Labs:
         if hb is None and hb_l is not None:
             hb = hb_l / 10.0
         sex = data.get("sex")
-        if sex is not None and not isinstance(sex, str):
-            raise InvalidInputError("sex", expected="'female' or 'male'", actual=sex)
         return cls(
             age_years=num("age_years"),
-            sex=sex,
+            sex=None if sex is None else parse_sex(sex, fix=_SEX_FIX),
             creatinine_mg_dl=creat,
             egfr_ml_min_1_73m2=num("egfr_ml_min_1_73m2"),
             haemoglobin_g_dl=hb,

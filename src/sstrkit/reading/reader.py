@@ -255,60 +255,19 @@ def read_sstr_pet(
         The PET is not in SUV, or other inputs are malformed.
     """
     notes: list[str] = []
-    ct_grid: Volume | None = None
-    if ct is not None:
-        a, b = ct.frame_of_reference_uid, suv.frame_of_reference_uid
-        if a and b and a != b:
-            raise GeometryMismatchError(
-                "CT and PET frames of reference",
-                expected=f"the PET's {b}",
-                actual=a,
-                fix="use the CT acquired with this PET (same FrameOfReferenceUID) or register "
-                "the CT first",
-            )
-        ct_grid = (
-            ct if ct.same_space(suv) else ct.resample_to(suv, mode="linear", default_value=-1000.0)
-        )
-    omap: OrganMap | None = None
-    auto: OrganSegmentation | None = None
-    source = ORGANS_NONE
-    if organs is not None:
-        omap = prepare_organs(organs, suv, organ_names, resample=resample_labels)
-        source = organs_source or f"supplied: {organs.name or 'organ label volume'}"
-    elif organ_segmentation is not None or (ct is not None and auto_organs):
-        auto = organ_segmentation
-        if auto is None:
-            assert ct is not None
-            auto = _segment_automatically(suv, ct, notes, progress)
-        if auto is not None:
-            omap = prepare_organs(
-                auto.labels,
-                suv,
-                auto.names,
-                resample=True,
-                quality={q.name: q.status for q in auto.organs},
-                source="automatic",
-            )
-            source = automatic_organs_source()
-            notes.append(
-                "organs segmented automatically on the CT (sstrkit organs): check the outlines "
-                "on the MIP; per-organ quality in organ_quality"
-            )
-            flagged = [f"{q.name} {q.status}" for q in auto.organs if q.status != "plausible"]
-            if flagged:
-                notes.append("automatic organs flagged: " + ", ".join(flagged))
-    elif ct is not None:
-        notes.append(
-            "automatic organ segmentation switched off: no organ labels; physiological uptake "
-            "(kidneys, spleen, bladder, adrenals, urinary tract) is not suppressed"
-        )
-    if omap is None and not any("switched off" in n for n in notes):
-        notes.append(
-            "no organ labels were available (none supplied"
-            + ("" if ct is not None else " and no CT to segment")
-            + "): references from the no-label heuristics, physiological uptake (kidneys, "
-            "spleen, bladder, adrenals, urinary tract) is not suppressed"
-        )
+    ct_grid = _ct_on_pet_grid(ct, suv)
+    omap, auto, source = _reading_organs(
+        suv,
+        ct,
+        organs=organs,
+        organ_names=organ_names,
+        resample_labels=resample_labels,
+        auto_organs=auto_organs,
+        organs_source=organs_source,
+        organ_segmentation=organ_segmentation,
+        progress=progress,
+        notes=notes,
+    )
     refs = measure_references(suv, omap)
     seg = segment_lesions(suv, refs, omap, settings, seeds_mm=seeds_mm, tracer=tracer)
     lesions = _grade(lesion_metrics(suv, seg, refs), refs)
@@ -316,62 +275,24 @@ def read_sstr_pet(
     targets = select_targets(lesions)
     target_ms = [m for m in lesions if m.id in targets]
 
-    netpet: NetpetResult | None = None
-    fdg_lesions: tuple[LesionMetrics, ...] = ()
-    frefs: ReferenceSet | None = None
-    if fdg is not None:
-        fmap = (
-            prepare_organs(fdg_organs, fdg, fdg_organ_names, resample=resample_labels)
-            if fdg_organs is not None
-            else None
+    fdg_read = (
+        _read_fdg(
+            fdg,
+            suv,
+            lesions,
+            seg,
+            refs,
+            fdg_organs=fdg_organs,
+            fdg_organ_names=fdg_organ_names,
+            resample_labels=resample_labels,
+            auto=auto,
+            notes=notes,
         )
-        same_frame = bool(
-            fdg.frame_of_reference_uid and fdg.frame_of_reference_uid == suv.frame_of_reference_uid
-        )
-        if fmap is None and auto is not None and same_frame:
-            # one PET/CT session (same frame of reference): the SSTR PET/CT's organs hold
-            fmap = prepare_organs(
-                auto.labels,
-                fdg,
-                auto.names,
-                resample=True,
-                quality={q.name: q.status for q in auto.organs},
-                source="automatic",
-            )
-            notes.append("FDG PET: organs of the automatic segmentation (same frame of reference)")
-        elif fmap is None:
-            notes.append(
-                "FDG PET read without organ labels (another frame of reference): give "
-                "--fdg-organs, or run the study with 'sstrkit run', which registers the CTs"
-            )
-        # lesions read on the SSTR PET are not normal liver/spleen on the FDG PET either
-        frefs = measure_references(fdg, fmap, exclude=_lesions_on(seg.labels, fdg))
-        fseg = segment_lesions(fdg, frefs, fmap, FDG_SETTINGS)
-        fdg_lesions = lesion_metrics(fdg, fseg, frefs)
-        netpet = netpet_grade(
-            lesions, fdg_lesions, sstr_refs=refs, fdg_refs=frefs, sstr_suv=suv, fdg_suv=fdg
-        )
-
-    values: dict[str, float | None] = {
-        "n_lesions": float(len(lesions)),
-        "target_min_t_l": min((m.t_l for m in target_ms if m.t_l is not None), default=None),
-        "target_min_suv_max": min((m.suv_max for m in target_ms), default=None),
-        "target_min_krenning": min(
-            (float(m.krenning) for m in target_ms if m.krenning is not None), default=None
-        ),
-        "fdg_positive_sstr_negative_lesions": (
-            float(netpet.fdg_positive_sstr_negative) if netpet is not None else None
-        ),
-    }
-    if not refs.liver_reliable:
-        # missing data never loosens a rule: no "uptake >= liver" against a stand-in liver
-        values["target_min_t_l"] = None
-        values["target_min_krenning"] = None
-        notes.append(
-            "liver missing or implausible in the organ segmentation: lesion-to-liver rules "
-            "are not assessed (T/L and Krenning shown against the stand-in reference)"
-        )
-    values.update((labs or Labs()).quantities())
+        if fdg is not None
+        else None
+    )
+    netpet, fdg_lesions, frefs = fdg_read if fdg_read is not None else (None, (), None)
+    values = _rule_values(target_ms, len(lesions), netpet, refs, labs, notes)
     decision = evaluate(rules or load_rules(), values, therapy=therapy, tracer=tracer)
     step = Step.make(
         "read_sstr_pet",
@@ -404,6 +325,175 @@ def read_sstr_pet(
         organ_segmentation=auto,
         notes=tuple(dict.fromkeys([*notes, *refs.notes])),
     )
+
+
+def _ct_on_pet_grid(ct: Volume | None, suv: Volume) -> Volume | None:
+    """The CT resampled (linear, air outside) onto the PET grid; None without a CT.
+
+    Raises
+    ------
+    GeometryMismatchError
+        CT and PET frames of reference differ.
+    """
+    if ct is None:
+        return None
+    a, b = ct.frame_of_reference_uid, suv.frame_of_reference_uid
+    if a and b and a != b:
+        raise GeometryMismatchError(
+            "CT and PET frames of reference",
+            expected=f"the PET's {b}",
+            actual=a,
+            fix="use the CT acquired with this PET (same FrameOfReferenceUID) or register "
+            "the CT first",
+        )
+    return ct if ct.same_space(suv) else ct.resample_to(suv, mode="linear", default_value=-1000.0)
+
+
+def _reading_organs(
+    suv: Volume,
+    ct: Volume | None,
+    *,
+    organs: Volume | None,
+    organ_names: Mapping[int, str] | None,
+    resample_labels: bool,
+    auto_organs: bool,
+    organs_source: str | None,
+    organ_segmentation: OrganSegmentation | None,
+    progress: Callable[[str, float], None] | None,
+    notes: list[str],
+) -> tuple[OrganMap | None, OrganSegmentation | None, str]:
+    """(organ map on the PET grid, automatic segmentation used, ``organs_source``).
+
+    Supplied labels take precedence; else the automatic segmentation (given, or of
+    ``ct`` when ``auto_organs``); else none. What was used is said in ``notes``.
+    """
+    omap: OrganMap | None = None
+    auto: OrganSegmentation | None = None
+    source = ORGANS_NONE
+    if organs is not None:
+        omap = prepare_organs(organs, suv, organ_names, resample=resample_labels)
+        source = organs_source or f"supplied: {organs.name or 'organ label volume'}"
+    elif organ_segmentation is not None or (ct is not None and auto_organs):
+        auto = organ_segmentation
+        if auto is None:
+            assert ct is not None
+            auto = _segment_automatically(suv, ct, notes, progress)
+        if auto is not None:
+            omap = _automatic_organ_map(auto, suv)
+            source = automatic_organs_source()
+            notes.append(
+                "organs segmented automatically on the CT (sstrkit organs): check the outlines "
+                "on the MIP; per-organ quality in organ_quality"
+            )
+            flagged = [f"{q.name} {q.status}" for q in auto.organs if q.status != "plausible"]
+            if flagged:
+                notes.append("automatic organs flagged: " + ", ".join(flagged))
+    elif ct is not None:
+        notes.append(
+            "automatic organ segmentation switched off: no organ labels; physiological uptake "
+            "(kidneys, spleen, bladder, adrenals, urinary tract) is not suppressed"
+        )
+    if omap is None and not any("switched off" in n for n in notes):
+        notes.append(
+            "no organ labels were available (none supplied"
+            + ("" if ct is not None else " and no CT to segment")
+            + "): references from the no-label heuristics, physiological uptake (kidneys, "
+            "spleen, bladder, adrenals, urinary tract) is not suppressed"
+        )
+    return omap, auto, source
+
+
+def _automatic_organ_map(auto: OrganSegmentation, target: Volume) -> OrganMap:
+    """The automatic segmentation's organs on ``target``'s grid, with their quality."""
+    return prepare_organs(
+        auto.labels,
+        target,
+        auto.names,
+        resample=True,
+        quality={q.name: q.status for q in auto.organs},
+        source="automatic",
+    )
+
+
+def _read_fdg(
+    fdg: Volume,
+    suv: Volume,
+    lesions: Sequence[LesionMetrics],
+    seg: Segmentation,
+    refs: ReferenceSet,
+    *,
+    fdg_organs: Volume | None,
+    fdg_organ_names: Mapping[int, str] | None,
+    resample_labels: bool,
+    auto: OrganSegmentation | None,
+    notes: list[str],
+) -> tuple[NetpetResult, tuple[LesionMetrics, ...], ReferenceSet]:
+    """(NETPET grade, FDG lesions, FDG references) of the paired FDG PET.
+
+    Organs: the supplied FDG labels, else the automatic segmentation when the FDG PET
+    shares the SSTR PET/CT's frame of reference, else none (said in ``notes``).
+    """
+    fmap = (
+        prepare_organs(fdg_organs, fdg, fdg_organ_names, resample=resample_labels)
+        if fdg_organs is not None
+        else None
+    )
+    same_frame = bool(
+        fdg.frame_of_reference_uid and fdg.frame_of_reference_uid == suv.frame_of_reference_uid
+    )
+    if fmap is None and auto is not None and same_frame:
+        # one PET/CT session (same frame of reference): the SSTR PET/CT's organs hold
+        fmap = _automatic_organ_map(auto, fdg)
+        notes.append("FDG PET: organs of the automatic segmentation (same frame of reference)")
+    elif fmap is None:
+        notes.append(
+            "FDG PET read without organ labels (another frame of reference): give "
+            "--fdg-organs, or run the study with 'sstrkit run', which registers the CTs"
+        )
+    # lesions read on the SSTR PET are not normal liver/spleen on the FDG PET either
+    frefs = measure_references(fdg, fmap, exclude=_lesions_on(seg.labels, fdg))
+    fseg = segment_lesions(fdg, frefs, fmap, FDG_SETTINGS)
+    fdg_lesions = lesion_metrics(fdg, fseg, frefs)
+    netpet = netpet_grade(
+        lesions, fdg_lesions, sstr_refs=refs, fdg_refs=frefs, sstr_suv=suv, fdg_suv=fdg
+    )
+    return netpet, fdg_lesions, frefs
+
+
+def _rule_values(
+    target_ms: Sequence[LesionMetrics],
+    n_lesions: int,
+    netpet: NetpetResult | None,
+    refs: ReferenceSet,
+    labs: Labs | None,
+    notes: list[str],
+) -> dict[str, float | None]:
+    """The quantities the eligibility rules test: target lesions, NETPET and the labs.
+
+    Missing data never loosens a rule: without a reliable liver the lesion-to-liver
+    quantities are None (not assessed), said in ``notes``.
+    """
+    values: dict[str, float | None] = {
+        "n_lesions": float(n_lesions),
+        "target_min_t_l": min((m.t_l for m in target_ms if m.t_l is not None), default=None),
+        "target_min_suv_max": min((m.suv_max for m in target_ms), default=None),
+        "target_min_krenning": min(
+            (float(m.krenning) for m in target_ms if m.krenning is not None), default=None
+        ),
+        "fdg_positive_sstr_negative_lesions": (
+            float(netpet.fdg_positive_sstr_negative) if netpet is not None else None
+        ),
+    }
+    if not refs.liver_reliable:
+        # missing data never loosens a rule: no "uptake >= liver" against a stand-in liver
+        values["target_min_t_l"] = None
+        values["target_min_krenning"] = None
+        notes.append(
+            "liver missing or implausible in the organ segmentation: lesion-to-liver rules "
+            "are not assessed (T/L and Krenning shown against the stand-in reference)"
+        )
+    values.update((labs or Labs()).quantities())
+    return values
 
 
 def _segment_automatically(

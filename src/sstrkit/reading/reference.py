@@ -496,8 +496,46 @@ def measure_references(
     else:
         omap = organs
     notes: list[str] = []
-    liver = spleen = blood = None
-    liver_reliable, spleen_missing = True, False
+    liver, liver_reliable = _liver_reference(arr, suv, omap, keep, notes)
+    spleen, spleen_missing = _spleen_reference(arr, suv, omap, keep, liver, notes)
+    blood = _blood_pool_reference(arr, suv, omap, notes)
+    step = Step.make(
+        "measure_references",
+        {
+            "liver_diameter_mm": LIVER_DIAMETER_MM,
+            "spleen_diameter_mm": SPLEEN_DIAMETER_MM,
+            "labels": omap is not None,
+            "labels_source": omap.source if omap is not None else None,
+            "excluded_voxels": int(exclude.sum()) if exclude is not None else 0,
+        },
+        inputs=(suv.name,),
+        sources=(PERCIST_SOURCE,),
+    )
+    return ReferenceSet(
+        liver,
+        spleen,
+        blood,
+        tuple(notes),
+        (step,),
+        liver_reliable=liver_reliable,
+        spleen_missing=spleen_missing,
+    )
+
+
+def _liver_reference(
+    arr: NDArray[np.float64],
+    suv: Volume,
+    omap: OrganMap | None,
+    keep: NDArray[np.bool_],
+    notes: list[str],
+) -> tuple[ReferenceRegion | None, bool]:
+    """(liver reference, reliable): the labelled right lobe, else the no-label heuristic.
+
+    A liver the segmentation flags as missing is never measured from its label: the
+    heuristic stands in and the reference is not reliable (no rule is decided on it).
+    """
+    liver = None
+    liver_reliable = True
     if omap is not None and omap.known_missing("liver"):
         liver_reliable = False
         notes.append(
@@ -523,6 +561,25 @@ def measure_references(
             if liver is not None
             else "no liver reference: pass organ labels"
         )
+    return liver, liver_reliable
+
+
+def _spleen_reference(
+    arr: NDArray[np.float64],
+    suv: Volume,
+    omap: OrganMap | None,
+    keep: NDArray[np.bool_],
+    liver: ReferenceRegion | None,
+    notes: list[str],
+) -> tuple[ReferenceRegion | None, bool]:
+    """(spleen reference, missing): the labelled spleen, else the no-label heuristic.
+
+    A spleen the segmentation flags as missing (splenectomy) is not replaced by the
+    heuristic, which would pick the left kidney: it is ``missing``; when it is reported
+    absent yet a spleen-like region lies outside the labelled organs, a note says so.
+    """
+    spleen = None
+    spleen_missing = False
     if omap is not None and omap.known_missing("spleen"):
         spleen_missing = True
         notes.append(
@@ -559,6 +616,14 @@ def measure_references(
             if spleen is not None
             else "no spleen reference (no label and the heuristic found none)"
         )
+    return spleen, spleen_missing
+
+
+def _blood_pool_reference(
+    arr: NDArray[np.float64], suv: Volume, omap: OrganMap | None, notes: list[str]
+) -> ReferenceRegion | None:
+    """The blood pool in the aorta label, else in a blood-pool label; None (noted) without."""
+    blood = None
     if omap is not None and omap.has("aorta"):
         blood = _blood_pool(arr, omap.mask("aorta"), suv)
     elif omap is not None and omap.has("blood"):
@@ -567,27 +632,7 @@ def measure_references(
             blood = replace(blood, note=blood.note + "; no aorta label: blood-pool label used")
     if blood is None:
         notes.append("no blood-pool reference: needs an aorta (or blood-pool) label")
-    step = Step.make(
-        "measure_references",
-        {
-            "liver_diameter_mm": LIVER_DIAMETER_MM,
-            "spleen_diameter_mm": SPLEEN_DIAMETER_MM,
-            "labels": omap is not None,
-            "labels_source": omap.source if omap is not None else None,
-            "excluded_voxels": int(exclude.sum()) if exclude is not None else 0,
-        },
-        inputs=(suv.name,),
-        sources=(PERCIST_SOURCE,),
-    )
-    return ReferenceSet(
-        liver,
-        spleen,
-        blood,
-        tuple(notes),
-        (step,),
-        liver_reliable=liver_reliable,
-        spleen_missing=spleen_missing,
-    )
+    return blood
 
 
 def _index(vol: Volume, point_mm: tuple[float, float, float]) -> tuple[int, int, int]:

@@ -6,6 +6,10 @@ A case file is YAML or JSON (schema in ``docs/kinetics.md``; example in
 :func:`load_case` validates it with pydantic and turns every problem into one
 :class:`~sstrkit.errors.InvalidInputError` that lists the offending fields.
 
+The patient's sex may be written ``F``/``M`` or ``female``/``male`` (any
+spelling :func:`~sstrkit.core.body.parse_sex` reads); the validated case holds
+a :data:`~sstrkit.core.body.Sex` (``"F"`` or ``"M"``).
+
 Activities are stored as measured. A series marked ``decay_corrected: true``
 (corrected to the administration time) is un-corrected on reading, because
 kinetics works with the physically decaying activity.
@@ -13,8 +17,8 @@ kinetics works with the physically decaying activity.
 Examples
 --------
 >>> case = load_case(example_case_path())
->>> case.patient.sex, len(case.administrations) >= 1
-('female', True)
+>>> case.patient.sex, len(case.administrations) >= 1     # the file says "female"
+('F', True)
 >>> t, a = case.series("kidneys")
 >>> t.shape == a.shape
 True
@@ -34,7 +38,7 @@ import yaml
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from sstrkit.core.body import bsa_du_bois
+from sstrkit.core.body import Sex, bsa_du_bois, parse_sex
 from sstrkit.errors import InvalidInputError, UnknownNuclideError
 from sstrkit.physics.nuclides import get_nuclide
 
@@ -49,6 +53,9 @@ __all__ = [
     "RiskFactors",
     "example_case_path",
     "load_case",
+    "parse_case",
+    "parse_sex_field",
+    "read_document",
 ]
 
 SCHEMA_VERSION = 1
@@ -87,11 +94,16 @@ class Patient(_Strict):
     """Patient description (SI-like units at the edge: cm, kg, years)."""
 
     id: str = "anonymous"
-    sex: Literal["male", "female"]
+    sex: Sex
     age_y: float | None = Field(default=None, ge=0, le=130)
     height_cm: float | None = Field(default=None, gt=30, le=260)
     weight_kg: float = Field(gt=1, le=500)
     risk_factors: RiskFactors = RiskFactors()
+
+    @field_validator("sex", mode="before")
+    @classmethod
+    def _sex(cls, v: object) -> Sex:
+        return parse_sex_field(v)
 
     @property
     def bsa_m2(self) -> float | None:
@@ -99,6 +111,18 @@ class Patient(_Strict):
         if self.height_cm is None:
             return None
         return bsa_du_bois(self.weight_kg, self.height_cm)
+
+
+def parse_sex_field(value: object) -> Sex:
+    """A sex field of an input document as :data:`~sstrkit.core.body.Sex`.
+
+    For pydantic validators: any spelling :func:`~sstrkit.core.body.parse_sex` reads;
+    anything else raises ``ValueError`` (which pydantic reports with the field's path).
+    """
+    try:
+        return parse_sex(value, fix="write F or M (or female/male)")
+    except InvalidInputError as exc:
+        raise ValueError(exc.one_line()) from None
 
 
 def _aware(value: _dt.datetime, what: str) -> _dt.datetime:
@@ -373,21 +397,25 @@ def parse_case(data: Any, *, name: str = "case") -> Case:
         ) from None
 
 
-def load_case(path: str | Path) -> Case:
-    """Read and validate a YAML or JSON case file."""
+def read_document(path: str | Path) -> Any:
+    """The parsed document of a JSON (``.json``) or YAML input file, not yet validated."""
     p = Path(path)
     if not p.is_file():
         raise InvalidInputError("case file", expected="an existing file", actual=str(p))
     text = p.read_text(encoding="utf-8")
     try:
-        raw = json.loads(text) if p.suffix.lower() == ".json" else yaml.safe_load(text)
+        return json.loads(text) if p.suffix.lower() == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         raise InvalidInputError(
             "case file",
             expected="valid JSON or YAML",
             actual=f"{p.name}: {' '.join(str(exc).split())}",
         ) from None
-    return parse_case(raw, name=p.name)
+
+
+def load_case(path: str | Path) -> Case:
+    """Read and validate a YAML or JSON case file."""
+    return parse_case(read_document(path), name=Path(path).name)
 
 
 def example_case_path() -> Path:

@@ -14,9 +14,10 @@ whole-body dosimetry, Eur J Nucl Med Mol Imaging 2010;37:1238–50)::
   guideline recommends RMBLR = 1 for small molecules without specific marrow
   uptake. Give another value for antibodies or specific binding.
 * m_RM: the ICRP Publication 89 reference red-marrow mass (adult male 1170 g,
-  female 900 g), scaled to the patient by total-body mass
-  (m_RM = m_RM,ref · m_WB / m_WB,ref, reference 73 kg / 60 kg) as the guideline
-  suggests, unless a patient-specific marrow mass is given.
+  female 900 g; the sex is a :data:`~sstrkit.core.body.Sex`, other spellings such
+  as ``"female"`` are read by :func:`~sstrkit.core.body.parse_sex`), scaled to the
+  patient by total-body mass (m_RM = m_RM,ref · m_WB / m_WB,ref, reference
+  73 kg / 60 kg) as the guideline suggests, unless a patient-specific marrow mass is given.
 * Electron self-dose: S_e(RM←RM) = E_e·φ_e / m_RM with φ_e = 1 by default
   (electrons absorbed in the marrow cavities; an overestimate for the most
   energetic β emitters such as 90Y, whose electrons partly reach the trabecular
@@ -47,14 +48,16 @@ from functools import cache
 from importlib import resources
 from typing import Any, Final, Literal
 
+from sstrkit.core.body import Sex, parse_sex
 from sstrkit.core.provenance import Step
 from sstrkit.errors import InvalidInputError
 from sstrkit.physics.nuclides import Nuclide, get_nuclide
 from sstrkit.therapy.sphere import J_PER_MEV, SOURCES, sphere_s_value
 
-__all__ = ["MarrowDose", "Sex", "red_marrow_dose", "reference_mass_g"]
+__all__ = ["MarrowDose", "Sex", "red_marrow_dose", "reference_mass_g", "sex_word"]
 
-Sex = Literal["male", "female"]
+#: The word for each :data:`Sex` in the ICRP 89 tables, case files and JSON outputs.
+SEX_WORDS: Final[dict[Sex, Literal["male", "female"]]] = {"M": "male", "F": "female"}
 
 MARROW_SOURCES: Final[tuple[str, ...]] = (
     "Hindorf et al., EANM bone marrow dosimetry guideline, EJNMMI 2010;37:1238",
@@ -74,16 +77,26 @@ def _reference_masses() -> dict[str, Any]:
     return tomllib.loads(text)
 
 
-def reference_mass_g(tissue: str, sex: Sex = "male") -> float:
+def sex_word(sex: Sex) -> Literal["male", "female"]:
+    """``"male"`` or ``"female"``: the spelling of ``sex`` in tables and outputs.
+
+    >>> sex_word("F"), sex_word("M")
+    ('female', 'male')
+    """
+    return SEX_WORDS[sex]
+
+
+def reference_mass_g(tissue: str, sex: Sex | str = "M") -> float:
     """ICRP Publication 89 reference adult mass (g) of ``tissue``.
 
-    >>> reference_mass_g("red_marrow", "female"), reference_mass_g("kidneys")
+    ``sex`` is ``"F"`` or ``"M"``; other spellings (``"female"``...) are read by
+    :func:`~sstrkit.core.body.parse_sex`.
+
+    >>> reference_mass_g("red_marrow", "F"), reference_mass_g("kidneys")
     (900.0, 310.0)
     """
     table = _reference_masses()
-    if sex not in ("male", "female"):
-        raise InvalidInputError("sex", expected="'male' or 'female'", actual=sex)
-    masses = table[sex]
+    masses = table[sex_word(parse_sex(sex))]
     if tissue not in masses:
         raise InvalidInputError(
             "reference tissue", expected=f"one of {sorted(masses)}", actual=repr(tissue)
@@ -142,7 +155,7 @@ def red_marrow_dose(
     *,
     blood_tia_bq_s_per_ml: float,
     rmblr: float = 1.0,
-    sex: Sex = "male",
+    sex: Sex | str = "M",
     patient_mass_g: float | None = None,
     red_marrow_mass_g: float | None = None,
     whole_body_tia_bq_s: float | None = None,
@@ -160,7 +173,8 @@ def red_marrow_dose(
     rmblr
         Red-marrow-to-blood concentration ratio (default 1).
     sex
-        Selects the ICRP 89 reference masses.
+        Selects the ICRP 89 reference masses: ``"F"`` or ``"M"`` (other spellings
+        are read by :func:`~sstrkit.core.body.parse_sex`).
     patient_mass_g
         Patient total-body mass; scales the reference marrow mass and is the
         mass of the uniform photon field (default: ICRP 89 reference body mass).
@@ -178,10 +192,12 @@ def red_marrow_dose(
         a whole-body TIA smaller than the marrow TIA.
     """
     nuc = nuclide if isinstance(nuclide, Nuclide) else get_nuclide(nuclide)
+    body_sex = parse_sex(sex)
+    word = sex_word(body_sex)
     c_blood = _finite("blood TIA concentration", blood_tia_bq_s_per_ml, 0.0, math.inf, "Bq·s/mL")
     ratio = _finite("RMBLR", rmblr, 0.0, 10.0, "(ratio)")
     phi_e = _finite("red-marrow electron absorbed fraction", electron_absorbed_fraction, 0, 1, "")
-    m_wb_ref = reference_mass_g("total_body", sex)
+    m_wb_ref = reference_mass_g("total_body", body_sex)
     m_wb = m_wb_ref
     if patient_mass_g is not None:
         m_wb = _finite("patient mass", patient_mass_g, 1000.0, 500000.0, "g")
@@ -189,11 +205,11 @@ def red_marrow_dose(
         m_rm = _finite("red-marrow mass", red_marrow_mass_g, 1.0, 10000.0, "g")
         mass_source = "patient-specific"
     else:
-        m_rm = reference_mass_g("red_marrow", sex) * m_wb / m_wb_ref
+        m_rm = reference_mass_g("red_marrow", body_sex) * m_wb / m_wb_ref
         mass_source = (
-            f"ICRP 89 reference ({sex}) scaled by body mass"
+            f"ICRP 89 reference ({word}) scaled by body mass"
             if patient_mass_g is not None
-            else f"ICRP 89 reference ({sex})"
+            else f"ICRP 89 reference ({word})"
         )
     tia_rm = c_blood * ratio * m_rm
     remainder = None
@@ -220,7 +236,7 @@ def red_marrow_dose(
             "nuclide": nuc.name,
             "blood_tia_bq_s_per_ml": c_blood,
             "rmblr": ratio,
-            "sex": sex,
+            "sex": word,
             "patient_mass_g": patient_mass_g,
             "red_marrow_mass_g": m_rm,
             "mass_source": mass_source,

@@ -75,6 +75,10 @@ RegionKind = Literal["organ", "lesion"]
 ElectronModel = Literal["local", "sphere"]
 CrossDoseMethod = Literal["auto", "point", "uniform", "none"]
 
+#: A source of cross irradiation: name, TIA (Bq·s), centroid (mm) and whether it is
+#: the remainder of the body (always the uniform model).
+_Source = tuple[str, float, tuple[float, float, float] | None, bool]
+
 MIRD_SOURCES: Final[tuple[str, ...]] = (
     "Bolch et al., MIRD Pamphlet 21 (J Nucl Med 2009;50:477) generalized schema",
     "Snyder et al., MIRD Pamphlet 11 (1975): S-value mass scaling",
@@ -360,6 +364,44 @@ def organ_doses(
         ``"uniform"``), or coincident centroids.
     """
     nuc = nuclide if isinstance(nuclide, Nuclide) else get_nuclide(nuclide)
+    m_wb, remainder = _check_inputs(regions, cross_dose, whole_body_tia_bq_s, whole_body_mass_g)
+    # Photon energy absorbed per decay in a body-sized sphere (uniform cross-dose model).
+    wb_photon_abs_mev = None
+    if m_wb is not None:
+        s_wb = sphere_s_value(nuc, m_wb, "soft")
+        wb_photon_abs_mev = s_wb.photon_energy_mev * s_wb.photon_absorbed_fraction
+    sources: list[_Source] = [(r.name, r.tia_bq_s, r.centroid_mm, False) for r in regions]
+    if remainder is not None:
+        sources.append(("remainder of body", remainder, None, True))
+    out = [
+        _region_dose(
+            nuc,
+            target,
+            [src for src in sources if src[3] or src[0] != target.name],
+            cross_dose,
+            m_wb,
+            wb_photon_abs_mev,
+        )
+        for target in regions
+    ]
+    wb = None
+    if whole_body_tia_bq_s is not None and m_wb is not None:
+        wb = whole_body_dose(nuc, whole_body_tia_bq_s, m_wb)
+    step = _organ_doses_step(nuc, regions, cross_dose, m_wb, whole_body_tia_bq_s, inputs)
+    return OrganDoseResult(nuc.name, tuple(out), wb, remainder, (step,))
+
+
+def _check_inputs(
+    regions: Sequence[Region],
+    cross_dose: CrossDoseMethod,
+    whole_body_tia_bq_s: float | None,
+    whole_body_mass_g: float | None,
+) -> tuple[float | None, float | None]:
+    """Validate :func:`organ_doses`'s inputs; the whole-body mass (g) and the remainder TIA.
+
+    The remainder of the body is the whole-body TIA minus the regions' (Bq·s); both are
+    ``None`` when not given.
+    """
     if not regions:
         raise InvalidInputError("regions", expected="at least one region", actual="none")
     names = [r.name for r in regions]
@@ -392,71 +434,89 @@ def organ_doses(
             expected="at least the summed region masses",
             actual=f"{m_wb} g",
         )
+    return m_wb, remainder
 
-    # Photon energy absorbed per decay in a body-sized sphere (uniform cross-dose model).
-    wb_photon_abs_mev = None
-    if m_wb is not None:
-        s_wb = sphere_s_value(nuc, m_wb, "soft")
-        wb_photon_abs_mev = s_wb.photon_energy_mev * s_wb.photon_absorbed_fraction
 
-    out: list[RegionDose] = []
-    for target in regions:
-        s = sphere_s_value(nuc, target.mass_g, target.tissue)
-        kg = target.mass_g / 1000.0
-        phi_e = 1.0 if target.effective_electron_model == "local" else s.electron_absorbed_fraction
-        self_e = target.tia_bq_s * s.electron_energy_mev * phi_e * J_PER_MEV / kg
-        self_g = target.tia_bq_s * s.s_photon_gy_per_bq_s
-        self_a = target.tia_bq_s * s.s_alpha_gy_per_bq_s
-        cross = 0.0
-        methods: dict[str, str] = {}
-        sources: list[tuple[str, float, tuple[float, float, float] | None, bool]] = [
-            (r.name, r.tia_bq_s, r.centroid_mm, False) for r in regions if r.name != target.name
-        ]
-        if remainder is not None:
-            sources.append(("remainder of body", remainder, None, True))
-        if cross_dose != "none":
-            for name, tia, centroid, is_remainder in sources:
-                requested: CrossDoseMethod = "uniform" if is_remainder else cross_dose
-                method = _pick_method(requested, target, centroid, m_wb, name)
-                methods[name] = method
-                if method == "point":
-                    assert centroid is not None and target.centroid_mm is not None
-                    r_cm = math.dist(centroid, target.centroid_mm) / 10.0
-                    if r_cm <= 0:
-                        raise InvalidInputError(
-                            f"centroids of {name!r} and {target.name!r}",
-                            expected="distinct points",
-                            actual=centroid,
-                        )
-                    cross += tia * point_source_photon_dose_gy_per_decay(nuc, r_cm)
-                else:
-                    assert m_wb is not None and wb_photon_abs_mev is not None
-                    cross += tia * wb_photon_abs_mev * J_PER_MEV / (m_wb / 1000.0)
-        out.append(
-            RegionDose(
-                name=target.name,
-                kind=target.kind,
-                mass_g=target.mass_g,
-                tia_bq_s=target.tia_bq_s,
-                self_electron_gy=self_e,
-                self_photon_gy=self_g,
-                self_alpha_gy=self_a,
-                cross_photon_gy=cross,
-                electron_absorbed_fraction=phi_e,
-                photon_absorbed_fraction=s.photon_absorbed_fraction,
-                s_self_gy_per_bq_s=(
-                    s.electron_energy_mev * phi_e * J_PER_MEV / kg
-                    + s.s_photon_gy_per_bq_s
-                    + s.s_alpha_gy_per_bq_s
-                ),
-                cross_methods=methods,
-            )
-        )
+def _cross_photon_gy(
+    nuc: Nuclide,
+    target: Region,
+    sources: Sequence[_Source],
+    cross_dose: CrossDoseMethod,
+    m_wb: float | None,
+    wb_photon_abs_mev: float | None,
+) -> tuple[float, dict[str, str]]:
+    """Photon dose (Gy) to ``target`` from ``sources``, and the model used for each.
 
-    wb = None
-    if whole_body_tia_bq_s is not None and m_wb is not None:
-        wb = whole_body_dose(nuc, whole_body_tia_bq_s, m_wb)
-    step = Step.make(
+    Point model: Ã·D_point(r); uniform model: Ã·E_γ·φ_γ(m_WB) / m_WB (module text).
+    """
+    cross = 0.0
+    methods: dict[str, str] = {}
+    if cross_dose == "none":
+        return cross, methods
+    for name, tia, centroid, is_remainder in sources:
+        requested: CrossDoseMethod = "uniform" if is_remainder else cross_dose
+        method = _pick_method(requested, target, centroid, m_wb, name)
+        methods[name] = method
+        if method == "point":
+            assert centroid is not None and target.centroid_mm is not None
+            r_cm = math.dist(centroid, target.centroid_mm) / 10.0
+            if r_cm <= 0:
+                raise InvalidInputError(
+                    f"centroids of {name!r} and {target.name!r}",
+                    expected="distinct points",
+                    actual=centroid,
+                )
+            cross += tia * point_source_photon_dose_gy_per_decay(nuc, r_cm)
+        else:
+            assert m_wb is not None and wb_photon_abs_mev is not None
+            cross += tia * wb_photon_abs_mev * J_PER_MEV / (m_wb / 1000.0)
+    return cross, methods
+
+
+def _region_dose(
+    nuc: Nuclide,
+    target: Region,
+    sources: Sequence[_Source],
+    cross_dose: CrossDoseMethod,
+    m_wb: float | None,
+    wb_photon_abs_mev: float | None,
+) -> RegionDose:
+    """Self-dose (electrons, photons, α at the sphere model of ``target``'s mass) plus
+    the cross photon dose from ``sources`` (every other region and the remainder)."""
+    s = sphere_s_value(nuc, target.mass_g, target.tissue)
+    kg = target.mass_g / 1000.0
+    phi_e = 1.0 if target.effective_electron_model == "local" else s.electron_absorbed_fraction
+    cross, methods = _cross_photon_gy(nuc, target, sources, cross_dose, m_wb, wb_photon_abs_mev)
+    return RegionDose(
+        name=target.name,
+        kind=target.kind,
+        mass_g=target.mass_g,
+        tia_bq_s=target.tia_bq_s,
+        self_electron_gy=target.tia_bq_s * s.electron_energy_mev * phi_e * J_PER_MEV / kg,
+        self_photon_gy=target.tia_bq_s * s.s_photon_gy_per_bq_s,
+        self_alpha_gy=target.tia_bq_s * s.s_alpha_gy_per_bq_s,
+        cross_photon_gy=cross,
+        electron_absorbed_fraction=phi_e,
+        photon_absorbed_fraction=s.photon_absorbed_fraction,
+        s_self_gy_per_bq_s=(
+            s.electron_energy_mev * phi_e * J_PER_MEV / kg
+            + s.s_photon_gy_per_bq_s
+            + s.s_alpha_gy_per_bq_s
+        ),
+        cross_methods=methods,
+    )
+
+
+def _organ_doses_step(
+    nuc: Nuclide,
+    regions: Sequence[Region],
+    cross_dose: CrossDoseMethod,
+    m_wb: float | None,
+    whole_body_tia_bq_s: float | None,
+    inputs: tuple[str, ...],
+) -> Step:
+    """Provenance of :func:`organ_doses`: method, body inputs and every region."""
+    return Step.make(
         "mird_organ_doses",
         {
             "nuclide": nuc.name,
@@ -478,7 +538,6 @@ def organ_doses(
         inputs=inputs,
         sources=(*MIRD_SOURCES, nuc.data_source),
     )
-    return OrganDoseResult(nuc.name, tuple(out), wb, remainder, (step,))
 
 
 def _pick_method(

@@ -46,6 +46,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from sstrkit.catalog import Regimen
 from sstrkit.catalog import regimen as catalog_regimen
 from sstrkit.core.provenance import Step
 from sstrkit.errors import InvalidInputError
@@ -61,6 +62,7 @@ from sstrkit.therapy.case_dosimetry import (
     reduced_time_point_fit as reduced_time_point_fit,
 )
 from sstrkit.therapy.kinetics import MODELS, KineticsFit
+from sstrkit.therapy.marrow import sex_word
 from sstrkit.therapy.radiobiology import (
     bed_from_g,
     dose_for_bed,
@@ -209,11 +211,46 @@ def advise_radionuclide(
     return rows
 
 
-def plan_from_case(case: Case) -> PlanResult:
-    """Plan the remaining cycles of ``case``; see the module docstring."""
-    settings = case.planning
-    limits = settings.limits
-    warnings: list[str] = []
+# ------------------------------------------------------------------ plan stages
+
+
+@dataclass(frozen=True)
+class _Delivered:
+    """What the delivered cycles (and prior EBRT) gave each region.
+
+    Absorbed dose and BED (Gy), nominal and at the upper bound d·(1 + z·u); the
+    Lea–Catcheside G and α/β of the latest dosimetry for regions with a tissue
+    (only those get a BED).
+    """
+
+    dose_gy: dict[str, float]
+    bed_gy: dict[str, float]
+    dose_hi_gy: dict[str, float]
+    bed_hi_gy: dict[str, float]
+    g: dict[str, float]
+    alpha_beta_gy: dict[str, float]
+    activity_bq: float
+
+
+@dataclass(frozen=True)
+class _Limit:
+    """A :class:`Constraint` with what scheduling needs: the conservative dose per
+    activity ``d_hi`` (Gy/Bq), G and α/β (``None``: absorbed-dose criterion) and the
+    delivered amount at the upper bound (Gy or Gy BED)."""
+
+    constraint: Constraint
+    d_hi: float
+    g: float
+    alpha_beta_gy: float | None
+    delivered_hi: float
+
+
+def _latest_dosimetry(case: Case) -> tuple[list[CycleDosimetry], CycleDosimetry]:
+    """Cycles with dosimetry of the latest measured nuclide, and their merged latest doses.
+
+    The merged record holds each region's most recent dosimetry (a later cycle may lack
+    a region, e.g. blood samples only) under the latest such administration.
+    """
     admins = sorted(case.administrations, key=lambda a: a.cycle)
     priors = kinetics_priors(case)
     dosimetry = [c for c in (cycle_dosimetry(case, a, priors) for a in admins) if c is not None]
@@ -226,11 +263,15 @@ def plan_from_case(case: Case) -> PlanResult:
         )
     nuclide = dosimetry[-1].administration.nuclide
     dosimetry = [c for c in dosimetry if c.administration.nuclide == nuclide]
-    # Each region's latest dosimetry (a later cycle may lack a region, e.g. blood samples only).
     merged: dict[str, RegionCycleDose] = {}
     for c in dosimetry:
         merged.update(c.regions)
-    latest = CycleDosimetry(dosimetry[-1].administration, merged)
+    return dosimetry, CycleDosimetry(dosimetry[-1].administration, merged)
+
+
+def _regimen_activity(case: Case, nuclide: str) -> tuple[Regimen, float, int]:
+    """The planning regimen, its per-cycle activity (Bq) and the cap on cycles."""
+    settings = case.planning
     reg = catalog_regimen(settings.regimen)
     comps = [c for c in reg.components if c.nuclide == nuclide]
     if not comps:
@@ -240,30 +281,30 @@ def plan_from_case(case: Case) -> PlanResult:
             actual=reg.id,
             fix="choose a regimen that uses the measured radionuclide",
         )
-    bsa = case.patient.bsa_m2
     a_std = (
         settings.activity_per_cycle_mbq * 1e6
         if settings.activity_per_cycle_mbq is not None
-        else comps[0].activity_for(bsa)
+        else comps[0].activity_for(case.patient.bsa_m2)
     )
-    max_cycles = settings.max_cycles or reg.cycles
+    return reg, a_std, settings.max_cycles or reg.cycles
+
+
+def _administrations_of(case: Case, nuclide: str, warnings: list[str]) -> list[Administration]:
+    """The administrations of ``nuclide`` by cycle (others are noted in ``warnings``)."""
+    admins = sorted(case.administrations, key=lambda a: a.cycle)
     if any(a.nuclide != nuclide for a in admins):
         warnings.append(
             "administrations of another nuclide are in the case; only "
             f"{nuclide} cycles are accounted for in the limits"
         )
-    admins = [a for a in admins if a.nuclide == nuclide]
+    return [a for a in admins if a.nuclide == nuclide]
 
-    # dose per Bq of a region for every administration: its own cycle's, else the closest
-    # earlier (else later) cycle with that region — never 0 for a cycle without it
-    def d_for(admin: Administration, name: str) -> CycleDosimetry:
-        have = [c for c in dosimetry if name in c.regions]
-        earlier = [c for c in have if c.administration.cycle <= admin.cycle]
-        return earlier[-1] if earlier else have[0]
 
-    regions = list(latest.regions)
-    kidney = settings.kidney_region
-    # Safety limits are never loosened by missing data: no plan without both limiting organs.
+def _require_limiting_organs(latest: CycleDosimetry, kidney: str) -> None:
+    """Refuse to plan without kidney and red-marrow dosimetry.
+
+    Safety limits are never loosened by missing data: no plan without both limiting organs.
+    """
     if kidney not in latest.regions:
         raise InvalidInputError(
             "kidney dosimetry",
@@ -279,169 +320,224 @@ def plan_from_case(case: Case) -> PlanResult:
             actual="none",
             fix="add blood samples; no plan is made without the red-marrow limit",
         )
-    risk = case.patient.risk_factors.present()
+
+
+def _delivered(
+    case: Case,
+    dosimetry: Sequence[CycleDosimetry],
+    latest: CycleDosimetry,
+    admins: Sequence[Administration],
+    warnings: list[str],
+) -> _Delivered:
+    """Absorbed dose and BED delivered per region by ``admins`` and prior EBRT.
+
+    Each administration uses the dose per Bq of its own cycle, else of the closest
+    earlier (else later) cycle with that region — never 0 for a cycle without it. Prior
+    EBRT is added as BED (and its EQD2 to the absorbed dose), with a warning.
+    """
+    z = case.planning.confidence_z
+    kidney = case.planning.kidney_region
     ebrt = {e.region: e for e in case.ebrt}
 
-    # delivered absorbed dose / BED per region: nominal, and at the upper bound d·(1 + z·u)
-    z = settings.confidence_z
-    delivered_dose: dict[str, float] = {}
-    delivered_bed: dict[str, float] = {}
-    delivered_dose_hi: dict[str, float] = {}
-    delivered_bed_hi: dict[str, float] = {}
-    g_of: dict[str, float] = {}
-    ab_of: dict[str, float] = {}
-    for name in regions:
-        rd = latest.regions[name]
+    def d_for(admin: Administration, name: str) -> CycleDosimetry:
+        have = [c for c in dosimetry if name in c.regions]
+        earlier = [c for c in have if c.administration.cycle <= admin.cycle]
+        return earlier[-1] if earlier else have[0]
+
+    out = _Delivered({}, {}, {}, {}, {}, {}, sum(a.activity_bq for a in admins))
+    for name, rd in latest.regions.items():
         tissue = rd.tissue or ("tumour" if rd.kind == "lesion" else None)
         if name == kidney:
             tissue = tissue or "kidney"
-        if tissue is not None:
-            tp = tissue_parameters(tissue)
-            ab_of[name] = tp.alpha_beta_gy
-            g_of[name] = fit_g_factor(rd.fit, tp.t_repair_s)
+        tp = tissue_parameters(tissue) if tissue is not None else None
+        if tp is not None:
+            out.alpha_beta_gy[name] = tp.alpha_beta_gy
+            out.g[name] = fit_g_factor(rd.fit, tp.t_repair_s)
         dsum = bsum = dsum_hi = bsum_hi = 0.0
         for a in admins:
-            c = d_for(a, name)
-            dose = c.regions[name].gy_per_bq * a.activity_bq
-            dose_hi = dose * (1 + z * c.regions[name].relative_sd)
+            c = d_for(a, name).regions[name]
+            dose = c.gy_per_bq * a.activity_bq
+            dose_hi = dose * (1 + z * c.relative_sd)
             dsum += dose
             dsum_hi += dose_hi
-            if name in ab_of:
-                tp = tissue_parameters(tissue or "")
-                g = fit_g_factor(c.regions[name].fit, tp.t_repair_s)
-                bsum += bed_from_g(dose, g, ab_of[name])
-                bsum_hi += bed_from_g(dose_hi, g, ab_of[name])
-        if name in ebrt and name in ab_of:
+            if tp is not None:
+                g = fit_g_factor(c.fit, tp.t_repair_s)
+                bsum += bed_from_g(dose, g, tp.alpha_beta_gy)
+                bsum_hi += bed_from_g(dose_hi, g, tp.alpha_beta_gy)
+        if name in ebrt and tp is not None:
             e = ebrt[name]
-            b = ebrt_bed(e.dose_per_fraction_gy, e.fractions, ab_of[name])
+            b = ebrt_bed(e.dose_per_fraction_gy, e.fractions, tp.alpha_beta_gy)
             bsum += b
             bsum_hi += b
-            dsum_ebrt = eqd2(b, ab_of[name])
+            dsum_ebrt = eqd2(b, tp.alpha_beta_gy)
             dsum += dsum_ebrt
             dsum_hi += dsum_ebrt
             warnings.append(
                 f"{name}: prior EBRT added as BED {b:.3g} Gy (EQD2 {dsum_ebrt:.3g} Gy added to "
                 "the absorbed-dose total)"
             )
-        delivered_dose[name] = dsum
-        delivered_bed[name] = bsum
-        delivered_dose_hi[name] = dsum_hi
-        delivered_bed_hi[name] = bsum_hi
-    delivered_activity = sum(a.activity_bq for a in admins)
-    cycles_done = len(admins)
+        out.dose_gy[name] = dsum
+        out.bed_gy[name] = bsum
+        out.dose_hi_gy[name] = dsum_hi
+        out.bed_hi_gy[name] = bsum_hi
+    return out
 
-    # constraints
-    # (constraint, d_hi, g, ab, delivered at the upper bound)
-    cons: list[tuple[Constraint, float, float, float | None, float]] = []
 
-    def add(organ: str, crit: str, limit: float, source: str) -> None:
+def _limits(
+    case: Case, latest: CycleDosimetry, delivered: _Delivered, a_std: float
+) -> list[_Limit]:
+    """The kidney (BED and/or absorbed dose) and red-marrow limits and what each allows.
+
+    Capacities are computed with the nominal d and with the upper bound d·(1 + z·u).
+    """
+    settings = case.planning
+    limits = settings.limits
+    z = settings.confidence_z
+
+    def limit(organ: str, crit: str, limit_gy: float, source: str) -> _Limit:
         rd = latest.regions[organ]
         d = rd.gy_per_bq
         d_hi = d * (1 + z * rd.relative_sd)
+        g: float
+        ab: float | None
         if crit == "bed":
-            g, ab = g_of[organ], ab_of[organ]
-            done, done_hi = delivered_bed[organ], delivered_bed_hi[organ]
+            g, ab = delivered.g[organ], delivered.alpha_beta_gy[organ]
+            done, done_hi = delivered.bed_gy[organ], delivered.bed_hi_gy[organ]
             per = bed_from_g(d * a_std, g, ab)
-            cap = _capacity(limit - done, d, a_std, g, ab)
-            cap_hi = _capacity(limit - done_hi, d_hi, a_std, g, ab)
         else:
             g, ab = 0.0, None
-            done, done_hi = delivered_dose[organ], delivered_dose_hi[organ]
+            done, done_hi = delivered.dose_gy[organ], delivered.dose_hi_gy[organ]
             per = d * a_std
-            cap = _capacity(limit - done, d, a_std, 0.0, None)
-            cap_hi = _capacity(limit - done_hi, d_hi, a_std, 0.0, None)
+        cap = _capacity(limit_gy - done, d, a_std, g, ab)
+        cap_hi = _capacity(limit_gy - done_hi, d_hi, a_std, g, ab)
         c = Constraint(
             organ,
             crit,
-            limit,
+            limit_gy,
             done,
             per,
-            delivered_activity + cap,
-            delivered_activity + cap_hi,
+            delivered.activity_bq + cap,
+            delivered.activity_bq + cap_hi,
             source,
         )
-        cons.append((c, d_hi, g, ab, done_hi))
+        return _Limit(c, d_hi, g, ab, done_hi)
 
-    if kidney in latest.regions:
-        bed_limit = limits.kidney_bed_risk_gy if risk else limits.kidney_bed_gy
-        if limits.kidney_criterion in ("bed", "both"):
-            add(kidney, "bed", bed_limit, BODEI_2008)
-        if limits.kidney_criterion in ("absorbed", "both"):
-            add(kidney, "absorbed", limits.kidney_absorbed_gy, EMAMI_1991)
-    if "red marrow" in latest.regions:
-        add("red marrow", "absorbed", limits.red_marrow_absorbed_gy, MARROW_LIMIT)
+    kidney = settings.kidney_region
+    out: list[_Limit] = []
+    bed_limit = (
+        limits.kidney_bed_risk_gy if case.patient.risk_factors.present() else limits.kidney_bed_gy
+    )
+    if limits.kidney_criterion in ("bed", "both"):
+        out.append(limit(kidney, "bed", bed_limit, BODEI_2008))
+    if limits.kidney_criterion in ("absorbed", "both"):
+        out.append(limit(kidney, "absorbed", limits.kidney_absorbed_gy, EMAMI_1991))
+    out.append(limit("red marrow", "absorbed", limits.red_marrow_absorbed_gy, MARROW_LIMIT))
+    return out
 
-    # schedule with the conservative dose estimate
-    used = {id(c): done_hi for c, *_, done_hi in cons}
+
+def _schedule(
+    limits: Sequence[_Limit],
+    *,
+    a_std: float,
+    n_cycles: int,
+    first_cycle: int,
+    min_activity_bq: float,
+) -> list[dict[str, Any]]:
+    """Up to ``n_cycles`` further cycles with the conservative dose estimate.
+
+    Each cycle gets ``a_std`` unless a limit allows less; a cycle below
+    ``min_activity_bq`` ends the course.
+    """
+    used = [lim.delivered_hi for lim in limits]
     schedule: list[dict[str, Any]] = []
-    cycle_no = max((a.cycle for a in admins), default=0)
-    for _ in range(max(0, max_cycles - cycles_done)):
+    cycle_no = first_cycle - 1
+    for _ in range(max(0, n_cycles)):
         allowed = a_std
-        for con, d_hi, g, ab, _ in cons:
-            rem = con.limit_gy - used[id(con)]
+        for lim, u in zip(limits, used, strict=True):
+            rem = lim.constraint.limit_gy - u
             if rem <= 0:
                 allowed = 0.0
                 break
-            x = rem if ab is None else dose_for_bed(rem, alpha_beta_gy=ab, g=g)
-            allowed = min(allowed, x / d_hi)
-        if allowed < settings.min_activity_mbq * 1e6:
+            ab = lim.alpha_beta_gy
+            x = rem if ab is None else dose_for_bed(rem, alpha_beta_gy=ab, g=lim.g)
+            allowed = min(allowed, x / lim.d_hi)
+        if allowed < min_activity_bq:
             break
         cycle_no += 1
-        for con, d_hi, g, ab, _ in cons:
-            x = d_hi * allowed
-            used[id(con)] += x if ab is None else bed_from_g(x, g, ab)
+        for i, lim in enumerate(limits):
+            x = lim.d_hi * allowed
+            used[i] += x if lim.alpha_beta_gy is None else bed_from_g(x, lim.g, lim.alpha_beta_gy)
         schedule.append({"cycle": cycle_no, "activity_mbq": allowed / 1e6})
+    return schedule
 
+
+def _projected(
+    latest: CycleDosimetry, delivered: _Delivered, schedule: Sequence[Mapping[str, Any]]
+) -> dict[str, Any]:
+    """Cumulative absorbed dose (and BED, EQD2 where a tissue is known) after the schedule."""
     planned = sum(s["activity_mbq"] for s in schedule) * 1e6
     projected: dict[str, Any] = {}
-    for name in regions:
-        rd = latest.regions[name]
-        dose = delivered_dose[name] + rd.gy_per_bq * planned
+    for name, rd in latest.regions.items():
+        dose = delivered.dose_gy[name] + rd.gy_per_bq * planned
         entry: dict[str, Any] = {
             "absorbed_gy": dose,
             "absorbed_sd_gy": dose * rd.relative_sd,
             "dose_gy_per_gbq": rd.gy_per_bq * 1e9,
         }
-        if name in ab_of:
-            b = delivered_bed[name] + sum(
-                bed_from_g(rd.gy_per_bq * s["activity_mbq"] * 1e6, g_of[name], ab_of[name])
-                for s in schedule
+        if name in delivered.alpha_beta_gy:
+            ab, g = delivered.alpha_beta_gy[name], delivered.g[name]
+            b = delivered.bed_gy[name] + sum(
+                bed_from_g(rd.gy_per_bq * s["activity_mbq"] * 1e6, g, ab) for s in schedule
             )
-            entry.update(
-                bed_gy=b,
-                eqd2_gy=eqd2(b, ab_of[name]),
-                alpha_beta_gy=ab_of[name],
-                g_factor=g_of[name],
-            )
+            entry.update(bed_gy=b, eqd2_gy=eqd2(b, ab), alpha_beta_gy=ab, g_factor=g)
         projected[name] = entry
+    return projected
 
-    binding = (
-        min(cons, key=lambda c: c[0].max_cumulative_activity_conservative_bq)[0] if cons else None
-    )
-    if kidney in latest.regions:
-        kd = latest.regions[kidney].gy_per_bq * 1e9
-        lo, hi = KIDNEY_GY_PER_GBQ_BAND
-        if not lo <= kd <= hi:
-            warnings.append(
-                f"kidney dose {kd:.3g} Gy/GBq is outside the published 177Lu-DOTATATE range "
-                f"{lo}–{hi} Gy/GBq: check segmentation, calibration and kinetics"
-                if nuclide == "Lu-177"
-                else f"kidney dose {kd:.3g} Gy/GBq (no published band for {nuclide} here)"
-            )
-    if not schedule and cycles_done < max_cycles:
-        warnings.append("no further cycle can be given within the limits")
 
-    lesions = [
-        (n, latest.regions[n].mass_g or 0.0) for n in regions if latest.regions[n].kind == "lesion"
+def _kidney_band_warnings(latest: CycleDosimetry, kidney: str) -> list[str]:
+    """A warning when the kidney dose per GBq is outside the published band."""
+    nuclide = latest.administration.nuclide
+    kd = latest.regions[kidney].gy_per_bq * 1e9
+    lo, hi = KIDNEY_GY_PER_GBQ_BAND
+    if lo <= kd <= hi:
+        return []
+    return [
+        f"kidney dose {kd:.3g} Gy/GBq is outside the published 177Lu-DOTATATE range "
+        f"{lo}–{hi} Gy/GBq: check segmentation, calibration and kinetics"
+        if nuclide == "Lu-177"
+        else f"kidney dose {kd:.3g} Gy/GBq (no published band for {nuclide} here)"
     ]
-    advisor = advise_radionuclide([(n, m) for n, m in lesions if m > 0])
-    for r in dosimetry:
-        for rd in r.regions.values():
-            warnings.extend(
-                f"{rd.name} (cycle {r.administration.cycle}): {w}" for w in rd.fit.warnings
-            )
 
-    data = {
+
+def _fit_warnings(dosimetry: Sequence[CycleDosimetry]) -> list[str]:
+    """Every kinetics fit's warnings, named by region and cycle."""
+    return [
+        f"{rd.name} (cycle {r.administration.cycle}): {w}"
+        for r in dosimetry
+        for rd in r.regions.values()
+        for w in rd.fit.warnings
+    ]
+
+
+def _plan_document(
+    case: Case,
+    nuclide: str,
+    cycles_done: int,
+    reg: Regimen,
+    a_std: float,
+    dosimetry: Sequence[CycleDosimetry],
+    delivered: _Delivered,
+    limits: Sequence[_Limit],
+    schedule: list[dict[str, Any]],
+    projected: dict[str, Any],
+    advisor: list[dict[str, Any]],
+    warnings: list[str],
+) -> dict[str, Any]:
+    """The plan's JSON document (schema in docs/kinetics.md)."""
+    z = case.planning.confidence_z
+    cons = [lim.constraint for lim in limits]
+    binding = min(cons, key=lambda c: c.max_cumulative_activity_conservative_bq) if cons else None
+    return {
         "case_id": case.case_id,
         "nuclide": nuclide,
         "regimen": {
@@ -452,24 +548,24 @@ def plan_from_case(case: Case) -> PlanResult:
             "refs": list(reg.refs),
         },
         "patient": {
-            "sex": case.patient.sex,
+            "sex": sex_word(case.patient.sex),
             "weight_kg": case.patient.weight_kg,
-            "bsa_m2": bsa,
-            "risk_factors": risk,
+            "bsa_m2": case.patient.bsa_m2,
+            "risk_factors": case.patient.risk_factors.present(),
         },
-        "limits": limits.model_dump(),
+        "limits": case.planning.limits.model_dump(),
         "confidence_z": z,
         "dosimetry_cycles": [c.to_dict() for c in dosimetry],
         "delivered": {
             "cycles": cycles_done,
-            "activity_mbq": delivered_activity / 1e6,
-            "absorbed_gy": delivered_dose,
-            "bed_gy": {k: v for k, v in delivered_bed.items() if k in ab_of},
+            "activity_mbq": delivered.activity_bq / 1e6,
+            "absorbed_gy": delivered.dose_gy,
+            "bed_gy": {k: v for k, v in delivered.bed_gy.items() if k in delivered.alpha_beta_gy},
         },
-        "constraints": [c.to_dict() for c, *_ in cons],
+        "constraints": [c.to_dict() for c in cons],
         "limiting_organ": None if binding is None else f"{binding.organ} ({binding.criterion})",
         "max_safe_cumulative_activity_mbq": (
-            None if binding is None else min(c.max_cumulative_activity_bq for c, *_ in cons) / 1e6
+            None if binding is None else min(c.max_cumulative_activity_bq for c in cons) / 1e6
         ),
         "max_safe_cumulative_activity_conservative_mbq": (
             None if binding is None else binding.max_cumulative_activity_conservative_bq / 1e6
@@ -491,13 +587,59 @@ def plan_from_case(case: Case) -> PlanResult:
         ],
         "warnings": warnings,
     }
+
+
+def plan_from_case(case: Case) -> PlanResult:
+    """Plan the remaining cycles of ``case``; see the module docstring.
+
+    Stages: dosimetry of every cycle (latest nuclide) → regimen and standard activity →
+    delivered dose/BED per region → limits and capacities → conservative schedule →
+    projected doses, radionuclide advice, warnings → document and provenance.
+    """
+    settings = case.planning
+    warnings: list[str] = []
+    dosimetry, latest = _latest_dosimetry(case)
+    nuclide = latest.administration.nuclide
+    reg, a_std, max_cycles = _regimen_activity(case, nuclide)
+    admins = _administrations_of(case, nuclide, warnings)
+    _require_limiting_organs(latest, settings.kidney_region)
+    delivered = _delivered(case, dosimetry, latest, admins, warnings)
+    limits = _limits(case, latest, delivered, a_std)
+    schedule = _schedule(
+        limits,
+        a_std=a_std,
+        n_cycles=max_cycles - len(admins),
+        first_cycle=max((a.cycle for a in admins), default=0) + 1,
+        min_activity_bq=settings.min_activity_mbq * 1e6,
+    )
+    projected = _projected(latest, delivered, schedule)
+    warnings += _kidney_band_warnings(latest, settings.kidney_region)
+    if not schedule and len(admins) < max_cycles:
+        warnings.append("no further cycle can be given within the limits")
+    lesions = [(n, rd.mass_g or 0.0) for n, rd in latest.regions.items() if rd.kind == "lesion"]
+    advisor = advise_radionuclide([(n, m) for n, m in lesions if m > 0])
+    warnings += _fit_warnings(dosimetry)
+    data = _plan_document(
+        case,
+        nuclide,
+        len(admins),
+        reg,
+        a_std,
+        dosimetry,
+        delivered,
+        limits,
+        schedule,
+        projected,
+        advisor,
+        warnings,
+    )
     fit_steps = tuple(s for c in dosimetry for rd in c.regions.values() for s in rd.fit.provenance)
     step = Step.make(
         "prrt_plan",
         {
             "regimen": reg.id,
-            "limits": limits.model_dump(),
-            "confidence_z": z,
+            "limits": settings.limits.model_dump(),
+            "confidence_z": settings.confidence_z,
             "max_cycles": max_cycles,
             "activity_per_cycle_bq": a_std,
         },

@@ -27,6 +27,10 @@ boundaries are approximate; in lung (ρ ≈ 0.3) the kernel's energy is deposite
 over too small a region; voxels below 0.1 g/cm³ (air) are set to dose 0;
 the calibration assumes 120 kVp-like behaviour and no contrast agent.
 
+:func:`cycle_dosimetry_from_scans` runs one cycle (registration, TIA, dose, regions) on
+volumes, times and label maps; reading them from a study folder is the pipeline's job
+(:mod:`sstrkit.pipeline.cycle_inputs`).
+
 Examples
 --------
 >>> import numpy as np
@@ -40,12 +44,10 @@ Examples
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -70,6 +72,10 @@ from sstrkit.therapy.radiobiology import (
     tissue_parameters,
 )
 from sstrkit.therapy.region_activity import RegionActivities
+
+if TYPE_CHECKING:  # moved (see _MOVED); imported here for type checkers and the API docs
+    from sstrkit.phantom.truth_files import truth_regions
+    from sstrkit.pipeline.cycle_inputs import study_cycle_dosimetry
 
 __all__ = [
     "DEFAULT_HU_DENSITY",
@@ -380,10 +386,10 @@ def bed_map(
     )
 
 
-# ------------------------------------------------------------- study pipeline
+# ------------------------------------------------------------- cycle dosimetry
 @dataclass(frozen=True)
 class StudyDosimetry:
-    """One cycle's voxel dosimetry, with the region activities measured on the same grid."""
+    """One cycle's voxel dosimetry, the region activities on the same grid, the reference CT."""
 
     cycle: int
     nuclide: str
@@ -401,6 +407,7 @@ class StudyDosimetry:
     voi_registration: dict[str, Any] | None = None
     notes: tuple[str, ...] = ()
     voi_labels: Volume | None = None
+    reference_ct: Volume | None = field(default=None, repr=False)  # as read (dose overlay)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able summary; ``pvc_*`` fields sit next to the uncorrected DVH metrics."""
@@ -437,21 +444,28 @@ class StudyDosimetry:
         }
 
 
-def truth_regions(truth: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
-    """Region name → label values from a digital patient's ``truth.json`` (organs, lesions)."""
-    regions: dict[str, tuple[int, ...]] = {}
-    for name, organ in truth.get("organs", {}).items():
-        values = organ.get("label_values")
-        if organ.get("voxelised", False) and values:
-            regions[name] = tuple(int(v) for v in values)
-    for les in truth.get("lesions", []):
-        regions[str(les["id"])] = (int(les["label_value"]),)
-    return regions
+#: Names that moved out of this module (they read folders): re-exported on first access.
+_MOVED = {
+    "study_cycle_dosimetry": "sstrkit.pipeline.cycle_inputs",
+    "truth_regions": "sstrkit.phantom.truth_files",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """:data:`_MOVED` names, imported from their modules on access (PEP 562, no cycle)."""
+    if name not in _MOVED:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(_MOVED[name]), name)
 
 
 @dataclass(frozen=True)
 class ScanTimePoint:
-    """One SPECT/CT time point: the SPECT (Bq/mL), its CT (or None) and the time."""
+    """One SPECT/CT time point: the SPECT (Bq/mL), its CT (or None) and the time.
+
+    ``time_s`` is the time of the scan after the administration (s).
+    """
 
     spect: Volume
     ct: Volume | None
@@ -465,9 +479,10 @@ class VoiInput:
 
     ``ct`` is the CT on whose scan the labels were drawn (the baseline PET/CT's
     CT, or one time point's CT): the labels reach the cycle's reference SPECT
-    through one rigid registration of that CT to the reference time point's CT.
-    ``ct=None`` means the label map is already in the reference time point's
-    patient coordinates (no registration).
+    through one rigid registration of that CT to the reference time point's CT
+    (when ``ct`` is the very CT object of a later time point, that time point's
+    registration is reused). ``ct=None`` means the label map is already in the
+    reference time point's patient coordinates (no registration).
     """
 
     labels: Volume
@@ -477,6 +492,200 @@ class VoiInput:
     source: str = ""
     same_scan: bool = False
     note: str | None = None
+
+
+@dataclass(frozen=True)
+class _CycleRun:
+    """The options of one cycle's dosimetry and the notes its steps add."""
+
+    register: bool
+    registration_levels: tuple[int, ...]
+    density_correction: bool
+    pvc: PvcMethod
+    fwhm_mm: float | None
+    say: Callable[[str], None]
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Aligned:
+    """The time points on the reference SPECT grid; their registrations (records, by index)."""
+
+    spects: tuple[Volume, ...]
+    records: tuple[dict[str, Any], ...]
+    by_index: Mapping[int, Any]  # the registered time points only; the VOIs may reuse one
+
+
+@dataclass(frozen=True)
+class _RegionResults:
+    """Region DVHs, truth, partial-volume-corrected doses and activities of one cycle."""
+
+    regions: tuple[RegionDVH, ...] = ()
+    truth_gy: dict[str, float] = field(default_factory=dict)
+    pv_regions: dict[str, PvcRegion] = field(default_factory=dict)
+    pv_step: Step | None = None
+    activity: RegionActivities | None = None
+    voi_registration: dict[str, Any] | None = None
+    labels: Volume | None = None
+
+
+def _align_time_points(scans: Sequence[ScanTimePoint], run: _CycleRun) -> _Aligned:
+    """Every later time point on the first one's SPECT grid (CT registration or coordinates)."""
+    from sstrkit.therapy.registration import apply_to_spect, register_ct
+
+    ref_spect, ref_ct, notes = scans[0].spect, scans[0].ct, run.notes
+    aligned = [ref_spect]
+    records: list[dict[str, Any]] = []
+    by_index: dict[int, Any] = {}
+    for k in range(1, len(scans)):
+        moving = scans[k]
+        name = moving.label or k + 1
+        if run.register and ref_ct is not None and moving.ct is not None:
+            run.say(f"registering time point {k + 1}/{len(scans)}")
+            reg = register_ct(ref_ct, moving.ct, shrink_factors=run.registration_levels)
+            by_index[k] = reg
+            records.append({"time_point": k, "label": moving.label, **reg.to_dict()})
+            if not reg.acceptable:
+                notes.append(
+                    f"registration of time point {name} to the reference "
+                    f"is doubtful (CT NCC {reg.ncc_after:.2f} < 0.8); check the fused images"
+                )
+            aligned.append(apply_to_spect(moving.spect, reg, ref_spect))
+            scale = float(aligned[-1].history[-1].parameters.get("renormalisation", 1.0))
+            if abs(scale - 1.0) > _RENORMALISATION_TOLERANCE:
+                notes.append(
+                    f"time point {name}: {100 * abs(1 - 1 / scale):.1f} % of "
+                    "its activity fell outside the reference grid after registration and was "
+                    "redistributed (activity conservation); check the fields of view"
+                )
+            continue
+        if run.register:
+            notes.append(
+                f"time point {name}: no CT to register, placed by "
+                "patient coordinates (repositioning not corrected)"
+            )
+        moved = moving.spect.with_metadata(frame_of_reference_uid=ref_spect.frame_of_reference_uid)
+        aligned.append(
+            moved if moved.same_space(ref_spect) else moved.resample_to(ref_spect, mode="conserve")
+        )
+    return _Aligned(tuple(aligned), tuple(records), by_index)
+
+
+def _voxel_tia_method(n_scans: int, first_time_s: float, tia_method: str, notes: list[str]) -> str:
+    """The voxel TIA method used: one scan → single time point; no early scan → mono-exp."""
+    if n_scans == 1:
+        notes.append(
+            "one SPECT time point: voxel TIA by Hänscheid's single-time-point approximation "
+            "(J Nucl Med 2018;59:75)"
+        )
+        return "single_time_point"
+    if tia_method == "trapezoid" and (n_scans < 3 or first_time_s > _EARLY_SCAN_S):
+        # A trapezoid from A(0) = 0 to a first scan days after injection loses most of the
+        # area (kidneys: 40 % of the TIA with scans at 96 and 168 h only).
+        notes.append(
+            f"{n_scans} SPECT time points, the first at {first_time_s / 3600:.0f} h: voxel TIA "
+            "by a mono-exponential fit from injection (no early scan for a trapezoid)"
+        )
+        return "mono_exp"
+    return tia_method
+
+
+def _vois_on_reference(
+    voi: VoiInput, scans: Sequence[ScanTimePoint], aligned: _Aligned, run: _CycleRun
+) -> tuple[Volume, dict[str, Any] | None]:
+    """The VOI label map on the reference SPECT grid, and the registration that put it there."""
+    from sstrkit.therapy.registration import apply_to_labels, register_ct
+
+    ref_spect, ref_ct = scans[0].spect, scans[0].ct
+    if voi.ct is not None and not voi.same_scan and ref_ct is not None and run.register:
+        run.say("transferring the VOIs to the reference time point")
+        # drawn on a later time point's CT: that time point's registration already maps it
+        reg = next((r for k, r in aligned.by_index.items() if scans[k].ct is voi.ct), None)
+        if reg is None:
+            reg = register_ct(ref_ct, voi.ct, shrink_factors=run.registration_levels)
+        if not reg.acceptable:
+            run.notes.append(
+                f"VOI transfer from {voi.source} is doubtful (CT NCC {reg.ncc_after:.2f} "
+                "< 0.8); check the VOIs on the fused images"
+            )
+        return apply_to_labels(voi.labels, reg, ref_spect), {"from": voi.source, **reg.to_dict()}
+    if voi.ct is not None and not voi.same_scan and ref_ct is None:
+        run.notes.append(
+            f"VOIs from {voi.source} placed by patient coordinates: the reference "
+            "time point has no CT to register"
+        )
+    lab_vol = voi.labels.with_metadata(
+        frame_of_reference_uid=ref_spect.frame_of_reference_uid
+    ).resample_to(ref_spect, mode="nearest")
+    return lab_vol, None
+
+
+def _region_dosimetry(
+    voi: VoiInput,
+    scans: Sequence[ScanTimePoint],
+    aligned: _Aligned,
+    times: Sequence[float],
+    dose: Volume,
+    ct_on_spect: Volume | None,
+    truth_gy: Mapping[str, float] | None,
+    run: _CycleRun,
+) -> _RegionResults:
+    """DVHs, region activities (kinetics input) and partial-volume-corrected doses of the VOIs.
+
+    The activities of each SPECT and the dose map are partial-volume corrected once
+    each, on the one label map transferred to the reference grid.
+    """
+    from sstrkit.therapy.region_activity import region_activities
+
+    run.say("regions")
+    if voi.note:
+        run.notes.append(voi.note)
+    study_regions = {k: tuple(int(v) for v in vs) for k, vs in voi.regions.items()}
+    lab_vol, voi_reg = _vois_on_reference(voi, scans, aligned, run)
+    lab = np.asarray(lab_vol.array).astype(np.int64)
+    regions: list[RegionDVH] = []
+    truth_out: dict[str, float] = {}
+    for name, values in study_regions.items():
+        mask = np.isin(lab, values)
+        if mask.any():
+            regions.append(region_dvh(dose, mask, name=name))
+            t = (truth_gy or {}).get(name)
+            if t is not None:
+                truth_out[name] = float(t)
+        else:
+            run.notes.append(f"region {name!r} has no voxel on the SPECT grid")
+    activity = region_activities(
+        aligned.spects,
+        times,
+        lab,
+        study_regions,
+        fwhm_mm=run.fwhm_mm,
+        pvc=run.pvc,
+        ct_hu=None if ct_on_spect is None else np.asarray(ct_on_spect.array),
+        kinds=voi.kinds,
+    )
+    pv_regions: dict[str, PvcRegion] = {}
+    pv_step: Step | None = None
+    if run.pvc != "none" and run.fwhm_mm is not None:
+        run.say("partial-volume correction")
+        rho = (
+            np.maximum(density_from_ct(ct_on_spect), _AIR_DENSITY_LIMIT)
+            if run.density_correction and ct_on_spect is not None
+            else None
+        )
+        pv_regions, pv_step = pv_corrected_doses(
+            np.asarray(dose.array),
+            lab,
+            study_regions,
+            method=run.pvc,
+            fwhm_mm=float(run.fwhm_mm),
+            spacing_mm=dose.spacing,
+            density=rho,
+            inputs=(dose.name, voi.labels.name or voi.source),
+        )
+    return _RegionResults(
+        tuple(regions), truth_out, pv_regions, pv_step, activity, voi_reg, lab_vol
+    )
 
 
 def cycle_dosimetry_from_scans(
@@ -498,90 +707,43 @@ def cycle_dosimetry_from_scans(
 ) -> StudyDosimetry:
     """Voxel and region dosimetry of one cycle from its SPECT/CT time points.
 
-    Every later time point's CT is registered (rigid) to the first time
-    point's CT and its SPECT resampled onto the first SPECT grid conserving
-    activity; the VOI label map reaches the same grid through one registration
-    of the CT it was drawn on (``voi.ct``) to that reference CT. The voxel TIA,
-    dose map, DVHs and partial-volume-corrected region doses, and the region
-    activities that feed the MIRD doses (:func:`~sstrkit.therapy.region_activity.
-    region_activities`), all use these same registrations.
+    Steps (each timed in ``timings_s``): every later time point's CT is
+    registered (rigid) to the first time point's CT and its SPECT resampled onto
+    the first SPECT grid conserving activity; the voxel TIA; the dose map
+    (density from the reference CT); then the regions: the VOI label map reaches
+    the same grid through one registration of the CT it was drawn on
+    (``voi.ct``) to that reference CT, and the DVHs, partial-volume-corrected
+    region doses and the region activities that feed the MIRD doses
+    (:func:`~sstrkit.therapy.region_activity.region_activities`) all use these
+    same registrations. No file is read here: the inputs are volumes
+    (:mod:`sstrkit.pipeline.cycle_inputs` reads them from a study folder).
 
     With a single time point the voxel TIA uses Hänscheid's single-time-point
     approximation (recorded); ``tia_method`` defaults to ``"trapezoid"``
     (with an uptake phase and a first scan at a few hours, a mono-exponential
     from t = 0 over-estimates the TIA by 3 to 13 % for the digital patient).
     """
-    from sstrkit.therapy.region_activity import region_activities
-    from sstrkit.therapy.registration import apply_to_labels, apply_to_spect, register_ct
     from sstrkit.therapy.voxel_tia import voxel_tia
 
-    say = progress or (lambda _msg: None)
     if not scans:
         raise InvalidInputError("SPECT time points", expected="at least one", actual="none")
     if pvc not in ("gtm", "voi", "none"):
         raise InvalidInputError("partial-volume method", expected="gtm, voi or none", actual=pvc)
+    say = progress or (lambda _msg: None)
+    run = _CycleRun(register, registration_levels, density_correction, pvc, fwhm_mm, say)
+    notes = run.notes
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
-    notes: list[str] = []
-    order = sorted(range(len(scans)), key=lambda k: scans[k].time_s)
-    scans = [scans[k] for k in order]
+    scans = sorted(scans, key=lambda s: s.time_s)
     times = [s.time_s for s in scans]
     ref_spect, ref_ct = scans[0].spect, scans[0].ct
-    aligned = [ref_spect]
-    regs: list[dict[str, Any]] = []
     t0 = time.perf_counter()
-    for k in range(1, len(scans)):
-        moving = scans[k]
-        if register and ref_ct is not None and moving.ct is not None:
-            say(f"registering time point {k + 1}/{len(scans)}")
-            reg = register_ct(ref_ct, moving.ct, shrink_factors=registration_levels)
-            regs.append({"time_point": k, "label": moving.label, **reg.to_dict()})
-            if not reg.acceptable:
-                notes.append(
-                    f"registration of time point {moving.label or k + 1} to the reference "
-                    f"is doubtful (CT NCC {reg.ncc_after:.2f} < 0.8); check the fused images"
-                )
-            aligned.append(apply_to_spect(moving.spect, reg, ref_spect))
-            scale = float(aligned[-1].history[-1].parameters.get("renormalisation", 1.0))
-            if abs(scale - 1.0) > _RENORMALISATION_TOLERANCE:
-                notes.append(
-                    f"time point {moving.label or k + 1}: {100 * abs(1 - 1 / scale):.1f} % of "
-                    "its activity fell outside the reference grid after registration and was "
-                    "redistributed (activity conservation); check the fields of view"
-                )
-        else:
-            if register:
-                notes.append(
-                    f"time point {moving.label or k + 1}: no CT to register, placed by "
-                    "patient coordinates (repositioning not corrected)"
-                )
-            moved = moving.spect.with_metadata(
-                frame_of_reference_uid=ref_spect.frame_of_reference_uid
-            )
-            aligned.append(
-                moved
-                if moved.same_space(ref_spect)
-                else moved.resample_to(ref_spect, mode="conserve")
-            )
+    aligned = _align_time_points(scans, run)
     timings["registration_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     say("voxel time-integrated activity")
-    tia_used = tia_method
-    if len(aligned) == 1:
-        tia_used = "single_time_point"
-        notes.append(
-            "one SPECT time point: voxel TIA by Hänscheid's single-time-point approximation "
-            "(J Nucl Med 2018;59:75)"
-        )
-    elif tia_method == "trapezoid" and (len(aligned) < 3 or times[0] > _EARLY_SCAN_S):
-        # A trapezoid from A(0) = 0 to a first scan days after injection loses most of the
-        # area (kidneys: 40 % of the TIA with scans at 96 and 168 h only).
-        tia_used = "mono_exp"
-        notes.append(
-            f"{len(aligned)} SPECT time points, the first at {times[0] / 3600:.0f} h: voxel TIA "
-            "by a mono-exponential fit from injection (no early scan for a trapezoid)"
-        )
-    tia_res = voxel_tia(aligned, times, nuclide, method=tia_used)  # type: ignore[arg-type]
+    tia_used = _voxel_tia_method(len(aligned.spects), times[0], tia_method, notes)
+    tia_res = voxel_tia(list(aligned.spects), times, nuclide, method=tia_used)  # type: ignore[arg-type]
     timings["tia_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     say("absorbed-dose map")
@@ -593,81 +755,13 @@ def cycle_dosimetry_from_scans(
     if ct_on_spect is None and density_correction:
         notes.append("no CT at the reference time point: dose map without density correction")
     dose = dose_map(
-        tia_res.tia,
-        nuclide,
-        method=method,
-        ct=ct_on_spect if density_correction else None,
+        tia_res.tia, nuclide, method=method, ct=ct_on_spect if density_correction else None
     )
     timings["dose_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    regions: list[RegionDVH] = []
-    truth_out: dict[str, float] = {}
-    pv_regions: dict[str, PvcRegion] = {}
-    pv_step: Step | None = None
-    activity: RegionActivities | None = None
-    voi_reg: dict[str, Any] | None = None
-    lab_vol: Volume | None = None
+    res = _RegionResults()
     if voi is not None:
-        say("regions")
-        if voi.note:
-            notes.append(voi.note)
-        study_regions = {k: tuple(int(v) for v in vs) for k, vs in voi.regions.items()}
-        if voi.ct is not None and not voi.same_scan and ref_ct is not None and register:
-            say("transferring the VOIs to the reference time point")
-            reg = register_ct(ref_ct, voi.ct, shrink_factors=registration_levels)
-            voi_reg = {"from": voi.source, **reg.to_dict()}
-            if not reg.acceptable:
-                notes.append(
-                    f"VOI transfer from {voi.source} is doubtful (CT NCC {reg.ncc_after:.2f} "
-                    "< 0.8); check the VOIs on the fused images"
-                )
-            lab_vol = apply_to_labels(voi.labels, reg, ref_spect)
-        else:
-            if voi.ct is not None and not voi.same_scan and ref_ct is None:
-                notes.append(
-                    f"VOIs from {voi.source} placed by patient coordinates: the reference "
-                    "time point has no CT to register"
-                )
-            lab_vol = voi.labels.with_metadata(
-                frame_of_reference_uid=ref_spect.frame_of_reference_uid
-            ).resample_to(ref_spect, mode="nearest")
-        lab = np.asarray(lab_vol.array).astype(np.int64)
-        for name, values in study_regions.items():
-            mask = np.isin(lab, values)
-            if mask.any():
-                regions.append(region_dvh(dose, mask, name=name))
-                t = (truth_gy or {}).get(name)
-                if t is not None:
-                    truth_out[name] = float(t)
-            else:
-                notes.append(f"region {name!r} has no voxel on the SPECT grid")
-        activity = region_activities(
-            aligned,
-            times,
-            lab,
-            study_regions,
-            fwhm_mm=fwhm_mm,
-            pvc=pvc,
-            ct_hu=None if ct_on_spect is None else np.asarray(ct_on_spect.array),
-            kinds=voi.kinds,
-        )
-        if pvc != "none" and fwhm_mm is not None:
-            say("partial-volume correction")
-            rho = (
-                np.maximum(density_from_ct(ct_on_spect), _AIR_DENSITY_LIMIT)
-                if density_correction and ct_on_spect is not None
-                else None
-            )
-            pv_regions, pv_step = pv_corrected_doses(
-                np.asarray(dose.array),
-                lab,
-                study_regions,
-                method=pvc,
-                fwhm_mm=float(fwhm_mm),
-                spacing_mm=dose.spacing,
-                density=rho,
-                inputs=(dose.name, voi.labels.name or voi.source),
-            )
+        res = _region_dosimetry(voi, scans, aligned, times, dose, ct_on_spect, truth_gy, run)
     timings["regions_s"] = time.perf_counter() - t0
     timings["total_s"] = time.perf_counter() - t_start
     params = {
@@ -680,7 +774,7 @@ def cycle_dosimetry_from_scans(
         "density_correction": density_correction,
         "times_h": [t / 3600.0 for t in times],
         "reference_time_point": 0,
-        "pvc": pvc if pv_step is not None else "none",
+        "pvc": pvc if res.pv_step is not None else "none",
         "fwhm_mm": fwhm_mm,
         "voi_source": voi.source if voi is not None else None,
     }
@@ -690,52 +784,16 @@ def cycle_dosimetry_from_scans(
         dose,
         tia_res.tia,
         tia_res.lambda_eff_per_s,
-        tuple(regions),
-        tuple(regs),
-        truth_out,
+        res.regions,
+        aligned.records,
+        res.truth_gy,
         timings,
         params,
-        pv_regions,
-        pv_step,
-        activity,
-        voi_reg,
+        res.pv_regions,
+        res.pv_step,
+        res.activity,
+        res.voi_registration,
         tuple(notes),
-        lab_vol,
+        res.labels,
+        ref_ct,
     )
-
-
-def study_cycle_dosimetry(
-    study_dir: str | os.PathLike[str],
-    cycle: int,
-    *,
-    method: DoseMethod = "convolution",
-    tia_method: str = "trapezoid",
-    register: bool = True,
-    density_correction: bool = True,
-    registration_levels: tuple[int, ...] = (4, 2),
-    pvc: PvcMethod = "gtm",
-    fwhm_mm: float | None = None,
-    progress: Callable[[str], None] | None = None,
-) -> StudyDosimetry:
-    """:func:`cycle_dosimetry_from_scans` for one cycle of a study folder.
-
-    The study (:class:`sstrkit.pipeline.study.Study`) gives the cycle's SPECT/CT
-    time points, its volumes of interest (the study's segmentation, or the
-    digital patient's truth label maps) and, for the digital patient, the true
-    region doses.
-    """
-    from sstrkit.pipeline.study import Study
-
-    study = Study.load(Path(study_dir))
-    result: StudyDosimetry = study.cycle_dosimetry(
-        cycle,
-        method=method,
-        tia_method=tia_method,
-        register=register,
-        density_correction=density_correction,
-        registration_levels=registration_levels,
-        pvc=pvc,
-        fwhm_mm=fwhm_mm,
-        progress=progress,
-    )
-    return result

@@ -1,0 +1,287 @@
+"""Typed results of the main job's stages (what :func:`sstrkit.pipeline.run.run_study` returns).
+
+Each stage returns a frozen dataclass that holds the library objects it produced
+(the :class:`~sstrkit.reading.reader.ReadingResult`, the organ segmentation, the
+validated case, the plans, the toxicity report, the dose map of the first cycle…);
+``to_dict()`` turns it into the JSON of ``results.json`` at the edge. The report and
+the follow-up read these objects, not the JSON.
+
+=====================  ===========================================================
+stage                  result
+=====================  ===========================================================
+``organs``             :class:`OrgansStage` (automatic organ VOIs, when no labels)
+``import``             :class:`ImportStage` (series found, administrations)
+``reading``            :class:`ReadingStage` (SSTR PET reading, its images)
+``dosimetry``          :class:`DosimetryStage` (per cycle: voxel and region doses)
+``planning``           :class:`PlanningStage` (plan after cycle 1 and running plan)
+``follow-up``          :class:`FollowupStage` (uptake change, CTCAE toxicity)
+=====================  ===========================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from sstrkit import __version__
+from sstrkit.core.provenance import jsonable
+
+if TYPE_CHECKING:
+    from sstrkit.core.volume import Volume
+    from sstrkit.followup.toxicity import ToxicityReport
+    from sstrkit.io.discover import SeriesInfo
+    from sstrkit.organs.model import OrganSegmentation
+    from sstrkit.pipeline.regions import RegionMap
+    from sstrkit.pipeline.study import Administration, DataFlag
+    from sstrkit.reading.reader import ReadingResult
+    from sstrkit.therapy.case import Case
+    from sstrkit.therapy.dvh import RegionDVH
+    from sstrkit.therapy.planning import PlanResult
+
+__all__ = [
+    "DosimetryStage",
+    "FollowupStage",
+    "ImportStage",
+    "OrgansStage",
+    "PlanningStage",
+    "ReadingStage",
+    "RunResult",
+    "StageResult",
+]
+
+
+class StageResult(Protocol):
+    """What every stage returns: a typed result with its JSON form."""
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class OrgansStage:
+    """Automatic organ VOIs of a study without labels (``segment_organs``)."""
+
+    segmentation: OrganSegmentation
+    on: str  # which scan, in words
+    key: str  # label-source key: "baseline" or "cycle<N>_<h>h"
+    labels_path: Path
+    labels_json_path: Path
+    notes: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        doc = {
+            **self.segmentation.to_dict(),
+            "on": self.on,
+            "key": self.key,
+            "files": {"labels": str(self.labels_path)},
+        }
+        doc["notes"] = [*doc["notes"], *self.notes]
+        return doc
+
+
+@dataclass(frozen=True)
+class ImportStage:
+    """The study as found on disk: patient, administrations, series by content."""
+
+    patient: Mapping[str, Any]  # the manifest's patient block, as written
+    patient_used: Mapping[str, Any]  # what the pipeline uses (manifest + clinical)
+    administrations: tuple[Administration, ...]
+    series: tuple[SeriesInfo, ...]
+    n_series_expected: int
+    missing_series: tuple[str, ...]
+    cycles_with_spect: tuple[int, ...]
+    voi_source: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "patient": dict(self.patient),
+            "patient_used": dict(self.patient_used),
+            "administrations": [a.to_dict() for a in self.administrations],
+            "n_series_found": len(self.series),
+            "n_series_expected": self.n_series_expected,
+            "missing_series": list(self.missing_series),
+            "cycles_with_spect": list(self.cycles_with_spect),
+            "voi_source": self.voi_source,
+            "series": [
+                {
+                    "modality": s.modality,
+                    "description": s.description,
+                    "n_files": s.n_files,
+                    "units": s.units,
+                    "radiopharmaceutical": s.radiopharmaceutical,
+                }
+                for s in self.series
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class ReadingStage:
+    """The SSTR PET reading of the study, with the SUV volume it was made on."""
+
+    result: ReadingResult
+    suv: Volume
+    labs: Mapping[str, Any] | None
+    tracer: str | None
+    images: Mapping[str, Any]  # written files: name -> path (lesion slices: list of paths)
+    json_path: Path
+
+    def to_dict(self) -> dict[str, Any]:
+        doc = self.result.to_dict()
+        doc["labs"] = dict(self.labs) if self.labs else self.labs
+        doc["tracer"] = self.tracer
+        doc["images"] = dict(self.images)
+        return doc
+
+
+@dataclass(frozen=True)
+class DosimetryStage:
+    """Per-cycle voxel and region dosimetry, the MIRD organ-level doses and their flags.
+
+    ``voxel`` and ``region_tacs`` are the per-cycle records as cached in ``OUT/cache``
+    (JSON documents: a cached cycle is not recomputed); ``case`` is the validated case
+    file with the image-derived regions that ``organ_level`` was computed from.
+    """
+
+    voi_source: str
+    regions: RegionMap
+    administrations: tuple[Administration, ...]
+    voxel: Mapping[int, Mapping[str, Any]]
+    region_tacs: Mapping[int, Mapping[str, Any]]
+    organ_level: Mapping[str, Any]
+    per_kidney: Mapping[int, list[dict[str, Any]]]
+    truth_total_gy: Mapping[str, Any]
+    problems: Mapping[str, str]
+    flags: tuple[DataFlag, ...]
+    case: Case
+    dose_map: Volume | None = None  # first cycle with a dose map, for the report
+    dose_ct: Volume | None = None
+    dvhs: tuple[RegionDVH, ...] = ()
+
+    @property
+    def kinds(self) -> Mapping[str, str]:
+        """Region name -> organ | organ_part | lesion."""
+        return self.regions.kinds
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "voi_source": self.voi_source,
+            "regions": self.regions.to_dict(),
+            "administrations": [a.to_dict() for a in self.administrations],
+            "voxel": {k: dict(v) for k, v in self.voxel.items()},
+            "region_tacs": {k: dict(v) for k, v in self.region_tacs.items()},
+            "organ_level": dict(self.organ_level),
+            "per_kidney": dict(self.per_kidney),
+            "truth_total_gy": dict(self.truth_total_gy),
+            "problems": dict(self.problems),
+            "flags": [f.to_dict() for f in self.flags],
+        }
+
+
+@dataclass(frozen=True)
+class PlanningStage:
+    """The plan after the first imaged cycle and the running plan (all cycles so far)."""
+
+    after_cycle_1: PlanResult | None
+    running: PlanResult | None
+    notes: Mapping[str, str] = field(default_factory=dict)  # "<key>_skipped" / "<key>_note"
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, plan in (("after_cycle_1", self.after_cycle_1), ("running", self.running)):
+            out[key] = plan.to_dict() if plan is not None else None
+            for suffix in ("_skipped", "_note"):
+                if key + suffix in self.notes:
+                    out[key + suffix] = self.notes[key + suffix]
+        return out
+
+
+@dataclass(frozen=True)
+class FollowupStage:
+    """Lesion uptake change over the cycles and CTCAE v5 toxicity of the labs."""
+
+    lesion_uptake_change: Mapping[str, Any] | None
+    toxicity: ToxicityReport | None
+    labs: tuple[Mapping[str, Any], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.lesion_uptake_change is not None:
+            out["lesion_uptake_change"] = dict(self.lesion_uptake_change)
+        if self.toxicity is not None:
+            out["toxicity"] = self.toxicity.to_dict()
+            out["labs"] = [dict(r) for r in self.labs]
+        return out
+
+
+@dataclass
+class RunResult:
+    """Everything the run produced: typed stage results; JSON through :meth:`to_dict`.
+
+    ``stages`` maps the stage name to its typed result (``organs``, ``import``,
+    ``reading``, ``dosimetry``, ``planning``, ``follow-up``; a skipped stage is in
+    ``skipped`` with the reason instead). :meth:`stage_docs` gives their JSON form.
+    """
+
+    study: Path
+    out: Path
+    stages: dict[str, StageResult] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    timings_s: dict[str, float] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)
+    data_quality: list[DataFlag] = field(default_factory=list)
+    intake: dict[str, Any] | None = None
+    provenance: dict[str, Any] | None = None
+    #: the baseline PET/CT's CT as read for the automatic organs (series UID, volume)
+    pet_ct: tuple[str, Volume] | None = None
+
+    @property
+    def organs(self) -> OrgansStage | None:
+        s = self.stages.get("organs")
+        return s if isinstance(s, OrgansStage) else None
+
+    @property
+    def imported(self) -> ImportStage | None:
+        s = self.stages.get("import")
+        return s if isinstance(s, ImportStage) else None
+
+    @property
+    def reading(self) -> ReadingStage | None:
+        s = self.stages.get("reading")
+        return s if isinstance(s, ReadingStage) else None
+
+    @property
+    def dosimetry(self) -> DosimetryStage | None:
+        s = self.stages.get("dosimetry")
+        return s if isinstance(s, DosimetryStage) else None
+
+    @property
+    def planning(self) -> PlanningStage | None:
+        s = self.stages.get("planning")
+        return s if isinstance(s, PlanningStage) else None
+
+    @property
+    def followup(self) -> FollowupStage | None:
+        s = self.stages.get("follow-up")
+        return s if isinstance(s, FollowupStage) else None
+
+    def stage_docs(self) -> dict[str, dict[str, Any]]:
+        """The JSON form of every stage that ran (the ``stages`` of ``results.json``)."""
+        docs: dict[str, dict[str, Any]] = {k: v.to_dict() for k, v in self.stages.items()}
+        if self.provenance is not None:
+            docs["provenance"] = dict(self.provenance)
+        return docs
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "sstrkit_version": __version__,
+            "study": str(self.study),
+            "out": str(self.out),
+            "intake": self.intake,
+            "data_quality": [f.to_dict() for f in self.data_quality],
+            "stages": jsonable(self.stage_docs()),
+            "skipped": dict(self.skipped),
+            "timings_s": dict(self.timings_s),
+            "files": dict(self.files),
+        }

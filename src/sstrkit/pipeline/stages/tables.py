@@ -1,0 +1,112 @@
+"""The run's CSV tables: ``organ_doses.csv`` (one row per cycle and region) and ``lesions.csv``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sstrkit.core.atomic import write_csv_atomic
+from sstrkit.pipeline.results import DosimetryStage, RunResult
+from sstrkit.pipeline.stages.dosimetry import IMAGE_MARROW_REGION
+
+__all__ = ["LESION_COLUMNS", "ORGAN_DOSE_COLUMNS", "organ_dose_rows", "write_tables"]
+
+#: Columns of ``organ_doses.csv`` (units in the names).
+ORGAN_DOSE_COLUMNS = (
+    "cycle",
+    "region",
+    "kind",
+    "status",
+    "tia_mbq_h",
+    "dose_gy",
+    "dose_gy_per_gbq",
+    "model",
+    "t_eff_h",
+    "mass_g",
+    "density_g_ml",
+    "density_source",
+    "truth_dose_gy",
+)
+
+#: Lesion keys of the reading written to ``lesions.csv`` (then the centroid in mm).
+LESION_COLUMNS = (
+    "id",
+    "suv_max",
+    "suv_peak",
+    "suv_mean",
+    "volume_ml",
+    "tlse",
+    "t_l",
+    "t_s",
+    "krenning",
+)
+
+
+def organ_dose_rows(dos: DosimetryStage) -> list[tuple[Any, ...]]:
+    """One row per cycle and region (per-kidney rows after the kidneys), every status."""
+    rows = []
+    for cyc in dos.organ_level["cycles"]:
+        truth = dos.truth_total_gy.get(str(cyc["cycle"]), {})
+        regions = list(cyc.get("regions", []))
+        parts = dos.per_kidney.get(int(cyc["cycle"]), [])
+        for r in [*regions, *parts]:
+            kind = "organ_part" if r["name"] in ("kidney_left", "kidney_right") else r["kind"]
+            rows.append(
+                (
+                    cyc["cycle"],
+                    r["name"],
+                    kind,
+                    r.get("status", cyc.get("status")),
+                    r["tia_mbq_h"],
+                    r["dose_gy"],
+                    r["dose_gy_per_gbq"],
+                    r["model"],
+                    r.get("t_eff_h"),
+                    r.get("mass_g"),
+                    r.get("density_g_ml"),
+                    r.get("density_source"),
+                    truth.get(r["name"]),
+                )
+            )
+    admin = {a.cycle: a.activity_bq for a in dos.administrations}
+    for cyc_key, vox in sorted(dos.voxel.items()):
+        m = vox.get("marrow_image")
+        if not m:
+            continue
+        act = admin.get(int(cyc_key))
+        rows.append(
+            (
+                int(cyc_key),
+                IMAGE_MARROW_REGION,
+                "organ",
+                "measured",
+                None,
+                m["dose_gy"],
+                m["dose_gy"] / (act / 1e9) if act else None,
+                "voxel mean in VOI",
+                None,
+                None,
+                None,
+                None,
+                None,
+            )
+        )
+    return rows
+
+
+def write_tables(res: RunResult) -> None:
+    """``organ_doses.csv`` with the dosimetry, ``lesions.csv`` with the reading."""
+    dos = res.dosimetry
+    if dos is not None:
+        res.files["organ_doses_csv"] = str(
+            write_csv_atomic(res.out / "organ_doses.csv", ORGAN_DOSE_COLUMNS, organ_dose_rows(dos))
+        )
+    reading = res.reading
+    if reading is not None:
+        lesions = reading.to_dict()["lesions"]
+        res.files["lesions_csv"] = str(
+            write_csv_atomic(
+                res.out / "lesions.csv",
+                (*LESION_COLUMNS, "x_mm", "y_mm", "z_mm"),
+                [(*(le.get(k) for k in LESION_COLUMNS), *le["centroid_mm"]) for le in lesions],
+            )
+        )

@@ -1,0 +1,107 @@
+"""Shared pieces of the theranostic report: constants, stage access, small formatters."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sstrkit.errors import SstrkitError
+from sstrkit.report.document import Figure, Section
+
+if TYPE_CHECKING:
+    from sstrkit.pipeline.results import RunResult
+    from sstrkit.pipeline.study import Study
+
+EANM_REPORTING_SOURCE = (
+    "Lassmann M, Chiesa C, Flux G, Bardiès M. EANM Dosimetry Committee guidance document: "
+    "good practice of clinical dosimetry reporting. Eur J Nucl Med Mol Imaging "
+    "2011;38:192-200"
+)
+
+#: Data-quality flag kinds as the report names them.
+_FLAG_KINDS: Mapping[str, str] = {
+    "missing_time_point": "missing time point",
+    "missing_ct": "missing CT",
+    "activity_mismatch": "administered activity records differ",
+    "missing_series": "missing series",
+    "estimated_cycle": "cycle estimated (no SPECT)",
+    "reduced_timepoints": "reduced time points",
+    "cycle_failed": "cycle not processed",
+    "dosimetry_note": "dosimetry note",
+    "vois": "volumes of interest (automatic organs)",
+}
+
+
+# ------------------------------------------------------------------ helpers
+def _png(path: str | Path, caption: str) -> Figure:
+    return Figure(caption, Path(path).read_bytes())
+
+
+def _skipped(sec: Section, res: RunResult, stage: str) -> bool:
+    """Say why ``stage`` has no result (skipped with a reason, or not run); True then."""
+    if stage in res.skipped:
+        sec.status = "skipped"
+        sec.add_text(f"Not computed: {res.skipped[stage]}")
+        return True
+    if stage not in res.stages:
+        sec.status = "skipped"
+        sec.add_text(f"Not computed: the {stage} stage did not run.")
+        return True
+    return False
+
+
+def _stages(res: RunResult) -> dict[str, dict[str, Any]]:
+    """The stages' JSON form (the tables and texts of the report read the results.json
+    contract; figures and fits use the typed stage results)."""
+    return res.stage_docs()
+
+
+def _by_cycle(mapping: Mapping[Any, Any] | None, cycle: int) -> Any:
+    """``mapping[cycle]`` whether the keys are ints (in memory) or strings (results.json)."""
+    if not mapping:
+        return None
+    return mapping.get(cycle, mapping.get(str(cycle)))
+
+
+def _who_grade(clinical: dict[str, Any] | None) -> Any:
+    """``diagnosis.who_grade`` of clinical.json, or the diagnosis text itself, or None."""
+    diag = (clinical or {}).get("diagnosis")
+    if isinstance(diag, dict):
+        return diag.get("who_grade")
+    return diag if isinstance(diag, str) else None
+
+
+def _administrations(study: Study, res: RunResult) -> list[dict[str, Any]]:
+    """The administrations as used (activity, its source and every record of it)."""
+    for stage in ("dosimetry", "import"):
+        admins = _stages(res).get(stage, {}).get("administrations")
+        if admins:
+            return list(admins)
+    try:
+        return [a.to_dict() for a in study.administrations]
+    except SstrkitError:
+        return []
+
+
+def _eligibility_headline(elig: Mapping[str, Any]) -> str:
+    from sstrkit.reading.eligibility import decision_headline
+
+    return decision_headline(elig)
+
+
+def _on_off(flag: Any) -> str:
+    return "not recorded" if flag is None else ("on" if flag else "off")
+
+
+def _vec(v: Sequence[float] | None) -> str | None:
+    return None if v is None else ", ".join(f"{x:.1f}" for x in v)
+
+
+def _gbq(mbq: float | None) -> float | None:
+    return None if mbq is None else mbq / 1000.0
+
+
+def _mgy_per_mbq_h(gy_per_bq_s: float | None) -> float | None:
+    """Gy/(Bq·s) → mGy/(MBq·h): × 1e3 (mGy) × 1e6 (per MBq) × 3600 (per h)."""
+    return None if gy_per_bq_s is None else gy_per_bq_s * 1e3 * 1e6 * 3600.0

@@ -1,0 +1,109 @@
+"""Report section: follow-up (uptake change over the cycles, lab timeline, toxicity)."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from sstrkit.report.document import Report, Section, TableBlock
+from sstrkit.report.theranostic.common import (
+    _skipped,
+    _stages,
+)
+
+if TYPE_CHECKING:
+    from sstrkit.pipeline.results import RunResult
+    from sstrkit.pipeline.study import Study
+
+
+# ------------------------------------------------------------------ follow-up
+def _followup(rep: Report, study: Study, res: RunResult) -> None:
+    sec = rep.section("Follow-up: response and toxicity")
+    if _skipped(sec, res, "follow-up"):
+        return
+    fu = _stages(res)["follow-up"]
+    ch = fu.get("lesion_uptake_change")
+    if ch and ch.get("status") == "not_assessed":
+        sec.status = "partial"
+        sec.add_text(f"Lesion uptake change not assessed: it needs {ch.get('needs')}.")
+    elif ch:
+        _uptake_change(sec, ch)
+    tox = fu.get("toxicity")
+    if tox:
+        pat = tox["patients"][0]
+        sec.add_kv("Worst CTCAE v5.0 grade", dict(pat.get("worst_grade", {})))
+        labs = fu.get("labs", [])
+        if labs:
+            _lab_timeline(sec, study, labs)
+
+
+def _uptake_change(sec: Section, ch: Mapping[str, Any]) -> None:
+    th = ch.get("time_point_h")
+    sec.add_text(
+        str(ch.get("method", "Lesion uptake change"))
+        + (f" ({th:.0f} h after injection)." if th is not None else ".")
+    )
+    if not ch.get("lesions"):
+        sec.add_text(
+            f"No lesion was measured in both cycle {ch.get('first_cycle')} and cycle "
+            f"{ch.get('last_cycle')} at a common time after injection."
+        )
+        return
+    from sstrkit.report.figures import waterfall_figure
+
+    sec.add_table(
+        TableBlock(
+            f"Lesion uptake, cycle {ch['first_cycle']} vs cycle {ch['last_cycle']}",
+            ["lesion", "first (MBq)", "last (MBq)", "change (%)"],
+            [
+                [
+                    r["lesion"],
+                    r["uptake_cycle_first_mbq"],
+                    r["uptake_cycle_last_mbq"],
+                    r["change_pct"],
+                ]
+                for r in ch["lesions"]
+            ],
+        )
+    )
+    changes = {r["lesion"]: r["change_pct"] for r in ch["lesions"] if r["change_pct"] is not None}
+    if changes:
+        sec.add_figure(waterfall_figure(changes, "Change in lesion uptake (%)"))
+
+
+def _lab_timeline(sec: Section, study: Study, labs: Sequence[Mapping[str, Any]]) -> None:
+    from sstrkit.report.figures import timeline_figure
+
+    names = {
+        "platelets_1e9_l": "platelets (10^9/L)",
+        "haemoglobin_g_dl": "haemoglobin (g/dL)",
+        "wbc_1e9_l": "white cells (10^9/L)",
+        "creatinine_umol_l": "creatinine (µmol/L)",
+    }
+    series: dict[str, list[tuple[_dt.datetime, float]]] = {}
+    for rec in labs:
+        t = _dt.datetime.fromisoformat(rec["time"])
+        for key, label in names.items():
+            if rec.get(key) is not None:
+                series.setdefault(label, []).append((t, float(rec[key])))
+    admins = [
+        (_dt.datetime.fromisoformat(a["time"]), a["activity_bq"] / 1e9, f"C{a['cycle']}")
+        for a in (study.clinical or {}).get("administrations", [])
+        if a.get("cycle")
+    ]
+    sec.add_figure(
+        timeline_figure(
+            admins,
+            series,
+            {
+                k: v
+                for k, v in {
+                    "platelets (10^9/L)": 75.0,
+                    "haemoglobin (g/dL)": 8.0,
+                    "white cells (10^9/L)": 2.0,
+                }.items()
+                if k in series
+            },
+        )
+    )

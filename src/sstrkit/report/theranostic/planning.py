@@ -1,0 +1,173 @@
+"""Report section: limits and the plan for the remaining cycles."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from sstrkit.report.document import Report, Section, TableBlock
+from sstrkit.report.theranostic.common import (
+    _gbq,
+    _mgy_per_mbq_h,
+    _skipped,
+    _stages,
+)
+
+if TYPE_CHECKING:
+    from sstrkit.pipeline.results import RunResult
+
+
+# ------------------------------------------------------------------ planning
+def _planning(rep: Report, res: RunResult) -> None:
+    sec = rep.section("Limits and planning")
+    if "planning" in res.skipped:
+        sec.status = "skipped"
+        reason = res.skipped["planning"]
+        sec.add_text(f"No plan: {reason}.")
+        if reason.startswith("planning needs both limiting organs"):
+            sec.add_text(
+                "The kidney and red-marrow limits are each checked only with both doses known: "
+                "a plan from one of them could exceed the other's limit. No activity is "
+                "recommended; the doses above are unaffected. Add the missing data and rerun."
+            )
+        return
+    if _skipped(sec, res, "planning"):
+        return
+    plan = _stages(res)["planning"]
+    run, first = plan["running"], plan["after_cycle_1"]
+    _limits(sec, run)
+    _plan_after_cycle_1(sec, first)
+
+
+def _limits(sec: Section, run: Mapping[str, Any]) -> None:
+    """Limits of the running plan: bar figure, limits table, delivered doses and BED."""
+    from sstrkit.report.figures import LimitBar, limits_figure
+
+    bars = []
+    for con in run["constraints"]:
+        organ = con["organ"]
+        proj = run["projected"].get(organ, {})
+        key = "bed_gy" if con["criterion"] == "bed" else "absorbed_gy"
+        bars.append(
+            LimitBar(
+                organ,
+                "BED" if con["criterion"] == "bed" else "absorbed dose",
+                con["delivered_gy"],
+                proj.get(key),
+                con["limit_gy"],
+                proj.get("absorbed_sd_gy"),
+            )
+        )
+    if bars:
+        sec.add_figure(limits_figure(bars))
+    sec.add_table(
+        TableBlock(
+            "Limits (all cycles with dosimetry)",
+            [
+                "organ",
+                "criterion",
+                "limit (Gy)",
+                "delivered (Gy)",
+                "per standard cycle (Gy)",
+                "max safe cumulative activity (MBq)",
+                "conservative (MBq)",
+                "source",
+            ],
+            [
+                [
+                    c["organ"],
+                    c["criterion"],
+                    c["limit_gy"],
+                    c["delivered_gy"],
+                    c["per_standard_cycle_gy"],
+                    c["max_cumulative_activity_mbq"],
+                    c["max_cumulative_activity_conservative_mbq"],
+                    c["source"],
+                ]
+                for c in run["constraints"]
+            ],
+        )
+    )
+    delivered = run.get("delivered", {})
+    if delivered.get("absorbed_gy"):
+        bed = delivered.get("bed_gy", {})
+        sec.add_table(
+            TableBlock(
+                f"Delivered over {delivered.get('cycles')} cycles "
+                f"({delivered.get('activity_mbq', 0.0) / 1000:.1f} GBq)",
+                ["region", "absorbed dose (Gy)", "BED (Gy)"],
+                [[k, v, bed.get(k)] for k, v in delivered["absorbed_gy"].items()],
+                note="BED: linear-quadratic model with the Lea–Catcheside factor of each "
+                "cycle's kinetics, complete repair between cycles (α/β and repair half-times "
+                "in the methods); '—' where no radiobiological parameters apply.",
+            )
+        )
+
+
+def _plan_after_cycle_1(sec: Section, first: Mapping[str, Any]) -> None:
+    """The plan after the first cycle: activities, projected doses, radionuclide advisor."""
+    sec.add_kv(
+        "Plan after cycle 1 (what the clinic decides after the first dosimetry)",
+        {
+            "limiting organ": first.get("limiting_organ"),
+            "max safe cumulative activity (GBq)": _gbq(
+                first.get("max_safe_cumulative_activity_mbq")
+            ),
+            "max safe cumulative activity, conservative (GBq)": _gbq(
+                first.get("max_safe_cumulative_activity_conservative_mbq")
+            ),
+            "recommended cycles in total": first.get("recommended_cycles_total"),
+            "next cycle activity (GBq)": _gbq(first.get("next_cycle_activity_mbq")),
+        },
+    )
+    sec.add_table(
+        TableBlock(
+            "Projected cumulative doses of the plan after cycle 1",
+            ["region", "absorbed (Gy)", "SD (Gy)", "Gy/GBq", "BED (Gy)", "EQD2 (Gy)"],
+            [
+                [
+                    k,
+                    v.get("absorbed_gy"),
+                    v.get("absorbed_sd_gy"),
+                    v.get("dose_gy_per_gbq"),
+                    v.get("bed_gy"),
+                    v.get("eqd2_gy"),
+                ]
+                for k, v in first["projected"].items()
+            ],
+        )
+    )
+    if first.get("advisor"):
+        sec.add_table(
+            TableBlock(
+                "Radionuclide advisor per lesion (sphere model)",
+                [
+                    "lesion",
+                    "mass (g)",
+                    "radius (mm)",
+                    "φe 177Lu",
+                    "φe 90Y",
+                    "S 177Lu (mGy/(MBq·h))",
+                    "S 90Y (mGy/(MBq·h))",
+                    "suggested",
+                ],
+                [
+                    [
+                        r.get("lesion"),
+                        r.get("mass_g"),
+                        r.get("radius_mm"),
+                        r.get("electron_absorbed_fraction_lu177"),
+                        r.get("electron_absorbed_fraction_y90"),
+                        _mgy_per_mbq_h(r.get("s_gy_per_bq_s_lu177")),
+                        _mgy_per_mbq_h(r.get("s_gy_per_bq_s_y90")),
+                        r.get("suggested"),
+                    ]
+                    for r in first["advisor"]
+                ],
+                note="φe: electron absorbed fraction of a uniform sphere of the lesion's mass; "
+                "90Y's longer β range favours large lesions, 177Lu small ones (review §5).",
+            )
+        )
+    for w in first.get("warnings", []):
+        sec.add_text(f"Note: {w}")
+    sec.add_text("Assumptions: " + " ".join(first.get("assumptions", [])))
