@@ -16,6 +16,7 @@ from typer.core import TyperGroup
 from sstrkit import __version__
 from sstrkit.cli import (
     catalog,
+    cohort,
     demo,
     dicom,
     dose,
@@ -120,6 +121,7 @@ for _group in (
     preclinical,
     demo,
     registry,
+    cohort,
 ):
     _group.register(app)
 
