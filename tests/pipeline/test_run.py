@@ -13,6 +13,7 @@ photon self-dose term, without cross-dose. Tolerances:
 
 from __future__ import annotations
 
+import collections
 import json
 import re
 import shutil
@@ -46,9 +47,48 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+#: Kinetics fits of the case dosimetry during the ``run`` fixture, by fit_curve's region
+#: label (``case:administration:region``): one each (issue 18: each fit computed once and
+#: reused by the per-kidney MIRD run, both plans and the report's time–activity figures).
+FIT_CALLS: collections.Counter[str] = collections.Counter()
+
+
 @pytest.fixture(scope="module")
 def run(study: Path, tmp_path_factory: pytest.TempPathFactory) -> RunResult:
-    return run_study(study, tmp_path_factory.mktemp("out"))
+    from sstrkit.therapy import case_dosimetry
+
+    fit_curve, reduced = case_dosimetry.fit_curve, case_dosimetry.reduced_time_point_fit
+
+    def counted_fit(*args: Any, **kw: Any) -> Any:
+        FIT_CALLS[str(kw["region"])] += 1
+        return fit_curve(*args, **kw)
+
+    def counted_reduced(*args: Any, **kw: Any) -> Any:
+        FIT_CALLS[f"reduced:{kw['region']}:{args[0]}"] += 1
+        return reduced(*args, **kw)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(case_dosimetry, "fit_curve", counted_fit)
+        mp.setattr(case_dosimetry, "reduced_time_point_fit", counted_reduced)
+        return run_study(study, tmp_path_factory.mktemp("out"))
+
+
+def test_each_kinetics_fit_runs_once_per_run(run: RunResult) -> None:
+    """Every (region, cycle) fit and blood fit of the run once, though the case dosimetry,
+    the per-kidney MIRD run, both plans and the report all use them."""
+    case = run.dosimetry.case if run.dosimetry is not None else None
+    assert case is not None
+    expected = {f"{case.case_id}:{r.administration}:{r.name}" for r in case.regions}
+    expected |= {f"{case.case_id}:{b.administration}:blood" for b in case.blood}
+    expected |= {
+        f"{case.case_id}:{r.administration}:{half}"
+        for r in case.regions
+        if r.name == "kidneys"
+        for half in ("kidney_left", "kidney_right")
+    }
+    assert {"C1", "C2"} <= {r.administration for r in case.regions}  # two imaged cycles
+    assert set(FIT_CALLS) == expected
+    assert set(FIT_CALLS.values()) == {1}
 
 
 def test_every_stage_runs_and_report_has_every_section(run: RunResult) -> None:

@@ -11,6 +11,8 @@ each assertion.
 from __future__ import annotations
 
 import json
+import math
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +23,23 @@ from sstrkit import __version__
 from sstrkit.core.volume import Volume
 from sstrkit.errors import GeometryMismatchError
 from sstrkit.io.nifti import write_nifti
+from sstrkit.pipeline.administrations import Administration as PipelineAdministration
+from sstrkit.pipeline.regions import RegionMap
+from sstrkit.pipeline.results import DosimetryStage
 from sstrkit.pipeline.run import RunResult
 from sstrkit.pipeline.study import DataFlag, Study
 from sstrkit.reading.eligibility import Labs, evaluate, load_rules
 from sstrkit.report.document import Report, TableBlock
 from sstrkit.report.theranostic import build_report, link_lesions
+from sstrkit.therapy.case import Administration, Case, parse_case
+from sstrkit.therapy.case_dosimetry import (
+    CaseCycle,
+    CaseDosimetry,
+    CaseRegionDose,
+    CycleDosimetry,
+    RegionCycleDose,
+)
+from sstrkit.therapy.kinetics import KineticsFit
 
 T0 = "2025-03-03T10:00:00+01:00"
 #: The VOI label map along x (1 mm voxels): 4 = tumour_1, 5 = tumour_2, 1 = liver.
@@ -73,141 +87,171 @@ def _study(root: Path) -> Study:
     return Study.load(root)
 
 
-def _region(name: str, kind: str, dose: float, status: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "name": name,
-        "kind": kind,
-        "model": "mono",
-        "t_eff_h": 50.0,
-        "tia_mbq_h": 1000.0,
-        "mass_g": 100.0,
-        "dose_gy": dose,
-        "dose_gy_per_gbq": dose / 7.4,
-        "dose_relative_sd": 0.05,
-        "status": status,
-        **extra,
+#: Hand-made mono-exponential kinetics of every region: TIA 1000 MBq·h, T_eff 50 h.
+TIA_BQ_S = 1000.0 * 3.6e9
+T_EFF_S = 50.0 * 3600.0
+ACTIVITY_BQ = 7.4e9
+CT_DENSITY = (1.05, "CT (median HU in the VOI)")
+
+
+def _fit() -> KineticsFit:
+    """A mono-exponential A(t) = A₀e^(−λt) with TIA = A₀/λ = TIA_BQ_S, sampled at 4, 24, 96 h."""
+    lam = math.log(2) / T_EFF_S
+    times = (4 * 3600.0, 24 * 3600.0, 96 * 3600.0)
+    return KineticsFit(
+        "mono",
+        {"a1_bq": TIA_BQ_S * lam, "lambda1_per_s": lam},
+        TIA_BQ_S,
+        0.05 * TIA_BQ_S,
+        T_EFF_S,
+        None,
+        None,
+        times,
+        tuple(TIA_BQ_S * lam * math.exp(-lam * t) for t in times),
+        6.647 * 86400.0,
+    )
+
+
+def _dose(name: str, kind: str, dose: float) -> RegionCycleDose:
+    # dose per activity: the hand-written dose / 7.4 GBq; relative SD 0.05
+    return RegionCycleDose(name, kind, None, _fit(), dose, dose / ACTIVITY_BQ, 0.05, 100.0)
+
+
+def _estimated(rd: RegionCycleDose) -> CaseRegionDose:
+    """Cycle 2's row of a cycle-1 dose: same activity, so the same dose."""
+    return CaseRegionDose(
+        rd, rd.dose_gy, status="estimated", estimated_from_cycle=1, note="no data in cycle 2"
+    )
+
+
+def _admin(cycle: int) -> Administration:
+    return Administration(
+        id=f"c{cycle}", cycle=cycle, nuclide="Lu-177", activity_mbq=7400.0, datetime=T0
+    )
+
+
+def _case() -> Case:
+    doc = {
+        "case_id": "P-TEST",
+        "patient": {"sex": "F", "weight_kg": 70.0},
+        "administrations": [_admin(c).model_dump() for c in (1, 2)],
     }
+    return parse_case(doc)
 
 
-def _dosimetry() -> dict[str, Any]:
-    density = {"density_g_ml": 1.05, "density_source": "CT (median HU in the VOI)"}
+def _organ_level() -> CaseDosimetry:
     c1 = [
-        _region("kidneys", "organ", 2.0, "measured", **density),
-        _region("liver", "organ", 1.0, "measured", **density),
-        _region("tumour_1", "lesion", 10.0, "measured", **density),
-        _region("tumour_2", "lesion", 6.0, "measured", **density),
+        _dose("kidneys", "organ", 2.0),
+        _dose("liver", "organ", 1.0),
+        _dose("tumour_1", "lesion", 10.0),
+        _dose("tumour_2", "lesion", 6.0),
     ]
-    c2 = [
-        {**r, "model": "estimated from cycle 1", "status": "estimated"}
-        for r in c1
-        if r["name"] != "tumour_2"
-    ]
-    for r in c2:
-        r.pop("density_g_ml")
-        r.pop("density_source")
+    cycle1 = CaseCycle(
+        _admin(1),
+        CycleDosimetry(_admin(1), {rd.name: rd for rd in c1}),
+        tuple(CaseRegionDose(rd, rd.dose_gy, density=CT_DENSITY) for rd in c1),
+        "measured",
+    )
+    cycle2 = CaseCycle(
+        _admin(2),
+        None,
+        tuple(_estimated(rd) for rd in c1 if rd.name != "tumour_2"),
+        "estimated",
+        estimated_from_cycle=1,
+    )
+    return CaseDosimetry(
+        "P-TEST",
+        (cycle1, cycle2),
+        # cycle 1 + cycle 2 of the rows above: kidneys 2 + 2, liver 1 + 1, tumour_1 10 + 10
+        {"kidneys": 4.0, "liver": 2.0, "tumour_1": 20.0, "tumour_2": 6.0},
+        {"kidneys": 2.0, "liver": 1.0, "tumour_1": 10.0},
+    )
+
+
+def _dosimetry() -> DosimetryStage:
+    left, right = _dose("kidney_left", "organ", 2.2), _dose("kidney_right", "organ", 1.8)
     kidney_parts = {
-        1: [
-            _region("kidney_left", "organ", 2.2, "measured"),
-            _region("kidney_right", "organ", 1.8, "measured"),
-        ],
-        2: [
-            _region("kidney_left", "organ", 2.2, "estimated"),
-            _region("kidney_right", "organ", 1.8, "estimated"),
-        ],
+        1: (CaseRegionDose(left, 2.2), CaseRegionDose(right, 1.8)),
+        2: (_estimated(left), _estimated(right)),
     }
-    return {
-        "voi_source": "study segmentation (manifest 'segmentation')",
-        "regions": {
-            "regions": {"kidneys": [2, 3], "kidney_left": [2], "kidney_right": [3], "liver": [1]},
-            "kinds": {
-                "kidneys": "organ",
-                "kidney_left": "organ_part",
-                "kidney_right": "organ_part",
-                "liver": "organ",
-                "tumour_1": "lesion",
-                "tumour_2": "lesion",
+    regions = RegionMap(
+        regions={"kidneys": (2, 3), "kidney_left": (2,), "kidney_right": (3,), "liver": (1,)},
+        kinds={
+            "kidneys": "organ",
+            "kidney_left": "organ_part",
+            "kidney_right": "organ_part",
+            "liver": "organ",
+            "tumour_1": "lesion",
+            "tumour_2": "lesion",
+        },
+        not_dosed=(),
+        label_names={},
+    )
+    source = "clinical.json (measured net activity)"
+    administrations = tuple(
+        PipelineAdministration(
+            c,
+            "Lu-177",
+            "177Lu-DOTATATE",
+            ACTIVITY_BQ,
+            datetime.fromisoformat(T0),
+            source,
+            ((source, ACTIVITY_BQ),),
+        )
+        for c in (1, 2)
+    )
+    voxel = {
+        1: {
+            "parameters": {"voi_source": "label map 'baseline'", "method": "convolution"},
+            "voi_registration": {
+                "from": "label map 'baseline'",
+                "translation_mm": [1.25, -2.5, 3.75],
+                "rotation_deg": [0.5, 0.0, -1.0],
+                "ncc_before": 0.8,
+                "ncc_after": 0.99,
+                "acceptable": True,
             },
-            "not_dosed": [],
-        },
-        "administrations": [
-            {
-                "cycle": c,
-                "agent": "177Lu-DOTATATE",
-                "activity_bq": 7.4e9,
-                "time": T0,
-                "source": "clinical.json (measured net activity)",
-                "copies": [
-                    {"source": "clinical.json (measured net activity)", "activity_bq": 7.4e9}
-                ],
-            }
-            for c in (1, 2)
-        ],
-        "voxel": {
-            1: {
-                "parameters": {"voi_source": "label map 'baseline'", "method": "convolution"},
-                "voi_registration": {
-                    "from": "label map 'baseline'",
-                    "translation_mm": [1.25, -2.5, 3.75],
-                    "rotation_deg": [0.5, 0.0, -1.0],
-                    "ncc_before": 0.8,
-                    "ncc_after": 0.99,
-                    "acceptable": True,
-                },
-                "registrations": [],
-                "notes": [],
-                "regions": [
-                    {
-                        "name": "kidneys",
-                        "volume_ml": 95.0,
-                        "mean_gy": 1.7,
-                        "max_gy": 3.0,
-                        "pvc_mean_gy": 1.95,
-                    },
-                    {
-                        "name": "tumour_1",
-                        "volume_ml": 4.0,
-                        "mean_gy": 7.0,
-                        "max_gy": 9.0,
-                        "pvc_mean_gy": 9.5,
-                    },
-                ],
-            }
-        },
-        "region_tacs": {
-            1: {
-                "times_h": [4.0, 24.0, 96.0],
-                "recovery_method": "geometric transfer matrix (Rousset et al. 1998)",
-                "spect_fwhm_mm": 11.0,
-                "density_g_ml": {"kidney_left": 1.04},
-            }
-        },
-        "organ_level": {
-            "cycles": [
+            "registrations": [],
+            "notes": [],
+            "regions": [
                 {
-                    "cycle": 1,
-                    "activity_mbq": 7400.0,
-                    "nuclide": "Lu-177",
-                    "status": "measured",
-                    "regions": c1,
+                    "name": "kidneys",
+                    "volume_ml": 95.0,
+                    "mean_gy": 1.7,
+                    "max_gy": 3.0,
+                    "pvc_mean_gy": 1.95,
                 },
                 {
-                    "cycle": 2,
-                    "activity_mbq": 7400.0,
-                    "nuclide": "Lu-177",
-                    "status": "estimated",
-                    "estimated_from_cycle": 1,
-                    "regions": c2,
+                    "name": "tumour_1",
+                    "volume_ml": 4.0,
+                    "mean_gy": 7.0,
+                    "max_gy": 9.0,
+                    "pvc_mean_gy": 9.5,
                 },
             ],
-            # cycle 1 + cycle 2 of the rows above: kidneys 2 + 2, liver 1 + 1, tumour_1 10 + 10
-            "cumulative_dose_gy": {"kidneys": 4.0, "liver": 2.0, "tumour_1": 20.0, "tumour_2": 6.0},
-            "cumulative_estimated_gy": {"kidneys": 2.0, "liver": 1.0, "tumour_1": 10.0},
-        },
-        "per_kidney": kidney_parts,
-        "truth_total_gy": {},
-        "problems": {},
-        "flags": [],
+        }
     }
+    tacs = {
+        1: {
+            "times_h": [4.0, 24.0, 96.0],
+            "recovery_method": "geometric transfer matrix (Rousset et al. 1998)",
+            "spect_fwhm_mm": 11.0,
+            "density_g_ml": {"kidney_left": 1.04},
+        }
+    }
+    return DosimetryStage(
+        voi_source="study segmentation (manifest 'segmentation')",
+        regions=regions,
+        administrations=administrations,
+        voxel=voxel,
+        region_tacs=tacs,
+        organ_level=_organ_level(),
+        per_kidney=kidney_parts,
+        truth_total_gy={},
+        problems={},
+        flags=(),
+        case=_case(),
+    )
 
 
 def _lesion(i: int, organ: str) -> dict[str, Any]:
@@ -227,7 +271,8 @@ def _lesion(i: int, organ: str) -> dict[str, Any]:
 
 
 class _Doc:
-    """A stage result given by its JSON form only (what the report's tables read)."""
+    """A stage result given by its JSON form only (what the report's tables read for the
+    reading and the follow-up; the dosimetry is typed)."""
 
     def __init__(self, doc: dict[str, Any]) -> None:
         self.doc = doc
@@ -256,7 +301,7 @@ def _run(tmp_path: Path) -> tuple[Study, RunResult]:
             "images": {},
         }
     )
-    res.stages["dosimetry"] = _Doc(_dosimetry())
+    res.stages["dosimetry"] = _dosimetry()
     res.stages["follow-up"] = _Doc(
         {
             "lesion_uptake_change": {
@@ -376,6 +421,36 @@ def test_estimated_cycle_rows_and_cumulative_estimated_part(built: tuple[Report,
     left = next(r for r in cum.rows if r[0] == "kidney_left")
     # per-kidney rows: 2.2 Gy per cycle (hand-written), cycle 2 estimated → 4.4 Gy, 2.2 estimated
     assert left[1] == pytest.approx(4.4) and left[3] == pytest.approx(2.2)
+
+
+def test_tac_figures_show_the_stored_fits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The time–activity figures draw the fits behind the doses (the case dosimetry's own
+    objects, not a refit), with the points they were fitted to: cycle 1 only (cycle 2 is
+    estimated, without fits of its own)."""
+    from sstrkit.report import figures
+    from sstrkit.report.theranostic.dosimetry import _tac_figures
+
+    seen: list[tuple[str, list[Any]]] = []
+    real = figures.tac_figure
+
+    def spy(curves: list[Any], title: str, **kw: Any) -> Any:
+        seen.append((title, list(curves)))
+        return real(curves, title, **kw)
+
+    monkeypatch.setattr(figures, "tac_figure", spy)
+    dos = _dosimetry()
+    _tac_figures(Report(title="t").section("s"), dos)
+    assert [title for title, _ in seen] == ["Time–activity curves, cycle 1"]
+    stored = dos.organ_level.cycles[0].dosimetry.regions  # type: ignore[union-attr]
+    curves = seen[0][1]
+    assert [c.name for c in curves] == list(stored)
+    assert all(c.fit is stored[c.name].fit for c in curves)
+    # the hand-made fit's sample times (4, 24, 96 h) and A₀e^(−λt) in MBq
+    assert list(curves[0].times_h) == pytest.approx([4.0, 24.0, 96.0], rel=1e-12)
+    lam = math.log(2) / T_EFF_S
+    assert curves[0].activity_mbq[0] == pytest.approx(
+        TIA_BQ_S * lam * math.exp(-lam * 4 * 3600) / 1e6, rel=1e-12
+    )
 
 
 def test_voi_transfer_is_reported(built: tuple[Report, str]) -> None:

@@ -26,7 +26,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, cast
 
 from sstrkit import __version__
 from sstrkit.core.atomic import write_json_atomic
@@ -185,22 +185,11 @@ def cycle_task(study_dir: str, out_dir: str, cycle: int) -> CycleOutcome:
 
 
 def _fill_cycle_cache(study: Any, out: Path, cycle: int) -> tuple[CycleStatus, str]:
-    """Compute and cache one cycle as the dosimetry stage's loop does (cache key, files,
-    entry ``{"voxel", "tacs"}``), through that stage's own per-cycle function."""
-    from sstrkit.pipeline.results import RunResult
-    from sstrkit.pipeline.stages import dosimetry as stage
+    """Compute and cache one cycle through the dosimetry stage's own per-cycle hook."""
+    from sstrkit.pipeline.stages.dosimetry import fill_cycle_cache
 
-    cached = out / "cache" / f"cycle{cycle}-{stage.cache_key(study, cycle)}.json"
-    if cached.is_file():
-        return "cached", ""
-    res = RunResult(Path(study.root), out)
-    acc = stage._Cycles()
-    status = stage._cycle_status(study).get(cycle, "measured")
-    computed = stage._compute_cycle(study, res, cycle, status, acc, lambda _m: None)
-    if computed is None:
-        return "deferred", "; ".join(acc.problems.values()) or "no volumes of interest"
-    write_json_atomic(cached, {"voxel": computed[0], "tacs": computed[1]})
-    return "computed", "; ".join(acc.problems.values())
+    status, note = fill_cycle_cache(study, out, cycle)
+    return cast("CycleStatus", status), note
 
 
 def study_task(

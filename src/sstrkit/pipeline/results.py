@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from sstrkit.pipeline.study import Administration, DataFlag
     from sstrkit.reading.reader import ReadingResult
     from sstrkit.therapy.case import Case
+    from sstrkit.therapy.case_dosimetry import CaseDosimetry, CaseRegionDose
     from sstrkit.therapy.dvh import RegionDVH
     from sstrkit.therapy.planning import PlanResult
 
@@ -141,7 +142,10 @@ class DosimetryStage:
 
     ``voxel`` and ``region_tacs`` are the per-cycle records as cached in ``OUT/cache``
     (JSON documents: a cached cycle is not recomputed); ``case`` is the validated case
-    file with the image-derived regions that ``organ_level`` was computed from.
+    file with the image-derived regions that ``organ_level`` (the typed case dosimetry:
+    per cycle its fits, MIRD doses and measured or estimated rows with their status and
+    CT density; cumulative doses) was computed from; ``per_kidney``: the left and right
+    kidney rows per cycle, from their own MIRD run.
     """
 
     voi_source: str
@@ -149,8 +153,8 @@ class DosimetryStage:
     administrations: tuple[Administration, ...]
     voxel: Mapping[int, Mapping[str, Any]]
     region_tacs: Mapping[int, Mapping[str, Any]]
-    organ_level: Mapping[str, Any]
-    per_kidney: Mapping[int, list[dict[str, Any]]]
+    organ_level: CaseDosimetry
+    per_kidney: Mapping[int, tuple[CaseRegionDose, ...]]
     truth_total_gy: Mapping[str, Any]
     problems: Mapping[str, str]
     flags: tuple[DataFlag, ...]
@@ -171,8 +175,8 @@ class DosimetryStage:
             "administrations": [a.to_dict() for a in self.administrations],
             "voxel": {k: dict(v) for k, v in self.voxel.items()},
             "region_tacs": {k: dict(v) for k, v in self.region_tacs.items()},
-            "organ_level": dict(self.organ_level),
-            "per_kidney": dict(self.per_kidney),
+            "organ_level": self.organ_level.to_dict(),
+            "per_kidney": {k: [r.to_dict() for r in v] for k, v in self.per_kidney.items()},
             "truth_total_gy": dict(self.truth_total_gy),
             "problems": dict(self.problems),
             "flags": [f.to_dict() for f in self.flags],

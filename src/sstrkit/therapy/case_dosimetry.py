@@ -3,34 +3,52 @@
 Split out of :mod:`sstrkit.therapy.planning` (which re-exports these names): fits with
 reduced time points and kinetics priors, per-cycle MIRD doses (organs, lesions, red
 marrow) and the whole case with estimated cycles. Planning (limits, schedule) builds on it.
+
+:func:`case_dosimetry_result` gives the typed :class:`CaseDosimetry` (per cycle a
+:class:`CaseCycle` with its :class:`CycleDosimetry`, i.e. the fits and MIRD doses, and
+its measured or estimated :class:`CaseRegionDose` rows; the cumulative doses); every
+kinetics fit of the case runs once and an earlier result's fits are reused on the same
+data. :func:`case_dosimetry` is its JSON form (``to_dict()``).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from sstrkit.core.provenance import Step
 from sstrkit.errors import InvalidInputError, SstrkitError
 from sstrkit.physics.nuclides import get_nuclide
-from sstrkit.therapy.case import Administration, Case
+from sstrkit.therapy.case import Administration, Case, RegionData
 from sstrkit.therapy.kinetics import ErrorModel, KineticsFit, fit_curve
 from sstrkit.therapy.marrow import red_marrow_dose
 from sstrkit.therapy.mird import Region, organ_doses
 
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
 __all__ = [
+    "CaseCycle",
+    "CaseDosimetry",
+    "CaseRegionDose",
     "CycleDosimetry",
     "RegionCycleDose",
     "case_dosimetry",
+    "case_dosimetry_result",
     "cycle_dosimetry",
     "kinetics_priors",
     "reduced_time_point_fit",
 ]
 
 H = 3600.0
+
+#: What a kinetics fit depends on (case id, administration, nuclide, region or blood,
+#: model, CV, prior where used, the time–activity series): equal keys, equal fits.
+FitKey = tuple[Any, ...]
 
 
 @dataclass(frozen=True)
@@ -77,6 +95,144 @@ class CycleDosimetry:
             "nuclide": self.administration.nuclide,
             "activity_mbq": self.administration.activity_mbq,
             "regions": [r.to_dict() for r in self.regions.values()],
+        }
+
+
+@dataclass(frozen=True)
+class CaseRegionDose:
+    """One region's row of one cycle of a case: measured, or estimated from another cycle.
+
+    ``dose`` is the measured :class:`RegionCycleDose` (of this cycle, or for an
+    estimate of cycle ``estimated_from_cycle``, whose dose per activity × this cycle's
+    activity gives ``dose_gy``; ``activity_scale`` = this activity / that cycle's scales
+    its TIA). ``status``: ``measured``, ``estimated`` or, set by the pipeline,
+    ``reduced_timepoints``; ``density`` (g/mL, its source): the CT density behind the
+    mass, where the pipeline measured it.
+    """
+
+    dose: RegionCycleDose
+    dose_gy: float
+    status: str = "measured"
+    estimated_from_cycle: int | None = None
+    activity_scale: float = 1.0
+    note: str | None = None  # why and how it is estimated
+    density: tuple[float, str] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.dose.name
+
+    @property
+    def kind(self) -> str:
+        return self.dose.kind
+
+    @property
+    def fit(self) -> KineticsFit:
+        """The kinetics behind the dose (for an estimate: the source cycle's)."""
+        return self.dose.fit
+
+    @property
+    def model(self) -> str:
+        """The fitted model, or ``estimated from cycle N``."""
+        if self.estimated_from_cycle is not None:
+            return f"estimated from cycle {self.estimated_from_cycle}"
+        return self.dose.fit.model
+
+    @property
+    def tia_bq_s(self) -> float:
+        """Time-integrated activity of this cycle (Bq·s; an estimate scaled by activity)."""
+        return self.dose.fit.tia_bq_s * self.activity_scale
+
+    def to_dict(self) -> dict[str, Any]:
+        d = self.dose.to_dict()
+        if self.estimated_from_cycle is not None:
+            d.update(
+                model=self.model,
+                tia_mbq_h=self.dose.fit.tia_bq_s * self.activity_scale / 3.6e9,
+                tia_sd_mbq_h=self.dose.fit.tia_sd_bq_s * self.activity_scale / 3.6e9,
+                dose_gy=self.dose_gy,
+                warnings=[self.note] if self.note is not None else [],
+            )
+        d["status"] = self.status
+        if self.estimated_from_cycle is not None:
+            d["estimated_from_cycle"] = self.estimated_from_cycle
+        if self.density is not None:
+            d["density_g_ml"], d["density_source"] = self.density
+        return d
+
+
+@dataclass(frozen=True)
+class CaseCycle:
+    """One administration of a case: its measured dosimetry (None without data) and rows.
+
+    ``status``: ``measured`` (imaging data), ``estimated`` (only estimated rows, or the
+    marrow alone), ``no_data``; the pipeline sets ``reduced_timepoints``.
+    """
+
+    administration: Administration
+    dosimetry: CycleDosimetry | None
+    regions: tuple[CaseRegionDose, ...]
+    status: str
+    estimated_from_cycle: int | None = None  # the nearest source of its estimated rows
+
+    @property
+    def cycle(self) -> int:
+        return self.administration.cycle
+
+    def region(self, name: str) -> CaseRegionDose | None:
+        return next((r for r in self.regions if r.name == name), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        a = self.administration
+        entry: dict[str, Any] = {
+            "administration": a.id,
+            "cycle": a.cycle,
+            "nuclide": a.nuclide,
+            "activity_mbq": a.activity_mbq,
+            "measured": self.dosimetry is not None,
+            "status": self.status,
+            "regions": [r.to_dict() for r in self.regions],
+        }
+        if self.estimated_from_cycle is not None:
+            entry["estimated_from_cycle"] = self.estimated_from_cycle
+        return entry
+
+
+@dataclass(frozen=True)
+class CaseDosimetry:
+    """Per-cycle and cumulative absorbed doses of a case (:func:`case_dosimetry_result`).
+
+    ``cycles`` by cycle number; ``cumulative_dose_gy`` sums every cycle's rows, estimated
+    ones included, and ``cumulative_estimated_gy`` is their estimated part. ``fits``
+    holds every kinetics fit under what it depends on, so that a later computation on
+    the same data (a sub-case, another MIRD run) reuses them. :meth:`to_dict` is the
+    JSON of :func:`case_dosimetry`.
+    """
+
+    case_id: str
+    cycles: tuple[CaseCycle, ...]
+    cumulative_dose_gy: Mapping[str, float]
+    cumulative_estimated_gy: Mapping[str, float]
+    provenance: tuple[Step, ...] = ()
+    fits: Mapping[FitKey, KineticsFit] = field(
+        default_factory=lambda: MappingProxyType({}), repr=False, compare=False
+    )
+
+    @property
+    def measured(self) -> tuple[CycleDosimetry, ...]:
+        """The cycles with data (their fits and MIRD doses), by cycle."""
+        return tuple(c.dosimetry for c in self.cycles if c.dosimetry is not None)
+
+    def cycle(self, cycle: int) -> CaseCycle | None:
+        return next((c for c in self.cycles if c.cycle == cycle), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "case_id": self.case_id,
+            "cycles": [c.to_dict() for c in self.cycles],
+            "cumulative_dose_gy": dict(self.cumulative_dose_gy),
+            "cumulative_estimated_gy": dict(self.cumulative_estimated_gy),
+            "provenance": [s.to_dict() for s in self.provenance],
         }
 
 
@@ -195,12 +351,59 @@ def reduced_time_point_fit(
     )
 
 
+class _Fits:
+    """The kinetics fits of a case dosimetry, each computed once.
+
+    Fits are kept under their :data:`FitKey`; ``known`` (the fits of an earlier case
+    dosimetry, e.g. of the whole case for one of its cycles) are reused where every
+    input is the same, so a fit never runs twice and a sub-case never reuses a fit
+    whose prior came from a cycle it does not hold (its key differs).
+    """
+
+    def __init__(self, known: Mapping[FitKey, KineticsFit] | None = None) -> None:
+        self.done: dict[FitKey, KineticsFit] = dict(known or {})
+
+    def get(self, key: FitKey, compute: Callable[[], KineticsFit]) -> KineticsFit:
+        fit = self.done.get(key)
+        if fit is None:
+            fit = self.done[key] = compute()
+        return fit
+
+
 def _fit(
-    case: Case, name: str, admin: Administration, model: str | None, prior: Prior | None = None
+    case: Case,
+    name: str,
+    admin: Administration,
+    model: str | None,
+    prior: Prior | None = None,
+    fits: _Fits | None = None,
 ) -> KineticsFit:
     t, a = case.series(name, admin.id)
     settings = case.planning
     chosen = model or settings.kinetics_model
+    reduced = len(t) < MIN_FIT_POINTS and chosen == "auto"
+    key = (
+        "region",
+        case.case_id,
+        admin.id,
+        admin.nuclide,
+        name,
+        chosen,
+        settings.kinetics_cv,
+        prior if reduced else None,  # only a reduced-time-point fit uses the prior
+        t.tobytes(),
+        a.tobytes(),
+    )
+    cache = fits if fits is not None else _Fits()
+    return cache.get(key, lambda: _fit_series(case, name, admin, chosen, prior))
+
+
+def _fit_series(
+    case: Case, name: str, admin: Administration, chosen: str, prior: Prior | None
+) -> KineticsFit:
+    """The fit of one region's series (``chosen``: the model or ``"auto"``)."""
+    t, a = case.series(name, admin.id)
+    settings = case.planning
     if len(t) < MIN_FIT_POINTS and chosen == "auto":
         return reduced_time_point_fit(
             t.tolist(), a.tolist(), get_nuclide(admin.nuclide).half_life_s, prior=prior, region=name
@@ -228,9 +431,37 @@ def _fit(
     )
 
 
+def _blood_fit(
+    case: Case,
+    admin: Administration,
+    t: NDArray[np.float64],
+    c: NDArray[np.float64],
+    model: str,
+    fits: _Fits,
+) -> KineticsFit:
+    """The blood curve's fit (EANM blood method), once per series."""
+    cv = case.planning.kinetics_cv
+    key = ("blood", case.case_id, admin.id, admin.nuclide, model, cv, t.tobytes(), c.tobytes())
+    return fits.get(
+        key,
+        lambda: fit_curve(
+            t,
+            c,
+            get_nuclide(admin.nuclide),
+            model=model,  # type: ignore[arg-type]
+            error_model=ErrorModel(cv=cv),
+            region=f"{case.case_id}:{admin.id}:blood",
+        ),
+    )
+
+
 def kinetics_priors(case: Case) -> dict[tuple[str, int], Prior]:
     """(region, cycle) → effective half-life of the same region in the nearest other cycle
     with a full fit (an earlier cycle preferred), for reduced-time-point cycles."""
+    return _kinetics_priors(case, _Fits())
+
+
+def _kinetics_priors(case: Case, fits: _Fits) -> dict[tuple[str, int], Prior]:
     full: dict[str, dict[int, float]] = {}
     nuclide_of = {a.cycle: a.nuclide for a in case.administrations}
     for r in case.regions:
@@ -239,7 +470,7 @@ def kinetics_priors(case: Case) -> dict[tuple[str, int], Prior]:
             continue
         admin = case.administration(r.administration)
         try:
-            f = _fit(case, r.name, admin, r.kinetics_model)
+            f = _fit(case, r.name, admin, r.kinetics_model, fits=fits)
         except SstrkitError:
             continue
         full.setdefault(r.name, {})[admin.cycle] = f.t_eff_s
@@ -263,19 +494,12 @@ def cycle_dosimetry(
     Regions with fewer than 3 time points use :func:`reduced_time_point_fit` with
     ``priors`` (:func:`kinetics_priors`).
     """
-    regs = [r for r in case.regions if r.administration == admin.id]
-    blood = case.blood_series(admin.id)
-    if not regs and blood is None:
-        return None
-    extra = case.planning.extra_dose_relative_sd
-    priors = priors or {}
-    fits = {
-        r.name: _fit(case, r.name, admin, r.kinetics_model, priors.get((r.name, admin.cycle)))
-        for r in regs
-    }
-    wb = [r for r in regs if r.kind == "whole_body"]
-    wb_tia = fits[wb[0].name].tia_bq_s if wb else None
-    mird_regions = []
+    return _cycle_dosimetry(case, admin, priors or {}, _Fits())
+
+
+def _mird_regions(regs: Sequence[RegionData], fits: Mapping[str, KineticsFit]) -> list[Region]:
+    """The MIRD source and target regions (every region but the whole body), with masses."""
+    out = []
     for r in regs:
         if r.kind == "whole_body":
             continue
@@ -287,7 +511,7 @@ def cycle_dosimetry(
                 actual=None,
                 fix="give the segmented volume (mL) or mass (g)",
             )
-        mird_regions.append(
+        out.append(
             Region(
                 r.name,
                 fits[r.name].tia_bq_s,
@@ -295,6 +519,24 @@ def cycle_dosimetry(
                 kind="lesion" if r.kind == "lesion" else "organ",
             )
         )
+    return out
+
+
+def _cycle_dosimetry(
+    case: Case, admin: Administration, priors: Mapping[tuple[str, int], Prior], fits: _Fits
+) -> CycleDosimetry | None:
+    regs = [r for r in case.regions if r.administration == admin.id]
+    blood = case.blood_series(admin.id)
+    if not regs and blood is None:
+        return None
+    extra = case.planning.extra_dose_relative_sd
+    fitted = {
+        r.name: _fit(case, r.name, admin, r.kinetics_model, priors.get((r.name, admin.cycle)), fits)
+        for r in regs
+    }
+    wb = [r for r in regs if r.kind == "whole_body"]
+    wb_tia = fitted[wb[0].name].tia_bq_s if wb else None
+    mird_regions = _mird_regions(regs, fitted)
     out: dict[str, RegionCycleDose] = {}
     body_g = case.patient.weight_kg * 1000.0
     if mird_regions:
@@ -308,7 +550,7 @@ def cycle_dosimetry(
         for r in regs:
             if r.kind == "whole_body":
                 continue
-            f = fits[r.name]
+            f = fitted[r.name]
             d = doses[r.name].total_gy
             rel = math.hypot(f.tia_sd_bq_s / f.tia_bq_s if f.tia_bq_s > 0 else 0.0, extra)
             out[r.name] = RegionCycleDose(
@@ -317,14 +559,7 @@ def cycle_dosimetry(
     if blood is not None:
         t, c, rmblr = blood
         bmodel = next(b.kinetics_model for b in case.blood if b.administration == admin.id)
-        bf = fit_curve(
-            t,
-            c,
-            get_nuclide(admin.nuclide),
-            model=(bmodel or case.planning.kinetics_model),
-            error_model=ErrorModel(cv=case.planning.kinetics_cv),
-            region=f"{case.case_id}:{admin.id}:blood",
-        )
+        bf = _blood_fit(case, admin, t, c, bmodel or case.planning.kinetics_model, fits)
         md = red_marrow_dose(
             admin.nuclide,
             blood_tia_bq_s_per_ml=bf.tia_bq_s,
@@ -349,93 +584,109 @@ def cycle_dosimetry(
 
 
 def case_dosimetry(case: Case) -> dict[str, Any]:
-    """Per-cycle and cumulative absorbed doses of every administration.
+    """Per-cycle and cumulative absorbed doses of every administration (JSON form).
 
-    A cycle with time–activity data is ``"status": "measured"`` (regions with
-    fewer than 3 time points use the reduced-time-point method, named in their
-    warnings). A cycle whose administration is known but that has no data is
-    ``"status": "estimated"``: each region's dose per activity (Gy/Bq) of the
-    nearest cycle with data (an earlier one preferred) × this cycle's activity,
-    the same assumption :func:`plan_from_case` makes. Estimated doses are part
-    of the cumulative sums (never a silently smaller cumulative dose);
+    The JSON form of :func:`case_dosimetry_result` (``.to_dict()``): a cycle with
+    time–activity data is ``"status": "measured"`` (regions with fewer than 3 time
+    points use the reduced-time-point method, named in their warnings); a cycle whose
+    administration is known but that has no data is ``"status": "estimated"``: each
+    region's dose per activity (Gy/Bq) of the nearest cycle with data (an earlier one
+    preferred) × this cycle's activity, the same assumption
+    :func:`~sstrkit.therapy.planning.plan_from_case` makes. Estimated doses are part of
+    the cumulative sums (never a silently smaller cumulative dose);
     ``cumulative_estimated_gy`` says how much of each sum is estimated.
     """
-    cycles: list[dict[str, Any]] = []
-    cumulative: dict[str, float] = {}
-    estimated_part: dict[str, float] = {}
-    priors = kinetics_priors(case)
+    return case_dosimetry_result(case).to_dict()
+
+
+def case_dosimetry_result(case: Case, *, reuse: CaseDosimetry | None = None) -> CaseDosimetry:
+    """Per-cycle and cumulative absorbed doses of every administration, typed.
+
+    Every kinetics fit runs once (the priors of reduced-time-point cycles and the doses
+    share them). ``reuse``: an earlier result whose fits are taken where all their inputs
+    are the same (the whole case's, for a case of its first cycle or its regions in
+    another MIRD run); a fit whose prior differs (a later cycle's kinetics) is redone.
+    See :func:`case_dosimetry` for the statuses; :meth:`CaseDosimetry.to_dict` is its JSON.
+    """
+    fits = _Fits(reuse.fits if reuse is not None else None)
+    priors = _kinetics_priors(case, fits)
     admins = sorted(case.administrations, key=lambda a: a.cycle)
     measured: dict[int, CycleDosimetry] = {}
     for admin in admins:
-        dos = cycle_dosimetry(case, admin, priors)
+        dos = _cycle_dosimetry(case, admin, priors, fits)
         if dos is not None:
             measured[admin.cycle] = dos
     every = {n: rd.kind for d in measured.values() for n, rd in d.regions.items()}
+    cycles = []
+    cumulative: dict[str, float] = {}
+    estimated_part: dict[str, float] = {}
     for admin in admins:
-        dos = measured.get(admin.cycle)
-        rows: list[dict[str, Any]] = []
-        sources: set[int] = set()
-        for name, rd in (dos.regions if dos is not None else {}).items():
-            rows.append({**rd.to_dict(), "status": "measured"})
-            cumulative[name] = cumulative.get(name, 0.0) + rd.dose_gy
-        for name in every:
-            if dos is not None and name in dos.regions:
-                continue
-            have = [
-                c
-                for c, d in measured.items()
-                if name in d.regions and d.administration.nuclide == admin.nuclide
-            ]
-            if not have:  # no cycle of this radionuclide measured this region
-                continue
-            earlier = [c for c in have if c < admin.cycle]
-            src = max(earlier) if earlier else min(have)
-            ref = measured[src]
-            rd = ref.regions[name]
-            dose = rd.gy_per_bq * admin.activity_bq
-            scale = admin.activity_bq / ref.administration.activity_bq
-            rows.append(
-                {
-                    **rd.to_dict(),
-                    "model": f"estimated from cycle {src}",
-                    "tia_mbq_h": rd.fit.tia_bq_s * scale / 3.6e9,
-                    "tia_sd_mbq_h": rd.fit.tia_sd_bq_s * scale / 3.6e9,
-                    "dose_gy": dose,
-                    "status": "estimated",
-                    "estimated_from_cycle": src,
-                    "warnings": [
-                        f"no data for {name} in cycle {admin.cycle}: dose per activity of "
-                        f"cycle {src} × {admin.activity_mbq:.0f} MBq"
-                    ],
-                }
-            )
-            sources.add(src)
-            cumulative[name] = cumulative.get(name, 0.0) + dose
-            estimated_part[name] = estimated_part.get(name, 0.0) + dose
-        image_rows = [r for r in rows if r["status"] == "measured" and r["name"] != "red marrow"]
-        status = "measured" if image_rows else ("estimated" if rows else "no_data")
-        entry: dict[str, Any] = {
-            "administration": admin.id,
-            "cycle": admin.cycle,
-            "nuclide": admin.nuclide,
-            "activity_mbq": admin.activity_mbq,
-            "measured": dos is not None,
-            "status": status,
-            "regions": rows,
-        }
-        if sources:
-            entry["estimated_from_cycle"] = min(sources, key=lambda c: abs(c - admin.cycle))
-        cycles.append(entry)
+        cyc = _case_cycle(admin, measured, every)
+        for r in cyc.regions:
+            cumulative[r.name] = cumulative.get(r.name, 0.0) + r.dose_gy
+            if r.estimated_from_cycle is not None:
+                estimated_part[r.name] = estimated_part.get(r.name, 0.0) + r.dose_gy
+        cycles.append(cyc)
     step = Step.make(
         "case_dosimetry",
         {"kinetics_model": case.planning.kinetics_model, "cv": case.planning.kinetics_cv},
         inputs=(case.case_id,),
         sources=("MIRD Pamphlet 21 (Bolch et al. 2009)", "Hindorf et al. EJNMMI 2010;37:1238"),
     )
-    return {
-        "case_id": case.case_id,
-        "cycles": cycles,
-        "cumulative_dose_gy": cumulative,
-        "cumulative_estimated_gy": estimated_part,
-        "provenance": [step.to_dict()],
-    }
+    return CaseDosimetry(
+        case.case_id,
+        tuple(cycles),
+        MappingProxyType(cumulative),
+        MappingProxyType(estimated_part),
+        (step,),
+        fits=MappingProxyType(fits.done),
+    )
+
+
+def _case_cycle(
+    admin: Administration, measured: Mapping[int, CycleDosimetry], every: Mapping[str, str]
+) -> CaseCycle:
+    """One administration's rows: its measured regions, then the others estimated from the
+    nearest cycle of the same radionuclide that measured them (an earlier one preferred)."""
+    dos = measured.get(admin.cycle)
+    rows = [
+        CaseRegionDose(rd, rd.dose_gy) for rd in (dos.regions if dos is not None else {}).values()
+    ]
+    sources: set[int] = set()
+    for name in every:
+        if dos is not None and name in dos.regions:
+            continue
+        have = [
+            c
+            for c, d in measured.items()
+            if name in d.regions and d.administration.nuclide == admin.nuclide
+        ]
+        if not have:  # no cycle of this radionuclide measured this region
+            continue
+        earlier = [c for c in have if c < admin.cycle]
+        src = max(earlier) if earlier else min(have)
+        ref = measured[src]
+        rd = ref.regions[name]
+        rows.append(
+            CaseRegionDose(
+                rd,
+                rd.gy_per_bq * admin.activity_bq,
+                status="estimated",
+                estimated_from_cycle=src,
+                activity_scale=admin.activity_bq / ref.administration.activity_bq,
+                note=(
+                    f"no data for {name} in cycle {admin.cycle}: dose per activity of "
+                    f"cycle {src} × {admin.activity_mbq:.0f} MBq"
+                ),
+            )
+        )
+        sources.add(src)
+    image_rows = [r for r in rows if r.status == "measured" and r.name != "red marrow"]
+    status = "measured" if image_rows else ("estimated" if rows else "no_data")
+    return CaseCycle(
+        admin,
+        dos,
+        tuple(rows),
+        status,
+        min(sources, key=lambda c: abs(c - admin.cycle)) if sources else None,
+    )

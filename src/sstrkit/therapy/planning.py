@@ -52,11 +52,15 @@ from sstrkit.core.provenance import Step
 from sstrkit.errors import InvalidInputError
 from sstrkit.therapy.case import Administration, Case
 from sstrkit.therapy.case_dosimetry import (
+    CaseDosimetry,
     CycleDosimetry,
     RegionCycleDose,
     case_dosimetry,
+    case_dosimetry_result,
     cycle_dosimetry,
-    kinetics_priors,
+)
+from sstrkit.therapy.case_dosimetry import (
+    kinetics_priors as kinetics_priors,
 )
 from sstrkit.therapy.case_dosimetry import (
     reduced_time_point_fit as reduced_time_point_fit,
@@ -77,11 +81,13 @@ from sstrkit.therapy.sphere import sphere_s_value
 
 __all__ = [
     "KIDNEY_GY_PER_GBQ_BAND",
+    "CaseDosimetry",
     "Constraint",
     "CycleDosimetry",
     "PlanResult",
     "advise_radionuclide",
     "case_dosimetry",
+    "case_dosimetry_result",
     "cycle_dosimetry",
     "fit_g_factor",
     "plan_from_case",
@@ -245,15 +251,28 @@ class _Limit:
     delivered_hi: float
 
 
-def _latest_dosimetry(case: Case) -> tuple[list[CycleDosimetry], CycleDosimetry]:
+def _latest_dosimetry(
+    case: Case, precomputed: CaseDosimetry | None
+) -> tuple[list[CycleDosimetry], CycleDosimetry]:
     """Cycles with dosimetry of the latest measured nuclide, and their merged latest doses.
 
     The merged record holds each region's most recent dosimetry (a later cycle may lack
-    a region, e.g. blood samples only) under the latest such administration.
+    a region, e.g. blood samples only) under the latest such administration. The cycles'
+    dosimetry is ``precomputed`` (this case's :func:`case_dosimetry_result`) or computed.
     """
-    admins = sorted(case.administrations, key=lambda a: a.cycle)
-    priors = kinetics_priors(case)
-    dosimetry = [c for c in (cycle_dosimetry(case, a, priors) for a in admins) if c is not None]
+    if precomputed is None:
+        precomputed = case_dosimetry_result(case)
+    elif precomputed.case_id != case.case_id or sorted(
+        c.administration.id for c in precomputed.cycles
+    ) != sorted(a.id for a in case.administrations):
+        raise InvalidInputError(
+            "case dosimetry",
+            expected=f"the dosimetry of case {case.case_id!r} (its administrations)",
+            actual=f"case {precomputed.case_id!r}, administrations "
+            f"{sorted(c.administration.id for c in precomputed.cycles)}",
+            fix="pass case_dosimetry_result(case) of the case being planned",
+        )
+    dosimetry = list(precomputed.measured)
     if not dosimetry:
         raise InvalidInputError(
             "case dosimetry",
@@ -589,21 +608,23 @@ def _plan_document(
     }
 
 
-def plan_from_case(case: Case) -> PlanResult:
+def plan_from_case(case: Case, dosimetry: CaseDosimetry | None = None) -> PlanResult:
     """Plan the remaining cycles of ``case``; see the module docstring.
 
     Stages: dosimetry of every cycle (latest nuclide) → regimen and standard activity →
     delivered dose/BED per region → limits and capacities → conservative schedule →
     projected doses, radionuclide advice, warnings → document and provenance.
+    ``dosimetry``: the case's :func:`case_dosimetry_result` when already computed (its
+    fits and doses are used as they are); without it, it is computed here.
     """
     settings = case.planning
     warnings: list[str] = []
-    dosimetry, latest = _latest_dosimetry(case)
+    dosimetry_cycles, latest = _latest_dosimetry(case, dosimetry)
     nuclide = latest.administration.nuclide
     reg, a_std, max_cycles = _regimen_activity(case, nuclide)
     admins = _administrations_of(case, nuclide, warnings)
     _require_limiting_organs(latest, settings.kidney_region)
-    delivered = _delivered(case, dosimetry, latest, admins, warnings)
+    delivered = _delivered(case, dosimetry_cycles, latest, admins, warnings)
     limits = _limits(case, latest, delivered, a_std)
     schedule = _schedule(
         limits,
@@ -618,14 +639,14 @@ def plan_from_case(case: Case) -> PlanResult:
         warnings.append("no further cycle can be given within the limits")
     lesions = [(n, rd.mass_g or 0.0) for n, rd in latest.regions.items() if rd.kind == "lesion"]
     advisor = advise_radionuclide([(n, m) for n, m in lesions if m > 0])
-    warnings += _fit_warnings(dosimetry)
+    warnings += _fit_warnings(dosimetry_cycles)
     data = _plan_document(
         case,
         nuclide,
         len(admins),
         reg,
         a_std,
-        dosimetry,
+        dosimetry_cycles,
         delivered,
         limits,
         schedule,
@@ -633,7 +654,9 @@ def plan_from_case(case: Case) -> PlanResult:
         advisor,
         warnings,
     )
-    fit_steps = tuple(s for c in dosimetry for rd in c.regions.values() for s in rd.fit.provenance)
+    fit_steps = tuple(
+        s for c in dosimetry_cycles for rd in c.regions.values() for s in rd.fit.provenance
+    )
     step = Step.make(
         "prrt_plan",
         {

@@ -5,14 +5,15 @@ dose map, DVHs and region time–activity curves (:meth:`Study.cycle_dosimetry`)
 cached in ``OUT/cache`` under a key of everything the cycle depends on; then the
 image-derived regions become a case file (``case_with_imaging.json``) whose MIRD
 organ, lesion and red-marrow doses, reduced and estimated cycles and BED come from
-:func:`sstrkit.therapy.case_dosimetry.case_dosimetry`.
+:func:`sstrkit.therapy.case_dosimetry.case_dosimetry_result` (typed; each kinetics fit
+once: the per-kidney MIRD run and the planning stage reuse its fits).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,9 +28,10 @@ from sstrkit.pipeline.study import DataFlag, Study
 
 if TYPE_CHECKING:
     from sstrkit.core.volume import Volume
+    from sstrkit.therapy.case_dosimetry import CaseDosimetry, CaseRegionDose
     from sstrkit.therapy.dvh import RegionDVH
 
-__all__ = ["IMAGE_MARROW_REGION", "cache_key", "stage_dosimetry"]
+__all__ = ["IMAGE_MARROW_REGION", "cache_key", "fill_cycle_cache", "stage_dosimetry"]
 
 #: Label names taken as an image-based red-marrow VOI (lumbar vertebral spongiosa).
 _MARROW_VOI_WORDS = ("red_marrow", "bone_marrow", "marrow_l")
@@ -131,6 +133,29 @@ def _compute_cycle(
     return record, tac
 
 
+def fill_cycle_cache(
+    study: Study, out: Path, cycle: int, progress: Progress | None = None
+) -> tuple[str, str]:
+    """Compute one cycle into ``OUT/cache`` as this stage's loop does, without the rest.
+
+    For cohort runs (one task per study and cycle): the study's later run then takes the
+    cycle from the cache. Returns ``(status, note)`` with status ``cached`` (already
+    there), ``computed`` or ``deferred`` (nothing to cache; the run repeats the cycle and
+    reports why). Errors propagate (the caller isolates them).
+    """
+    cached = out / "cache" / f"cycle{cycle}-{cache_key(study, cycle)}.json"
+    if cached.is_file():
+        return "cached", ""
+    res = RunResult(Path(study.root), out)
+    acc = _Cycles()
+    status = _cycle_status(study).get(cycle, "measured")
+    computed = _compute_cycle(study, res, cycle, status, acc, progress or (lambda _m: None))
+    if computed is None:
+        return "deferred", "; ".join(acc.problems.values()) or "no volumes of interest"
+    write_json_atomic(cached, {"voxel": computed[0], "tacs": computed[1]})
+    return "computed", "; ".join(acc.problems.values())
+
+
 def _run_cycles(study: Study, res: RunResult, progress: Progress) -> _Cycles:
     """Every cycle with SPECT on disk: from the cache when unchanged, else computed."""
     acc = _Cycles()
@@ -166,7 +191,7 @@ def _run_cycles(study: Study, res: RunResult, progress: Progress) -> _Cycles:
 def stage_dosimetry(study: Study, res: RunResult, progress: Progress) -> DosimetryStage:
     """Per-cycle dosimetry of the study's SPECT/CT, then the organ-level (MIRD) doses."""
     from sstrkit.therapy.case import parse_case
-    from sstrkit.therapy.case_dosimetry import case_dosimetry
+    from sstrkit.therapy.case_dosimetry import case_dosimetry_result
 
     if not study.cycles:
         raise StageSkippedError("no post-therapy SPECT on disk")
@@ -185,9 +210,10 @@ def stage_dosimetry(study: Study, res: RunResult, progress: Progress) -> Dosimet
     write_json_atomic(res.out / "case_with_imaging.json", case_doc)
     res.files["case_with_imaging"] = str(res.out / "case_with_imaging.json")
     case = parse_case(case_doc, name="case_with_imaging.json")
-    organ = case_dosimetry(case)
-    kidney_parts = _per_kidney_rows(study, base, acc.tacs)
-    _mark_status(organ, acc.tacs, kidney_parts)
+    organ = case_dosimetry_result(case)
+    organ, kidney_parts = _mark_status(
+        organ, acc.tacs, _per_kidney_rows(study, base, acc.tacs, organ)
+    )
     flags = _dosimetry_flags(study, organ, acc)
     res.data_quality.extend(flags)
     return DosimetryStage(
@@ -208,28 +234,28 @@ def stage_dosimetry(study: Study, res: RunResult, progress: Progress) -> Dosimet
     )
 
 
-def _dosimetry_flags(study: Study, organ: dict[str, Any], acc: _Cycles) -> list[DataFlag]:
+def _dosimetry_flags(study: Study, organ: CaseDosimetry, acc: _Cycles) -> list[DataFlag]:
     """Data-quality flags of the dosimetry: estimated and reduced cycles, notes, failures."""
     flags = list(study.intake_flags)
-    for c in organ["cycles"]:
-        if c["status"] == "estimated":
+    for c in organ.cycles:
+        if c.status == "estimated":
+            src = "?" if c.estimated_from_cycle is None else c.estimated_from_cycle
             flags.append(
                 DataFlag(
                     "estimated_cycle",
-                    f"cycle {c['cycle']}: administration known but no SPECT; doses "
-                    f"estimated from cycle {c.get('estimated_from_cycle', '?')} "
-                    "(Gy/GBq × activity)",
-                    cycle=c["cycle"],
+                    f"cycle {c.cycle}: administration known but no SPECT; doses "
+                    f"estimated from cycle {src} (Gy/GBq × activity)",
+                    cycle=c.cycle,
                 )
             )
-        elif c["status"] == "reduced_timepoints":
+        elif c.status == "reduced_timepoints":
             flags.append(
                 DataFlag(
                     "reduced_timepoints",
-                    f"cycle {c['cycle']}: {len(acc.tacs[c['cycle']]['times_h'])} SPECT "
+                    f"cycle {c.cycle}: {len(acc.tacs[c.cycle]['times_h'])} SPECT "
                     "time point(s) instead of the protocol's; computed from the ones left "
                     "(≥ 3: fit; 1–2: single-time-point method with another cycle's kinetics)",
-                    cycle=c["cycle"],
+                    cycle=c.cycle,
                 )
             )
     if any(v.get("marrow_image") for v in acc.voxel.values()):
@@ -323,41 +349,60 @@ def _image_marrow(study: Study, sd: Any) -> dict[str, Any] | None:
 
 
 def _per_kidney_rows(
-    study: Study, base: dict[str, Any], tacs: dict[int, dict[str, Any]]
-) -> dict[int, list[dict[str, Any]]]:
-    """Left and right kidney doses per cycle (their own MIRD run, kidneys composite left out)."""
+    study: Study, base: dict[str, Any], tacs: dict[int, dict[str, Any]], organ: CaseDosimetry
+) -> dict[int, tuple[CaseRegionDose, ...]]:
+    """Left and right kidney doses per cycle (their own MIRD run, kidneys composite left out).
+
+    The other regions' fits are ``organ``'s (same data): only the kidney halves are fitted.
+    """
     from sstrkit.therapy.case import parse_case
-    from sstrkit.therapy.case_dosimetry import case_dosimetry
+    from sstrkit.therapy.case_dosimetry import case_dosimetry_result
 
     if not {"kidney_left", "kidney_right"} & set(study.region_map.regions):
         return {}
     doc = {**base, "regions": _region_rows(study, tacs, per_kidney=True), "blood": []}
-    organ = case_dosimetry(parse_case(doc, name="per-kidney case"))
+    halves = case_dosimetry_result(parse_case(doc, name="per-kidney case"), reuse=organ)
     return {
-        int(c["cycle"]): [r for r in c["regions"] if r["name"] in ("kidney_left", "kidney_right")]
-        for c in organ["cycles"]
+        c.cycle: tuple(r for r in c.regions if r.name in ("kidney_left", "kidney_right"))
+        for c in halves.cycles
     }
 
 
 def _mark_status(
-    organ: dict[str, Any],
+    organ: CaseDosimetry,
     tacs: dict[int, dict[str, Any]],
-    kidney_parts: dict[int, list[dict[str, Any]]],
-) -> None:
-    """Each cycle and region row gets its status: measured | reduced_timepoints | estimated."""
-    for c in organ["cycles"]:
-        if c["cycle"] in tacs and c["status"] == "measured":
-            c["status"] = tacs[c["cycle"]].get("status", "measured")
-        for r in c.get("regions", []):
-            if r.get("status") != "estimated":
-                r["status"] = c["status"] if r["name"] != "red marrow" else "measured"
-            tac = tacs.get(c["cycle"])
-            if tac is not None and r["name"] in tac.get("density_g_ml", {}):
-                r["density_g_ml"] = tac["density_g_ml"][r["name"]]
-                r["density_source"] = tac["density_source"][r["name"]]
-        for r in kidney_parts.get(c["cycle"], []):
-            if r.get("status") != "estimated":
-                r["status"] = c["status"]
+    kidney_parts: dict[int, tuple[CaseRegionDose, ...]],
+) -> tuple[CaseDosimetry, dict[int, tuple[CaseRegionDose, ...]]]:
+    """Each cycle and region row with its status (measured | reduced_timepoints |
+    estimated; the blood-based marrow stays measured) and the CT density of its mass."""
+    cycles = []
+    parts = dict(kidney_parts)
+    for c in organ.cycles:
+        status = c.status
+        tac = tacs.get(c.cycle)
+        if tac is not None and status == "measured":
+            status = tac.get("status", "measured")
+        density = tac.get("density_g_ml", {}) if tac is not None else {}
+        rows = tuple(
+            replace(
+                r,
+                status=r.status
+                if r.status == "estimated"
+                else (status if r.name != "red marrow" else "measured"),
+                density=(
+                    (density[r.name], tac["density_source"][r.name])
+                    if tac is not None and r.name in density
+                    else r.density
+                ),
+            )
+            for r in c.regions
+        )
+        cycles.append(replace(c, status=status, regions=rows))
+        if c.cycle in parts:
+            parts[c.cycle] = tuple(
+                r if r.status == "estimated" else replace(r, status=status) for r in parts[c.cycle]
+            )
+    return replace(organ, cycles=tuple(cycles)), parts
 
 
 def _patient_info(study: Study) -> Any:

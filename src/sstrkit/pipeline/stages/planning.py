@@ -1,4 +1,8 @@
-"""Planning stage: the plan after the first imaged cycle and the running plan."""
+"""Planning stage: the plan after the first imaged cycle and the running plan.
+
+Both plans use the dosimetry stage's typed case dosimetry (its kinetics fits are not
+recomputed; see :func:`sstrkit.therapy.planning.plan_from_case`).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,8 @@ __all__ = ["stage_planning"]
 
 def stage_planning(study: Study, res: RunResult) -> PlanningStage:
     """Plan from the dosimetry's case; never without both limiting organs (kidney, marrow)."""
+    from sstrkit.therapy.case import Case
+    from sstrkit.therapy.case_dosimetry import CaseDosimetry, case_dosimetry_result
     from sstrkit.therapy.planning import PlanResult, plan_from_case
 
     dos = res.dosimetry
@@ -38,11 +44,20 @@ def stage_planning(study: Study, res: RunResult) -> PlanningStage:
             "blood": [b for b in case.blood if b.administration.lower() == f"c{first}"],
         }
     )
+
+    def dosimetry_of(which: Case) -> CaseDosimetry:
+        # The running plan uses the dosimetry stage's case dosimetry; the plan after cycle 1
+        # its fits where their inputs are the same (a fit with another cycle's kinetics is
+        # redone: that cycle was not known after cycle 1).
+        if which is case:
+            return dos.organ_level
+        return case_dosimetry_result(which, reuse=dos.organ_level)
+
     plans: dict[str, PlanResult | None] = {}
     notes: dict[str, str] = {}
     for key, which in (("after_cycle_1", case1), ("running", case)):
         try:
-            plans[key] = plan_from_case(which)
+            plans[key] = plan_from_case(which, dosimetry_of(which))
         except SstrkitError as exc:
             plans[key] = None
             notes[f"{key}_skipped"] = exc.one_line()

@@ -44,27 +44,25 @@ LESION_COLUMNS = (
 def organ_dose_rows(dos: DosimetryStage) -> list[tuple[Any, ...]]:
     """One row per cycle and region (per-kidney rows after the kidneys), every status."""
     rows = []
-    for cyc in dos.organ_level["cycles"]:
-        truth = dos.truth_total_gy.get(str(cyc["cycle"]), {})
-        regions = list(cyc.get("regions", []))
-        parts = dos.per_kidney.get(int(cyc["cycle"]), [])
-        for r in [*regions, *parts]:
-            kind = "organ_part" if r["name"] in ("kidney_left", "kidney_right") else r["kind"]
+    for cyc in dos.organ_level.cycles:
+        truth = dos.truth_total_gy.get(str(cyc.cycle), {})
+        for r in [*cyc.regions, *dos.per_kidney.get(cyc.cycle, ())]:
+            fit, rd = r.fit, r.dose
+            density = r.density or (None, None)
             rows.append(
                 (
-                    cyc["cycle"],
-                    r["name"],
-                    kind,
-                    r.get("status", cyc.get("status")),
-                    r["tia_mbq_h"],
-                    r["dose_gy"],
-                    r["dose_gy_per_gbq"],
-                    r["model"],
-                    r.get("t_eff_h"),
-                    r.get("mass_g"),
-                    r.get("density_g_ml"),
-                    r.get("density_source"),
-                    truth.get(r["name"]),
+                    cyc.cycle,
+                    r.name,
+                    "organ_part" if r.name in ("kidney_left", "kidney_right") else r.kind,
+                    r.status,
+                    r.tia_bq_s / 3.6e9,  # MBq·h
+                    r.dose_gy,
+                    rd.gy_per_bq * 1e9,  # Gy/GBq
+                    r.model,
+                    fit.t_eff_s / 3600.0,
+                    rd.mass_g,
+                    *density,
+                    truth.get(r.name),
                 )
             )
     admin = {a.cycle: a.activity_bq for a in dos.administrations}

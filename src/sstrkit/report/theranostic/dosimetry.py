@@ -1,4 +1,10 @@
-"""Report section: dosimetry per cycle and cumulative (MIRD, voxel, VOI transfer, TACs)."""
+"""Report section: dosimetry per cycle and cumulative (MIRD, voxel, VOI transfer, TACs).
+
+Reads the typed :class:`~sstrkit.pipeline.results.DosimetryStage`: its case dosimetry
+(:class:`~sstrkit.therapy.case_dosimetry.CaseDosimetry`: rows, statuses, densities,
+cumulative doses and the fits behind the time–activity figures) and its per-cycle
+voxel and region records.
+"""
 
 from __future__ import annotations
 
@@ -9,23 +15,18 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sstrkit.report.document import Report, Section, TableBlock
-from sstrkit.report.theranostic.common import (
-    _by_cycle,
-    _on_off,
-    _skipped,
-    _stages,
-    _vec,
-)
+from sstrkit.report.theranostic.common import _on_off, _skipped, _vec
 
 if TYPE_CHECKING:
-    from sstrkit.pipeline.results import RunResult
+    from sstrkit.pipeline.results import DosimetryStage, RunResult
     from sstrkit.pipeline.study import Study
+    from sstrkit.therapy.case_dosimetry import CaseCycle, CaseRegionDose
 
 
 # ------------------------------------------------------------------ dosimetry
-def _status_text(status: str | None, cyc: Mapping[str, Any], n_times: int = 0) -> str:
+def _status_text(status: str | None, cyc: CaseCycle, n_times: int = 0) -> str:
     if status == "estimated":
-        return f"estimated from cycle {cyc.get('estimated_from_cycle')}"
+        return f"estimated from cycle {cyc.estimated_from_cycle}"
     if status == "reduced_timepoints":
         return f"reduced time points ({n_times})" if n_times else "reduced time points"
     if status == "no_data":
@@ -33,40 +34,40 @@ def _status_text(status: str | None, cyc: Mapping[str, Any], n_times: int = 0) -
     return status or "measured"
 
 
-def _kind_text(name: str, row: Mapping[str, Any], kinds: Mapping[str, str]) -> str:
+def _kind_text(name: str, kind: str | None, kinds: Mapping[str, str]) -> str:
     if name == "red marrow":
         return "red marrow (blood)"
-    kind = kinds.get(name) or str(row.get("kind", ""))
+    kind = kinds.get(name) or str(kind or "")
     return {"organ_part": "organ part"}.get(kind, kind)
 
 
 def _region_row(
-    r: Mapping[str, Any],
-    cyc: Mapping[str, Any],
+    r: CaseRegionDose,
+    cyc: CaseCycle,
     kinds: Mapping[str, str],
     voxel_rows: Mapping[str, Mapping[str, Any]],
     truth: Mapping[str, float] | None,
     tac: Mapping[str, Any],
 ) -> list[Any]:
-    v = voxel_rows.get(r["name"], {})
-    density = r.get("density_g_ml", tac.get("density_g_ml", {}).get(r["name"]))
+    v = voxel_rows.get(r.name, {})
+    density = r.density[0] if r.density else tac.get("density_g_ml", {}).get(r.name)
     row = [
-        r["name"],
-        _kind_text(r["name"], r, kinds),
-        _status_text(r.get("status", cyc.get("status")), cyc, len(tac.get("times_h", []))),
-        r.get("model"),
-        r.get("t_eff_h"),
-        r.get("tia_mbq_h"),
-        r.get("mass_g"),
+        r.name,
+        _kind_text(r.name, r.kind, kinds),
+        _status_text(r.status, cyc, len(tac.get("times_h", []))),
+        r.model,
+        r.fit.t_eff_s / 3600.0,  # h
+        r.tia_bq_s / 3.6e9,  # MBq·h
+        r.dose.mass_g,
         density,
-        r.get("dose_gy"),
-        r.get("dose_gy_per_gbq"),
-        r.get("dose_relative_sd"),
+        r.dose_gy,
+        r.dose.gy_per_bq * 1e9,  # Gy/GBq
+        r.dose.relative_sd,
         v.get("mean_gy"),
         v.get("pvc_mean_gy"),
     ]
     if truth:
-        row.append(truth.get(r["name"]))
+        row.append(truth.get(r.name))
     return row
 
 
@@ -87,54 +88,56 @@ _CYCLE_COLUMNS = [
 ]
 
 
-def _cycle_table(dos: Mapping[str, Any], cyc: Mapping[str, Any]) -> TableBlock:
-    c = int(cyc["cycle"])
-    kinds = dos.get("regions", {}).get("kinds", {})
-    tac = _by_cycle(dos.get("region_tacs"), c) or {}
-    vox = _by_cycle(dos.get("voxel"), c) or {}
+def _marrow_image_row(marrow: Mapping[str, Any], act_mbq: float, truth: bool) -> list[Any]:
+    """The image-based red-marrow row (mean voxel dose in the L2-L4 VOI)."""
+    row: list[Any] = [
+        "red marrow (image, L2-L4 VOI)",
+        "organ",
+        "measured",
+        "voxel mean in VOI",
+        None,
+        None,
+        None,
+        None,
+        marrow["dose_gy"],
+        marrow["dose_gy"] / (float(act_mbq) / 1000.0) if act_mbq else None,
+        None,
+        marrow["dose_gy"],
+        None,
+    ]
+    if truth:
+        row.append(None)
+    return row
+
+
+def _cycle_table(dos: DosimetryStage, cyc: CaseCycle) -> TableBlock:
+    c = cyc.cycle
+    kinds = dos.kinds
+    tac = dos.region_tacs.get(c) or {}
+    vox = dos.voxel.get(c) or {}
     voxel_rows = {r["name"]: r for r in vox.get("regions", [])}
-    parts = _by_cycle(dos.get("per_kidney"), c) or []
-    truth = dos.get("truth_total_gy", {}).get(str(c), {})
+    parts = dos.per_kidney.get(c, ())
+    truth = dos.truth_total_gy.get(str(c), {})
     rows = []
-    for r in cyc.get("regions", []):
+    for r in cyc.regions:
         rows.append(_region_row(r, cyc, kinds, voxel_rows, truth, tac))
-        if r["name"] == "kidneys":
+        if r.name == "kidneys":
             rows += [_region_row(p, cyc, kinds, voxel_rows, truth, tac) for p in parts]
+    act = cyc.administration.activity_mbq
     marrow = vox.get("marrow_image")
     if marrow:
-        act_mbq = cyc.get("activity_mbq")
-        row: list[Any] = [
-            "red marrow (image, L2-L4 VOI)",
-            "organ",
-            "measured",
-            "voxel mean in VOI",
-            None,
-            None,
-            None,
-            None,
-            marrow["dose_gy"],
-            marrow["dose_gy"] / (float(act_mbq) / 1000.0) if act_mbq else None,
-            None,
-            marrow["dose_gy"],
-            None,
-        ]
-        if truth:
-            row.append(None)
-        rows.append(row)
-    status = cyc.get("status", "measured")
-    if status == "estimated":
+        rows.append(_marrow_image_row(marrow, act, bool(truth)))
+    if cyc.status == "estimated":
         how = (
-            f"estimated from cycle {cyc.get('estimated_from_cycle')}: no post-therapy SPECT; "
+            f"estimated from cycle {cyc.estimated_from_cycle}: no post-therapy SPECT; "
             "that cycle's dose per activity × this cycle's activity"
         )
     else:
         times = ", ".join(f"{t:g}" for t in tac.get("times_h", []))
         how = f"SPECT at {times} h p.i." if times else "SPECT"
-        if status == "reduced_timepoints":
+        if cyc.status == "reduced_timepoints":
             how = "reduced time points: " + how
-    densities = sorted(
-        {str(r["density_source"]) for r in cyc.get("regions", []) if r.get("density_source")}
-    )
+    densities = sorted({r.density[1] for r in cyc.regions if r.density and r.density[1]})
     method = tac.get("recovery_method")
     fwhm = tac.get("spect_fwhm_mm")
     if method:
@@ -163,28 +166,24 @@ def _cycle_table(dos: Mapping[str, Any], cyc: Mapping[str, Any]) -> TableBlock:
         columns.append("truth (Gy)")
         note += " 'truth': the digital patient's reference dose (electrons local + photon "
         note += "self-dose), shown only for it."
-    act = cyc.get("activity_mbq")
     return TableBlock(
-        f"Cycle {c}: region kinetics and absorbed dose"
-        + (f" ({act:.0f} MBq {cyc.get('nuclide', '')})" if act is not None else "")
-        + f" — {how}",
+        f"Cycle {c}: region kinetics and absorbed dose ({act:.0f} MBq "
+        f"{cyc.administration.nuclide}) — {how}",
         columns,
         rows,
         note=note,
     )
 
 
-def _cumulative_table(dos: Mapping[str, Any]) -> TableBlock:
-    ol = dos["organ_level"]
-    cum: Mapping[str, float] = ol.get("cumulative_dose_gy", {})
-    est: Mapping[str, float] = ol.get("cumulative_estimated_gy", {})
+def _cumulative_table(dos: DosimetryStage) -> TableBlock:
+    ol = dos.organ_level
     kidney_cum: dict[str, float] = {}
     kidney_est: dict[str, float] = {}
-    for c in ol.get("cycles", []):
-        for p in _by_cycle(dos.get("per_kidney"), int(c["cycle"])) or []:
-            kidney_cum[p["name"]] = kidney_cum.get(p["name"], 0.0) + float(p["dose_gy"])
-            if p.get("status", c.get("status")) == "estimated":
-                kidney_est[p["name"]] = kidney_est.get(p["name"], 0.0) + float(p["dose_gy"])
+    for c in ol.cycles:
+        for p in dos.per_kidney.get(c.cycle, ()):
+            kidney_cum[p.name] = kidney_cum.get(p.name, 0.0) + p.dose_gy
+            if p.status == "estimated":
+                kidney_est[p.name] = kidney_est.get(p.name, 0.0) + p.dose_gy
     rows: list[list[Any]] = []
 
     def row(name: str, total: float, estimated: float) -> list[Any]:
@@ -196,14 +195,13 @@ def _cumulative_table(dos: Mapping[str, Any]) -> TableBlock:
             100.0 * estimated / total if total > 0 else None,
         ]
 
-    for name, total in cum.items():
-        rows.append(row(name, float(total), float(est.get(name, 0.0))))
+    for name, total in ol.cumulative_dose_gy.items():
+        rows.append(row(name, total, ol.cumulative_estimated_gy.get(name, 0.0)))
         if name == "kidneys":
             rows += [row(k, v, kidney_est.get(k, 0.0)) for k, v in kidney_cum.items()]
-    n = len(ol.get("cycles", []))
-    est_cycles = [c["cycle"] for c in ol.get("cycles", []) if c.get("status") == "estimated"]
+    est_cycles = [c.cycle for c in ol.cycles if c.status == "estimated"]
     return TableBlock(
-        f"Cumulative absorbed dose over {n} cycle(s)",
+        f"Cumulative absorbed dose over {len(ol.cycles)} cycle(s)",
         ["region", "cumulative (Gy)", "measured part (Gy)", "estimated part (Gy)", "estimated (%)"],
         rows,
         note=(
@@ -219,46 +217,49 @@ def _dosimetry(rep: Report, study: Study, res: RunResult) -> None:
     sec = rep.section("Dosimetry per cycle")
     if _skipped(sec, res, "dosimetry"):
         return
-    dos = _stages(res)["dosimetry"]
+    dos = res.dosimetry
+    if dos is None:  # a stage result of another type: nothing typed to read
+        sec.status = "skipped"
+        sec.add_text("Not computed: no dosimetry result.")
+        return
     sec.add_text(
         "Post-therapy 177Lu SPECT/CT at each time point; regions from "
-        f"{dos['voi_source']}. Region activities per time point: "
-        f"{_pv_method(dos)}; they are fitted per region (weighted least squares, AICc "
-        "selection), integrated to infinity and converted to absorbed dose with MIRD self and "
-        "cross doses (the headline dose of each region); the voxel dose map gives the voxel "
-        "means beside it. Red marrow by the EANM blood method."
+        f"{dos.voi_source}. Region activities per time point: "
+        f"{_pv_method(dos.region_tacs)}; they are fitted per region (weighted least squares, "
+        "AICc selection), integrated to infinity and converted to absorbed dose with MIRD self "
+        "and cross doses (the headline dose of each region); the voxel dose map gives the "
+        "voxel means beside it. Red marrow by the EANM blood method."
     )
-    if dos["problems"]:
+    if dos.problems:
         sec.status = "partial"
         sec.add_table(
-            TableBlock("Cycles not processed", ["cycle", "reason"], list(dos["problems"].items()))
+            TableBlock("Cycles not processed", ["cycle", "reason"], list(dos.problems.items()))
         )
-    _tac_figures(sec, res)
-    for cyc in dos["organ_level"]["cycles"]:
-        if cyc.get("status") == "no_data" or not cyc.get("regions"):
-            sec.add_text(f"Cycle {cyc['cycle']}: no data (no SPECT and no cycle to estimate from).")
+    _tac_figures(sec, dos)
+    for cyc in dos.organ_level.cycles:
+        if cyc.status == "no_data" or not cyc.regions:
+            sec.add_text(f"Cycle {cyc.cycle}: no data (no SPECT and no cycle to estimate from).")
             continue
-        if cyc.get("status") in ("estimated", "reduced_timepoints"):
+        if cyc.status in ("estimated", "reduced_timepoints"):
             sec.status = "partial"
         sec.add_table(_cycle_table(dos, cyc))
     sec.add_table(_cumulative_table(dos))
-    _voi_transfer(sec, dos)
-    _voxel(sec, res, dos)
+    _voi_transfer(sec, dos.voxel)
+    _voxel(sec, dos)
 
 
-def _pv_method(dos: Mapping[str, Any]) -> str:
-    tacs = dos.get("region_tacs", {})
-    first = tacs[min(tacs, key=int)] if tacs else {}
+def _pv_method(tacs: Mapping[int, Mapping[str, Any]]) -> str:
+    first = tacs[min(tacs)] if tacs else {}
     fwhm = first.get("spect_fwhm_mm")
     method = first.get("recovery_method", "not recorded")
     return f"{method} (SPECT FWHM {fwhm} mm)" if fwhm else str(method)
 
 
-def _voi_transfer(sec: Section, dos: Mapping[str, Any]) -> None:
+def _voi_transfer(sec: Section, voxel: Mapping[int, Mapping[str, Any]]) -> None:
     """How the VOIs reached each cycle's SPECT/CT and how the time points were aligned."""
     rows = []
-    for key in sorted(dos.get("voxel", {}), key=int):
-        vx = dos["voxel"][key]
+    for key in sorted(voxel):
+        vx = voxel[key]
         reg = vx.get("voi_registration") or {}
         tps = vx.get("registrations") or []
         shifts = [float(np.linalg.norm(t.get("translation_mm", [0, 0, 0]))) for t in tps]
@@ -298,26 +299,23 @@ def _voi_transfer(sec: Section, dos: Mapping[str, Any]) -> None:
         )
 
 
-def _tac_figures(sec: Section, res: RunResult) -> None:
-    """One time–activity figure per cycle with dosimetry (the fits behind the tables)."""
-    case = res.dosimetry.case if res.dosimetry is not None else None
-    if case is None:
-        return
+def _tac_figures(sec: Section, dos: DosimetryStage) -> None:
+    """One time–activity figure per cycle with dosimetry: the fits behind its doses, with
+    the points they were fitted to (not decay corrected)."""
     from sstrkit.report.figures import TacCurve, tac_figure
-    from sstrkit.therapy.planning import cycle_dosimetry
 
-    for admin in sorted(case.administrations, key=lambda a: a.cycle):
-        cd = cycle_dosimetry(case, admin)
-        if cd is None:
+    for cyc in dos.organ_level.cycles:
+        if cyc.dosimetry is None:
             continue
+        admin = cyc.administration
         curves = [
             TacCurve(
                 name,
-                case.region(name, admin.id).times_h or [],
-                case.region(name, admin.id).activity_mbq or [],
+                [t / 3600.0 for t in rd.fit.times_s],  # h
+                [a / 1e6 for a in rd.fit.activities_bq],  # MBq
                 rd.fit,
             )
-            for name, rd in cd.regions.items()
+            for name, rd in cyc.dosimetry.regions.items()
             if name != "red marrow"
         ]
         if curves:
@@ -326,12 +324,12 @@ def _tac_figures(sec: Section, res: RunResult) -> None:
             )
 
 
-def _voxel(sec: Section, res: RunResult, dos: Mapping[str, Any]) -> None:
-    if not dos["voxel"]:
+def _voxel(sec: Section, dos: DosimetryStage) -> None:
+    if not dos.voxel:
         return
-    kinds = dos.get("regions", {}).get("kinds", {})
-    first = min(dos["voxel"], key=int)
-    vx = dos["voxel"][first]
+    kinds = dos.kinds
+    first = min(dos.voxel)
+    vx = dos.voxel[first]
     sec.add_table(
         TableBlock(
             f"Voxel dosimetry, cycle {first}: dose–volume metrics",
@@ -350,7 +348,7 @@ def _voxel(sec: Section, res: RunResult, dos: Mapping[str, Any]) -> None:
             [
                 [
                     r["name"],
-                    _kind_text(r["name"], r, kinds),
+                    _kind_text(r["name"], r.get("kind"), kinds),
                     r["volume_ml"],
                     r["mean_gy"],
                     r.get("pvc_mean_gy"),
@@ -372,13 +370,13 @@ def _voxel(sec: Section, res: RunResult, dos: Mapping[str, Any]) -> None:
     )
     for note in vx.get("notes", []):
         sec.add_text(f"Voxel dosimetry note (cycle {first}): {note}")
-    dose = res.dosimetry.dose_map if res.dosimetry is not None else None
-    if dose is not None and res.dosimetry is not None:
+    if dos.dose_map is not None:
         from sstrkit.report.figures import dose_overlay_figure, dvh_figure
 
-        ct = res.dosimetry.dose_ct
-        sec.add_figure(dose_overlay_figure(dose, ct, title=f"Absorbed dose, cycle {first}"))
-        dvhs = res.dosimetry.dvhs
+        sec.add_figure(
+            dose_overlay_figure(dos.dose_map, dos.dose_ct, title=f"Absorbed dose, cycle {first}")
+        )
+        dvhs = dos.dvhs
         keep = [d for d in dvhs if kinds.get(d.name) == "organ"][:3]
         keep += [d for d in dvhs if kinds.get(d.name) == "lesion"][:4]
         if keep:

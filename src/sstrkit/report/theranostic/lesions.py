@@ -144,12 +144,10 @@ def _lesion_links(rep: Report, study: Study, res: RunResult) -> None:
         msg = exc.one_line() if isinstance(exc, SstrkitError) else f"{type(exc).__name__}: {exc}"
         sec.add_text(f"Not linked: {msg}")
         return
-    dos = _stages(res).get("dosimetry", {})
-    cycles = dos.get("organ_level", {}).get("cycles", [])
-    doses = {
-        int(c["cycle"]): {r["name"]: r.get("dose_gy") for r in c.get("regions", [])} for c in cycles
-    }
-    cum = dos.get("organ_level", {}).get("cumulative_dose_gy", {})
+    organ = res.dosimetry.organ_level if res.dosimetry is not None else None
+    cycles = organ.cycles if organ is not None else ()
+    doses = {c.cycle: {r.name: r.dose_gy for r in c.regions} for c in cycles}
+    cum: Mapping[str, float] = organ.cumulative_dose_gy if organ is not None else {}
     reading = {int(le["id"]): le for le in _stages(res)["reading"].get("lesions", [])}
     rows = []
     for link in links:

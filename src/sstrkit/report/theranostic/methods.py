@@ -1,4 +1,8 @@
-"""Report section: methods as the items of the EANM dosimetry reporting guidance."""
+"""Report section: methods as the items of the EANM dosimetry reporting guidance.
+
+The dosimetry items read the typed :class:`~sstrkit.pipeline.results.DosimetryStage`
+(its case dosimetry's models, densities and relative SDs, its per-cycle records).
+"""
 
 from __future__ import annotations
 
@@ -10,12 +14,11 @@ from sstrkit.report.document import Report, TableBlock
 from sstrkit.report.theranostic.common import (
     EANM_REPORTING_SOURCE,
     _administrations,
-    _stages,
     _vec,
 )
 
 if TYPE_CHECKING:
-    from sstrkit.pipeline.results import RunResult
+    from sstrkit.pipeline.results import DosimetryStage, RunResult
     from sstrkit.pipeline.study import Study
 
 
@@ -76,7 +79,7 @@ def _acquisition_item(study: Study) -> str:
     return text + "."
 
 
-def _reconstruction_item(study: Study, dos: Mapping[str, Any]) -> str:
+def _reconstruction_item(study: Study, tacs: Mapping[int, Mapping[str, Any]]) -> str:
     spects = _spect_entries(study)
     descriptions = sorted(
         {str(e["series_description"]) for e in spects if e.get("series_description")}
@@ -93,7 +96,6 @@ def _reconstruction_item(study: Study, dos: Mapping[str, Any]) -> str:
         if fwhm
         else "System resolution (FWHM) not set: no partial-volume correction."
     )
-    tacs = dos.get("region_tacs", {})
     methods = sorted(
         {str(t.get("recovery_method")) for t in tacs.values() if t.get("recovery_method")}
     )
@@ -102,10 +104,10 @@ def _reconstruction_item(study: Study, dos: Mapping[str, Any]) -> str:
     return text
 
 
-def _voi_item(dos: Mapping[str, Any]) -> str:
-    vox = dos.get("voxel", {})
+def _voi_item(dos: DosimetryStage) -> str:
+    vox = dos.voxel
     parts = []
-    for key in sorted(vox, key=int):
+    for key in sorted(vox):
         vx = vox[key]
         reg = vx.get("voi_registration") or {}
         src = vx.get("parameters", {}).get("voi_source") or reg.get("from")
@@ -117,15 +119,11 @@ def _voi_item(dos: Mapping[str, Any]) -> str:
             )
         else:
             parts.append(f"cycle {int(key)}: {src}, drawn on the same scan (no transfer)")
-    return f"{dos.get('voi_source')}. " + "; ".join(parts) + ("." if parts else "")
+    return f"{dos.voi_source}. " + "; ".join(parts) + ("." if parts else "")
 
 
-def _fit_item(dos: Mapping[str, Any]) -> str:
-    cycles = [
-        c
-        for c in dos.get("organ_level", {}).get("cycles", [])
-        if c.get("status") in ("measured", "reduced_timepoints")
-    ]
+def _fit_item(dos: DosimetryStage) -> str:
+    cycles = [c for c in dos.organ_level.cycles if c.status in ("measured", "reduced_timepoints")]
     text = (
         "Per region: mono-, bi- or tri-exponential (or trapezoid) by weighted least squares and "
         "AICc selection, integrated analytically to infinity; fewer than 3 time points: "
@@ -134,21 +132,19 @@ def _fit_item(dos: Mapping[str, Any]) -> str:
     if cycles:
         c = cycles[0]
         models = "; ".join(
-            f"{r['name']} {r.get('model')}"
-            + (f" (T_eff {r['t_eff_h']:.1f} h)" if r.get("t_eff_h") is not None else "")
-            for r in c.get("regions", [])
+            f"{r.name} {r.model} (T_eff {r.fit.t_eff_s / 3600.0:.1f} h)" for r in c.regions
         )
-        text += f" Cycle {c['cycle']}: {models}."
+        text += f" Cycle {c.cycle}: {models}."
     return text
 
 
-def _dose_item(dos: Mapping[str, Any]) -> str:
+def _dose_item(dos: DosimetryStage) -> str:
     densities = sorted(
         {
-            str(r["density_source"])
-            for c in dos.get("organ_level", {}).get("cycles", [])
-            for r in c.get("regions", [])
-            if r.get("density_source")
+            r.density[1]
+            for c in dos.organ_level.cycles
+            for r in c.regions
+            if r.density and r.density[1]
         }
     )
     return (
@@ -160,18 +156,12 @@ def _dose_item(dos: Mapping[str, Any]) -> str:
     )
 
 
-def _uncertainty_item(res: RunResult, dos: Mapping[str, Any]) -> str:
-    sds = [
-        float(r["dose_relative_sd"])
-        for c in dos.get("organ_level", {}).get("cycles", [])
-        for r in c.get("regions", [])
-        if r.get("dose_relative_sd") is not None
-    ]
-    case = res.dosimetry.case if res.dosimetry is not None else None
-    extra = getattr(getattr(case, "planning", None), "extra_dose_relative_sd", None)
-    cv = getattr(getattr(case, "planning", None), "kinetics_cv", None)
+def _uncertainty_item(dos: DosimetryStage) -> str:
+    sds = [r.dose.relative_sd for c in dos.organ_level.cycles for r in c.regions]
+    extra = dos.case.planning.extra_dose_relative_sd
+    cv = dos.case.planning.kinetics_cv
     text = "Relative SD of each region dose (rel. SD in the tables): the TIA fit uncertainty"
-    text += f" (measurement CV {cv:g})" if cv is not None else ""
+    text += f" (measurement CV {cv:g})"
     text += (
         f" combined with an extra {extra:g} (case file)" if extra else " only (no extra term set)"
     )
@@ -184,7 +174,7 @@ def _uncertainty_item(res: RunResult, dos: Mapping[str, Any]) -> str:
 
 
 def _eanm_items(study: Study, res: RunResult) -> list[list[str]]:
-    dos = _stages(res).get("dosimetry")
+    dos = res.dosimetry
     admins = _administrations(study, res)
     admin_text = (
         "; ".join(
@@ -211,11 +201,11 @@ def _eanm_items(study: Study, res: RunResult) -> list[list[str]]:
         ]
     else:
         rows += [
-            ["Reconstruction and corrections", _reconstruction_item(study, dos)],
+            ["Reconstruction and corrections", _reconstruction_item(study, dos.region_tacs)],
             ["VOI definition and transfer", _voi_item(dos)],
             ["Fit model and integration", _fit_item(dos)],
             ["S values, masses and dose calculation", _dose_item(dos)],
-            ["Uncertainty", _uncertainty_item(res, dos)],
+            ["Uncertainty", _uncertainty_item(dos)],
         ]
     rows.append(
         ["Software", f"sstrkit {__version__}; nuclear data ICRP Publication 107 (icrp107-database)"]
