@@ -1,9 +1,9 @@
 """One small synthetic cohort for every cohort test (session scope: made and run once).
 
-Six digital patients, one cycle each, 10 mm voxels, SPECT at 24/96/168 h (the smallest
-set-up whose lesion doses are measured well enough for the dose–response test, see
-test_cohort_pipeline.py), plus one broken study. They are run on a Dask LocalCluster of
-two single-threaded workers into ``runs/`` and recorded in a SQLite registry.
+Twenty digital patients (the issue's acceptance cohort), one cycle each, 8 mm voxels,
+SPECT at 24/96/168 h (a set-up whose lesion doses are measured well enough for the
+dose–response test, see test_cohort_pipeline.py), plus one broken study. They are run on
+a Dask LocalCluster of two single-threaded workers into ``runs/`` and recorded in a SQLite registry.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from sstrkit.phantom.cohort import Cohort, CohortConfig, make_cohort
 
 #: The test cohort (power and bias of its dose–response fit: test_cohort_pipeline.py).
 CONFIG = CohortConfig(
-    n=6, seed=1, cycles=1, voxel_mm=10.0, timepoints_h=(24.0, 96.0, 168.0), residual_sd=0.12
+    n=20, seed=1, cycles=1, voxel_mm=8.0, timepoints_h=(24.0, 96.0, 168.0), residual_sd=0.12
 )
 
 

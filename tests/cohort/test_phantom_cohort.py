@@ -50,14 +50,14 @@ def test_lesion_response_follows_the_true_relation(cohort_run: CohortRun) -> Non
 
 def test_patients_vary(cohort_run: CohortRun) -> None:
     pats = cohort_run.cohort.patients
-    assert len({p.plan.phantom_seed for p in pats}) == 6
+    assert len({p.plan.phantom_seed for p in pats}) == len(pats) == 20
     acts = [p.plan.activity_bq for p in pats]
     assert all(3.7e9 <= a <= 7.4e9 for a in acts) and max(acts) - min(acts) > 1e9
     weights = {
         json.loads((p.folder / "manifest.json").read_text("utf-8"))["patient"]["weight_kg"]
         for p in pats
     }
-    assert len(weights) == 6
+    assert len(weights) >= 15  # weights drawn per patient (rounded: a few may repeat)
 
 
 def test_survival_draws_have_the_cited_medians() -> None:
