@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PY_PATHS := src tests benchmarks examples
 
-.PHONY: demo test lint typecheck format bench docs clean
+.PHONY: demo test lint typecheck format bench docs clean web-assets
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "sstrkit needs Python >= 3.11"'
@@ -14,10 +14,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev,docs]'
 	@touch $(STAMP)
 
-demo: $(STAMP)
+demo: $(STAMP) web-assets
 	$(BIN)/sstrkit demo --out demo-output
 
-test: $(STAMP)
+test: $(STAMP) web-assets
 	$(BIN)/ruff check $(PY_PATHS)
 	$(BIN)/ruff format --check $(PY_PATHS)
 	$(BIN)/mypy
@@ -45,5 +45,14 @@ docs: $(STAMP)
 	$(BIN)/mkdocs build --strict --quiet -d site
 	@echo "API reference: site/index.html"
 
+# The web review's browser libraries (NiiVue): npm ci from web/package-lock.json, then
+# copied into the package's git-ignored static folder; served offline by 'sstrkit serve'.
+WEB_VENDOR := src/sstrkit/web/static/vendor
+web-assets: $(WEB_VENDOR)/niivue.js
+
+$(WEB_VENDOR)/niivue.js: web/package.json web/package-lock.json web/vendor.mjs
+	cd web && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	node web/vendor.mjs $(WEB_VENDOR)
+
 clean:
-	rm -rf $(VENV) demo-output site .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) demo-output site .pytest_cache .mypy_cache .ruff_cache web/node_modules $(WEB_VENDOR)

@@ -3,7 +3,9 @@
 Registered groups (the same commands are also reachable under ``sstrkit followup``):
 
 * ``sstrkit response recist|percist|sstr`` — RECIST 1.1, PERCIST 1.0, SSTR-PET change;
-* ``sstrkit stats concordance|rates`` — lesion concordance, response-rate tables;
+* ``sstrkit stats concordance|rates`` — lesion concordance (from counts, or lesion by
+  lesion from a PET and a scintigraphy reading: ``--pet R1 --scintigraphy R2``),
+  response-rate tables;
 * ``sstrkit outcomes km|cox|toxicity|swimmer`` — Kaplan–Meier/log-rank, Cox, CTCAE v5.0.
 """
 
@@ -16,7 +18,12 @@ import numpy as np
 import typer
 
 from sstrkit.cli.output import console, emit, guarded, table
-from sstrkit.core.atomic import check_output_file
+from sstrkit.core.atomic import (
+    check_output_file,
+    prepare_output_dir,
+    write_csv_atomic,
+    write_json_atomic,
+)
 from sstrkit.errors import InvalidInputError
 from sstrkit.followup.concordance import concordance
 from sstrkit.followup.percist import assess_percist, scan_from_dict
@@ -213,51 +220,242 @@ def sstr_cmd(
 
 
 def concordance_cmd(
-    both: int = typer.Option(..., "--both", help="Lesions seen on both modalities."),
-    ref_only: int = typer.Option(
-        ..., "--ref-only", "--only-a", help="Lesions only on the reference modality."
+    both: int | None = typer.Option(None, "--both", help="Lesions seen on both modalities."),
+    ref_only: int | None = typer.Option(
+        None, "--ref-only", "--only-a", help="Lesions only on the reference modality."
     ),
-    test_only: int = typer.Option(
-        ..., "--test-only", "--only-b", help="Lesions only on the test modality."
+    test_only: int | None = typer.Option(
+        None, "--test-only", "--only-b", help="Lesions only on the test modality."
     ),
     neither: int | None = typer.Option(None, "--neither", help="True negatives, if counted."),
     confidence: float = typer.Option(0.95, "--confidence", help="Confidence level."),
     ref_name: str = typer.Option("reference", "--ref-name", help="Name of the reference."),
     test_name: str = typer.Option("test", "--test-name", help="Name of the test modality."),
+    pet: Path | None = typer.Option(
+        None, "--pet", help="Readings mode: reading.json of the SSTR PET (sstrkit read)."
+    ),
+    scintigraphy: Path | None = typer.Option(
+        None, "--scintigraphy", help="Readings mode: reading.json of the SPECT or planar views."
+    ),
+    tolerance_mm: float | None = typer.Option(
+        None, "--tolerance-mm", help="Matching distance (default 20 mm SPECT, 30 mm planar)."
+    ),
+    register: bool = typer.Option(
+        False, "--register", help="Register the CTs (PET/CT fixed, SPECT/CT moving) first."
+    ),
+    pet_ct: Path | None = typer.Option(None, "--pet-ct", help="CT of the PET/CT (--register)."),
+    scint_ct: Path | None = typer.Option(
+        None, "--scintigraphy-ct", help="CT of the SPECT/CT (--register)."
+    ),
+    same_frame: bool = typer.Option(
+        False, "--same-frame", help="The two studies share patient coordinates (no registration)."
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", help="Readings mode: write concordance.json and concordance_lesions.csv."
+    ),
     as_json: bool = JSON_OPT,
 ) -> None:
-    """Sensitivity, PPV, accuracy (specificity with --neither), Wilson/exact CIs, McNemar."""
+    """Lesion concordance: from counts (--both/--ref-only/--test-only), or lesion by lesion
+    from a PET and a scintigraphy reading of one patient (--pet/--scintigraphy).
+
+    Counts: sensitivity, PPV, accuracy (specificity with --neither), Wilson/exact CIs,
+    McNemar. Readings: every lesion seen on both, PET only or scintigraphy only, with its
+    PET size and uptake on each, matched by position (sstrkit.reading.concordance).
+    """
+    counts = (both, ref_only, test_only)
+    if pet is not None or scintigraphy is not None:
+        if any(c is not None for c in (*counts, neither)):
+            raise InvalidInputError(
+                "stats concordance",
+                expected="either counts (--both/--ref-only/--test-only) or readings "
+                "(--pet/--scintigraphy)",
+                actual="both",
+            )
+        _readings_concordance(
+            pet,
+            scintigraphy,
+            tolerance_mm=tolerance_mm,
+            register=register,
+            pet_ct=pet_ct,
+            scint_ct=scint_ct,
+            same_frame=same_frame,
+            confidence=confidence,
+            out=out,
+            as_json=as_json,
+        )
+        return
+    if both is None or ref_only is None or test_only is None:
+        raise InvalidInputError(
+            "stats concordance",
+            expected="--both, --ref-only and --test-only (counts), or --pet and --scintigraphy",
+            actual=", ".join(
+                n
+                for n, c in zip(("--both", "--ref-only", "--test-only"), counts, strict=True)
+                if c is None
+            )
+            + " missing",
+        )
     res = concordance(
         both, ref_only, test_only, neither, confidence=confidence, labels=(ref_name, test_name)
     )
+    emit(res, as_json, _render_concordance)
 
-    def render(r: Any) -> None:
-        rows = []
-        for name in ("sensitivity", "ppv", "accuracy", "specificity", "npv"):
-            p = getattr(r, name)
-            if p is not None:
-                rows.append(
-                    (
-                        name,
-                        f"{p.k}/{p.n}",
-                        f"{100 * p.value:.1f} %",
-                        f"{100 * p.wilson[0]:.1f}–{100 * p.wilson[1]:.1f} %",
-                        f"{100 * p.exact[0]:.1f}–{100 * p.exact[1]:.1f} %",
-                    )
+
+def _render_concordance(r: Any) -> None:
+    rows = []
+    for name in ("sensitivity", "ppv", "accuracy", "specificity", "npv"):
+        p = getattr(r, name)
+        if p is not None:
+            rows.append(
+                (
+                    name,
+                    f"{p.k}/{p.n}",
+                    f"{100 * p.value:.1f} %",
+                    f"{100 * p.wilson[0]:.1f}–{100 * p.wilson[1]:.1f} %",
+                    f"{100 * p.exact[0]:.1f}–{100 * p.exact[1]:.1f} %",
                 )
+            )
+    console.print(
+        table(
+            f"{r.labels[1]} vs {r.labels[0]}",
+            ("measure", "k/n", "value", "Wilson CI", "exact CI"),
+            rows,
+        )
+    )
+    m = r.mcnemar
+    console.print(
+        f"McNemar: χ² = {m.statistic}, p = {m.p_value_chi2} (exact p = {m.p_value_exact:.3g})"
+    )
+
+
+def _readings_concordance(
+    pet: Path | None,
+    scintigraphy: Path | None,
+    *,
+    tolerance_mm: float | None,
+    register: bool,
+    pet_ct: Path | None,
+    scint_ct: Path | None,
+    same_frame: bool,
+    confidence: float,
+    out: Path | None,
+    as_json: bool,
+) -> None:
+    """The readings mode of ``stats concordance`` (see :func:`concordance_cmd`)."""
+    from sstrkit.reading.concordance import compare_readings
+
+    if pet is None or scintigraphy is None:
+        raise InvalidInputError(
+            "stats concordance readings",
+            expected="both --pet READING.json and --scintigraphy READING.json",
+            actual="--pet" if scintigraphy is None else "--scintigraphy",
+            fix="give the reading.json of each study (sstrkit read)",
+        )
+    out_dir = prepare_output_dir(out, "--out") if out is not None else None
+    registration = None
+    if register:
+        registration = _register_cts(pet_ct, scint_ct)
+    elif pet_ct is not None or scint_ct is not None:
+        raise InvalidInputError(
+            "--pet-ct/--scintigraphy-ct", expected="with --register", actual="without it"
+        )
+    res = compare_readings(
+        load_json(pet),
+        load_json(scintigraphy),
+        tolerance_mm=tolerance_mm,
+        registration=registration,
+        same_frame=same_frame,
+        confidence=confidence,
+    )
+    doc = res.to_dict()
+    if out_dir is not None:
+        doc["files"] = _write_concordance(res, doc, out_dir)
+
+    def render(d: dict[str, Any]) -> None:
         console.print(
             table(
-                f"{r.labels[1]} vs {r.labels[0]}",
-                ("measure", "k/n", "value", "Wilson CI", "exact CI"),
-                rows,
+                f"{d['scintigraphy_tracer'] or 'scintigraphy'} {d['scintigraphy_modality']} vs "
+                f"{d['pet_tracer'] or 'SSTR PET'} (tolerance {d['tolerance_mm']:g} mm)",
+                ("status", "PET id", "scint id", "PET Ø mm", "PET SUVmax", "scint K", "dist mm"),
+                [
+                    (
+                        x["status"],
+                        x["pet_id"],
+                        x["scintigraphy_id"],
+                        None if x["pet_diameter_mm"] is None else f"{x['pet_diameter_mm']:.0f}",
+                        x["pet"].get("suv_max"),
+                        x["scintigraphy"].get("krenning"),
+                        x["distance_mm"],
+                    )
+                    for x in d["lesions"]
+                ],
             )
         )
-        m = r.mcnemar
+        c = d["counts"]
         console.print(
-            f"McNemar: χ² = {m.statistic}, p = {m.p_value_chi2} (exact p = {m.p_value_exact:.3g})"
+            f"both {c['both']}, PET only {c['pet_only']}, scintigraphy only "
+            f"{c['scintigraphy_only']}; alignment: {d['alignment']}"
         )
+        for n in d["notes"]:
+            console.print(f"note: {n}", markup=False)
 
-    emit(res, as_json, render)
+    emit(doc, as_json, render)
+
+
+def _register_cts(pet_ct: Path | None, scint_ct: Path | None) -> Any:
+    """Rigid CT-to-CT registration: the PET/CT's CT fixed, the SPECT/CT's CT moving."""
+    if pet_ct is None or scint_ct is None:
+        raise InvalidInputError(
+            "--register",
+            expected="--pet-ct and --scintigraphy-ct (DICOM folders or NIfTI files)",
+            actual="--pet-ct missing" if pet_ct is None else "--scintigraphy-ct missing",
+        )
+    from sstrkit.reading.inputs import load_ct
+    from sstrkit.therapy.registration import register_ct
+
+    return register_ct(load_ct(pet_ct), load_ct(scint_ct))
+
+
+def _write_concordance(res: Any, doc: dict[str, Any], out_dir: Path) -> dict[str, str]:
+    """concordance.json and concordance_lesions.csv (atomic) in ``out_dir``."""
+    files = {
+        "concordance_json": str(out_dir / "concordance.json"),
+        "lesions_csv": str(out_dir / "concordance_lesions.csv"),
+    }
+    write_csv_atomic(
+        files["lesions_csv"],
+        (
+            "status",
+            "pet_id",
+            "scintigraphy_id",
+            "distance_mm",
+            "pet_volume_ml",
+            "pet_diameter_mm",
+            "pet_suv_max",
+            "pet_krenning",
+            "scintigraphy_suv_max",
+            "scintigraphy_t_l",
+            "scintigraphy_krenning",
+        ),
+        [
+            (
+                x.status,
+                x.pet_id,
+                x.scintigraphy_id,
+                x.distance_mm,
+                x.pet_volume_ml,
+                x.pet_diameter_mm,
+                x.pet.get("suv_max"),
+                x.pet.get("krenning"),
+                x.scintigraphy.get("suv_max"),
+                x.scintigraphy.get("t_l", x.scintigraphy.get("ratio_liver")),
+                x.scintigraphy.get("krenning"),
+            )
+            for x in res.lesions
+        ],
+    )
+    write_json_atomic(files["concordance_json"], {**doc, "files": files})
+    return files
 
 
 def rates_cmd(

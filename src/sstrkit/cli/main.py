@@ -30,6 +30,7 @@ from sstrkit.cli import (
     segment,
     study,
     voxel,
+    web,
 )
 
 #: click's exception base (typer vendors click in recent versions): found through the MRO of
@@ -122,6 +123,7 @@ for _group in (
     demo,
     registry,
     cohort,
+    web,
 ):
     _group.register(app)
 

@@ -6,6 +6,9 @@ Real-world complications are on by default (repositioning between scan sessions)
 ``--no-reposition``, ``--spect-format``, ``--no-labs`` and
 ``--fdg-discordant/--no-fdg-discordant`` change them. ``--anatomy ornl-stylized`` builds
 the patient on the ORNL/MIRD stylized adult instead of the simulator's own layout.
+``--sstr-imaging TRACER`` (repeatable) adds the SSTR imaging of another tracer for the same
+patient: 111In-pentetreotide or 99mTc-HYNIC-TOC planar whole body and SPECT/CT,
+64Cu-DOTATATE PET/CT (:mod:`sstrkit.phantom.scintigraphy`).
 """
 
 from __future__ import annotations
@@ -46,6 +49,11 @@ def _render(manifest: dict[str, Any]) -> None:
         (f"spect c{x['cycle']} {x['hours_post_injection']:g} h", x["path"], "177Lu")
         for x in s["spect"]
     ]
+    for role in ("scintigraphy_planar", "sstr_spect", "sstr_pet"):
+        rows += [
+            (f"{role} {x['hours_post_injection']:.3g} h", x["path"], x["tracer"])
+            for x in s.get(role, [])
+        ]
     console.print(table("Series", ("role", "path", "tracer"), rows))
     masses = manifest["summary"]["organ_masses_g"]
     console.print(
@@ -77,6 +85,7 @@ def _study_config(
     no_labs: bool,
     fdg_discordant: bool | None,
     anatomy: str,
+    sstr_imaging: list[str] | None = None,
 ) -> StudyConfig:
     """Check the options (in the order they are listed) and convert them to a study config."""
     from sstrkit.phantom.study import StudyConfig
@@ -111,7 +120,11 @@ def _study_config(
             actual=anatomy,
             fix="use --anatomy sstrkit (default) or --anatomy ornl-stylized",
         )
+    from sstrkit.phantom.scintigraphy import BASELINE_TRACER, normalise_sstr_imaging
+
+    imaging = normalise_sstr_imaging(sstr_imaging) if sstr_imaging else (BASELINE_TRACER,)
     return StudyConfig(
+        sstr_imaging=imaging,
         seed=seed,
         sex=sex_u,  # type: ignore[arg-type]
         height_cm=height_cm,
@@ -201,6 +214,14 @@ def make(
         "(the ORNL/MIRD stylized adult of Cristy & Eckerman 1987, organ shapes and "
         "positions from the published equations; same ICRP 89 organ masses).",
     ),
+    sstr_imaging: list[str] | None = typer.Option(
+        None,
+        "--sstr-imaging",
+        help="SSTR imaging of the patient (repeatable): 68Ga-DOTATATE (the baseline PET/CT, "
+        "always made), 111In-pentetreotide (whole body 4 h and 24 h, SPECT/CT 24 h), "
+        "99mTc-HYNIC-TOC (whole body 2 h and 4 h, SPECT/CT 4 h), 64Cu-DOTATATE (PET/CT "
+        "1 h and 3 h). Truth per tracer in truth/scintigraphy_<tracer>.json.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
 ) -> None:
     """Simulate the patient and write DICOM series, clinical data and truth to OUT."""
@@ -222,6 +243,7 @@ def make(
         no_labs=no_labs,
         fdg_discordant=fdg_discordant,
         anatomy=anatomy,
+        sstr_imaging=sstr_imaging,
     )
     _write_study(out, config, as_json)
 

@@ -1,4 +1,11 @@
-"""``sstrkit read PET``: quantitative SSTR PET read (lesions, scores, eligibility, images)."""
+"""``sstrkit read STUDY``: quantitative SSTR read (lesions, scores, eligibility, images).
+
+``STUDY`` is an SSTR PET (DICOM or NIfTI in SUV), a planar whole-body scintigraphy
+(NM WHOLE BODY: :func:`~sstrkit.reading.job.run_planar_reading_job`, original Krenning
+scale) or an 111In/99mTc SSTR SPECT (:func:`~sstrkit.reading.job.run_spect_reading_job`);
+:func:`_study_kind` tells them apart from the headers. ``reading.json`` carries
+``"modality"``: ``"pet"``, ``"planar"`` or ``"spect"``.
+"""
 
 from __future__ import annotations
 
@@ -99,7 +106,9 @@ def register(app: typer.Typer) -> None:
     @guarded
     def read(
         pet: Path = typer.Argument(
-            ..., help="SSTR PET: DICOM folder (SUVbw computed) or NIfTI in SUV."
+            ...,
+            help="SSTR PET (DICOM folder, SUVbw computed, or NIfTI in SUV), planar whole-body "
+            "scintigraphy or 111In/99mTc SPECT (DICOM).",
         ),
         out: Path = typer.Option(..., "--out", help="Output folder (JSON, label map, PNGs)."),
         ct: Path | None = typer.Option(None, "--ct", help="CT of the same PET/CT (folder/NIfTI)."),
@@ -146,9 +155,29 @@ def register(app: typer.Typer) -> None:
         ),
         images: bool = typer.Option(True, "--images/--no-images", help="Write PNG images."),
         gif: bool = typer.Option(False, "--gif", help="Also write a rotating MIP (GIF)."),
+        series: str | None = typer.Option(
+            None, "--series", help="SeriesInstanceUID when the folder holds several series."
+        ),
+        calibration: float | None = typer.Option(
+            None,
+            "--calibration-cps-per-mbq",
+            help="SPECT in counts: camera calibration (cps/MBq) for Bq/mL.",
+        ),
+        spect_fwhm_mm: float | None = typer.Option(
+            None, "--spect-fwhm-mm", help="SPECT resolution (default: the tracer's typical)."
+        ),
+        blur_fwhm_mm: float | None = typer.Option(
+            None, "--blur-fwhm-mm", help="Planar: camera resolution FWHM at 10 cm (mm)."
+        ),
+        liver_roi: str | None = typer.Option(
+            None, "--liver-roi", help="Planar: liver ROI ROW,COL,RADIUS (mm on the views)."
+        ),
+        spleen_roi: str | None = typer.Option(
+            None, "--spleen-roi", help="Planar: spleen ROI ROW,COL,RADIUS (mm on the views)."
+        ),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
     ) -> None:
-        """Read an SSTR PET: references, lesions, Krenning, NETPET, PRRT eligibility, images."""
+        """Read an SSTR PET, planar scintigraphy or SPECT: lesions, Krenning, eligibility."""
         _read(
             pet=pet,
             out=out,
@@ -175,6 +204,14 @@ def register(app: typer.Typer) -> None:
             images=images,
             gif=gif,
             as_json=as_json,
+            scintigraphy={
+                "series": series,
+                "calibration": calibration,
+                "spect_fwhm_mm": spect_fwhm_mm,
+                "blur_fwhm_mm": blur_fwhm_mm,
+                "liver_roi": liver_roi,
+                "spleen_roi": spleen_roi,
+            },
         )
 
 
@@ -204,8 +241,22 @@ def _read(
     images: bool,
     gif: bool,
     as_json: bool,
+    scintigraphy: dict[str, Any] | None = None,
 ) -> None:
-    """The body of ``sstrkit read``: load the files, run the reading job, report."""
+    """The body of ``sstrkit read``: load the files, run the reading job, report.
+
+    A planar whole-body study or an SSTR SPECT (:func:`_study_kind`) goes to
+    :func:`_read_scintigraphy` with the ``scintigraphy`` options."""
+    extra = scintigraphy or {}
+    kind = _study_kind(pet, extra.get("series"))
+    if kind != "pet":
+        _read_scintigraphy(
+            kind, pet, out, ct=ct, organs=organs, organ_names=organ_names,
+            resample_labels=resample_labels, auto_organs=auto_organs, labs=labs, rules=rules,
+            therapy=therapy, tracer=tracer, seed=seed, images=images, as_json=as_json,
+            **{k: extra.get(k) for k in _SCINT_OPTIONS},
+        )  # fmt: skip
+        return
     seeds = [_parse_seed(s) for s in seed]
     prepare_output_dir(out, "--out")
     say = None if as_json else _progress
@@ -308,3 +359,197 @@ def _load_inputs(
         labs=Labs.from_json(labs) if labs is not None else None,
         warnings=tuple(suv_warnings),
     )
+
+
+# --------------------------------------------------------------------------- scintigraphy
+def _study_kind(path: Path, series_uid: str | None) -> str:
+    """``"planar"`` (NM WHOLE BODY), ``"spect"`` (an 111In/99mTc NM tomogram or PET-slice
+    SPECT) or ``"pet"`` (everything else, NIfTI included), from the headers."""
+    if not path.exists() or path.name.endswith((".nii", ".nii.gz")):
+        return "pet"
+    from sstrkit.errors import SstrkitError
+    from sstrkit.io.discover import discover
+    from sstrkit.io.planar import is_planar_wholebody
+    from sstrkit.io.suv_nuclide import _identify_nuclide
+
+    found = discover(path if path.is_dir() else path.parent)
+    kinds = set()
+    for info in found.series:
+        if info.modality.upper() not in ("NM", "PT") or (
+            series_uid is not None and info.series_uid != series_uid
+        ):
+            continue
+        if path.is_file() and all(f.resolve() != path.resolve() for f in info.files):
+            continue
+        try:
+            ds = info.header(0)
+        except SstrkitError:
+            continue
+        if is_planar_wholebody(ds):
+            kinds.add("planar")
+        elif _identify_nuclide(ds, None)[0] in ("In-111", "Tc-99m"):
+            kinds.add("spect")
+        else:
+            kinds.add("pet")
+    if len(kinds) > 1:
+        raise InvalidInputError(
+            f"study {path}",
+            expected="one kind of study (SSTR PET, planar scintigraphy or SPECT)",
+            actual=", ".join(sorted(kinds)),
+            fix="pass the folder of one series, or choose one with --series UID",
+        )
+    return kinds.pop() if kinds else "pet"
+
+
+#: The ``sstrkit read`` options of planar and SPECT studies only.
+_SCINT_OPTIONS = (
+    "series", "calibration", "spect_fwhm_mm", "blur_fwhm_mm", "liver_roi", "spleen_roi",
+)  # fmt: skip
+
+
+def _parse_roi(text: str | None, option: str) -> tuple[float, float, float] | None:
+    if text is None:
+        return None
+    try:
+        vals = [float(p) for p in text.replace(";", ",").split(",") if p.strip()]
+    except ValueError:
+        vals = []
+    if len(vals) != 3 or vals[2] <= 0:
+        raise InvalidInputError(option, expected="ROW,COL,RADIUS in mm (radius > 0)", actual=text)
+    return (vals[0], vals[1], vals[2])
+
+
+def _read_scintigraphy(kind: str, path: Path, out: Path, **kw: Any) -> None:
+    """``sstrkit read`` of a planar whole-body study or an SSTR SPECT."""
+    prepare_output_dir(out, "--out")
+    say = None if kw["as_json"] else _progress
+    if kind == "planar":
+        doc = _read_planar(path, out, kw, say)
+        if not kw["as_json"]:
+            for w in doc["warnings"]:
+                err_console.print(f"warning: {w}", markup=False, highlight=False)
+        emit(doc, kw["as_json"], _render_planar)
+        return
+    from sstrkit.reading.job import ReadingOutputs, load_sstr_spect, run_spect_reading_job
+
+    spect = load_sstr_spect(
+        path, series_uid=kw["series"], calibration_cps_per_mbq=kw["calibration"]
+    )
+    ct_vol = load_ct(kw["ct"]) if kw["ct"] is not None else None
+    org_vol, names = (
+        load_organ_labels(kw["organs"], kw["organ_names"], spect.suv)
+        if kw["organs"] is not None
+        else (None, None)
+    )
+    job = run_spect_reading_job(
+        spect,
+        out,
+        ReadingOutputs.for_read(images=kw["images"]),
+        ct=ct_vol,
+        tracer=kw["tracer"],
+        organs=org_vol,
+        organ_names=names,
+        organs_source=f"supplied: {kw['organs']}" if kw["organs"] is not None else None,
+        resample_labels=kw["resample_labels"],
+        auto_organs=kw["auto_organs"],
+        labs=Labs.from_json(kw["labs"]) if kw["labs"] is not None else None,
+        rules=load_rules(kw["rules"]),
+        therapy=kw["therapy"],
+        fwhm_mm=kw["spect_fwhm_mm"],
+        seeds_mm=[_parse_seed(x) for x in kw["seed"]],
+        say=say,
+    )
+    if not kw["as_json"]:
+        for w in job.document["warnings"]:
+            err_console.print(f"warning: {w}", markup=False, highlight=False)
+    emit(job.document, kw["as_json"], _render)
+
+
+def _read_planar(
+    path: Path, out: Path, kw: dict[str, Any], say: Callable[[str], None] | None
+) -> dict[str, Any]:
+    """Read the planar study (the time point closest to 24 h when the folder holds several)."""
+    from sstrkit.io.discover import discover
+    from sstrkit.io.planar import is_planar_wholebody, read_planar_wholebody
+    from sstrkit.reading.job import run_planar_reading_job
+    from sstrkit.reading.planar import PlanarSettings
+
+    notes: list[str] = []
+    uid = kw["series"]
+    if uid is None and path.is_dir():
+        found = discover(path)
+        uids = [
+            s.series_uid
+            for s in found.series
+            if s.modality.upper() == "NM" and is_planar_wholebody(s.header(0))
+        ]
+        if len(uids) > 1:
+            studies = [read_planar_wholebody(path, series_uid=u) for u in uids]
+            best = min(studies, key=lambda st: abs(st.hours_post_injection - 24.0))
+            uid = best.series_uid
+            others = ", ".join(
+                f"{st.hours_post_injection:.1f} h ({st.series_uid})"
+                for st in studies
+                if st is not best
+            )
+            notes.append(
+                f"{len(uids)} whole-body scans: the one at {best.hours_post_injection:.1f} h is "
+                f"read (closest to 24 h, the Krenning view); not read: {others} (--series UID)"
+            )
+    study = read_planar_wholebody(path, series_uid=uid)
+    settings = PlanarSettings(
+        blur_fwhm_mm=kw["blur_fwhm_mm"],
+        liver_roi=_parse_roi(kw["liver_roi"], "--liver-roi"),
+        spleen_roi=_parse_roi(kw["spleen_roi"], "--spleen-roi"),
+    )
+    job = run_planar_reading_job(
+        study,
+        out,
+        settings=settings,
+        images=kw["images"],
+        say=say,
+        extra={"read_notes": notes} if notes else None,
+    )
+    return job.document
+
+
+def _render_planar(d: dict[str, Any]) -> None:
+    ref = d["reference"]
+    liver, spleen = ref["liver"], ref["spleen"]
+    console.print(
+        f"{d['tracer'] or d['radionuclide']} planar whole body, "
+        f"{d['hours_post_injection']:g} h p.i.; liver mean "
+        f"{liver['mean_counts'] if liver else 'not found'} counts, spleen mean "
+        f"{spleen['mean_counts'] if spleen else 'not found'} counts",
+        markup=False,
+        highlight=False,
+    )
+    for note in [*d.get("read_notes", []), *d["notes"]]:
+        console.print(f"note: {note}", markup=False, highlight=False)
+    rows = [
+        (
+            m["id"],
+            ", ".join(f"{v:.0f}" for v in m["position_mm"]),
+            m["side"],
+            f"{m['diameter_mm']:.0f}",
+            None if m["ratio_liver"] is None else f"{m['ratio_liver']:.2f}",
+            None if m["ratio_spleen"] is None else f"{m['ratio_spleen']:.2f}",
+            m["krenning"],
+            "possible bowel" if m["flags"] else None,
+        )
+        for m in d["lesions"]
+    ]
+    console.print(
+        table(
+            "Planar lesions (geometric mean)",
+            ("id", "row, col mm", "side", "mm", "L/liver", "L/spleen", "Krenning", "flags"),
+            rows,
+        )
+    )
+    console.print(
+        "physiological: "
+        + (", ".join(p["organ"] for p in d["physiological"]) or "none identified"),
+        markup=False,
+        highlight=False,
+    )
+    console.print(f"Krenning (patient, original planar scale) {d['krenning_patient']}")

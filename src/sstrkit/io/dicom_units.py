@@ -193,5 +193,6 @@ def _check_nm_image_type(first: Dataset) -> None:
                 expected="an NM reconstructed tomogram (value 3 'RECON TOMO')",
                 actual="\\".join(image_type),
                 fix="planar, whole-body, gated and projection NM data are not volumes; select "
-                "the reconstructed SPECT series",
+                "the reconstructed SPECT series (a whole-body anterior/posterior sweep is read "
+                "with sstrkit.io.planar.read_planar_wholebody; `sstrkit read` accepts both)",
             )

@@ -65,20 +65,36 @@ _ELEMENT_NAMES = {
 def nuclide_from_code_meaning(meaning: str) -> str | None:
     """``"^18^Fluorine"`` or ``"Fluorine^18^"`` → ``"F-18"``; None if not recognised.
 
+    Both orders are tried (mass number first, element first); a reading whose element is
+    named (``Technetium``) or which is an ICRP 107 nuclide wins over a bare one- or
+    two-letter reading, so that ``"Technetium^99m"`` is Tc-99m and not "M-99".
+
     >>> nuclide_from_code_meaning("^177^Lutetium"), nuclide_from_code_meaning("^99m^Technetium")
     ('Lu-177', 'Tc-99m')
+    >>> nuclide_from_code_meaning("Technetium^99m"), nuclide_from_code_meaning("Indium-111")
+    ('Tc-99m', 'In-111')
     """
     text = meaning.strip()
-    m = re.search(r"\^?(\d+m?)\^?\s*([A-Za-z]+)", text) or re.search(
-        r"([A-Za-z]+)\s*\^?(\d+m?)\^?", text
-    )
-    if m is None:
-        return None
-    a, name = (m.group(1), m.group(2)) if m.group(1)[0].isdigit() else (m.group(2), m.group(1))
-    symbol = _ELEMENT_NAMES.get(name.lower())
-    if symbol is None and len(name) <= 2:
-        symbol = name.capitalize()
-    return f"{symbol}-{a}" if symbol else None
+    candidates: list[tuple[str, bool]] = []  # (nuclide, element named in full)
+    for pattern, mass_first in (
+        (r"\^?(\d+m?)\^?\s*-?\s*([A-Za-z]+)", True),
+        (r"([A-Za-z]+)\s*-?\s*\^?(\d+m?)\^?", False),
+    ):
+        for m in re.finditer(pattern, text):
+            a, name = m.group(1, 2) if mass_first else m.group(2, 1)
+            symbol = _ELEMENT_NAMES.get(name.lower())
+            named = symbol is not None
+            if symbol is None and len(name) <= 2:
+                symbol = name.capitalize()
+            if symbol:
+                candidates.append((f"{symbol}-{a}", named))
+    for nuclide, named in candidates:
+        if named:
+            return nuclide
+    for nuclide, _ in candidates:
+        if _icrp_half_life_s(nuclide) is not None:
+            return nuclide
+    return candidates[0][0] if candidates else None
 
 
 def _code_nuclide(ds: Dataset) -> str | None:

@@ -20,15 +20,35 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-__all__ = ["PARAMETER_FILE", "parameters", "sources_of"]
+__all__ = [
+    "PARAMETER_FILE",
+    "SCINTIGRAPHY_FILE",
+    "parameters",
+    "scintigraphy_parameters",
+    "sources_of",
+]
 
 PARAMETER_FILE = "data/parameters.toml"
+#: The SSTR scintigraphy parameters (``--sstr-imaging``), apart so that studies without
+#: scintigraphy keep their ``truth.json`` source list.
+SCINTIGRAPHY_FILE = "data/scintigraphy.toml"
 
 
 @cache
 def parameters() -> dict[str, Any]:
     """The parsed parameter file (cached; treat as read-only)."""
     text = resources.files("sstrkit.phantom").joinpath(PARAMETER_FILE).read_text("utf-8")
+    return tomllib.loads(text)
+
+
+@cache
+def scintigraphy_parameters() -> dict[str, Any]:
+    """The parsed SSTR scintigraphy parameter file (cached; treat as read-only).
+
+    >>> scintigraphy_parameters()["tracers"]["111In-pentetreotide"]["nuclide"]
+    'In-111'
+    """
+    text = resources.files("sstrkit.phantom").joinpath(SCINTIGRAPHY_FILE).read_text("utf-8")
     return tomllib.loads(text)
 
 

@@ -1,4 +1,4 @@
-"""Scanner models: PET, 177Lu SPECT and CT images of the digital patient.
+"""Scanner models: PET, SPECT (177Lu; 111In/99mTc SSTR SPECT) and CT of the digital patient.
 
 Image formation (emission)
 --------------------------
@@ -18,6 +18,11 @@ step conserves activity (up to the field-of-view edge), so the calibrated
 total of a large organ (with a margin of a few FWHM) reproduces the truth.
 Attenuation, scatter and dead time are taken as perfectly corrected.
 
+Nuclide-aware variants: :meth:`EmissionScanner.pet_for` (another positron emitter: count
+efficiency by positron yield, resolution by positron range) and
+:meth:`EmissionScanner.spect_for` (111In and 99mTc SSTR SPECT: the camera's resolution,
+sensitivity and noise from ``scintigraphy.toml``; 177Lu is :meth:`EmissionScanner.spect`).
+
 Examples
 --------
 >>> import numpy as np
@@ -32,7 +37,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -49,7 +54,9 @@ from sstrkit.phantom.ct_tissues import (
     structure_codes,
     texture_levels,
 )
-from sstrkit.phantom.parameters import parameters
+from sstrkit.phantom.parameters import parameters, scintigraphy_parameters
+from sstrkit.physics.nuclides import get_nuclide
+from sstrkit.physics.ranges import csda_range_water_mm
 
 __all__ = [
     "EmissionScanner",
@@ -59,7 +66,10 @@ __all__ = [
     "ct_noise",
     "fat_rim_mask",
     "fine_concentration",
+    "positron_range_fwhm_mm",
     "scanner_grid",
+    "spect_camera_parameters",
+    "spect_duration_s",
 ]
 
 FWHM_TO_SIGMA = 1.0 / math.sqrt(8.0 * math.log(2.0))
@@ -67,6 +77,43 @@ FWHM_TO_SIGMA = 1.0 / math.sqrt(8.0 * math.log(2.0))
 _CT_STRUCT_KEY0 = LESION_LABEL0 + 64
 #: Lowest CT number a scanner stores (12-bit images with rescale intercept −1024).
 _CT_MIN_HU = -1024.0
+
+
+def spect_camera_parameters(nuclide: str) -> dict[str, Any]:
+    """``scintigraphy.toml`` ``[cameras.<nuclide>]`` of a single-photon SSTR tracer's nuclide."""
+    cams = scintigraphy_parameters()["cameras"]
+    if nuclide not in cams:
+        raise InvalidInputError(
+            "SPECT nuclide",
+            expected="Lu-177 or " + " or ".join(cams),
+            actual=nuclide,
+        )
+    out: dict[str, Any] = cams[nuclide]
+    return out
+
+
+def spect_duration_s(nuclide: str = "Lu-177") -> float:
+    """SPECT acquisition duration (s): ``[spect]`` for 177Lu, the camera's for 111In/99mTc."""
+    if nuclide == "Lu-177":
+        return float(parameters()["spect"]["acquisition_duration_s"])
+    return float(spect_camera_parameters(nuclide)["spect_duration_s"])
+
+
+def positron_range_fwhm_mm(nuclide: str) -> float:
+    """Model FWHM (mm) of the positron-range blur of ``nuclide``.
+
+    ``range_fwhm_per_csda`` (``scintigraphy.toml`` ``[pet_nuclides]``) × the CSDA range in
+    water of a positron of the nuclide's mean positron energy (ICRP 107).
+
+    >>> round(positron_range_fwhm_mm("Ga-68"), 2), round(positron_range_fwhm_mm("Cu-64"), 2)
+    (1.73, 0.38)
+    """
+    nuc = get_nuclide(nuclide)
+    if not nuc.positron_fraction or nuc.beta_plus_mean_mev is None:
+        raise InvalidInputError("PET nuclide", expected="a positron emitter", actual=nuclide)
+    mean_e = nuc.beta_plus_mean_mev / nuc.positron_fraction
+    factor = float(scintigraphy_parameters()["pet_nuclides"]["range_fwhm_per_csda"])
+    return factor * float(csda_range_water_mm(mean_e))
 
 
 def scanner_grid(truth: Grid, voxel_mm: tuple[float, float, float]) -> Grid:
@@ -221,6 +268,42 @@ class EmissionScanner:
             float(p["calibration_cps_per_mbq"]) * 1e-6,
             float(p["noise_variance_factor"]),
             float(p["post_filter_fraction"]),
+        )
+
+    @classmethod
+    def pet_for(cls, nuclide: str) -> EmissionScanner:
+        """The PET of ``[pet]`` for another positron emitter (``Ga-68``: :meth:`pet` itself).
+
+        Count efficiency × positron yield / the 68Ga yield; FWHM² − r(68Ga)² + r(nuclide)²
+        with r the positron-range FWHM (:func:`positron_range_fwhm_mm`).
+        """
+        base = cls.pet()
+        if nuclide == "Ga-68":
+            return base
+        ga, nuc = get_nuclide("Ga-68"), get_nuclide(nuclide)
+        r_ga, r_x = positron_range_fwhm_mm("Ga-68"), positron_range_fwhm_mm(nuclide)
+        return replace(
+            base,
+            name=f"PET {nuc.name}",
+            fwhm_mm=math.sqrt(base.fwhm_mm**2 - r_ga**2 + r_x**2),
+            counts_per_bq_s=base.counts_per_bq_s * nuc.positron_fraction / ga.positron_fraction,
+        )
+
+    @classmethod
+    def spect_for(cls, nuclide: str) -> EmissionScanner:
+        """The SPECT of ``nuclide``: 177Lu as :meth:`spect`; 111In and 99mTc with their
+        camera's FWHM, calibration (both heads), noise amplification and post-filter share
+        (``scintigraphy.toml`` ``[cameras.*]``) on the ``[spect]`` voxel size."""
+        if nuclide == "Lu-177":
+            return cls.spect()
+        c = spect_camera_parameters(nuclide)
+        return cls(
+            f"SPECT {nuclide}",
+            float(parameters()["spect"]["voxel_mm"]),
+            float(c["spect_fwhm_mm"]),
+            float(c["spect_calibration_cps_per_mbq"]) * 1e-6,
+            float(c["spect_noise_variance_factor"]),
+            float(c["spect_post_filter_fraction"]),
         )
 
     def gaussian_sigma_mm(self) -> float:

@@ -1,4 +1,4 @@
-"""Optional projection + OSEM reconstruction path for the digital patient's 177Lu SPECT.
+"""Optional projection + OSEM reconstruction path for the digital patient's SPECT.
 
 The default SPECT of the phantom (:meth:`sstrkit.phantom.scanners.EmissionScanner.spect`)
 is formed in the image domain. This module offers a slower, more physical
@@ -33,6 +33,8 @@ Model
   unattenuated activity A recorded for the whole acquisition ``duration_s``
   gives A·S·duration counts summed over all views; each view is acquired for
   ``duration_s / n_views``.
+* **Other nuclides.** :meth:`SpectSystem.for_nuclide` gives the camera of the 111In and
+  99mTc SSTR SPECT (resolution, sensitivity, photon energy from ``scintigraphy.toml``).
 * **Not modelled.** Energy-window scatter (the projections are primary
   photons only, i.e. ideal scatter correction), septal penetration, the
   113 keV line, dead time, patient motion, decay during the acquisition.
@@ -89,7 +91,13 @@ from scipy import ndimage, sparse
 from sstrkit.errors import InvalidInputError
 from sstrkit.phantom.anatomy import Grid
 from sstrkit.phantom.parameters import parameters
-from sstrkit.phantom.scanners import FWHM_TO_SIGMA, box_resample, psf_kernel, scanner_grid
+from sstrkit.phantom.scanners import (
+    FWHM_TO_SIGMA,
+    box_resample,
+    psf_kernel,
+    scanner_grid,
+    spect_camera_parameters,
+)
 from sstrkit.physics.kernels import photon_coefficients_water
 from sstrkit.physics.nuclides import get_nuclide
 
@@ -207,6 +215,42 @@ class SpectSystem:
             fwhm_collimator_at_100mm_mm=coll_axis * 100.0 / base.radius_of_rotation_mm,
             energy_mev=float(energy),
             sensitivity_cps_per_mbq=float(p["calibration_cps_per_mbq"]),
+        )
+
+    @classmethod
+    def for_nuclide(cls, nuclide: str) -> SpectSystem:
+        """The camera for ``nuclide``: 177Lu is :meth:`default`; 111In and 99mTc take the
+        FWHM at the rotation axis, the sensitivity (both heads) and the photon energy of the
+        window with the largest share of counts from ``scintigraphy.toml`` ``[cameras.*]``
+        (for 111In the 171.3 keV window: the 245.4 keV photons, attenuated less, are
+        modelled at that energy), on the same orbit, views and intrinsic FWHM.
+
+        >>> s = SpectSystem.for_nuclide("In-111")
+        >>> round(float(s.fwhm_mm(s.radius_of_rotation_mm)), 6), s.energy_mev
+        (13.0, 0.1713)
+        """
+        if nuclide == "Lu-177":
+            return cls.default()
+        c = spect_camera_parameters(nuclide)
+        fractions = [float(f) for f in c["window_count_fraction"]]
+        energy = float(c["window_centre_kev"][fractions.index(max(fractions))]) / 1000.0
+        base = cls()
+        fwhm_axis = float(c["spect_fwhm_mm"])
+        if fwhm_axis <= base.fwhm_intrinsic_mm:
+            raise InvalidInputError(
+                f"[cameras.{nuclide}] spect_fwhm_mm",
+                expected=f"> {base.fwhm_intrinsic_mm} mm",
+                actual=fwhm_axis,
+            )
+        coll_axis = math.sqrt(fwhm_axis**2 - base.fwhm_intrinsic_mm**2)
+        return cls(
+            voxel_mm=float(parameters()["spect"]["voxel_mm"]),
+            n_views=base.n_views,
+            radius_of_rotation_mm=base.radius_of_rotation_mm,
+            fwhm_intrinsic_mm=base.fwhm_intrinsic_mm,
+            fwhm_collimator_at_100mm_mm=coll_axis * 100.0 / base.radius_of_rotation_mm,
+            energy_mev=energy,
+            sensitivity_cps_per_mbq=float(c["spect_calibration_cps_per_mbq"]),
         )
 
     def fwhm_mm(self, distance_mm: Any) -> NDArray[np.float64]:

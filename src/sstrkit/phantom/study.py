@@ -11,11 +11,14 @@ Layout (paths relative to the study folder; documented in ``docs/phantom.md``)::
     dicom/cycle<k>/spect_<hhh>h/NM.dcm      177Lu SPECT (Bq/mL) per cycle and time
                                   (spect_format "pet-slices": PT_0001.dcm ... in that folder)
     dicom/cycle<k>/spect_<hhh>h_ct/         its CT (same frame of reference as the SPECT)
+    dicom/<tracer>/wb_<hhh>h/, spect_<hhh>h/, pet_<hhh>h/ ...   --sstr-imaging (planar whole
+                                  body, SSTR SPECT/CT, 64Cu PET/CT; sstrkit.phantom.scintigraphy)
     truth/truth.json              masses, lesions, SUVs, TIAs, doses, activities, positioning
     truth/labels_baseline.nii.gz  label map at the PET (+ cycle 1) time; labels_cycle<k>...
                                   (all in the baseline 68Ga PET/CT coordinates)
     truth/labels.json             label value -> region name
     truth/rtstruct_baseline.dcm   baseline labels as RTSTRUCT on the PET/CT
+    truth/scintigraphy_<tracer>.json   per-lesion truth of each --sstr-imaging tracer
 
 Every scan session other than the baseline 68Ga PET/CT has its own frame of
 reference and, with ``StudyConfig.reposition`` (default), its own patient position
@@ -61,6 +64,8 @@ from sstrkit.phantom.anatomy import (
     build_anatomy,
 )
 from sstrkit.phantom.biology import Biology, draw_biology
+from sstrkit.phantom.scint_biodistribution import BASELINE_TRACER
+from sstrkit.phantom.scintigraphy import normalise_sstr_imaging, sstr_imaging_exams
 from sstrkit.phantom.study_records import patient_age_y as patient_age_y
 from sstrkit.phantom.study_records import study_manifest, write_clinical_files
 from sstrkit.phantom.study_scans import _ct_grid as _ct_grid
@@ -117,7 +122,11 @@ class StudyConfig:
     (False) the FDG+/SSTR- liver lesion, ``None`` draws it from the seed
     (:func:`has_fdg_discordant_lesion`). ``anatomy`` chooses the organ layout:
     ``"sstrkit"`` (the simulator's own) or ``"ornl-stylized"`` (the ORNL/MIRD stylized
-    adult, :mod:`sstrkit.phantom.stylized`; same ICRP 89 organ masses).
+    adult, :mod:`sstrkit.phantom.stylized`; same ICRP 89 organ masses). ``sstr_imaging``
+    names the SSTR imaging of the patient (:mod:`sstrkit.phantom.scintigraphy`):
+    ``"68Ga-DOTATATE"`` (the baseline PET/CT, always made), ``"111In-pentetreotide"``,
+    ``"99mTc-HYNIC-TOC"`` (planar whole body and SPECT/CT), ``"64Cu-DOTATATE"`` (PET/CT);
+    names in any case, each once.
     """
 
     seed: int = DEMO_SEED
@@ -139,6 +148,7 @@ class StudyConfig:
     labs: bool = True
     fdg_discordant_lesion: bool | None = None
     anatomy: Layout = "sstrkit"
+    sstr_imaging: tuple[str, ...] = (BASELINE_TRACER,)
     first_injection: _dt.datetime = field(
         default_factory=lambda: _dt.datetime(2025, 3, 3, 10, 0, tzinfo=TZ)
     )
@@ -185,6 +195,7 @@ class StudyConfig:
                 actual=self.anatomy,
                 fix="choose anatomy='sstrkit' (default) or 'ornl-stylized'",
             )
+        object.__setattr__(self, "sstr_imaging", normalise_sstr_imaging(self.sstr_imaging))
         if sorted(set(self.timepoints_h)) != list(self.timepoints_h):
             raise InvalidInputError(
                 "SPECT time points",
@@ -232,7 +243,9 @@ def make_study(
     The steps, in this order (the noise of every scan comes from one stream, so the
     order is part of the result): anatomy and biology; kinetics and truth per cycle
     (:func:`sstrkit.phantom.truth.simulate_therapy`); the PET/CT exams and the SPECT/CT
-    sessions (:class:`sstrkit.phantom.study_scans.ScanSessions`); the truth files
+    sessions (:class:`sstrkit.phantom.study_scans.ScanSessions`); the other SSTR imaging
+    of ``sstr_imaging`` (:func:`sstrkit.phantom.scintigraphy.sstr_imaging_exams`, own noise
+    streams); the truth files
     (:func:`sstrkit.phantom.truth_files.write_truth_files`); ``clinical.json``,
     ``case.json`` and the manifest (:mod:`sstrkit.phantom.study_records`).
     """
@@ -251,6 +264,8 @@ def make_study(
     scans = start_sessions(root, cfg, patient, model, baseline, rng if cfg.noise else None)
     pet_truth, extra_admin = scans.pet_exams(baseline, biology, cycles[0].injection_time, step)
     scan_times = scans.spect_sessions(cycles, step)
+    # Other SSTR imaging (--sstr-imaging): after every other scan, own noise streams.
+    sstr = sstr_imaging_exams(scans, baseline, biology, cycles[0].injection_time, step)
 
     step("truth files")
     truth, truth_refs = write_truth_files(
@@ -265,9 +280,11 @@ def make_study(
         scans.series,
         scans.positioning,
     )
-    write_clinical_files(root, cfg, spec, biology, cycles, extra_admin)
+    write_clinical_files(root, cfg, spec, biology, cycles, extra_admin + sstr.administrations)
     manifest = study_manifest(
         root, cfg, patient, spec, model, cycles, scans.series, truth, truth_refs
     )
+    if sstr.truth_files:
+        manifest["truth"]["scintigraphy"] = sstr.truth_files
     _atomic_json(root / "manifest.json", manifest)
     return manifest

@@ -101,6 +101,22 @@ def write_clinical_files(
     _atomic_json(root / "case.json", _case_file(cfg.seed, spec, cycles, clinical))
 
 
+def _config_record(cfg: StudyConfig) -> dict[str, Any]:
+    """The study's settings for the manifest's provenance.
+
+    ``sstr_imaging`` is left out at its default (the baseline PET only), so that a study
+    made without ``--sstr-imaging`` keeps the manifest it had before the option existed.
+    """
+    from sstrkit.phantom.scint_biodistribution import BASELINE_TRACER
+
+    out = {
+        k: (v.isoformat() if isinstance(v, _dt.datetime) else v) for k, v in cfg.__dict__.items()
+    }
+    if tuple(out.get("sstr_imaging", ())) == (BASELINE_TRACER,):
+        del out["sstr_imaging"]
+    return out
+
+
 def study_manifest(
     root: Path,
     cfg: StudyConfig,
@@ -156,11 +172,5 @@ def study_manifest(
         },
         "anatomy": _anatomy_note(cfg.anatomy),
         "field_of_view": _anatomy_note(cfg.anatomy)["field_of_view"],
-        "provenance": Step.make(
-            "phantom_make_study",
-            {
-                k: (v.isoformat() if isinstance(v, _dt.datetime) else v)
-                for k, v in cfg.__dict__.items()
-            },
-        ).to_dict(),
+        "provenance": Step.make("phantom_make_study", _config_record(cfg)).to_dict(),
     }

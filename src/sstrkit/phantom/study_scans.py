@@ -42,27 +42,34 @@ from sstrkit.phantom.biology import Biology
 from sstrkit.phantom.ct_tissues import ct_tissue_map
 from sstrkit.phantom.parameters import parameters
 from sstrkit.phantom.positioning import MovedAnatomy, RigidMotion, draw_motion, move_anatomy
-from sstrkit.phantom.scanners import EmissionScanner, ct_hu, fine_concentration, scanner_grid
+from sstrkit.phantom.scanners import (
+    EmissionScanner,
+    ct_hu,
+    fine_concentration,
+    scanner_grid,
+    spect_duration_s,
+)
 from sstrkit.phantom.truth import CycleTruth
 from sstrkit.physics.nuclides import get_nuclide
 
 if TYPE_CHECKING:
     from sstrkit.phantom.study import StudyConfig
 
-__all__ = ["ScanSessions", "region_concentrations_lu"]
+__all__ = ["PetAcquisition", "ScanSessions", "region_concentrations_lu"]
 
 Progress = Callable[[str], None]
 
 
-def _spect_system(truth_grid: Grid) -> Any:
+def _spect_system(truth_grid: Grid, nuclide: str = "Lu-177") -> Any:
     """The OSEM camera for this patient: the default orbit, widened to clear the body.
 
     The orbit radius (rotation axis to collimator face) is max(250 mm, half-diagonal of the
     axial field of view + 20 mm), as a body-contour-free orbit must clear the patient.
+    ``nuclide`` chooses the camera (:meth:`sstrkit.phantom.spect_recon.SpectSystem.for_nuclide`).
     """
     from sstrkit.phantom.spect_recon import SpectSystem
 
-    system = SpectSystem.default()
+    system = SpectSystem.for_nuclide(nuclide)
     grid = system.grid_for(truth_grid)
     _, ny, nx = grid.shape
     half_diag = 0.5 * math.hypot(nx, ny) * system.voxel_mm
@@ -163,6 +170,30 @@ def _spect_units(recon: str) -> str:
 
 
 # ---------------------------------------------------------------- sessions
+@dataclass(frozen=True)
+class PetAcquisition:
+    """One static PET/CT for :meth:`ScanSessions.static_pet`.
+
+    ``role`` names the session (patient position, UIDs); ``suv_tracer`` the
+    :meth:`sstrkit.phantom.biology.Biology.suv` key (DOTATATE, DOTATOC, FDG) of the
+    uptake; ``scanner`` images it for ``duration_s``; the PET goes to ``folder`` and its
+    CT to ``folder`` + ``_ct``.
+    """
+
+    role: str
+    agent: str
+    nuclide: str
+    suv_tracer: str
+    injection_time: _dt.datetime
+    scan_time: _dt.datetime
+    activity_bq: float
+    duration_s: float
+    folder: Path
+    scanner: EmissionScanner
+    study: StudyInfo
+    description: str
+
+
 @dataclass
 class ScanSessions:
     """The scan sessions of one study and what they share.
@@ -284,24 +315,53 @@ class ScanSessions:
         inj = day.replace(hour=9, minute=0)
         mbq_kg = float(pp["fdg_injected_mbq_per_kg" if role == "fdg" else "injected_mbq_per_kg"])
         weight_kg = float(self.patient.weight_kg or 0.0)  # the study's weight (from the spec)
-        a_inj = round(mbq_kg * weight_kg) * 1e6
-        t_scan = inj + _dt.timedelta(minutes=float(pp["uptake_time_min"]))
-        nuc = get_nuclide(nuclide)
-        decayed = a_inj * float(np.exp(-nuc.decay_constant_per_s * (t_scan - inj).total_seconds()))
+        folder = (
+            self.root / "dicom" / ("pet_fdg" if role == "fdg" else f"pet_{cfg.pet_tracer.lower()}")
+        )
+        acq = PetAcquisition(
+            role=role,
+            agent=agent,
+            nuclide=nuclide,
+            suv_tracer="FDG" if role == "fdg" else cfg.pet_tracer,
+            injection_time=inj,
+            scan_time=inj + _dt.timedelta(minutes=float(pp["uptake_time_min"])),
+            activity_bq=round(mbq_kg * weight_kg) * 1e6,
+            duration_s=float(pp["frame_duration_s"]),
+            folder=folder,
+            scanner=self.pet_scanner,
+            study=StudyInfo(
+                study_uid=_uid(seed, role, "study"),
+                study_time=inj,
+                description=f"{agent} PET/CT",
+                accession_number=f"PH{seed:04d}{role.upper()}",
+            ),
+            description=f"{agent} PET",
+        )
+        truth, admin, entry, ct = self.static_pet(acq, baseline, biology)
+        self.series[role] = entry
+        self.series[f"{role}_ct"] = ct
+        return truth, admin
+
+    def static_pet(
+        self, acq: PetAcquisition, baseline: Anatomy, biology: Biology
+    ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], dict[str, Any]]:
+        """Simulate and write one static PET/CT (:class:`PetAcquisition`).
+
+        The patient of session ``acq.role`` is imaged with the baseline SUVs of
+        ``acq.suv_tracer`` scaled by the decayed injected activity; returns the exam's truth,
+        its administration, and the manifest entries of the PET and of its CT.
+        """
+        seed, role = self.cfg.seed, acq.role
+        nuc = get_nuclide(acq.nuclide)
+        weight_kg = float(self.patient.weight_kg or 0.0)
+        elapsed = (acq.scan_time - acq.injection_time).total_seconds()
+        decayed = acq.activity_bq * float(np.exp(-nuc.decay_constant_per_s * elapsed))
         scale = decayed / (weight_kg * 1000.0)
-        tracer = "FDG" if role == "fdg" else cfg.pet_tracer
-        table = _pet_table(baseline, biology, tracer, scale)
+        table = _pet_table(baseline, biology, acq.suv_tracer, scale)
         patient_now = self.session_patient(baseline, role)
         conc = fine_concentration(patient_now.anatomy, table)
-        duration_s = float(pp["frame_duration_s"])
-        img, grid, info = self.pet_scanner.image(
-            conc, self.truth_grid, duration_s=duration_s, rng=self.noise_rng
-        )
-        study = StudyInfo(
-            study_uid=_uid(seed, role, "study"),
-            study_time=inj,
-            description=f"{agent} PET/CT",
-            accession_number=f"PH{seed:04d}{role.upper()}",
+        img, grid, info = acq.scanner.image(
+            conc, self.truth_grid, duration_s=acq.duration_s, rng=self.noise_rng
         )
         for_uid = _uid(seed, role, "for")
         vol = _volume(
@@ -310,60 +370,58 @@ class ScanSessions:
             unit="Bq/mL",
             quantity="activity_concentration",
             modality="PT",
-            time=t_scan,
+            time=acq.scan_time,
             for_uid=for_uid,
             name=role,
             params=info,
         )
-        folder = (
-            self.root / "dicom" / ("pet_fdg" if role == "fdg" else f"pet_{cfg.pet_tracer.lower()}")
-        )
         uid = _uid(seed, role, "series")
         write_pet_series(
             vol,
-            folder,
+            acq.folder,
             patient=self.patient,
-            study=study,
-            radiopharmaceutical=Radiopharmaceutical(agent, nuclide, a_inj, inj),
-            series_description=f"{agent} PET",
+            study=acq.study,
+            radiopharmaceutical=Radiopharmaceutical(
+                acq.agent, acq.nuclide, acq.activity_bq, acq.injection_time
+            ),
+            series_description=acq.description,
             series_number=next(self.number),
             series_uid=uid,
-            frame_duration_s=duration_s,
+            frame_duration_s=acq.duration_s,
         )
-        self.series[role] = {
-            "path": self.rel(folder),
+        entry = {
+            "path": self.rel(acq.folder),
             "series_uid": uid,
             "frame_of_reference_uid": for_uid,
-            "tracer": agent,
-            "nuclide": nuclide,
-            "injection_time": inj.isoformat(),
-            "injected_activity_bq": a_inj,
-            "time": t_scan.isoformat(),
-            "frame_duration_s": duration_s,
-            "voxel_mm": self.pet_scanner.voxel_mm,
-            "fwhm_mm": self.pet_scanner.fwhm_mm,
+            "tracer": acq.agent,
+            "nuclide": acq.nuclide,
+            "injection_time": acq.injection_time.isoformat(),
+            "injected_activity_bq": acq.activity_bq,
+            "time": acq.scan_time.isoformat(),
+            "frame_duration_s": acq.duration_s,
+            "voxel_mm": acq.scanner.voxel_mm,
+            "fwhm_mm": acq.scanner.fwhm_mm,
         }
-        ct_folder = folder.with_name(folder.name + "_ct")
-        ct_time = t_scan - _dt.timedelta(minutes=2)
-        ct = self.write_ct(patient_now, ct_folder, ct_time, for_uid, study, f"{role}_ct")
-        self.series[f"{role}_ct"] = ct
+        ct_folder = acq.folder.with_name(acq.folder.name + "_ct")
+        ct_time = acq.scan_time - _dt.timedelta(minutes=2)
+        ct = self.write_ct(patient_now, ct_folder, ct_time, for_uid, acq.study, f"{role}_ct")
         self.record_position(role, patient_now, for_uid, uid, ct["series_uid"])
         admin = {
             "cycle": None,
-            "radiopharmaceutical": agent,
-            "nuclide": nuclide,
-            "activity_bq": a_inj,
-            "time": inj.isoformat(),
+            "radiopharmaceutical": acq.agent,
+            "nuclide": acq.nuclide,
+            "activity_bq": acq.activity_bq,
+            "time": acq.injection_time.isoformat(),
         }
-        regions = {n: biology.suv(n, tracer) for n in LABELS}
-        regions.update({les.id: biology.suv(les.id, tracer) for les in self.model.lesions})
+        regions = {n: biology.suv(n, acq.suv_tracer) for n in LABELS}
+        regions.update({les.id: biology.suv(les.id, acq.suv_tracer) for les in self.model.lesions})
         truth = {
-            "tracer": agent,
+            "tracer": acq.agent,
             "suv_bw": regions,
             "activity_concentration_bq_ml": {k: v * scale for k, v in regions.items()},
             "suv_scale_bq_ml_per_suv": scale,
         }
-        return truth, admin
+        return truth, admin, entry, ct
 
     def pet_exams(
         self, baseline: Anatomy, biology: Biology, first_injection: _dt.datetime, step: Progress
@@ -385,14 +443,18 @@ class ScanSessions:
 
     # --------------------------------------------------------- SPECT/CT per cycle and time
     def _spect_image(
-        self, patient_now: MovedAnatomy, conc: NDArray[Any]
+        self, patient_now: MovedAnatomy, conc: NDArray[Any], nuclide: str = "Lu-177"
     ) -> tuple[NDArray[Any], Grid, dict[str, Any], float | None]:
-        """The SPECT image (Bq/mL), its grid, its parameters and its FWHM (None for OSEM)."""
-        duration_s = float(parameters()["spect"]["acquisition_duration_s"])
+        """The SPECT image (Bq/mL), its grid, its parameters and its FWHM (None for OSEM).
+
+        ``nuclide`` chooses the camera: 177Lu (the post-therapy SPECT), or the 111In and
+        99mTc SSTR SPECT (:meth:`EmissionScanner.spect_for`, ``SpectSystem.for_nuclide``).
+        """
+        duration_s = spect_duration_s(nuclide)
         if self.cfg.spect_recon == "osem":
             from sstrkit.phantom.spect_recon import reconstruct_spect
 
-            system = _spect_system(self.truth_grid)
+            system = _spect_system(self.truth_grid, nuclide)
             hu = ct_hu(
                 patient_now.anatomy,
                 system.grid_for(self.truth_grid),
@@ -412,10 +474,11 @@ class ScanSessions:
             # recovers 0.86, not the 0.65 of an 11 mm Gaussian): no value, so that no
             # Gaussian partial-volume correction is applied downstream.
             return img, grid, info, None
-        img, grid, info = self.spect_scanner.image(
+        scanner = self.spect_scanner if nuclide == "Lu-177" else EmissionScanner.spect_for(nuclide)
+        img, grid, info = scanner.image(
             conc, self.truth_grid, duration_s=duration_s, rng=self.noise_rng
         )
-        return img, grid, info, self.spect_scanner.fwhm_mm
+        return img, grid, info, scanner.fwhm_mm
 
     def _write_spect(
         self,

@@ -36,9 +36,12 @@ __all__ = [
     "EmissionEntry",
     "LabRecord",
     "Manifest",
+    "PlanarEntry",
     "Segmentation",
     "SpectCtEntry",
     "SpectEntry",
+    "SstrSpectCtEntry",
+    "SstrSpectEntry",
     "parse_clinical",
     "parse_manifest",
     "schemas",
@@ -109,6 +112,36 @@ class SpectCtEntry(CtEntry):
     hours_post_injection: float = Field(gt=0)
 
 
+class EnergyWindow(_Model):
+    """An acquisition energy window (keV)."""
+
+    name: str | None = None
+    lower_kev: float = Field(gt=0)
+    upper_kev: float = Field(gt=0)
+
+
+class PlanarEntry(EmissionEntry):
+    """A planar whole-body SSTR scintigraphy (anterior + posterior views) at one time point."""
+
+    hours_post_injection: float = Field(gt=0)
+    energy_windows: list[EnergyWindow] = Field(default_factory=list)
+
+
+class SstrSpectEntry(EmissionEntry):
+    """A diagnostic 111In/99mTc SSTR SPECT; ``calibration_cps_per_mbq`` converts counts."""
+
+    hours_post_injection: float = Field(gt=0)
+    calibration_cps_per_mbq: float | None = Field(default=None, gt=0)
+    units: str | None = None
+    energy_windows: list[EnergyWindow] = Field(default_factory=list)
+
+
+class SstrSpectCtEntry(CtEntry):
+    """The CT of a diagnostic SSTR SPECT."""
+
+    hours_post_injection: float = Field(gt=0)
+
+
 class Series(_Model):
     pet: EmissionEntry | None = None
     pet_ct: CtEntry | None = None
@@ -116,6 +149,9 @@ class Series(_Model):
     fdg_ct: CtEntry | None = None
     spect: list[SpectEntry] = Field(default_factory=list)
     spect_ct: list[SpectCtEntry] = Field(default_factory=list)
+    scintigraphy_planar: list[PlanarEntry] = Field(default_factory=list)
+    sstr_spect: list[SstrSpectEntry] = Field(default_factory=list)
+    sstr_spect_ct: list[SstrSpectCtEntry] = Field(default_factory=list)
 
 
 class Segmentation(_Model):

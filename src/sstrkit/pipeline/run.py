@@ -52,6 +52,19 @@ __all__ = [
 
 
 # -------------------------------------------------------------------- driver
+def _scintigraphy_stages(study: Study, res: RunResult) -> list[tuple[str, Callable[[], Any]]]:
+    """The scintigraphy and concordance stages, only for a study that has scintigraphy."""
+    series = study.manifest.get("series", {})
+    if not (series.get("scintigraphy_planar") or series.get("sstr_spect")):
+        return []
+    from sstrkit.pipeline.stages.scintigraphy import stage_concordance, stage_scintigraphy
+
+    return [
+        ("scintigraphy", lambda: stage_scintigraphy(study, res)),
+        ("concordance", lambda: stage_concordance(study, res)),
+    ]
+
+
 def run_study(
     study_dir: str | Path,
     out: str | Path,
@@ -117,6 +130,7 @@ def run_study(
     stages: list[tuple[str, Callable[[], StageResult]]] = [
         ("import", lambda: stage_import(study, res)),
         ("reading", lambda: stage_reading(study, res)),
+        *_scintigraphy_stages(study, res),
         ("dosimetry", lambda: stage_dosimetry(study, res, say)),
         ("planning", lambda: stage_planning(study, res)),
         ("follow-up", lambda: stage_followup(study, res)),

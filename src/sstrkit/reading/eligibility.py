@@ -256,14 +256,25 @@ class Rule:
     required: bool = True
     therapies: tuple[str, ...] = ()
     tracers: tuple[str, ...] = ()
+    #: Imaging tracers the rule does not apply to (e.g. a PET rule that scintigraphy
+    #: replaces by its own); checked after ``tracers``.
+    not_tracers: tuple[str, ...] = ()
 
     def applies(self, therapy: str | None, tracer: str | None) -> bool:
+        """True when the rule holds for this therapy and imaging tracer.
+
+        >>> r = Rule("k", "", "n_lesions", ">=", 1.0, "", "", not_tracers=("111In-pentetreotide",))
+        >>> r.applies(None, None), r.applies(None, "111In-Pentetreotide")
+        (True, False)
+        """
+
         def ok(names: tuple[str, ...], value: str | None) -> bool:
             if not names:
                 return True
             return value is not None and value.lower() in {n.lower() for n in names}
 
-        return ok(self.therapies, therapy) and ok(self.tracers, tracer)
+        excluded = tracer is not None and tracer.lower() in {n.lower() for n in self.not_tracers}
+        return ok(self.therapies, therapy) and ok(self.tracers, tracer) and not excluded
 
 
 @dataclass(frozen=True)
@@ -388,6 +399,7 @@ def load_rules(path: str | Path | None = None) -> tuple[tuple[Rule, ...], str]:
                 required=bool(r.get("required", True)),
                 therapies=tuple(str(t) for t in r.get("therapies", ())),
                 tracers=tuple(str(t) for t in r.get("tracers", ())),
+                not_tracers=tuple(str(t) for t in r.get("not_tracers", ())),
             )
         )
     return tuple(rules), name

@@ -17,6 +17,14 @@
   (``suv_dicom``) and the lesion RTSTRUCT ``lesions_rtstruct.dcm``
   (``lesions_rtstruct``, when there are lesions); ``exports``.
 
+SSTR scintigraphy has its own jobs: :func:`run_planar_reading_job` (a planar
+whole-body study → :func:`~sstrkit.reading.planar.read_planar`; ``reading.json`` with
+``"modality": "planar"``, ``planar_views.png`` — anterior and posterior side by side,
+inverted grey scale, lesions marked — and ``planar_gm.png``, the geometric mean with the
+reference ROIs) and :func:`run_spect_reading_job` (an 111In/99mTc SPECT loaded by
+:func:`load_sstr_spect` → :func:`~sstrkit.reading.spect.read_sstr_spect`, written by
+:func:`write_reading_outputs` like a PET reading, ``"modality": "spect"``).
+
 ``reading.json`` is :meth:`~sstrkit.reading.reader.ReadingResult.to_dict` followed by
 the input ``warnings`` (``warnings_in_json``), the caller's ``extra`` keys and the file
 index under ``index_key``. :meth:`ReadingOutputs.for_read` is what ``sstrkit read``
@@ -34,6 +42,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 
+import numpy as np
+
 from sstrkit.core.atomic import write_json_atomic
 from sstrkit.core.volume import Volume
 from sstrkit.reading.eligibility import Labs, Rule
@@ -41,14 +51,24 @@ from sstrkit.reading.reader import ReadingResult, read_sstr_pet, write_organ_seg
 from sstrkit.reading.segmentation import SegmentationSettings
 
 if TYPE_CHECKING:
+    import datetime as _dt
+
+    from sstrkit.io.planar import PlanarWholeBody
     from sstrkit.organs.model import OrganSegmentation
+    from sstrkit.reading.planar import PlanarReading, PlanarSettings
 
 __all__ = [
     "READING_SOURCE",
+    "PlanarJob",
     "ReadingInputs",
     "ReadingJob",
     "ReadingOutputs",
+    "SpectInput",
+    "load_sstr_spect",
+    "run_planar_reading_job",
     "run_reading_job",
+    "run_spect_reading_job",
+    "write_planar_images",
     "write_reading_outputs",
 ]
 
@@ -341,3 +361,242 @@ def _write_dicom_exports(
         )
         files["lesions_rtstruct"] = str(summary.path)
     return files
+
+
+# --------------------------------------------------------------------------- scintigraphy
+@dataclass(frozen=True)
+class PlanarJob:
+    """A planar reading and what was written (``files``, ``document`` = ``reading.json``)."""
+
+    reading: PlanarReading
+    study: PlanarWholeBody
+    json_path: Path
+    files: dict[str, Any] = field(default_factory=dict)
+    document: dict[str, Any] = field(default_factory=dict)
+
+
+def run_planar_reading_job(
+    study: PlanarWholeBody,
+    out: str | os.PathLike[str],
+    *,
+    settings: PlanarSettings | None = None,
+    images: bool = True,
+    extra: Mapping[str, Any] | None = None,
+    say: Say | None = None,
+) -> PlanarJob:
+    """Read a planar whole-body study (:func:`~sstrkit.reading.planar.read_planar`) and write
+    ``reading.json`` (the reading, the study's description under ``"study"``, its
+    warnings, ``extra`` keys, the file index ``files``) and, with ``images``,
+    :func:`write_planar_images`."""
+    from sstrkit.reading.planar import read_planar
+
+    reading = read_planar(study, settings=settings)
+    folder = Path(out)
+    json_path = folder / "reading.json"
+    files: dict[str, Any] = {"reading_json": str(json_path)}
+    if images:
+        if say is not None:
+            say("writing images…")
+        files.update(write_planar_images(study, reading, folder))
+    doc = reading.to_dict()
+    doc["study"] = study.to_dict()
+    doc["warnings"] = list(dict.fromkeys(study.warnings))
+    doc.update(extra or {})
+    doc["files"] = files
+    write_json_atomic(json_path, doc)
+    return PlanarJob(reading, study, json_path, files, doc)
+
+
+def write_planar_images(
+    study: PlanarWholeBody, reading: PlanarReading, folder: Path
+) -> dict[str, str]:
+    """``planar_views.png`` (anterior and posterior side by side, inverted grey scale, as a
+    reader reads them: patient's right on the left of the anterior view, on the right of
+    the posterior; lesions circled and numbered) and ``planar_gm.png`` (the geometric
+    mean with the liver and spleen ROIs outlined and each lesion's grade)."""
+    from matplotlib.figure import Figure
+
+    from sstrkit.reading.images import save_figure
+
+    ant, post, gm = study.anterior, study.posterior, study.geometric_mean()
+    rows = np.nonzero(gm.sum(axis=1) > 0.02 * float(gm.sum(axis=1).max()))[0]
+    lo, hi = (int(rows.min()), int(rows.max()) + 1) if rows.size else (0, gm.shape[0])
+    pad = max((hi - lo) // 20, 5)
+    lo, hi = max(lo - pad, 0), min(hi + pad, gm.shape[0])
+    dy, dx = study.pixel_spacing_mm
+    extent = (0.0, gm.shape[1] * dx, hi * dy, lo * dy)
+    width = gm.shape[1] * dx
+    top = float(np.percentile(np.concatenate([ant[lo:hi].ravel(), post[lo:hi].ravel()]), 99.5))
+    fig = Figure(figsize=(9, 9))
+    axes = fig.subplots(1, 2)
+    panels = ((axes[0], ant, "ANT", ("R", "L")), (axes[1], post, "POST", ("L", "R")))
+    for ax, view, label, sides in panels:
+        ax.imshow(view[lo:hi], cmap="gray_r", vmin=0, vmax=max(top, 1.0), extent=extent)
+        ax.set_title(f"{label} {study.hours_post_injection:.0f} h p.i.")
+        ax.text(0.02, 0.01, sides[0], transform=ax.transAxes, fontsize=12, color="tab:blue")
+        ax.text(0.95, 0.01, sides[1], transform=ax.transAxes, fontsize=12, color="tab:blue")
+        ax.set_xlabel("mm")
+    for le in reading.lesions:
+        r, c = le.position_mm
+        for ax, col in ((axes[0], c), (axes[1], width - c)):
+            ax.add_patch(_circle((col, r), max(le.diameter_mm / 2 + 6.0, 10.0)))
+            ax.text(col + 12, r, str(le.id), color="tab:red", fontsize=9)
+    fig.suptitle(f"{reading.tracer or study.radionuclide}: planar whole body (inverted grey)")
+    views = save_figure(fig, folder / "planar_views.png")
+    fig2 = Figure(figsize=(5, 9))
+    ax = fig2.subplots(1, 1)
+    gm_top = max(float(np.percentile(gm[lo:hi], 99.5)), 1.0)
+    ax.imshow(gm[lo:hi], cmap="gray_r", vmin=0, vmax=gm_top, extent=extent)
+    for ref, colour in ((reading.liver, "tab:green"), (reading.spleen, "tab:purple")):
+        if ref is not None:
+            ax.contour(
+                ref.mask[lo:hi].astype(float),
+                levels=[0.5],
+                colors=colour,
+                linewidths=0.8,
+                extent=(0.0, width, lo * dy, hi * dy),
+            )
+    for le in reading.lesions:
+        r, c = le.position_mm
+        ax.add_patch(_circle((c, r), max(le.diameter_mm / 2 + 6.0, 10.0)))
+        grade = "-" if le.krenning is None else str(le.krenning)
+        ax.text(c + 12, r, f"{le.id}: K{grade}", color="tab:red", fontsize=8)
+    ax.set_title("geometric mean: liver (green), spleen (purple) ROIs")
+    gm_png = save_figure(fig2, folder / "planar_gm.png")
+    return {"planar_views": str(views), "planar_gm": str(gm_png)}
+
+
+def _circle(centre: tuple[float, float], radius: float) -> Any:
+    from matplotlib.patches import Circle
+
+    return Circle(centre, radius, fill=False, edgecolor="tab:red", linewidth=1.0)
+
+
+@dataclass(frozen=True)
+class SpectInput:
+    """An SSTR SPECT read from DICOM: Bq/mL and SUVbw volumes and its administration."""
+
+    activity: Volume
+    suv: Volume
+    nuclide: str | None
+    tracer: str | None
+    injected_activity_bq: float
+    injection_time: _dt.datetime
+    weight_kg: float
+    hours_post_injection: float
+    warnings: tuple[str, ...] = ()
+
+
+def load_sstr_spect(
+    path: Path,
+    *,
+    series_uid: str | None = None,
+    calibration_cps_per_mbq: float | None = None,
+) -> SpectInput:
+    """An 111In/99mTc SPECT (NM or PET-slice layout) as Bq/mL and SUVbw.
+
+    Counts (Units ``CNTS``) need the camera calibration ``calibration_cps_per_mbq``
+    (as the 177Lu SPECT's ``calibration_cps_per_mbq``); BQML is used as is. The SUV is
+    body-weight SUV with the dose decayed to the scan (:func:`sstrkit.io.suv.compute_suv`,
+    half-life of the header's nuclide, ICRP 107).
+    """
+    import datetime as dt
+
+    from sstrkit.errors import DicomMetadataError
+    from sstrkit.io.dicom_read import read_series
+    from sstrkit.io.suv import Overrides, compute_suv
+    from sstrkit.io.suv_nuclide import _identify_nuclide
+
+    series = read_series(path, series_uid=series_uid, modalities=("NM", "PT"))
+    overrides = Overrides(sensitivity_cps_per_mbq=calibration_cps_per_mbq)
+    res = compute_suv(series, "bw", overrides)
+    if res.suv is None or res.activity is None:
+        raise DicomMetadataError("SPECT SUV", expected="computable SUVbw", actual="none")
+    params = res.parameters
+    injection = dt.datetime.fromisoformat(str(params["injection_time"]))
+    reference = res.reference_time or injection
+    nuclide, _ = _identify_nuclide(series.header, None)
+    item = (series.header.get("RadiopharmaceuticalInformationSequence") or [None])[0]
+    tracer = str(item.get("Radiopharmaceutical") or "") or None if item is not None else None
+    return SpectInput(
+        activity=res.activity,
+        suv=res.suv,
+        nuclide=nuclide,
+        tracer=tracer,
+        injected_activity_bq=float(params["injected_activity_bq"]),
+        injection_time=injection,
+        weight_kg=float(params["normalizing_measure"]) / 1000.0,
+        hours_post_injection=(reference - injection).total_seconds() / 3600.0,
+        warnings=tuple(dict.fromkeys([*series.warnings, *res.warnings])),
+    )
+
+
+#: The SSTR scintigraphy tracer assumed from the nuclide when the header names none.
+DEFAULT_SCINTIGRAPHY_TRACER = {"In-111": "111In-pentetreotide", "Tc-99m": "99mTc-HYNIC-TOC"}
+
+
+def run_spect_reading_job(
+    spect: SpectInput,
+    out: str | os.PathLike[str],
+    outputs: ReadingOutputs | None = None,
+    *,
+    ct: Volume | None = None,
+    tracer: str | None = None,
+    organs: Volume | None = None,
+    organ_names: Mapping[int, str] | None = None,
+    organs_source: str | None = None,
+    resample_labels: bool = False,
+    auto_organs: bool = True,
+    labs: Labs | None = None,
+    rules: tuple[Sequence[Rule], str] | None = None,
+    therapy: str | None = "177Lu-DOTATATE",
+    fwhm_mm: float | None = None,
+    seeds_mm: Sequence[Sequence[float]] = (),
+    say: Say | None = None,
+) -> ReadingJob:
+    """Read an SSTR SPECT (:func:`~sstrkit.reading.spect.read_sstr_spect`) and write its
+    outputs like a PET reading (:func:`write_reading_outputs`; images on the SUVbw).
+
+    ``tracer`` defaults to the header's radiopharmaceutical, else the usual tracer of the
+    nuclide (:data:`DEFAULT_SCINTIGRAPHY_TRACER`).
+    """
+    from sstrkit.reading.patterns import tracer_pattern
+    from sstrkit.reading.spect import read_sstr_spect
+
+    name = tracer
+    if name is None and spect.tracer and tracer_pattern(spect.tracer) is not None:
+        name = spect.tracer
+    if name is None:
+        name = DEFAULT_SCINTIGRAPHY_TRACER.get(spect.nuclide or "", spect.tracer or "")
+    tell = say or (lambda _m: None)
+    if organs is None and ct is not None and auto_organs:
+        tell("segmenting the organs on the CT (automatic)…")
+    result = read_sstr_spect(
+        spect.activity,
+        ct=ct,
+        tracer=name,
+        hours_post_injection=spect.hours_post_injection,
+        injected_activity_bq=spect.injected_activity_bq,
+        weight_kg=spect.weight_kg,
+        injection_time=spect.injection_time,
+        organs=organs,
+        organ_names=organ_names,
+        resample_labels=resample_labels,
+        auto_organs=auto_organs,
+        organs_source=organs_source,
+        labs=labs,
+        rules=rules,
+        therapy=therapy,
+        fwhm_mm=fwhm_mm,
+        seeds_mm=seeds_mm,
+    )
+    inputs = ReadingInputs(
+        suv=spect.suv,
+        ct=ct,
+        organs=organs,
+        organ_names=organ_names,
+        organs_source=organs_source,
+        labs=labs,
+        warnings=spect.warnings,
+    )
+    return write_reading_outputs(result, inputs, out, outputs, say=say)

@@ -18,11 +18,16 @@ Modules: :mod:`~sstrkit.registry.schema` (tables), :mod:`~sstrkit.registry.db`
 (URL, engine, migrations), :mod:`~sstrkit.registry.ingest` (a run folder → rows),
 :mod:`~sstrkit.registry.clinical` (follow-up sections of clinical.json),
 :mod:`~sstrkit.registry.store` (:class:`Registry`), :mod:`~sstrkit.registry.cohort`
-(cohort tables and export), :mod:`~sstrkit.registry.records` (answers).
+(cohort tables and export), :mod:`~sstrkit.registry.records` (answers);
+for the web review :mod:`~sstrkit.registry.review_schema` (accounts, sessions,
+decisions, comments), :mod:`~sstrkit.registry.accounts` and
+:mod:`~sstrkit.registry.approvals` (the append-only audit trail).
 """
 
 from __future__ import annotations
 
+# the web review's tables (review_schema) belong to the metadata wherever the registry is used
+from sstrkit.registry import review_schema as _review_schema  # noqa: F401
 from sstrkit.registry.cohort import CohortTables
 from sstrkit.registry.db import default_url, resolve_url
 from sstrkit.registry.ingest import RunData, read_run_folder

@@ -3,7 +3,8 @@
 :func:`intake_study` finds every series in a folder tree by content
 (:func:`sstrkit.io.discover.discover`: per-slice or multi-frame files, nested
 folders, a DICOMDIR is skipped), gives each series a role from its headers
-(SSTR PET, FDG PET, therapy SPECT, the CT of each emission scan), groups the
+(SSTR PET, FDG PET, therapy SPECT, SSTR scintigraphy — planar whole-body time points
+and 111In/99mTc SPECT —, the CT of each emission scan), groups the
 therapy SPECTs into cycles by their administration, computes the hours after
 injection and writes a validated ``manifest.json`` (version 2) in the study
 folder. Every choice that is not certain is reported as a note with the
@@ -20,6 +21,8 @@ The package's modules, in the order intake uses them:
 - :mod:`~sstrkit.pipeline.intake.clinical`: ``clinical.json`` administrations and
   the patient block;
 - :mod:`~sstrkit.pipeline.intake.cycles`: therapy cycles and time points;
+- :mod:`~sstrkit.pipeline.intake.scintigraphy`: SSTR scintigraphy roles (planar whole-body
+  time points, 111In/99mTc SPECT);
 - :mod:`~sstrkit.pipeline.intake.segmentation`: the NIfTI label map or DICOM SEG;
 - :mod:`~sstrkit.pipeline.intake.assembly`: manifest entries, validation, review table;
 - :mod:`~sstrkit.pipeline.intake.driver`: :func:`intake_study`, the steps in order.
@@ -53,6 +56,9 @@ from sstrkit.pipeline.intake.roles import SAME_EXAM as SAME_EXAM
 from sstrkit.pipeline.intake.roles import SSTR_PET_NUCLIDES as SSTR_PET_NUCLIDES
 from sstrkit.pipeline.intake.roles import SSTR_WORDS as SSTR_WORDS
 from sstrkit.pipeline.intake.roles import THERAPY_NUCLIDES as THERAPY_NUCLIDES
+from sstrkit.pipeline.intake.scintigraphy import (
+    SCINTIGRAPHY_NUCLIDES as SCINTIGRAPHY_NUCLIDES,
+)
 from sstrkit.pipeline.intake.series import CT_SOP as CT_SOP
 from sstrkit.pipeline.intake.series import NM_SOP as NM_SOP
 from sstrkit.pipeline.intake.series import PET_SOP as PET_SOP

@@ -128,6 +128,22 @@ class _SpectCt(_Ct):
     hours_post_injection: float = Field(gt=0)
 
 
+class _Planar(_Emission):
+    hours_post_injection: float = Field(gt=0)
+    energy_windows: list[_Window]
+
+
+class _SstrSpect(_Emission):
+    hours_post_injection: float = Field(gt=0)
+    fwhm_mm: float | None = None
+    calibration_cps_per_mbq: float | None = Field(default=None, gt=0)
+    energy_windows: list[_Window]
+
+
+class _SstrSpectCt(_Ct):
+    hours_post_injection: float = Field(gt=0)
+
+
 class _SeriesModel(_Strict):
     pet: _Emission | None
     pet_ct: _Ct | None
@@ -135,6 +151,9 @@ class _SeriesModel(_Strict):
     fdg_ct: _Ct | None
     spect: list[_Spect]
     spect_ct: list[_SpectCt]
+    scintigraphy_planar: list[_Planar] = []
+    sstr_spect: list[_SstrSpect] = []
+    sstr_spect_ct: list[_SstrSpectCt] = []
 
     @model_validator(mode="after")
     def _cycles(self) -> _SeriesModel:
@@ -147,8 +166,14 @@ class _SeriesModel(_Strict):
         missing = {(c.cycle, c.hours_post_injection) for c in self.spect_ct} - set(keys)
         if missing:
             raise ValueError(f"spect_ct entries without a SPECT: {sorted(missing)}")
-        if self.pet is None and not self.spect:
-            raise ValueError("neither an SSTR PET nor a therapy SPECT")
+        if self.pet is None and not (self.spect or self.scintigraphy_planar or self.sstr_spect):
+            raise ValueError("neither an SSTR PET, a therapy SPECT nor an SSTR scintigraphy")
+        hours = [p.hours_post_injection for p in self.sstr_spect]
+        if len(set(hours)) != len(hours):
+            raise ValueError("two SSTR SPECT entries share hours_post_injection")
+        missing_s = {c.hours_post_injection for c in self.sstr_spect_ct} - set(hours)
+        if missing_s:
+            raise ValueError(f"sstr_spect_ct entries without an SSTR SPECT: {sorted(missing_s)}")
         return self
 
 
@@ -173,7 +198,13 @@ class _IntakeModel(_Strict):
     source: str
     sstrkit_version: str
     notes: list[str]
-    overrides: dict[str, Literal["pet", "pet_ct", "fdg", "fdg_ct", "spect", "spect_ct", "ignore"]]
+    overrides: dict[
+        str,
+        Literal[
+            "pet", "pet_ct", "fdg", "fdg_ct", "spect", "spect_ct", "scintigraphy_planar",
+            "sstr_spect", "sstr_spect_ct", "ignore",
+        ],
+    ]  # fmt: skip
     ignored_series: list[_Ignored]
 
 
@@ -212,6 +243,12 @@ def _validate(manifest: dict[str, Any], out: Path) -> None:
         if entry is not None and not Path(entry["path"]).exists():
             raise InvalidInputError(f"series.{role}.path", expected="an existing path",
                                     actual=entry["path"])  # fmt: skip
+    for role in ("scintigraphy_planar", "sstr_spect", "sstr_spect_ct"):
+        for k, entry in enumerate(manifest["series"].get(role, [])):
+            if not Path(entry["path"]).exists():
+                raise InvalidInputError(
+                    f"series.{role}[{k}].path", expected="an existing path", actual=entry["path"]
+                )
     seg = manifest.get("segmentation")
     if seg is not None:
         for rel in [*seg["labels_nifti"].values(), seg["label_names"]]:
@@ -263,6 +300,7 @@ def _series_doc(sel: _Selection, spect_fwhm_mm: float | None, notes: list[str]) 
     """
     series_doc: dict[str, Any] = {
         "pet": None, "pet_ct": None, "fdg": None, "fdg_ct": None, "spect": [], "spect_ct": [],
+        "scintigraphy_planar": [], "sstr_spect": [], "sstr_spect_ct": [],
     }  # fmt: skip
     for role in ("pet", "fdg"):
         e = sel.chosen[role]
@@ -286,6 +324,7 @@ def _series_doc(sel: _Selection, spect_fwhm_mm: float | None, notes: list[str]) 
             series_doc["spect_ct"].append(
                 {"cycle": e.cycle, "hours_post_injection": e.hours, **_ct_entry(ct)}
             )
+    _scintigraphy_entries(sel, spect_fwhm_mm, series_doc)
     spects = sel.spects
     if spects and spect_fwhm_mm is None:
         notes.append(
@@ -302,6 +341,39 @@ def _series_doc(sel: _Selection, spect_fwhm_mm: float | None, notes: list[str]) 
                 "calibration (see `sstrkit suv --sensitivity-cps-per-mbq`)"
             )
     return series_doc
+
+
+def _scintigraphy_entries(
+    sel: _Selection, spect_fwhm_mm: float | None, series_doc: dict[str, Any]
+) -> None:
+    """The manifest's ``scintigraphy_planar``, ``sstr_spect`` and ``sstr_spect_ct`` lists.
+
+    An SSTR SPECT's ``calibration_cps_per_mbq`` (counts → Bq/mL) is not in DICOM: it is
+    written null, to be set in the manifest when the series is in counts.
+    """
+    for e in sel.planars:
+        entry = _emission_entry(e)
+        files = entry.pop("files", None)
+        planar = {"hours_post_injection": e.hours, **entry, "energy_windows": e.energy_windows}
+        if files is not None:
+            planar["files"] = files
+        series_doc["scintigraphy_planar"].append(planar)
+    for e in sel.sstr_spects:
+        entry = _emission_entry(e)
+        files = entry.pop("files", None)
+        spect = {
+            "hours_post_injection": e.hours,
+            **entry,
+            "fwhm_mm": spect_fwhm_mm,
+            "calibration_cps_per_mbq": None,
+            "energy_windows": e.energy_windows,
+        }
+        if files is not None:
+            spect["files"] = files
+        series_doc["sstr_spect"].append(spect)
+        ct = sel.ct(e)
+        if ct is not None:
+            series_doc["sstr_spect_ct"].append({"hours_post_injection": e.hours, **_ct_entry(ct)})
 
 
 def _intake_section(
@@ -358,6 +430,13 @@ def _review_rows(
         ct = sel.ct(e)
         if ct is not None:
             rows.append(_row(ct, "spect_ct", e.cycle, e.hours))
+    for e in sel.planars:
+        rows.append(_row(e, "scintigraphy_planar", None, e.hours))
+    for e in sel.sstr_spects:
+        rows.append(_row(e, "sstr_spect", None, e.hours))
+        ct = sel.ct(e)
+        if ct is not None:
+            rows.append(_row(ct, "sstr_spect_ct", None, e.hours))
     if used_seg is not None:
         rows.append(_row(used_seg, "segmentation", None, None))
     for s in sorted(ignored, key=lambda s: (s.time is None, s.time.timestamp() if s.time else 0.0)):

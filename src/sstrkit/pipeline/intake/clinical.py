@@ -134,7 +134,9 @@ def _fill_from_clinical(
         close = [a for a in pool if abs(a.time - inj) <= _dt.timedelta(hours=1)]
         match = min(close, key=lambda a: abs(a.time - inj), default=None)
     elif s.time is not None:
-        window = _dt.timedelta(days=30) if therapy else _dt.timedelta(hours=24)
+        # therapy SPECT up to 30 days, scintigraphy up to 72 h (planar at 4, 24, 48 h), PET 24 h
+        scint = s.candidate in ("planar", "sstr_spect")
+        window = _dt.timedelta(days=30 if therapy else 3 if scint else 1)
         before = [a for a in pool if _dt.timedelta(0) <= s.time - a.time <= window]
         match = max(before, key=lambda a: a.time, default=None)
     if match is None:
@@ -175,7 +177,7 @@ def _check_against_clinical(s: _Series, admins: Sequence[_Admin], notes: list[st
 def _apply_clinical(series: Sequence[_Series], admins: Sequence[_Admin], notes: list[str]) -> None:
     """Administrations from the clinical data where the headers of a PET/SPECT lack them."""
     for s in series:
-        if s.candidate in ("pet", "fdg", "spect"):
+        if s.candidate in ("pet", "fdg", "spect", "planar", "sstr_spect"):
             _fill_from_clinical(s, admins, s.candidate == "spect", notes)
             _check_against_clinical(s, admins, notes)
 

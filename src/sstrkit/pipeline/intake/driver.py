@@ -3,7 +3,8 @@
 :func:`intake_study` checks its arguments (:func:`_check_inputs`), finds the series
 (:func:`_find_series`), then runs the steps of the other modules of
 :mod:`sstrkit.pipeline.intake` in order: candidates and overrides, administrations from
-the clinical data, therapy cycles, the SSTR/FDG PET, CT pairing, the DICOM SEG, notes on
+the clinical data, therapy cycles, the SSTR/FDG PET, the SSTR scintigraphy (planar
+whole-body time points and 111In/99mTc SPECT), CT pairing, the DICOM SEG, notes on
 unused series, paths, and finally the manifest, the copied segmentation and clinical
 data, and the review table. Nothing is written before every check of the series passed.
 """
@@ -42,6 +43,7 @@ from sstrkit.pipeline.intake.roles import (
     _parse_roles,
     _require_roles,
 )
+from sstrkit.pipeline.intake.scintigraphy import _choose_scintigraphy
 from sstrkit.pipeline.intake.segmentation import (
     _choose_dicom_seg,
     _copy,
@@ -208,9 +210,10 @@ def intake_study(
     _apply_clinical(series, given.admins, notes)
     first_therapy = _assign_cycles(series, given.admins, notes)
     chosen = _choose_pets(series, overrides, first_therapy, notes)
+    scintigraphy = _choose_scintigraphy(series, overrides, first_therapy, notes)
     _require_roles(series)
     step("pairing CTs")
-    sel = _pair_cts(series, overrides, chosen, notes)
+    sel = _pair_cts(series, overrides, chosen, notes, scintigraphy)
     seg_use, used_seg = _choose_dicom_seg(series, given.seg_path, given.seg_dicom, sel)
     _note_unused(series, overrides, sel.used_cts, notes)
     owners = _owners(found, series, given.root)
@@ -220,6 +223,7 @@ def intake_study(
     step("writing the study")
     series_doc = _series_doc(sel, spect_fwhm_mm, notes)
     used = [x for x in (chosen["pet"], chosen["fdg"]) if x is not None] + sel.spects
+    used += sel.sstr_spects + sel.planars
     patient, patient_notes = _patient(used, series, given.clinical_doc)
     notes.extend(patient_notes)
     manifest: dict[str, Any] = {

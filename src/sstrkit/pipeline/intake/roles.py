@@ -12,18 +12,29 @@ functions are the steps of :func:`~sstrkit.pipeline.intake.intake_study` built o
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from sstrkit.errors import InvalidInputError
 from sstrkit.io.discover import RTDOSE_SOP_CLASS, RTSTRUCT_SOP_CLASS, SECONDARY_CAPTURE_PREFIX
+from sstrkit.pipeline.intake.scintigraphy import _scintigraphy_candidate
 from sstrkit.pipeline.intake.series import _seg_sop_classes, _Series, _text, _words
 
 #: Roles a series can be given (``--role UID=ROLE``).
-ROLES = ("pet", "pet_ct", "fdg", "fdg_ct", "spect", "spect_ct", "ignore")
+ROLES = (
+    "pet", "pet_ct", "fdg", "fdg_ct", "spect", "spect_ct", "scintigraphy_planar", "sstr_spect",
+    "sstr_spect_ct", "ignore",
+)  # fmt: skip
+#: Override role → the candidate it makes of a PET/NM series.
+_EMISSION_ROLES = {
+    "pet": "pet", "fdg": "fdg", "spect": "spect", "scintigraphy_planar": "planar",
+    "sstr_spect": "sstr_spect",
+}  # fmt: skip
 
 #: Radionuclides of an SSTR PET and of a therapy SPECT.
 SSTR_PET_NUCLIDES = ("Ga-68", "Cu-64")
@@ -79,6 +90,8 @@ def _classify(s: _Series) -> None:
         "RECON" in v for v in s.image_type
     ):
         s.reason = f"projection/MIP image (ImageType {'/'.join(s.image_type)})"
+        return
+    if _scintigraphy_candidate(s):
         return
     if s.kind == "NM":
         value3 = s.image_type[2] if len(s.image_type) > 2 else None
@@ -141,10 +154,16 @@ def _parse_roles(roles: Mapping[str, str] | None, series: Sequence[_Series]) -> 
                 expected="a CT series",
                 actual=f"{s.info.modality} series '{s.description}'",
             )
-        if role in ("pet", "fdg", "spect") and s.kind not in ("PET", "NM"):
+        if role in _EMISSION_ROLES and s.kind not in ("PET", "NM"):
             raise InvalidInputError(
                 f"--role {uid}={role}",
                 expected="a PET or NM image series",
+                actual=f"{s.info.modality} series '{s.description}'",
+            )
+        if role == "scintigraphy_planar" and s.kind != "NM":
+            raise InvalidInputError(
+                f"--role {uid}={role}",
+                expected="an NM whole-body series",
                 actual=f"{s.info.modality} series '{s.description}'",
             )
         out[uid] = role
@@ -160,16 +179,17 @@ def _parse_roles(roles: Mapping[str, str] | None, series: Sequence[_Series]) -> 
 def _assign_candidates(series: Sequence[_Series], overrides: Mapping[str, str]) -> None:
     """Classify every series, apply the overrides; one PatientID among the images.
 
-    An override ``ignore`` drops the series' candidacy; ``pet``, ``fdg`` or ``spect``
-    makes the series that candidate and a ``*_ct`` role makes it a CT candidate.
+    An override ``ignore`` drops the series' candidacy; ``pet``, ``fdg``, ``spect``,
+    ``scintigraphy_planar`` or ``sstr_spect`` makes the series that candidate and a
+    ``*_ct`` role makes it a CT candidate.
     """
     for s in series:
         _classify(s)
         role = overrides.get(s.uid)
         if role == "ignore":
             s.candidate, s.reason = None, "override --role ignore"
-        elif role in ("pet", "fdg", "spect"):
-            s.candidate, s.reason = role, None
+        elif role in _EMISSION_ROLES:
+            s.candidate, s.reason = _EMISSION_ROLES[role], None
         elif role is not None:
             s.candidate, s.reason = "ct", None
     images = [s for s in series if s.kind != "other" and overrides.get(s.uid) != "ignore"]
@@ -276,11 +296,11 @@ def _require_roles(series: Sequence[_Series]) -> None:
         )
         raise InvalidInputError(
             "DICOM folder",
-            expected="an SSTR PET (Ga-68/Cu-64 or a DOTATATE/DOTATOC/DOTANOC tracer) or a "
-            "Lu-177/Y-90 therapy SPECT",
+            expected="an SSTR PET (Ga-68/Cu-64 or a DOTATATE/DOTATOC/DOTANOC tracer), an "
+            "111In/99mTc SSTR scintigraphy (whole-body or SPECT) or a Lu-177/Y-90 therapy SPECT",
             actual=f"{len(series)} series: {listing}",
             fix="check that the export holds the study; name a series' role with "
-            "--role UID=pet|spect (docs/intake.md)",
+            "--role UID=pet|spect|scintigraphy_planar|sstr_spect (docs/intake.md)",
         )
     for s in series:
         if s.role is None:
@@ -363,6 +383,10 @@ class _Selection:
     ct_of: Mapping[int, _Series | None]
     #: ``id`` of every CT paired with an emission series.
     used_cts: set[int]
+    #: The planar whole-body time points of the SSTR scintigraphy, by hours after injection.
+    planars: list[_Series] = dataclasses.field(default_factory=list)
+    #: The diagnostic 111In/99mTc SSTR SPECTs, by hours after injection.
+    sstr_spects: list[_Series] = dataclasses.field(default_factory=list)
 
     def ct(self, emission: _Series) -> _Series | None:
         """The CT paired with ``emission`` (``None`` when none is)."""
@@ -374,12 +398,14 @@ def _pair_cts(
     overrides: Mapping[str, str],
     chosen: Mapping[str, _Series | None],
     notes: list[str],
+    scintigraphy: tuple[list[_Series], list[_Series]] = ([], []),
 ) -> _Selection:
     """Pair the chosen PETs and the SPECTs with their CTs; note the CTs left unpaired.
 
     A CT given ``pet_ct``/``fdg_ct`` by an override is that PET's CT; one given
-    ``spect_ct`` goes to the SPECT closest in time. The others are paired by
-    :func:`_pair_ct`.
+    ``spect_ct`` (``sstr_spect_ct``) goes to the therapy (SSTR) SPECT closest in time.
+    The others are paired by :func:`_pair_ct`. ``scintigraphy`` is the planar time points
+    and the SSTR SPECTs (:func:`~sstrkit.pipeline.intake.scintigraphy._choose_scintigraphy`).
     """
     cts = [s for s in series if s.candidate == "ct"]
     forced_ct = {uid: r for uid, r in overrides.items() if r.endswith("_ct")}
@@ -396,20 +422,20 @@ def _pair_cts(
     for e in spects:
         what = f"SPECT cycle {e.cycle} {e.hours:g} h {e.label}"
         ct_of[id(e)] = _pair_ct(e, free_cts, what, "spect_ct", notes)
-    for c in cts:
-        if forced_ct.get(c.uid) != "spect_ct":
-            continue
-        if not spects:
-            raise InvalidInputError(
-                f"--role {c.uid}=spect_ct", expected="a therapy SPECT to pair with", actual="none"
-            )
-
-        def gap(e: _Series, c: _Series = c) -> float:
-            if e.time is None or c.time is None:
-                return math.inf
-            return abs((e.time - c.time).total_seconds())
-
-        ct_of[id(min(spects, key=gap))] = c
+    planars, sstr_spects = scintigraphy
+    for e in sstr_spects:
+        what = f"SSTR SPECT {e.hours:g} h {e.label}"
+        ct_of[id(e)] = _pair_ct(e, free_cts, what, "sstr_spect_ct", notes)
+    for role, targets, kind in (("spect_ct", spects, "therapy"), ("sstr_spect_ct", sstr_spects,
+                                                                  "SSTR")):  # fmt: skip
+        for c in cts:
+            if forced_ct.get(c.uid) != role:
+                continue
+            if not targets:
+                raise InvalidInputError(
+                    f"--role {c.uid}={role}", expected=f"a {kind} SPECT to pair with", actual="none"
+                )
+            ct_of[id(min(targets, key=partial(_gap, c=c)))] = c
     used_cts = {id(c) for c in ct_of.values() if c is not None}
     for c in cts:
         if id(c) not in used_cts:
@@ -418,9 +444,16 @@ def _pair_cts(
             notes.append(
                 f"CT {c.label} is not paired with any emission scan (no shared frame of "
                 "reference, not within 30 min of one in the same study); ignored. "
-                "Use it with --role UID=pet_ct|fdg_ct|spect_ct"
+                "Use it with --role UID=pet_ct|fdg_ct|spect_ct|sstr_spect_ct"
             )
-    return _Selection(dict(chosen), spects, ct_of, used_cts)
+    return _Selection(dict(chosen), spects, ct_of, used_cts, planars, sstr_spects)
+
+
+def _gap(e: _Series, c: _Series) -> float:
+    """Seconds between two series' times (infinite when one has none)."""
+    if e.time is None or c.time is None:
+        return math.inf
+    return abs((e.time - c.time).total_seconds())
 
 
 def _note_unused(
@@ -433,5 +466,9 @@ def _note_unused(
         s.reason = s.reason or "not used"
         if overrides.get(s.uid) == "ignore":
             continue
-        hint = ". Override with --role UID=pet|fdg|spect" if s.kind in ("PET", "NM") else ""
+        hint = (
+            ". Override with --role UID=pet|fdg|spect|scintigraphy_planar|sstr_spect"
+            if s.kind in ("PET", "NM")
+            else ""
+        )
         notes.append(f"{s.info.modality} {s.label} ignored: {s.reason}{hint}")

@@ -1,12 +1,23 @@
-"""Report sections: patient and study, data quality (with intake notes), reading, eligibility."""
+"""Report sections: patient and study, data quality (with intake notes), reading, eligibility.
+
+The reading section follows the reading's modality (``reading.json`` "modality"): an SSTR
+PET (unchanged), an SSTR SPECT (read like the PET: SUV, T/L, T/S, Krenning on the
+original scale) or planar whole-body views (anterior and posterior side by side with their
+geometric mean, as a person reads them). Scintigraphy readings beside the PET one (stage
+``scintigraphy``) and the PET-vs-scintigraphy concordance (stage ``concordance``) get their
+own sections, only when the run has them.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sstrkit.report.document import Report, Section, TableBlock
+import numpy as np
+from matplotlib.patches import Circle
+
+from sstrkit.report.document import Figure, Report, Section, TableBlock
 from sstrkit.report.theranostic.common import (
     _FLAG_KINDS,
     _administrations,
@@ -157,17 +168,54 @@ def _intake(sec: Section, intake: Mapping[str, Any]) -> None:
         )
 
 
+#: Title of the reading section by the reading's modality (``reading.json`` "modality").
+_READING_TITLES: Mapping[str, str] = {
+    "pet": "SSTR PET reading",
+    "spect": "SSTR SPECT reading",
+    "planar": "SSTR planar scintigraphy reading",
+}
+
+
 def _reading(rep: Report, res: RunResult) -> None:
-    sec = rep.section("SSTR PET reading")
+    stages = _stages(res)
+    modality = str(stages.get("reading", {}).get("modality") or "pet")
+    sec = rep.section(_READING_TITLES.get(modality, "SSTR PET reading"))
     if _skipped(sec, res, "reading"):
+        _scintigraphy_sections(rep, res)
         sec2 = rep.section("PRRT eligibility")
         sec2.status = "skipped"
         sec2.add_text("Not assessed: the SSTR PET reading did not run (see above).")
         return
-    rd = _stages(res)["reading"]
+    rd = stages["reading"]
+    if modality == "planar":
+        _planar_reading(sec, rd, getattr(res.stages.get("reading"), "planar", None))
+    else:
+        _volume_reading(sec, rd, modality)
+    _scintigraphy_sections(rep, res)
+    if rd.get("eligibility"):
+        _eligibility(rep, res, rd["eligibility"])
+
+
+def _volume_reading(sec: Section, rd: Mapping[str, Any], modality: str) -> None:
+    """The PET reading (or an SSTR SPECT reading, read the same way): text, MIP, lesions."""
     ref = rd["reference"]
+    spect = modality == "spect"
+    if spect:
+        q = rd.get("quantification") or {}
+        how = (
+            "SUV body weight from the quantitative SPECT (Bq/mL, injected activity decayed to "
+            "the acquisition)"
+            if q.get("method") == "bq_per_ml"
+            else "SPECT supplied in SUV"
+        )
+        head = (
+            f"Tracer {rd.get('tracer') or 'SSTR SPECT'} at {rd.get('hours_post_injection')} h "
+            f"p.i.; {how}; resolution {rd.get('spect_fwhm_mm')} mm FWHM. "
+        )
+    else:
+        head = f"Tracer {rd.get('tracer') or 'SSTR PET'}; SUV body weight (QIBA). "
     sec.add_text(
-        f"Tracer {rd.get('tracer') or 'SSTR PET'}; SUV body weight (QIBA). Reference regions: "
+        head + f"Reference regions: "
         f"liver SUVmean {ref.get('liver_suv_mean', float('nan')):.2f}, spleen SUVmean "
         f"{ref.get('spleen_suv_mean', float('nan')):.2f}. Patient Krenning score "
         f"{rd.get('krenning_patient')}; SSTR-positive tumour volume "
@@ -207,14 +255,182 @@ def _reading(rep: Report, res: RunResult) -> None:
                 for le in rd["lesions"]
             ],
             note="SUVpeak: mean in a 1 cm³ sphere; TLSE: SUVmean × volume; T/L, T/S: SUVmax over "
-            "liver and spleen SUVmean; Krenning: PET-adapted (lesion vs liver and spleen).",
+            "liver and spleen SUVmean; Krenning: "
+            + (
+                "original scale read on the SPECT (lesion vs liver and spleen; partial volume "
+                "lowers small lesions at this resolution)."
+                if spect
+                else "PET-adapted (lesion vs liver and spleen)."
+            ),
         )
     )
+    kind = "SPECT/CT" if spect else "PET/CT"
     for path in images.get("lesion_slices", [])[:3]:
-        sec.add_figure(_png(path, f"Fused PET/CT through {Path(path).stem} with its contour."))
+        sec.add_figure(_png(path, f"Fused {kind} through {Path(path).stem} with its contour."))
     if rd.get("netpet"):
         sec.add_kv("NETPET (paired FDG PET)", {"grade": rd["netpet"].get("grade")})
-    _eligibility(rep, res, rd["eligibility"])
+
+
+def _planar_reading(sec: Section, rd: Mapping[str, Any], planar: Any = None) -> None:
+    """A planar whole-body reading as a person reads it: the anterior and posterior views
+    side by side with their geometric mean, the references and the lesions."""
+    refs = rd.get("reference") or {}
+    liver, spleen = refs.get("liver") or {}, refs.get("spleen") or {}
+    sec.add_text(
+        f"Tracer {rd.get('tracer') or 'SSTR scintigraphy'} ({rd.get('radionuclide')}), planar "
+        f"whole-body views at {rd.get('hours_post_injection')} h p.i., read on the "
+        "geometric mean of the anterior and posterior views (√(ANT × POST), posterior "
+        f"un-mirrored). Reference regions: liver {liver.get('mean_counts', '—')} counts, "
+        f"spleen {spleen.get('mean_counts', '—')} counts (mean per pixel). Patient Krenning "
+        f"score {rd.get('krenning_patient')} ({rd.get('krenning_method', 'original scale')})."
+    )
+    images = rd.get("images") or {}
+    lesions = list(rd.get("lesions", []))
+    caption = (
+        "Anterior and posterior views side by side (posterior as acquired) and their "
+        "geometric mean, lesions circled."
+    )
+    if images.get("planar_views"):
+        sec.add_figure(_png(images["planar_views"], caption))
+    elif planar is not None:
+        sec.add_figure(planar_views_figure(planar, lesions, caption))
+    sec.add_table(
+        TableBlock(
+            "Lesions (geometric mean)",
+            [
+                "id",
+                "row, col (mm)",
+                "side",
+                "diameter (mm)",
+                "peak counts",
+                "lesion/liver",
+                "lesion/spleen",
+                "Krenning",
+            ],
+            [
+                [
+                    le.get("id"),
+                    ", ".join(f"{v:.0f}" for v in le.get("position_mm", [])),
+                    le.get("side"),
+                    le.get("diameter_mm"),
+                    le.get("peak_counts"),
+                    le.get("ratio_liver"),
+                    le.get("ratio_spleen"),
+                    le.get("krenning"),
+                ]
+                for le in lesions
+            ],
+            note="Position on the anterior view (rows head to feet, columns to the patient's "
+            "left); ratios: background-corrected lesion intensity over the liver's and the "
+            "spleen's; Krenning: original planar scale (Krenning et al. 1993).",
+        )
+    )
+    phys = rd.get("physiological") or []
+    if phys:
+        sec.add_text(
+            "Physiological uptake recognised: "
+            + ", ".join(str(p.get("organ", p)) if isinstance(p, Mapping) else str(p) for p in phys)
+            + "."
+        )
+
+
+def planar_views_figure(planar: Any, lesions: Sequence[Mapping[str, Any]], caption: str) -> Figure:
+    """Anterior | posterior (as acquired) | geometric mean, grey scale inverted (black =
+    counts, as planar scintigraphy is read), lesions circled at ``position_mm`` (row, col).
+
+    ``planar`` is a :class:`sstrkit.io.planar.PlanarWholeBody`.
+    """
+    from matplotlib.figure import Figure as MplFigure
+
+    ant = np.asarray(planar.anterior, dtype=float)
+    post = np.asarray(planar.posterior, dtype=float)
+    gm = np.asarray(planar.geometric_mean(), dtype=float)
+    dr, dc = planar.pixel_spacing_mm
+    rows, cols = ant.shape
+    fig = MplFigure(figsize=(9.0, 7.5))
+    axes = fig.subplots(1, 3)
+    for ax, img, title, mirrored in (
+        (axes[0], ant, "anterior", False),
+        (axes[1], post, "posterior (as acquired)", True),
+        (axes[2], gm, "geometric mean", False),
+    ):
+        top = float(np.percentile(img, 99.5)) or 1.0
+        ax.imshow(img, cmap="gray_r", vmin=0.0, vmax=top, extent=(0, cols * dc, rows * dr, 0))
+        ax.set_title(title, fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for le in lesions:
+            pos = le.get("position_mm")
+            if not pos or len(pos) != 2:
+                continue
+            r, c = float(pos[0]), float(pos[1])
+            c = cols * dc - c if mirrored else c
+            radius = max(float(le.get("diameter_mm") or 20.0), 20.0)
+            ax.add_patch(Circle((c, r), radius, fill=False, edgecolor="tab:red", linewidth=1.0))
+            ax.annotate(str(le.get("id")), (c + radius, r), color="tab:red", fontsize=7)
+    axes[0].text(2.0 * dc, 12.0 * dr, "R", fontsize=9)
+    axes[1].text(2.0 * dc, 12.0 * dr, "L", fontsize=9)
+    return Figure.from_matplotlib(fig, caption)
+
+
+def _hours(h: Any) -> str:
+    """Hours after injection as a person writes them (``24.8 h``), or ``time not recorded``."""
+    return "time not recorded" if h is None else f"{float(h):.1f} h"
+
+
+def _scintigraphy_sections(rep: Report, res: RunResult) -> None:
+    """Scintigraphy readings beside the PET one (stage ``scintigraphy``: a reading document
+    or ``{"readings": [...]}``) and the PET-vs-scintigraphy lesion concordance (stage
+    ``concordance``); nothing when the run has none."""
+    stages = _stages(res)
+    doc = stages.get("scintigraphy")
+    readings = list(doc.get("readings", [doc])) if isinstance(doc, Mapping) else []
+    for rd in readings:
+        modality = str(rd.get("modality") or "spect")
+        sec = rep.section(
+            f"{_READING_TITLES.get(modality, 'SSTR scintigraphy reading')} "
+            f"({rd.get('tracer') or 'scintigraphy'}, {_hours(rd.get('hours_post_injection'))})"
+        )
+        if modality == "planar":
+            _planar_reading(sec, rd)
+        else:
+            _volume_reading(sec, rd, "spect")
+    conc = stages.get("concordance")
+    if isinstance(conc, Mapping) and conc.get("lesions") is not None:
+        _concordance(rep, conc)
+
+
+def _concordance(rep: Report, conc: Mapping[str, Any]) -> None:
+    """Lesions seen on PET only, scintigraphy only or both, with their PET size."""
+    sec = rep.section("PET versus scintigraphy")
+    c = conc.get("counts", {})
+    sec.add_text(
+        f"{conc.get('scintigraphy_tracer')} {conc.get('scintigraphy_modality')} against "
+        f"{conc.get('pet_tracer')} PET: {c.get('both', 0)} lesion(s) on both, "
+        f"{c.get('pet_only', 0)} on PET only, {c.get('scintigraphy_only', 0)} on "
+        f"scintigraphy only (matched within {conc.get('tolerance_mm')} mm; "
+        f"{conc.get('alignment')})."
+    )
+    sec.add_table(
+        TableBlock(
+            "Lesions",
+            ["status", "PET id", "scint. id", "PET diameter (mm)", "PET SUVmax", "scint. Krenning"],
+            [
+                [
+                    x.get("status"),
+                    x.get("pet_id"),
+                    x.get("scintigraphy_id"),
+                    x.get("pet_diameter_mm"),
+                    (x.get("pet") or {}).get("suv_max"),
+                    (x.get("scintigraphy") or {}).get("krenning"),
+                ]
+                for x in conc.get("lesions", [])
+            ],
+            note="PET diameter: of the sphere of the lesion's PET volume.",
+        )
+    )
+    for n in conc.get("notes", []):
+        sec.add_text(str(n))
 
 
 def _eligibility(rep: Report, res: RunResult, elig: Mapping[str, Any]) -> None:

@@ -1,0 +1,157 @@
+"""The reading section of the theranostic report for scintigraphy readings.
+
+A SPECT reading is made here on a small synthetic SPECT (set SUVs: liver 4, spleen 10, a
+lesion 12) so that its reading.json is the real contract; the planar reading document and
+views are written by hand (two views with one hot spot; the geometric mean of two equal
+views is the view itself). Section titles and table cells are checked against these
+inputs; the PET report itself is covered by tests/report/test_theranostic.py.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sstrkit.core.volume import Volume
+from sstrkit.io.planar import PlanarWholeBody
+from sstrkit.pipeline.run import RunResult
+from sstrkit.reading.concordance import compare_readings
+from sstrkit.reading.spect import read_sstr_spect
+from sstrkit.report.document import Report, TableBlock
+from sstrkit.report.theranostic.overview import _reading
+
+
+@dataclass(frozen=True)
+class _Stage:
+    """A stage result standing in for the pipeline's (its JSON form, and the planar views)."""
+
+    doc: dict[str, Any]
+    planar: Any = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.doc
+
+
+def _spect_doc() -> dict[str, Any]:
+    a = np.full((40, 40, 40), 0.5)
+    lab = np.zeros(a.shape, dtype=np.int16)
+    a[5:35, 5:35, 2:18] = 4.0
+    lab[5:35, 5:35, 2:18] = 1
+    a[10:20, 10:20, 24:34] = 10.0
+    lab[10:20, 10:20, 24:34] = 2
+    a[25:32, 25:32, 25:32] = 12.0
+    sp = (4.8, 4.8, 4.8)
+    r = read_sstr_spect(
+        Volume.from_array(a, spacing=sp, modality="NM", quantity="SUV", unit="g/mL"),
+        tracer="111In-pentetreotide",
+        hours_post_injection=24.0,
+        organs=Volume.from_array(lab, spacing=sp),
+        organ_names={1: "liver", 2: "spleen"},
+    )
+    return r.to_dict()
+
+
+def _planar() -> tuple[dict[str, Any], PlanarWholeBody]:
+    img = np.full((200, 60), 5.0, dtype=np.float32)
+    img[100:104, 40:44] = 80.0
+    t0 = dt.datetime(2025, 3, 3, 10, 0, tzinfo=dt.UTC)
+    views = PlanarWholeBody(
+        anterior=img,
+        posterior=img[:, ::-1].copy(),
+        pixel_spacing_mm=(4.8, 4.8),
+        frame_duration_s=600.0,
+        scan_speed_mm_per_s=None,
+        scan_length_mm=None,
+        radionuclide="In-111",
+        tracer="111In-pentetreotide",
+        injected_activity_bq=185e6,
+        injection_time=t0,
+        acquisition_time=t0 + dt.timedelta(hours=24),
+    )
+    doc = {
+        "modality": "planar",
+        "tracer": "111In-pentetreotide",
+        "radionuclide": "In-111",
+        "hours_post_injection": 24.0,
+        "reference": {"liver": {"mean_counts": 20.0}, "spleen": {"mean_counts": 40.0}},
+        "lesions": [
+            {
+                "id": 1,
+                "position_mm": [489.6, 201.6],
+                "side": "patient left",
+                "diameter_mm": 19.2,
+                "peak_counts": 80.0,
+                "ratio_liver": 3.8,
+                "ratio_spleen": 1.9,
+                "krenning": 4,
+            }
+        ],
+        "krenning_patient": 4,
+        "krenning_method": "original planar scale",
+        "physiological": [{"organ": "kidneys"}, {"organ": "bladder"}],
+    }
+    return doc, views
+
+
+def _table(rep: Report, title: str, caption: str) -> TableBlock:
+    (sec,) = [s for s in rep.sections if s.title.startswith(title)]
+    (t,) = [b for k, b in sec.blocks if k == "table" and b.caption == caption]
+    return t
+
+
+def test_spect_reading_section_reads_like_pet() -> None:
+    rd = _spect_doc()
+    res = RunResult(study=Path("s"), out=Path("o"), stages={"reading": _Stage(rd)})  # type: ignore[dict-item]
+    rep = Report("t")
+    _reading(rep, res)
+    titles = [s.title for s in rep.sections]
+    assert titles == ["SSTR SPECT reading", "PRRT eligibility"]
+    t = _table(rep, "SSTR SPECT reading", "Lesions")
+    # one lesion, SUVmax 12 (set), Krenning 4 (12 > spleen 10); note names the SPECT grade
+    assert [(row[0], row[1], row[8]) for row in t.rows] == [(1, 12.0, 4)]
+    assert "original scale read on the SPECT" in t.note
+    text = rep.sections[0].blocks[0][1]
+    assert "111In-pentetreotide at 24.0 h p.i." in text and "SPECT supplied in SUV" in text
+    rules = _table(rep, "PRRT eligibility", "Rules")
+    assert "krenning_ge_2_scintigraphy" in [row[0] for row in rules.rows]
+
+
+def test_planar_section_views_side_by_side_and_concordance() -> None:
+    doc, views = _planar()
+    pet = {
+        "modality": "pet",
+        "tracer": "68Ga-DOTATATE",
+        "lesions": [
+            {"id": 1, "centroid_mm": [0.0, 0.0, 0.0], "volume_ml": 4.19, "suv_max": 20.0},
+            {"id": 2, "centroid_mm": [-60.0, 0.0, -100.0], "volume_ml": 0.52, "suv_max": 8.0},
+        ],
+    }
+    conc = compare_readings(pet, {**doc, "lesions": doc["lesions"]}, same_frame=True)
+    res = RunResult(  # type: ignore[arg-type]
+        study=Path("s"),
+        out=Path("o"),
+        stages={
+            "reading": _Stage(doc, planar=views),  # type: ignore[dict-item]
+            "concordance": _Stage(conc.to_dict()),  # type: ignore[dict-item]
+        },
+    )
+    rep = Report("t")
+    _reading(rep, res)
+    assert [s.title for s in rep.sections] == [
+        "SSTR planar scintigraphy reading",
+        "PET versus scintigraphy",
+    ]
+    sec = rep.sections[0]
+    figs = [b for k, b in sec.blocks if k == "figure"]
+    assert len(figs) == 1 and figs[0].png.startswith(b"\x89PNG")
+    assert "side by side" in figs[0].caption
+    t = _table(rep, "SSTR planar", "Lesions (geometric mean)")
+    assert t.rows[0] == [1, "490, 202", "patient left", 19.2, 80.0, 3.8, 1.9, 4]
+    c = _table(rep, "PET versus", "Lesions")
+    # same frame: PET lesion 1 at (x 0, z 0) vs planar (col 201.6, row 489.6 → x 201.6,
+    # z −489.6) are far apart: nothing pairs within 30 mm
+    assert sorted(row[0] for row in c.rows) == ["pet_only", "pet_only", "scintigraphy_only"]
