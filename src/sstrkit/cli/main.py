@@ -23,6 +23,7 @@ from sstrkit.cli import (
     followup,
     kinetics,
     nuclide,
+    pacs,
     phantom,
     preclinical,
     reading,
@@ -123,6 +124,7 @@ for _group in (
     demo,
     registry,
     cohort,
+    pacs,
     web,
 ):
     _group.register(app)

@@ -42,7 +42,7 @@ KINDS: dict[str, tuple[str, str]] = {
     "ct": ("CT", "HU"),
     "spect": ("SPECT", "Bq/mL"),
     "dose": ("Absorbed dose", "Gy"),
-    "tia": ("Time-integrated activity", "Bq·s/mL"),
+    "tia": ("Time-integrated activity", "Bq·s per voxel"),
     "vois": ("VOIs", "label"),
     "pet_ct": ("CT (PET/CT)", "HU"),
     "suv": ("SSTR PET", "SUV"),

@@ -115,10 +115,13 @@ def _compute_cycle(
         acc.problems[f"cycle {cycle} RTDOSE"] = exc.one_line()
         rt = None
     nii = write_nifti(sd.dose, out_dir / f"dose_cycle{cycle}.nii.gz")
+    # the voxel TIA map as computed (Bq·s per voxel), for review (web viewer overlay)
+    tia_nii = write_nifti(sd.tia, out_dir / f"tia_cycle{cycle}.nii.gz")
     record: dict[str, Any] = {
         **sd.to_dict(),
         "rtdose": str(rt) if rt is not None else None,
         "nifti": str(nii),
+        "tia_nifti": str(tia_nii),
     }
     marrow = _image_marrow(study, sd)
     if marrow is not None:
