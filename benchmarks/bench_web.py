@@ -3,7 +3,7 @@
 Usage (from the repository root, after ``make web-assets``; the viewer part needs the
 demo run, ``sstrkit demo --out demo-output``, and Debian's chromium + chromium-driver)::
 
-    .venv/bin/python tests/web/bench_web.py [--patients 1000] [--run demo-output]
+    .venv/bin/python benchmarks/bench_web.py [--patients 1000] [--run demo-output]
 
 * **Patient list**: 1 000 synthetic patients (one run each, shaped like the demo's:
   4 cycles, 12 organ-level regions, labs, a reading; ``synthetic_run`` of
@@ -32,7 +32,9 @@ from pathlib import Path
 from typing import Any
 
 PASSWORD = "benchmark password"
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
+# the web tests' helpers (a live uvicorn server, a chromedriver client)
+sys.path.insert(0, str(ROOT / "tests" / "web"))
 
 
 def _synthetic_run() -> Any:

@@ -1,0 +1,186 @@
+"""PACS listener: receive a digital patient over loopback — against dcmtk's storescp.
+
+A small digital patient (seed 3, one 177Lu cycle, SPECT/CT at 4/24/96/168 h, 8 mm
+voxels, no FDG: the one of tests/pacs) is made in a temporary folder (not timed), or
+an existing study folder is reused (``--study``). All its DICOM instances are sent with
+dcmtk's ``storescu`` (one association, ``TCP_NODELAY=1``: DCMTK keeps Nagle's algorithm
+otherwise, ~40 ms a message) over loopback to
+
+* ``sstrkit pacs listen`` (a fresh process, no ``--run``), and, as the named baseline
+  in the same run,
+* dcmtk's ``storescp`` (a fresh process, ``-od`` one flat folder),
+
+each into an empty temporary folder. Timed: from starting ``storescu`` until every
+instance is a file in the receiver's folder (listener start-up not timed). Repeated
+``--repeat`` times (default 3); printed: the median seconds, instances/s and the ratio
+sstrkit/storescp. No assertion on time; the exit status is 1 only when an instance
+was not stored. Skips (exit 0, a plain message) when storescu or storescp is missing.
+
+Note: sstrkit's store writes each instance under ``.incoming`` and renames it into
+``<patient>/<study>/<series>/``, and keeps a UID index for deduplication; storescp
+writes each file in place.
+
+Usage: ``python benchmarks/bench_pacs.py [--study STUDY_FOLDER] [--repeat 3]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from sstrkit.phantom.study import StudyConfig, make_study
+
+DCMTK_ENV = {**os.environ, "TCP_NODELAY": "1"}
+AE_SCU, AE_SSTRKIT, AE_STORESCP = "STORESCU", "SSTRKIT", "STORESCP"
+START_TIMEOUT_S = 60.0
+STORE_TIMEOUT_S = 300.0
+
+
+def free_port() -> int:
+    """A TCP port free on the loopback interface now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait(pred: Callable[[], bool], proc: subprocess.Popen[bytes], what: str, limit: float) -> None:
+    deadline = time.monotonic() + limit
+    while not pred():
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what}: the receiver exited with status {proc.returncode}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what}: not within {limit:.0f} s")
+        time.sleep(0.01)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the process by its PID; SIGKILL it when it does not exit in 30 s."""
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def _accepts(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _count(folder: Path, pattern: str) -> int:
+    return sum(1 for p in folder.rglob(pattern) if p.is_file() and ".incoming" not in p.parts)
+
+
+def _start_sstrkit(root: Path, port: int) -> tuple[subprocess.Popen[bytes], Path, str]:
+    store, log = root / "store", root / "listen.jsonl"
+    cmd = [sys.executable, "-m", "sstrkit.cli.main", "pacs", "listen", "--store", str(store)]
+    cmd += ["--port", str(port), "--ae", AE_SSTRKIT, "--allow", AE_SCU]
+    cmd += ["--idle-s", "3600", "--json"]  # no study completes during the benchmark
+    with log.open("wb") as out, (root / "listen.stderr").open("wb") as err:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err)
+
+    def listening() -> bool:
+        return log.is_file() and b'"event": "listening"' in log.read_bytes()
+
+    _wait(listening, proc, "sstrkit pacs listen start", START_TIMEOUT_S)
+    return proc, store, "*.dcm"
+
+
+def _start_storescp(root: Path, port: int) -> tuple[subprocess.Popen[bytes], Path, str]:
+    tool = shutil.which("storescp")
+    assert tool is not None
+    store = root / "store"
+    store.mkdir()
+    cmd = [tool, "-aet", AE_STORESCP, "-od", str(store), "-fe", ".dcm", str(port)]
+    with (root / "storescp.log").open("wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=DCMTK_ENV)
+    # a bare TCP connect: storescp logs a failed association and keeps serving
+    _wait(lambda: _accepts(port), proc, "storescp start", START_TIMEOUT_S)
+    return proc, store, "*.dcm"
+
+
+Starter = Callable[[Path, int], tuple[subprocess.Popen[bytes], Path, str]]
+
+
+def send_once(start: Starter, called_ae: str, dicom: Path, n: int) -> float:
+    """Seconds from starting storescu until ``n`` instances are files in the store."""
+    storescu = shutil.which("storescu")
+    assert storescu is not None
+    with tempfile.TemporaryDirectory(prefix="sstrkit-bench-pacs-") as tmp:
+        port = free_port()
+        proc, store, pattern = start(Path(tmp), port)
+        try:
+            cmd = [storescu, "-aet", AE_SCU, "-aec", called_ae, "+sd", "+r"]
+            cmd += ["127.0.0.1", str(port), str(dicom)]
+            t0 = time.perf_counter()
+            res = subprocess.run(cmd, capture_output=True, env=DCMTK_ENV, check=False)
+            if res.returncode != 0:
+                raise RuntimeError(f"storescu to {called_ae} failed:\n{res.stderr.decode()}")
+            _wait(lambda: _count(store, pattern) >= n, proc, f"{called_ae} store", STORE_TIMEOUT_S)
+            seconds = time.perf_counter() - t0
+            stored = _count(store, pattern)
+        finally:
+            _stop(proc)
+    if stored != n:
+        raise RuntimeError(f"{called_ae} stored {stored} files of {n} instances")
+    return seconds
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--study", type=Path, help="an existing study folder (with dicom/)")
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args(argv)
+    missing = [t for t in ("storescu", "storescp") if shutil.which(t) is None]
+    if missing:
+        print(f"skipped: {', '.join(missing)} not installed (apt-get install dcmtk)")
+        return 0
+    with tempfile.TemporaryDirectory(prefix="sstrkit-bench-pacs-study-") as tmp:
+        study = args.study
+        if study is None:
+            study = Path(tmp) / "study"
+            t0 = time.perf_counter()
+            make_study(study, StudyConfig(seed=3, cycles=1, voxel_mm=8.0, fdg=False))
+            print(f"digital patient made in {time.perf_counter() - t0:.1f} s (not timed)")
+        dicom = study / "dicom"
+        files = sorted(p for p in dicom.rglob("*.dcm") if p.is_file())
+        mb = sum(p.stat().st_size for p in files) / 1e6
+        print(
+            f"sending {len(files)} instances ({mb:.1f} MB) with storescu over loopback, "
+            f"TCP_NODELAY=1, {args.repeat} repeats, fresh receiver + empty folder each"
+        )
+        times: dict[str, list[float]] = {"sstrkit": [], "storescp": []}
+        try:
+            for _ in range(args.repeat):  # interleaved, so drift hits both alike
+                n = len(files)
+                times["sstrkit"].append(send_once(_start_sstrkit, AE_SSTRKIT, dicom, n))
+                times["storescp"].append(send_once(_start_storescp, AE_STORESCP, dicom, n))
+        except RuntimeError as exc:
+            print(f"failed: {exc}")
+            return 1
+    med = {k: statistics.median(v) for k, v in times.items()}
+    for name, label in (("sstrkit", "sstrkit pacs listen"), ("storescp", "dcmtk storescp")):
+        runs = ", ".join(f"{s:.2f}" for s in times[name])
+        print(f"{label:20s} median {med[name]:6.2f} s  {len(files) / med[name]:7.0f} instances/s"
+              f"  (runs: {runs} s)")  # fmt: skip
+    print(f"ratio sstrkit/storescp: {med['sstrkit'] / med['storescp']:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
