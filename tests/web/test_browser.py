@@ -176,6 +176,7 @@ def test_review_in_the_browser(web_cohort: WebCohort, tmp_path: Path) -> None:
         b.type("#review-password", PASSWORD)
         b.click("#review-sign")
         b.wait("document.getElementById('review-msg').textContent.startsWith('Signed')", 30)
+        # the message comes after the panel was refreshed from the stored record
         assert b.js("return document.getElementById('review').dataset.state") == "approved"
 
         b.get(s.base + f"/runs/{run_id}/report")

@@ -224,9 +224,9 @@ document.getElementById("review-form").addEventListener("submit", async (ev) => 
     const d = await api(`/api/runs/${runId}/cycles/${state.cycle}/review`, { method: "POST", body: {
       decision: document.querySelector('input[name="decision"]:checked').value,
       comment: document.getElementById("review-comment").value, password: pw.value } });
-    msg.textContent = `Signed: ${d.decision} by ${d.user_name} at ${when(d.signed_at)} UTC (record ${d.record_sha256.slice(0, 12)}…)`;
     state.run = await api(`/api/runs/${runId}`);
-    reviewPanel();
+    reviewPanel();  // the panel shows the stored decision before the message says "Signed"
+    msg.textContent = `Signed: ${d.decision} by ${d.user_name} at ${when(d.signed_at)} UTC (record ${d.record_sha256.slice(0, 12)}…)`;
   } catch (err) {
     msg.textContent = `Not signed: ${err.message}`;
   } finally {
