@@ -36,6 +36,7 @@ from numpy.typing import NDArray
 
 from sstrkit.cohort.data import CohortData, lesion_table, patient_table
 from sstrkit.core.provenance import Step
+from sstrkit.core.units import BQ_PER_GBQ
 from sstrkit.errors import FitError, InvalidInputError, SstrkitError
 from sstrkit.followup.concordance import Proportion
 from sstrkit.followup.survival import KaplanMeier, LogRank, kaplan_meier, logrank
@@ -396,7 +397,7 @@ def response_rates(patients: Any, administrations: Any) -> ResponseRates:
     ther = administrations[administrations["cycle"].notna()] if len(administrations) else None
     if ther is not None and len(ther):
         per = ther.groupby("patient_id")["cycle"].nunique()
-        gbq = ther["activity_bq"].to_numpy(float) / 1e9
+        gbq = ther["activity_bq"].to_numpy(float) / BQ_PER_GBQ
         dosage = (
             f"{float(np.median(gbq)):.1f} GBq per cycle (range {gbq.min():.1f}-{gbq.max():.1f})"
         )

@@ -43,7 +43,18 @@ from sstrkit.errors import UnitError
 
 __all__ = [
     "BQ_PER_CI",
+    "BQ_PER_GBQ",
+    "BQ_PER_KBQ",
     "BQ_PER_MBQ",
+    "G_PER_KG",
+    "J_PER_MEV",
+    "KEV_PER_MEV",
+    "MBQ_PER_GBQ",
+    "MGY_PER_GY",
+    "ML_PER_L",
+    "MM3_PER_ML",
+    "MM_PER_CM",
+    "MS_PER_S",
     "SECONDS_PER_DAY",
     "SECONDS_PER_HOUR",
     "Dimension",
@@ -65,9 +76,23 @@ Dimension = Literal[
 ]
 
 BQ_PER_CI: Final = 3.7e10  # definition of the curie
-BQ_PER_MBQ: Final = 1e6
+BQ_PER_KBQ: Final = 1e3  # SI prefix kilo
+BQ_PER_MBQ: Final = 1e6  # SI prefix mega
+BQ_PER_GBQ: Final = 1e9  # SI prefix giga
+MBQ_PER_GBQ: Final = 1e3  # GBq → MBq (display and JSON fields in MBq)
 SECONDS_PER_HOUR: Final = 3600.0
 SECONDS_PER_DAY: Final = 86400.0
+MS_PER_S: Final = 1000.0  # DICOM duration fields (ActualFrameDuration, …) are in ms
+G_PER_KG: Final = 1000.0  # body weights arrive in kg (DICOM PatientWeight, CSV)
+MM_PER_CM: Final = 10.0  # heights and lengths given in cm
+MM3_PER_ML: Final = 1000.0  # 1 mL = 1 cm³ = 1000 mm³ (voxel volumes)
+ML_PER_L: Final = 1000.0  # SI prefix milli
+KEV_PER_MEV: Final = 1000.0  # photon energies are tabulated / shown in keV
+MGY_PER_GY: Final = 1e3  # S values and dose coefficients are shown in mGy
+#: Joule per MeV: exact since the 2019 SI redefinition (e = 1.602176634e-19 C;
+#: CODATA 2018). The one definition in sstrkit; re-exported by therapy.sphere,
+#: phantom.truth and physics.kernels (as MEV_TO_J).
+J_PER_MEV: Final = 1.602176634e-13
 
 INTERNAL_UNIT: Final[dict[str, str]] = {
     "activity": "Bq",

@@ -41,6 +41,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import ndimage
 
 from sstrkit.core.provenance import Step
+from sstrkit.core.units import MM3_PER_ML
 from sstrkit.errors import GeometryMismatchError, InvalidInputError
 
 __all__ = ["ResampleMode", "Volume"]
@@ -181,7 +182,7 @@ class Volume:
     @property
     def voxel_volume_ml(self) -> float:
         """Volume of one voxel in mL (1 mL = 1000 mm³)."""
-        return float(np.prod(self.spacing)) / 1000.0
+        return float(np.prod(self.spacing)) / MM3_PER_ML
 
     @property
     def direction_matrix(self) -> NDArray[np.float64]:

@@ -45,6 +45,7 @@ from typing import Any, Final, Literal
 
 from sstrkit.core.body import james_formula_kg, janmahasatian_formula_kg, parse_sex
 from sstrkit.core.provenance import Step
+from sstrkit.core.units import G_PER_KG, MM_PER_CM
 from sstrkit.errors import InvalidInputError
 
 __all__ = [
@@ -94,7 +95,7 @@ def lean_body_mass_g(
             actual=(weight_g, height_mm),
         )
     body_sex = parse_sex(sex, fix="pass the patient's sex ('female' or 'male')")
-    w_kg, h_cm = weight_g / 1000.0, height_mm / 10.0
+    w_kg, h_cm = weight_g / G_PER_KG, height_mm / MM_PER_CM
     if formula == "james":
         lbm = james_formula_kg(w_kg, h_cm, body_sex)
     elif formula == "janmahasatian":
@@ -110,7 +111,7 @@ def lean_body_mass_g(
             actual=lbm,
             fix="the James formula is invalid at very high BMI; use formula='janmahasatian'",
         )
-    return lbm * 1000.0
+    return lbm * G_PER_KG
 
 
 def sul_from_suv_bw(suv_bw: float, weight_g: float, lbm_g: float) -> float:

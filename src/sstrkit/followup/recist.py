@@ -53,6 +53,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Final, Literal
 
 from sstrkit.core.provenance import Step
+from sstrkit.core.units import SECONDS_PER_DAY
 from sstrkit.errors import InvalidInputError
 
 __all__ = [
@@ -78,7 +79,7 @@ FAQ_SOURCE: Final = "RECIST working group FAQ, recist.eortc.org (reappearance af
 Response = Literal["CR", "PR", "SD", "PD", "NE", "NON-CR/NON-PD"]
 NonTargetStatus = Literal["absent", "present", "progression"]
 
-DAY_S: Final = 86400.0
+DAY_S: Final = SECONDS_PER_DAY
 CONFIRM_MIN_S: Final = (
     28 * DAY_S
 )  # "no less than 4 weeks after the criteria for response are first met"

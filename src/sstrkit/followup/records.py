@@ -29,13 +29,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
+from sstrkit.core.units import SECONDS_PER_DAY
 from sstrkit.errors import InvalidInputError
 from sstrkit.followup.recist import Lesion, TimePoint
 from sstrkit.followup.tabular import Table, is_missing
 
 __all__ = ["load_json", "recist_series_from_table", "timepoint_from_json", "timepoints_from_files"]
 
-DAY_S: Final = 86400.0
+DAY_S: Final = SECONDS_PER_DAY
 
 
 def load_json(path: str | os.PathLike[str]) -> Any:

@@ -39,6 +39,7 @@ from numpy.typing import NDArray
 from scipy import stats
 
 from sstrkit.core.provenance import Step
+from sstrkit.core.units import SECONDS_PER_DAY
 from sstrkit.errors import FitError, InvalidInputError
 from sstrkit.followup.tabular import Table, parse_bool
 
@@ -61,10 +62,10 @@ SOURCES: Final = (
 )
 TIME_UNITS_S: Final = {
     "s": 1.0,
-    "days": 86400.0,
-    "weeks": 7 * 86400.0,
-    "months": 365.25 / 12 * 86400.0,
-    "years": 365.25 * 86400.0,
+    "days": SECONDS_PER_DAY,
+    "weeks": 7 * SECONDS_PER_DAY,
+    "months": 365.25 / 12 * SECONDS_PER_DAY,
+    "years": 365.25 * SECONDS_PER_DAY,
 }
 _SUFFIX: Final = {
     "s": "s",

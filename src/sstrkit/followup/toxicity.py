@@ -52,6 +52,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 
 from sstrkit.core.provenance import Step
+from sstrkit.core.units import SECONDS_PER_DAY
 from sstrkit.errors import InvalidInputError
 from sstrkit.followup.tabular import Table, is_missing
 
@@ -81,7 +82,7 @@ LIMIT_SOURCES: Final = (
 )
 CREATININE_UMOL_PER_MG_DL: Final = 88.42  # 1 mg/dL creatinine = 88.42 µmol/L (M = 113.12 g/mol)
 HB_G_DL_PER_MMOL_L: Final = 1.6114  # haemoglobin (monomer, 16.114 g/mmol ÷ 10)
-DAY_S: Final = 86400.0
+DAY_S: Final = SECONDS_PER_DAY
 
 
 def _check(value: float, what: str) -> None:

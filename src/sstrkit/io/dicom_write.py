@@ -52,6 +52,7 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence as DicomSequence
 from pydicom.uid import generate_uid
 
+from sstrkit.core.units import MS_PER_S
 from sstrkit.core.volume import Volume
 from sstrkit.errors import InvalidInputError
 from sstrkit.io.dicom_modules import PATIENT_MEASURE_KEYWORDS as PATIENT_MEASURE_KEYWORDS
@@ -167,7 +168,7 @@ def write_pet_series(
     ds.AttenuationCorrectionMethod = "CT"
     ds.ReconstructionMethod = "unknown"
     if frame_duration_s is not None:
-        ds.ActualFrameDuration = str(round(frame_duration_s * 1000))
+        ds.ActualFrameDuration = str(round(frame_duration_s * MS_PER_S))
     _radiopharm(ds, radiopharmaceutical)
     return write_slices(ds, volume, Path(out_dir), "PT", PET_PER_SLICE, int16_per_slice_slope)
 
@@ -311,7 +312,7 @@ def _nm_acquisition(
         rot.RotationDirection = "CW"
         rot.ScanArc = "360"
         rot.NumberOfFramesInRotation = 1
-        rot.ActualFrameDuration = str(round(acquisition_duration_s * 1000))
+        rot.ActualFrameDuration = str(round(acquisition_duration_s * MS_PER_S))
         ds.RotationInformationSequence = DicomSequence([rot])
 
 

@@ -91,6 +91,7 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
 from sstrkit.core.provenance import Step, jsonable
+from sstrkit.core.units import BQ_PER_MBQ, KEV_PER_MEV, MS_PER_S, SECONDS_PER_HOUR
 from sstrkit.errors import DicomMetadataError, InvalidInputError, SstrkitError
 from sstrkit.io.dicom_time import parse_da_tm, parse_dt, tz_from_offset
 
@@ -207,7 +208,7 @@ class PlanarWholeBody:
     @property
     def hours_post_injection(self) -> float:
         """Time from the injection to the start of the sweep, in hours (an edge unit)."""
-        return (self.acquisition_time - self.injection_time).total_seconds() / 3600.0
+        return (self.acquisition_time - self.injection_time).total_seconds() / SECONDS_PER_HOUR
 
     @property
     def acquisition_duration_s(self) -> float | None:
@@ -607,7 +608,7 @@ def _timing(
             f"ScanVelocity {speed:g} mm/s ({speed * 6:g} cm/min) is faster than usual whole-body "
             "sweeps: check whether the header holds cm/min instead of mm/s"
         )
-    duration = duration_ms / 1000.0 if duration_ms is not None else None
+    duration = duration_ms / MS_PER_S if duration_ms is not None else None
     return duration, speed, length
 
 
@@ -682,7 +683,10 @@ def _administration(
             )
         activity, activity_source = dose, "RadionuclideTotalDose (0018,1074)"
         if dose < _MIN_DOSE_BQ:
-            activity, activity_source = dose * 1e6, activity_source + f" = {dose:g}, read as MBq"
+            activity, activity_source = (
+                dose * BQ_PER_MBQ,
+                activity_source + f" = {dose:g}, read as MBq",
+            )
     warnings += plausibility.check_activity(
         activity, nuclide, what="administered activity", nuclide_source=nuclide_source,
         override=activity_override is not None,
@@ -756,7 +760,7 @@ def _window_warnings(windows: Sequence[tuple[float, float]], nuclide: str) -> li
     from sstrkit.physics.nuclides import get_nuclide
 
     try:
-        lines = [e * 1000.0 for e, _ in get_nuclide(nuclide).gammas(0.05)]
+        lines = [e * KEV_PER_MEV for e, _ in get_nuclide(nuclide).gammas(0.05)]
     except SstrkitError:
         return []
     return [

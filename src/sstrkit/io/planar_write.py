@@ -27,6 +27,7 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence as DicomSequence
 from pydicom.uid import generate_uid
 
+from sstrkit.core.units import MS_PER_S
 from sstrkit.errors import InvalidInputError
 from sstrkit.io.dicom_time import format_dt
 from sstrkit.io.planar import NM_IMAGE_STORAGE, PlanarWholeBody
@@ -110,7 +111,7 @@ def write_planar_wholebody(
 
 def _write_timing(ds: Dataset, study: PlanarWholeBody) -> None:
     if study.frame_duration_s is not None:
-        ds.ActualFrameDuration = str(round(study.frame_duration_s * 1000.0))
+        ds.ActualFrameDuration = str(round(study.frame_duration_s * MS_PER_S))
     if study.scan_speed_mm_per_s is not None:
         ds.ScanVelocity = f"{study.scan_speed_mm_per_s:.6g}"  # mm/s (NM Image Module)
     if study.scan_length_mm is not None:

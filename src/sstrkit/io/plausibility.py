@@ -41,6 +41,7 @@ import math
 from dataclasses import dataclass
 
 from sstrkit.core.body import HEIGHT_POSSIBLE_CM, WEIGHT_POSSIBLE_KG, bmi_kg_m2
+from sstrkit.core.units import BQ_PER_GBQ, BQ_PER_MBQ
 from sstrkit.errors import DicomMetadataError, InvalidInputError, SstrkitError
 
 __all__ = [
@@ -318,7 +319,7 @@ def check_activity(
 
 
 def _fmt_activity(bq: float) -> str:
-    return f"{bq / 1e9:g} GBq" if bq >= 1e9 else f"{bq / 1e6:g} MBq"
+    return f"{bq / BQ_PER_GBQ:g} GBq" if bq >= BQ_PER_GBQ else f"{bq / BQ_PER_MBQ:g} MBq"
 
 
 def check_half_life(

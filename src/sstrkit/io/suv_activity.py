@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from sstrkit.core.units import MS_PER_S
 from sstrkit.core.volume import Volume
 from sstrkit.errors import DicomMetadataError
 from sstrkit.io.dicom_read import DicomSeries
@@ -189,7 +190,7 @@ def _correct_not_decay_corrected(
         dur = (
             nm_duration
             if nm_duration is not None
-            else (s.actual_frame_duration_ms / 1000.0 if s.actual_frame_duration_ms else None)
+            else (s.actual_frame_duration_ms / MS_PER_S if s.actual_frame_duration_ms else None)
         )
         if dur is None:
             missing_duration = True

@@ -32,6 +32,7 @@ from typing import Any, Literal, TypeVar
 from pydicom.dataset import Dataset
 
 from sstrkit.core.body import Sex
+from sstrkit.core.units import BQ_PER_MBQ, G_PER_KG
 from sstrkit.errors import DicomMetadataError, InvalidInputError, SstrkitError
 from sstrkit.io import plausibility
 from sstrkit.io.dicom_read import DicomSeries
@@ -188,11 +189,11 @@ def _weight_kg(ctx: _Ctx) -> float | None:
     what = "PatientWeight (0010,1030)"
     if w > MAX_PLAUSIBLE_WEIGHT_KG:
         ctx.warnings.append(
-            f"PatientWeight (0010,1030) = {w:g} can only be grams: read as {w / 1000:g} kg "
+            f"PatientWeight (0010,1030) = {w:g} can only be grams: read as {w / G_PER_KG:g} kg "
             "(override with --weight-kg)"
         )
         what = f"PatientWeight (0010,1030) = {w:g} read as grams"
-        w = w / 1000.0
+        w = w / G_PER_KG
     ctx.note(plausibility.check_weight(w, what=what))
     ctx.used["weight_kg"] = {"value": w, "source": "PatientWeight (0010,1030)"}
     return w
@@ -296,7 +297,7 @@ def _dose_bq(ctx: _Ctx) -> float:
             "(override with --dose-mbq)"
         )
         what = f"RadionuclideTotalDose (0018,1074) = {d:g} read as MBq"
-        d = d * 1e6
+        d = d * BQ_PER_MBQ
     warns = plausibility.check_activity(d, nuclide, what=what, nuclide_source=nuclide_source)
     ctx.note(warns)
     ctx.used["injected_activity_bq"] = {"value": d, "source": "RadionuclideTotalDose (0018,1074)"}

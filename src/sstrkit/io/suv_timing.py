@@ -31,6 +31,7 @@ import datetime as _dt
 import functools
 import math
 
+from sstrkit.core.units import MS_PER_S
 from sstrkit.errors import DicomMetadataError
 from sstrkit.io.dicom_read import SliceMeta
 from sstrkit.io.dicom_time import parse_da_tm, parse_dt
@@ -120,8 +121,8 @@ def _start_reference(ctx: _Ctx, half_life_s: float) -> tuple[_dt.datetime, str]:
     s, t_acq = earliest
     frt, dur = s.frame_reference_time_ms, s.actual_frame_duration_ms
     if frt is not None and frt > 0 and dur is not None and dur > 0:
-        t_ave = average_activity_time_s(dur / 1000.0, half_life_s)
-        ref = t_acq - _dt.timedelta(seconds=frt / 1000.0) + _dt.timedelta(seconds=t_ave)
+        t_ave = average_activity_time_s(dur / MS_PER_S, half_life_s)
+        ref = t_acq - _dt.timedelta(seconds=frt / MS_PER_S) + _dt.timedelta(seconds=t_ave)
         return ref, (
             "AcquisitionTime − FrameReferenceTime + T_ave (QIBA back-computation; SeriesTime "
             "is later than AcquisitionTime)"
@@ -249,7 +250,7 @@ def _nm_duration_s(ctx: _Ctx) -> float:
         frames = _num(item, "NumberOfFramesInRotation", "0054,0053")
         dur = _num(item, "ActualFrameDuration", "0018,1242")
         if frames and dur:
-            total += frames * dur / 1000.0
+            total += frames * dur / MS_PER_S
     if total > 0:
         ctx.used["acquisition_duration_s"] = {
             "value": total,

@@ -24,6 +24,7 @@ import SimpleITK as sitk
 from numpy.typing import NDArray
 from scipy import ndimage
 
+from sstrkit.core.units import MM3_PER_ML
 from sstrkit.core.volume import Volume
 
 __all__ = [
@@ -132,7 +133,7 @@ def _fill_slices(mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
 def ct_masks(hu: NDArray[np.float32], spacing_xyz: tuple[float, float, float]) -> CtMasks:
     """Body, lungs (left/right), bone, fat and soft tissue from smoothed HU."""
     body = _fill_slices(largest_component(hu > BODY_HU))
-    vox_ml = float(np.prod(spacing_xyz)) / 1000.0
+    vox_ml = float(np.prod(spacing_xyz)) / MM3_PER_ML
     air = (hu < LUNG_HU) & body
     lab, n = ndimage.label(air)
     lungs = np.zeros_like(body)
@@ -207,7 +208,7 @@ def landmarks(m: CtMasks, spacing_xyz: tuple[float, float, float]) -> Landmarks:
         spine_x, spine_y = float(np.median(sx)), float(np.median(sy))
     else:
         spine_x, spine_y = x0, y0 + 0.4 * hd
-    min_vox = 5.0 / (float(np.prod(spacing_xyz)) / 1000.0)
+    min_vox = 5.0 / (float(np.prod(spacing_xyz)) / MM3_PER_ML)
 
     def base(mask: NDArray[np.bool_]) -> float | None:
         per = mask.sum(axis=(1, 2))

@@ -42,6 +42,7 @@ from numpy.typing import NDArray
 from scipy import ndimage
 
 from sstrkit.core.provenance import Step
+from sstrkit.core.units import MM3_PER_ML
 from sstrkit.core.volume import Volume
 from sstrkit.errors import GeometryMismatchError, InvalidInputError
 from sstrkit.organs import ct as ctm
@@ -159,7 +160,7 @@ def _seeds_from_uptake(
     notes: list[str],
 ) -> tuple[NDArray[np.int32], dict[str, float]]:
     """Marker image: organ cores (their class labels), hot foci (≥ 100), background (200)."""
-    voxel_ml = float(np.prod(spacing)) / 1000.0
+    voxel_ml = float(np.prod(spacing)) / MM3_PER_ML
     region = masks.body & ~masks.lungs & ~masks.bone
     cands = uptake.candidates(rel, region, voxel_ml, start=2.0)
     found = uptake.identify(cands, rel, region, lm, spacing, hu)

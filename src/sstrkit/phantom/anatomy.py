@@ -49,6 +49,7 @@ from numpy.typing import NDArray
 
 from sstrkit.core.body import Sex
 from sstrkit.core.body import du_bois_formula_m2 as bsa_du_bois_m2
+from sstrkit.core.units import G_PER_KG, MM3_PER_ML
 from sstrkit.core.volume import Volume
 from sstrkit.errors import InvalidInputError
 from sstrkit.phantom.layout import _ORDER as _ORDER
@@ -164,7 +165,7 @@ class PatientSpec:
     @property
     def reference(self) -> dict[str, float]:
         ref = parameters()["reference_adult"]["male" if self.sex == "M" else "female"]
-        return {"height_cm": float(ref["height_cm"]), "weight_kg": float(ref["mass_g"]) / 1000}
+        return {"height_cm": float(ref["height_cm"]), "weight_kg": float(ref["mass_g"]) / G_PER_KG}
 
     def resolved(self) -> PatientSpec:
         """A copy with height and weight filled in (deterministic per seed)."""
@@ -379,7 +380,7 @@ class Anatomy:
             return sum(self.mass_g(r, c) for r in COMPOSITES[region])
         m = self.volume_ml(region, c) * self.density(region)
         if m == 0.0 and region in self.lesion_diameters_mm:
-            sphere_ml = math.pi / 6.0 * self.lesion_diameters_mm[region] ** 3 / 1000.0
+            sphere_ml = math.pi / 6.0 * self.lesion_diameters_mm[region] ** 3 / MM3_PER_ML
             m = sphere_ml * self.density(region)
         return m
 

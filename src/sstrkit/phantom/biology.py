@@ -38,6 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from sstrkit.core.units import G_PER_KG, SECONDS_PER_HOUR
 from sstrkit.errors import InvalidInputError
 from sstrkit.phantom.anatomy import COMPOSITES, LABELS, TISSUE, Anatomy
 from sstrkit.phantom.parameters import parameters
@@ -45,7 +46,7 @@ from sstrkit.physics.nuclides import get_nuclide
 
 __all__ = ["Biology", "ExpSum", "LuKinetics", "draw_biology", "lu177_kinetics"]
 
-H = 3600.0
+H = SECONDS_PER_HOUR
 LN2 = math.log(2)
 
 
@@ -291,7 +292,7 @@ def lu177_kinetics(
     lp = lu.decay_constant_per_s
     model = anatomy.model
     counts = anatomy.counts()
-    weight_g = float(model.patient.weight_kg or 0.0) * 1000.0
+    weight_g = float(model.patient.weight_kg or 0.0) * G_PER_KG
     regions: dict[str, ExpSum] = {}
 
     def physical(bio: ExpSum) -> ExpSum:

@@ -23,12 +23,13 @@ from typing import Any
 
 import numpy as np
 
+from sstrkit.core.units import SECONDS_PER_HOUR
 from sstrkit.phantom.truth import CycleTruth
 
 __all__ = ["BLOOD_SAMPLE_HOURS", "clinical_record"]
 
 BLOOD_SAMPLE_HOURS = (0.5, 1.0, 2.0, 4.0, 24.0, 96.0, 168.0)
-H = 3600.0
+H = SECONDS_PER_HOUR
 
 
 def clinical_record(

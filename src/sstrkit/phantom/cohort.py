@@ -70,6 +70,7 @@ import numpy as np
 
 from sstrkit.core.atomic import prepare_output_dir, write_json_atomic
 from sstrkit.core.provenance import Step
+from sstrkit.core.units import BQ_PER_MBQ, SECONDS_PER_DAY
 from sstrkit.errors import InvalidInputError
 from sstrkit.followup.recist import Lesion, TimePoint, assess, select_targets
 from sstrkit.phantom.parameters import parameters
@@ -92,7 +93,7 @@ __all__ = [
 ]
 
 Progress = Callable[[str], None]
-DAY_S: Final = 86400.0
+DAY_S: Final = SECONDS_PER_DAY
 MONTH_DAYS: Final = 365.25 / 12
 #: NETTER-1, 177Lu-DOTATATE arm: estimated progression-free survival at month 20.
 NETTER1_PFS_AT_20_MONTHS: Final = 0.652
@@ -334,7 +335,7 @@ def plan_cohort(config: CohortConfig) -> tuple[PatientPlan, ...]:
                 name=f"patient_{k + 1:0{width}d}",
                 phantom_seed=10000 * config.seed + k + 1,
                 sex=sex,
-                activity_bq=round(activity / 1e6) * 1e6,  # whole MBq, as dispensed
+                activity_bq=round(activity / BQ_PER_MBQ) * BQ_PER_MBQ,  # whole MBq, as dispensed
                 interval_days=round(interval),
                 first_injection=start.replace(hour=10, minute=0, second=0, microsecond=0),
             )

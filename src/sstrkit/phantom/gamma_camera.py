@@ -49,6 +49,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage, signal
 
+from sstrkit.core.units import KEV_PER_MEV
 from sstrkit.errors import InvalidInputError
 from sstrkit.phantom.anatomy import Grid
 from sstrkit.phantom.parameters import scintigraphy_parameters
@@ -88,7 +89,7 @@ class EnergyWindow:
 
     @property
     def energy_mev(self) -> float:
-        return self.centre_kev / 1000.0
+        return self.centre_kev / KEV_PER_MEV
 
 
 @dataclass(frozen=True)

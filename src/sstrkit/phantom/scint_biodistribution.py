@@ -48,6 +48,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from sstrkit.core.units import BQ_PER_MBQ, G_PER_KG, SECONDS_PER_HOUR
 from sstrkit.errors import InvalidInputError
 from sstrkit.phantom.anatomy import COMPOSITES, LABELS
 from sstrkit.phantom.biology import REMAINDER_WEIGHTS, Biology
@@ -68,7 +69,7 @@ __all__ = [
     "tracer_distribution",
 ]
 
-H = 3600.0
+H = SECONDS_PER_HOUR
 LN2 = math.log(2.0)
 
 #: The tracers of ``--sstr-imaging``, in the order of their noise streams.
@@ -214,7 +215,7 @@ def sstr_tracer(name: str) -> SstrTracer:
         name=canon,
         kind=p["kind"],
         nuclide=str(p["nuclide"]),
-        activity_bq=float(p["activity_mbq"]) * 1e6,
+        activity_bq=float(p["activity_mbq"]) * BQ_PER_MBQ,
         injection_days_before_therapy=float(p["injection_days_before_therapy"]),
         frame_duration_s=float(p["frame_duration_s"]) if "frame_duration_s" in p else None,
         kinetics=TracerKinetics.from_table(p) if p["kind"] == "scintigraphy" else None,
@@ -279,7 +280,7 @@ def tracer_distribution(
     vox = anat.labels.voxel_volume_ml
     decay = math.exp(-get_nuclide(tracer.nuclide).decay_constant_per_s * hours * H)
     a_now = tracer.activity_bq * decay
-    weight_g = float(anat.model.patient.weight_kg or 0.0) * 1000.0
+    weight_g = float(anat.model.patient.weight_kg or 0.0) * G_PER_KG
     g = kin.receptor(hours)
     table: dict[str, float] = {}
     for name in SSTR_REGIONS:

@@ -40,6 +40,7 @@ from numpy.typing import NDArray
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence as DicomSequence
 
+from sstrkit.core.units import MS_PER_S
 from sstrkit.errors import InvalidInputError
 from sstrkit.io.dicom_modules import (
     PatientInfo,
@@ -177,4 +178,4 @@ def _wholebody_acquisition(
     ds.ScanVelocity = f"{speed_mm_s:.6g}"
     ds.ScanLength = round(camera.scan_length_mm)
     ds.WholeBodyTechnique = ["1PS"]
-    ds.ActualFrameDuration = str(round(camera.scan_length_mm / speed_mm_s * 1000.0))
+    ds.ActualFrameDuration = str(round(camera.scan_length_mm / speed_mm_s * MS_PER_S))

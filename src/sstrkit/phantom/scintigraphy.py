@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from sstrkit.core.units import SECONDS_PER_HOUR
 from sstrkit.io.dicom_write import (
     Radiopharmaceutical,
     StudyInfo,
@@ -108,7 +109,7 @@ __all__ = [
     "sstr_imaging_exams",
 ]
 
-H = 3600.0
+H = SECONDS_PER_HOUR
 Progress = Callable[[str], None]
 #: Regions whose projection is kept out of the planar liver and spleen reference regions.
 _PLANAR_EXCLUDE = ("kidneys", "adrenals", "pancreas")

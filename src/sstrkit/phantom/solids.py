@@ -22,6 +22,8 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from sstrkit.core.units import MM3_PER_ML
+
 __all__ = ["Cut", "Ellipsoid", "Grid", "Vec3"]
 
 Vec3 = tuple[float, float, float]
@@ -44,7 +46,7 @@ class Grid:
 
     @property
     def voxel_ml(self) -> float:
-        return float(np.prod(self.spacing)) / 1000.0
+        return float(np.prod(self.spacing)) / MM3_PER_ML
 
     @classmethod
     def covering(cls, lo: Vec3, hi: Vec3, voxel_mm: Vec3) -> Grid:
@@ -160,7 +162,7 @@ class Ellipsoid:
                 v = math.pi * a * b * 2 * c
             else:
                 v = 8 * a * b * c
-            return v / 1000.0
+            return v / MM3_PER_ML
         return _numeric_volume_ml(self)
 
 
@@ -182,7 +184,7 @@ def _numeric_volume_ml(solid: Ellipsoid, cells: int = 240) -> float:
     for zk in axes[2]:  # slice by slice: bounded memory
         inside = solid.contains(axes[0][None, :], axes[1][:, None], np.float64(zk))
         total += int(np.count_nonzero(inside))
-    return total * h[0] * h[1] * h[2] / 1000.0
+    return total * h[0] * h[1] * h[2] / MM3_PER_ML
 
 
 def _paint(

@@ -88,6 +88,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage, sparse
 
+from sstrkit.core.units import KEV_PER_MEV, MM3_PER_ML
 from sstrkit.errors import InvalidInputError
 from sstrkit.phantom.anatomy import Grid
 from sstrkit.phantom.parameters import parameters
@@ -233,7 +234,7 @@ class SpectSystem:
             return cls.default()
         c = spect_camera_parameters(nuclide)
         fractions = [float(f) for f in c["window_count_fraction"]]
-        energy = float(c["window_centre_kev"][fractions.index(max(fractions))]) / 1000.0
+        energy = float(c["window_centre_kev"][fractions.index(max(fractions))]) / KEV_PER_MEV
         base = cls()
         fwhm_axis = float(c["spect_fwhm_mm"])
         if fwhm_axis <= base.fwhm_intrinsic_mm:
@@ -272,7 +273,7 @@ class SpectSystem:
     def counts_per_bq_ml_per_view(self, duration_s: float) -> float:
         """Expected counts per view from 1 Bq/mL in one unattenuated voxel."""
         _positive("acquisition duration (s)", duration_s)
-        voxel_ml = self.voxel_mm**3 / 1000.0
+        voxel_ml = self.voxel_mm**3 / MM3_PER_ML
         return voxel_ml * self.sensitivity_cps_per_mbq * 1e-6 * duration_s / self.n_views
 
     def grid_for(self, truth: Grid) -> Grid:

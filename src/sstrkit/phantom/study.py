@@ -53,6 +53,7 @@ from typing import Any, Literal
 import numpy as np
 
 from sstrkit.core.atomic import prepare_output_dir
+from sstrkit.core.units import SECONDS_PER_HOUR
 from sstrkit.errors import InvalidInputError
 from sstrkit.io.dicom_write import PatientInfo
 from sstrkit.phantom.anatomy import (
@@ -84,7 +85,7 @@ __all__ = [
     "region_concentrations_lu",
 ]
 
-H = 3600.0
+H = SECONDS_PER_HOUR
 TZ = _dt.timezone(_dt.timedelta(hours=1))
 Progress = Callable[[str], None]
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sstrkit.core.provenance import Step
+from sstrkit.core.units import BQ_PER_MBQ
 from sstrkit.io.dicom_write import PatientInfo
 from sstrkit.phantom.anatomy import AnatomyModel, PatientSpec
 from sstrkit.phantom.biology import Biology
@@ -44,7 +45,7 @@ def _case_file(
             "cycle": c.index,
             "nuclide": "Lu-177",
             "agent": "177Lu-DOTATATE",
-            "activity_mbq": c.activity_bq / 1e6,
+            "activity_mbq": c.activity_bq / BQ_PER_MBQ,
             "datetime": c.injection_time.isoformat(),
         }
         for c in cycles

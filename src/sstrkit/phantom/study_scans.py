@@ -28,6 +28,7 @@ import numpy as np
 from numpy.typing import NDArray
 from pydicom.uid import generate_uid
 
+from sstrkit.core.units import BQ_PER_MBQ, G_PER_KG
 from sstrkit.core.volume import Volume
 from sstrkit.io.dicom_write import (
     PatientInfo,
@@ -325,7 +326,7 @@ class ScanSessions:
             suv_tracer="FDG" if role == "fdg" else cfg.pet_tracer,
             injection_time=inj,
             scan_time=inj + _dt.timedelta(minutes=float(pp["uptake_time_min"])),
-            activity_bq=round(mbq_kg * weight_kg) * 1e6,
+            activity_bq=round(mbq_kg * weight_kg) * BQ_PER_MBQ,
             duration_s=float(pp["frame_duration_s"]),
             folder=folder,
             scanner=self.pet_scanner,
@@ -356,7 +357,7 @@ class ScanSessions:
         weight_kg = float(self.patient.weight_kg or 0.0)
         elapsed = (acq.scan_time - acq.injection_time).total_seconds()
         decayed = acq.activity_bq * float(np.exp(-nuc.decay_constant_per_s * elapsed))
-        scale = decayed / (weight_kg * 1000.0)
+        scale = decayed / (weight_kg * G_PER_KG)
         table = _pet_table(baseline, biology, acq.suv_tracer, scale)
         patient_now = self.session_patient(baseline, role)
         conc = fine_concentration(patient_now.anatomy, table)

@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from sstrkit.core.units import BQ_PER_MBQ, G_PER_KG, J_PER_MEV, SECONDS_PER_HOUR
 from sstrkit.errors import InvalidInputError
 from sstrkit.phantom.anatomy import COMPOSITES, Anatomy, AnatomyModel
 from sstrkit.phantom.biology import Biology, ExpSum, LuKinetics, lu177_kinetics
@@ -51,8 +52,7 @@ __all__ = [
     "simulate_therapy",
 ]
 
-J_PER_MEV = 1.602176634e-13  # exact (SI 2019)
-H = 3600.0
+H = SECONDS_PER_HOUR
 
 #: Regions reported in the truth (composites and organs), besides every lesion.
 TRUTH_REGIONS = (
@@ -108,7 +108,7 @@ def region_dose_gy(
 ) -> dict[str, float]:
     """Electron, photon and total absorbed dose (Gy) of a region from its TIA."""
     lu = get_nuclide("Lu-177")
-    m_kg = mass_g / 1000.0
+    m_kg = mass_g / G_PER_KG
     d_e = tia_bq_s * lu.delta_electrons_mev * J_PER_MEV / m_kg
     d_g = 0.0
     if photons:
@@ -158,7 +158,7 @@ class CycleTruth:
                 r: {
                     "mass_g": self.mass_g[r],
                     "tia_bq_s": self.tia_bq_s[r],
-                    "tia_mbq_h": self.tia_bq_s[r] / 1e6 / H,
+                    "tia_mbq_h": self.tia_bq_s[r] / BQ_PER_MBQ / H,
                     **self.dose.get(r, {}),
                 }
                 for r in self.tia_bq_s
@@ -245,7 +245,7 @@ def _cycle_truth(
     mass["red_marrow"] = m_rm
     tia["red_marrow"] = kin.blood_concentration_per_ml.integral() * rmblr * m_rm * activity_bq
     dose["red_marrow"] = region_dose_gy(tia["red_marrow"], m_rm, 1.0, photons=False)
-    w = float(model.patient.weight_kg or 0.0) * 1000.0
+    w = float(model.patient.weight_kg or 0.0) * G_PER_KG
     mass["whole_body"] = w
     tia["whole_body"] = kin.whole_body.integral() * activity_bq
     dose["whole_body"] = region_dose_gy(tia["whole_body"], w, 1.0)

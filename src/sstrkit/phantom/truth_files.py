@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from sstrkit import __version__
 from sstrkit.core.atomic import apply_output_mode
 from sstrkit.core.provenance import jsonable
+from sstrkit.core.units import G_PER_KG
 from sstrkit.io.nifti import write_nifti
 from sstrkit.io.rtstruct_write import write_rtstruct
 from sstrkit.phantom.anatomy import COMPOSITES, LABELS, Anatomy, AnatomyModel, Layout, PatientSpec
@@ -182,7 +183,7 @@ def _truth_organs(
         "bone is the 'spongiosa' region",
     }
     organs["whole_body"] = {
-        "mass_g": float(spec.weight_kg or 0) * 1000.0,
+        "mass_g": float(spec.weight_kg or 0) * G_PER_KG,
         "voxelised": False,
         "voxelised_torso_mass_g": sum(baseline.mass_g(n, counts) for n in LABELS),
     }

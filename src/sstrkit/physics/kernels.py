@@ -66,7 +66,7 @@ import tempfile
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -74,6 +74,7 @@ from numpy.typing import NDArray
 from sstrkit import __version__
 from sstrkit.core.atomic import apply_output_mode
 from sstrkit.core.provenance import Step
+from sstrkit.core.units import BQ_PER_MBQ, J_PER_MEV, MGY_PER_GY, MM3_PER_ML
 from sstrkit.errors import InvalidInputError
 from sstrkit.physics.nuclides import DATA_SOURCE, Nuclide, get_nuclide
 from sstrkit.physics.ranges import ELECTRON_REST_ENERGY_MEV, csda_range_water_g_cm2
@@ -105,7 +106,7 @@ Tissue = Literal["soft", "bone", "water"]
 #: Densities (g/cm³): ICRU Report 46 adult soft tissue and cortical bone; liquid water.
 TISSUES: dict[str, float] = {"soft": 1.04, "bone": 1.92, "water": 1.0}
 
-MEV_TO_J = 1.602176634e-13
+MEV_TO_J: Final = J_PER_MEV  # kept under this name for therapy.voxel_dose
 _SOURCES = (
     DATA_SOURCE,
     "Hubbell & Seltzer 1995, NISTIR 5632 (water mu/rho, mu_en/rho)",
@@ -516,11 +517,11 @@ class VoxelKernel:
 
     @property
     def voxel_mass_g(self) -> float:
-        return float(np.prod(self.voxel_mm)) / 1000.0 * self.density_g_cm3
+        return float(np.prod(self.voxel_mm)) / MM3_PER_ML * self.density_g_cm3
 
     def energy_in_kernel_mev(self) -> float:
         """Σ S·m converted back to MeV per decay (energy deposited inside the kernel)."""
-        gy_per_decay = float(self.array.sum()) * 1e-3 / 1e6
+        gy_per_decay = float(self.array.sum()) * 1e-3 / BQ_PER_MBQ
         return gy_per_decay * self.voxel_mass_g * 1e-3 / MEV_TO_J
 
     def to_dict(self) -> dict[str, Any]:
@@ -571,7 +572,7 @@ def _compute_kernel(
         full_xyz = np.concatenate([np.flip(full_xyz, axis=axis), full_xyz], axis=axis)
         full_xyz = np.delete(full_xyz, half, axis=axis)
     mass_kg = float(np.prod(vox)) * 1e-3 * rho * 1e-3
-    s_mgy = full_xyz * MEV_TO_J / mass_kg * 1e6 * 1e3
+    s_mgy = full_xyz * MEV_TO_J / mass_kg * BQ_PER_MBQ * MGY_PER_GY
     s_zyx = np.ascontiguousarray(np.transpose(s_mgy, (2, 1, 0)))
     e_all, w_all = _electron_components(nuc, electrons)
     de = float(np.sum(e_all * w_all))

@@ -47,7 +47,7 @@ import icrp107_database
 import numpy as np
 from numpy.typing import NDArray
 
-from sstrkit.core.units import to_unit
+from sstrkit.core.units import KEV_PER_MEV, to_unit
 from sstrkit.errors import UnknownNuclideError
 from sstrkit.physics.beta import endpoint_from_mean
 from sstrkit.physics.ranges import csda_range_water_mm
@@ -171,7 +171,7 @@ class Nuclide:
             "positron_fraction": self.positron_fraction,
             "csda_range_water_mm": self.csda_range_water_mm,
             "gammas": [
-                {"energy_kev": round(e * 1000.0, 6), "yield": y} for e, y in self.gammas(0.01)
+                {"energy_kev": round(e * KEV_PER_MEV, 6), "yield": y} for e, y in self.gammas(0.01)
             ],
             "data_source": self.data_source,
         }

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sstrkit.core.units import BQ_PER_GBQ, BQ_PER_MBQ
 from sstrkit.pipeline.manifest import ClinicalRecord, Manifest
 from sstrkit.pipeline.study_records import DataFlag
 
@@ -76,7 +77,7 @@ def _records_by_cycle(
             copies.setdefault(int(a["cycle"]), []).append(
                 (
                     "case.json",
-                    float(a["activity_mbq"]) * 1e6,
+                    float(a["activity_mbq"]) * BQ_PER_MBQ,
                     str(a["nuclide"]),
                     str(a.get("agent", "")),
                     t,
@@ -114,8 +115,8 @@ def _resolve_cycle(cycle: int, recs: list[_Record]) -> tuple[Administration, lis
             flags.append(
                 DataFlag(
                     "activity_mismatch",
-                    f"cycle {cycle}: administered activity {a2 / 1e9:.3f} GBq in {s2} "
-                    f"differs by {100 * (a2 / act - 1):+.1f} % from {act / 1e9:.3f} GBq "
+                    f"cycle {cycle}: administered activity {a2 / BQ_PER_GBQ:.3f} GBq in {s2} "
+                    f"differs by {100 * (a2 / act - 1):+.1f} % from {act / BQ_PER_GBQ:.3f} GBq "
                     f"in {_short(src)}; the latter is used",
                     cycle=cycle,
                 )

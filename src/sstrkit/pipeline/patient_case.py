@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from sstrkit.core.units import BQ_PER_MBQ
 from sstrkit.errors import InvalidInputError
 from sstrkit.pipeline.administrations import Administration
 from sstrkit.pipeline.manifest import ClinicalRecord, Patient
@@ -113,7 +114,7 @@ def base_case_document(
             "cycle": a.cycle,
             "nuclide": a.nuclide,
             "agent": a.agent,
-            "activity_mbq": a.activity_bq / 1e6,
+            "activity_mbq": a.activity_bq / BQ_PER_MBQ,
             "datetime": a.time.isoformat(),
         }
         for a in administrations

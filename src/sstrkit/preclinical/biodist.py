@@ -61,6 +61,7 @@ import numpy as np
 from scipy import stats
 
 from sstrkit.core.provenance import Step
+from sstrkit.core.units import BQ_PER_MBQ
 from sstrkit.errors import InvalidInputError
 from sstrkit.physics.decay import HalfLife, decay_constant, elapsed_s, half_life_of
 from sstrkit.preclinical.times import parse_time, require_aware
@@ -668,7 +669,7 @@ def read_counts_csv(path: str | Path, *, default_tz: _dt.tzinfo | None = None) -
                 tissue=row.get("tissue") or None,
                 weight_g=_num(row, "weight_g", where),
                 id_fraction=_num(row, "id_fraction", where),
-                activity_bq=None if act is None else act * 1e6,
+                activity_bq=None if act is None else act * BQ_PER_MBQ,
                 activity_time=_parse_time(act_time, f"activity_time in {where}", default_tz)
                 if act_time
                 else None,
@@ -696,7 +697,7 @@ def read_animals_csv(path: str | Path, *, default_tz: _dt.tzinfo | None = None) 
                 injection_time=_parse_time(t_text, f"injection_time in {where}", default_tz)
                 if t_text
                 else None,
-                injected_activity_bq=None if inj is None else inj * 1e6,
+                injected_activity_bq=None if inj is None else inj * BQ_PER_MBQ,
                 body_mass_g=_num(row, "body_mass_g", where),
             )
         )

@@ -67,6 +67,7 @@ import numpy as np
 
 from sstrkit.core.body import Sex, parse_sex
 from sstrkit.core.provenance import Step
+from sstrkit.core.units import BQ_PER_GBQ, G_PER_KG, SECONDS_PER_HOUR
 from sstrkit.errors import InvalidInputError
 from sstrkit.physics.nuclides import Nuclide, get_nuclide
 from sstrkit.preclinical.biodist import Biodistribution
@@ -164,9 +165,9 @@ def kirschner_pct_id(
             raise InvalidInputError(what, expected="a value > 0 g", actual=v)
     return (
         float(pct_id_per_g_animal)
-        * (animal_body_mass_g / 1000.0)
+        * (animal_body_mass_g / G_PER_KG)
         * human_organ_mass_g
-        / (human_body_mass_g / 1000.0)
+        / (human_body_mass_g / G_PER_KG)
     )
 
 
@@ -226,7 +227,7 @@ class OrganTac:
     def to_dict(self) -> dict[str, Any]:
         return {
             "organ": self.organ,
-            "times_h": [t / 3600.0 for t in self.times_s],
+            "times_h": [t / SECONDS_PER_HOUR for t in self.times_s],
             "pct_id_per_g": list(self.pct_id_per_g),
             "pct_id": list(self.pct_id),
             "mass_g": self.mass_g,
@@ -303,7 +304,7 @@ def tacs_from_biodistribution(
         out.append(
             OrganTac(
                 organ,
-                tuple(s.time_point_h * 3600.0 for s in rows),
+                tuple(s.time_point_h * SECONDS_PER_HOUR for s in rows),
                 tuple(s.mean for s in rows),
                 mass,
                 source,
@@ -380,17 +381,17 @@ class OrganDose:
             "organ": self.organ,
             "mass_g": self.mass_g,
             "mass_source": self.mass_source,
-            "residence_time_h": self.tia_per_administered_s / 3600.0,
-            "tia_mbq_h_per_mbq": self.tia_per_administered_s / 3600.0,
+            "residence_time_h": self.tia_per_administered_s / SECONDS_PER_HOUR,
+            "tia_mbq_h_per_mbq": self.tia_per_administered_s / SECONDS_PER_HOUR,
             "tail_fraction": self.tail_fraction,
             "kinetics_model": self.kinetics.model,
-            "t_eff_h": self.kinetics.t_eff_s / 3600.0,
+            "t_eff_h": self.kinetics.t_eff_s / SECONDS_PER_HOUR,
             "electron_absorbed_fraction": self.electron_absorbed_fraction,
             "photon_absorbed_fraction": self.photon_absorbed_fraction,
             "in_small_organ_range": self.in_small_organ_range,
-            "self_mgy_per_mbq": self.self_gy_per_bq * 1e9,
-            "cross_mgy_per_mbq": self.cross_gy_per_bq * 1e9,
-            "total_mgy_per_mbq": self.total_gy_per_bq * 1e9,
+            "self_mgy_per_mbq": self.self_gy_per_bq * BQ_PER_GBQ,
+            "cross_mgy_per_mbq": self.cross_gy_per_bq * BQ_PER_GBQ,
+            "total_mgy_per_mbq": self.total_gy_per_bq * BQ_PER_GBQ,
         }
 
 
@@ -494,7 +495,7 @@ def _doses(
         if tail > 0.5:
             warnings.append(
                 f"{tac.organ}: {100 * tail:.0f} % of the TIA lies after the last time point "
-                f"({tac.times_s[-1] / 3600:.3g} h); it depends on the assumed tail"
+                f"({tac.times_s[-1] / SECONDS_PER_HOUR:.3g} h); it depends on the assumed tail"
             )
         organs.append(
             OrganDose(

@@ -53,7 +53,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import ndimage
 
 from sstrkit.core.provenance import Step
-from sstrkit.core.units import to_unit
+from sstrkit.core.units import BQ_PER_MBQ, SECONDS_PER_HOUR, to_unit
 from sstrkit.core.volume import Volume
 from sstrkit.errors import GeometryMismatchError, InvalidInputError, UnitError
 from sstrkit.physics.decay import HalfLife, decay_constant, elapsed_s, half_life_of
@@ -187,7 +187,7 @@ class Injection:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "activity_mbq": self.activity_bq / 1e6,
+            "activity_mbq": self.activity_bq / BQ_PER_MBQ,
             "time": self.time.isoformat() if self.time else None,
             "half_life_s": self.half_life_s,
             "nuclide": self.nuclide,
@@ -440,7 +440,7 @@ class RegionUptake:
             "max_pct_id_per_g": self.max_pct_id_per_g,
             "total_pct_id": self.total_pct_id,
             "mean_kbq_ml_at_reference": self.mean_bq_ml / 1e3,
-            "total_mbq_at_reference": self.total_bq / 1e6,
+            "total_mbq_at_reference": self.total_bq / BQ_PER_MBQ,
             "definition": dict(self.definition),
         }
 
@@ -486,7 +486,7 @@ class Quantification:
             "image": self.image,
             "reference_time": self.reference_time.isoformat(),
             "injection": self.injection.to_dict(),
-            "time_since_injection_h": self.time_since_injection_s / 3600.0,
+            "time_since_injection_h": self.time_since_injection_s / SECONDS_PER_HOUR,
             "decay_correction_factor": self.decay_correction_factor,
             "regions": [r.to_dict() for r in self.regions],
             "provenance": [s.to_dict() for s in self.provenance],
@@ -628,14 +628,14 @@ class RatioChange:
     @property
     def change_per_hour(self) -> float:
         """(late − early) / (t_late − t_early) in h⁻¹."""
-        return self.change / ((self.late_time_s - self.early_time_s) / 3600.0)
+        return self.change / ((self.late_time_s - self.early_time_s) / SECONDS_PER_HOUR)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "target": self.target,
             "reference": self.reference,
-            "early_time_h": self.early_time_s / 3600.0,
-            "late_time_h": self.late_time_s / 3600.0,
+            "early_time_h": self.early_time_s / SECONDS_PER_HOUR,
+            "late_time_h": self.late_time_s / SECONDS_PER_HOUR,
             "early_ratio": self.early_ratio,
             "late_ratio": self.late_ratio,
             "change": self.change,
@@ -656,7 +656,10 @@ def ratio_change(
         raise InvalidInputError(
             "acquisition order",
             expected="the late image after the early image",
-            actual=f"early {t0 / 3600:.3g} h, late {t1 / 3600:.3g} h after injection",
+            actual=(
+                f"early {t0 / SECONDS_PER_HOUR:.3g} h, "
+                f"late {t1 / SECONDS_PER_HOUR:.3g} h after injection"
+            ),
             fix="pass the images in time order",
         )
     return RatioChange(

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from sstrkit.core.units import BQ_PER_GBQ, BQ_PER_MBQ, SECONDS_PER_HOUR
 from sstrkit.preclinical.biodist import Biodistribution
 from sstrkit.preclinical.correlate import Correlation, Regression, figure_png, regression_figure
 from sstrkit.preclinical.dose import DoseResult
@@ -62,8 +63,9 @@ def add_quantification(
         ]
         sec.add_table(
             TableBlock(
-                f"{q.image}: {q.time_since_injection_s / 3600:.3g} h after injection of "
-                f"{q.injection.activity_bq / 1e6:.4g} MBq",
+                f"{q.image}: {q.time_since_injection_s / SECONDS_PER_HOUR:.3g} h "
+                "after injection of "
+                f"{q.injection.activity_bq / BQ_PER_MBQ:.4g} MBq",
                 [
                     "region",
                     "voxels",
@@ -95,8 +97,8 @@ def add_quantification(
                 [
                     [
                         f"{c.target}/{c.reference}",
-                        c.early_time_s / 3600,
-                        c.late_time_s / 3600,
+                        c.early_time_s / SECONDS_PER_HOUR,
+                        c.late_time_s / SECONDS_PER_HOUR,
                         c.early_ratio,
                         c.late_ratio,
                         c.change,
@@ -225,12 +227,12 @@ def add_dose(report: Report, result: DoseResult) -> None:
                 [
                     o.organ,
                     o.mass_g,
-                    o.tia_per_administered_s / 3600,
+                    o.tia_per_administered_s / SECONDS_PER_HOUR,
                     o.electron_absorbed_fraction,
                     o.photon_absorbed_fraction,
-                    o.self_gy_per_bq * 1e9,
-                    o.cross_gy_per_bq * 1e9,
-                    o.total_gy_per_bq * 1e9,
+                    o.self_gy_per_bq * BQ_PER_GBQ,
+                    o.cross_gy_per_bq * BQ_PER_GBQ,
+                    o.total_gy_per_bq * BQ_PER_GBQ,
                     o.tail_fraction,
                 ]
                 for o in result.organs
@@ -242,7 +244,7 @@ def add_dose(report: Report, result: DoseResult) -> None:
     FigureCanvasAgg(fig)
     ax = fig.subplots()
     for tac in result.tacs:
-        ax.plot(np.asarray(tac.times_s) / 3600, tac.pct_id, marker="o", label=tac.organ)
+        ax.plot(np.asarray(tac.times_s) / SECONDS_PER_HOUR, tac.pct_id, marker="o", label=tac.organ)
     ax.set_xlabel("time after injection (h)")
     ax.set_ylabel("%ID in organ (decay corrected)")
     ax.legend(fontsize=7)

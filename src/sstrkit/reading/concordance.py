@@ -62,6 +62,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from sstrkit.core.provenance import Step
+from sstrkit.core.units import MM3_PER_ML
 from sstrkit.errors import GeometryMismatchError, InvalidInputError, SstrkitError
 from sstrkit.followup.concordance import Concordance, concordance
 from sstrkit.reading.scores import match_lesions
@@ -113,7 +114,7 @@ def sphere_diameter_mm(volume_ml: float | None) -> float | None:
     """
     if volume_ml is None or not volume_ml > 0:
         return None
-    return float((6.0 * volume_ml * 1000.0 / math.pi) ** (1.0 / 3.0))
+    return float((6.0 * volume_ml * MM3_PER_ML / math.pi) ** (1.0 / 3.0))
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 import numpy as np
 
 from sstrkit.core.atomic import write_json_atomic
+from sstrkit.core.units import G_PER_KG, SECONDS_PER_HOUR
 from sstrkit.core.volume import Volume
 from sstrkit.reading.eligibility import Labs, Rule
 from sstrkit.reading.reader import ReadingResult, read_sstr_pet, write_organ_segmentation
@@ -525,8 +526,8 @@ def load_sstr_spect(
         tracer=tracer,
         injected_activity_bq=float(params["injected_activity_bq"]),
         injection_time=injection,
-        weight_kg=float(params["normalizing_measure"]) / 1000.0,
-        hours_post_injection=(reference - injection).total_seconds() / 3600.0,
+        weight_kg=float(params["normalizing_measure"]) / G_PER_KG,
+        hours_post_injection=(reference - injection).total_seconds() / SECONDS_PER_HOUR,
         warnings=tuple(dict.fromkeys([*series.warnings, *res.warnings])),
     )
 

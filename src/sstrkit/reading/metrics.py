@@ -35,6 +35,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage, signal
 
+from sstrkit.core.units import MM3_PER_ML
 from sstrkit.core.volume import Volume
 from sstrkit.reading.reference import ReferenceSet, ball
 from sstrkit.reading.segmentation import Segmentation
@@ -50,7 +51,7 @@ __all__ = [
 ]
 
 #: Radius of a 1 cm³ sphere: (3 × 1000 mm³ / 4π)^(1/3) = 6.2035 mm (PERCIST's 1.2 cm sphere).
-PEAK_RADIUS_MM = float((3.0 * 1000.0 / (4.0 * np.pi)) ** (1.0 / 3.0))
+PEAK_RADIUS_MM = float((3.0 * MM3_PER_ML / (4.0 * np.pi)) ** (1.0 / 3.0))
 
 
 @dataclass(frozen=True)

@@ -75,6 +75,7 @@ from scipy import ndimage
 
 from sstrkit import __version__
 from sstrkit.core.provenance import Step
+from sstrkit.core.units import MM3_PER_ML
 from sstrkit.errors import InvalidInputError
 from sstrkit.io.planar import CONJUGATE_VIEW_SOURCES, PlanarWholeBody
 from sstrkit.reading.planar_lesions import PlanarLesion, candidates, classify, detect, lesion_discs
@@ -574,12 +575,12 @@ def _reference(
         return None
     if ellipse is not None:
         rho, a_mm, c_mm = ellipse
-        b_mm = 3.0 * volume_ml * 1000.0 / (4.0 * math.pi * a_mm * c_mm)
+        b_mm = 3.0 * volume_ml * MM3_PER_ML / (4.0 * math.pi * a_mm * c_mm)
         sharp = np.sqrt(np.clip(1.0 - rho**2, 0.0, None))
         blurred = ndimage.gaussian_filter(sharp, (fwhm / 2.3548) / np.asarray(px))
         chord = 2.0 * b_mm * np.maximum(blurred, 0.05)
     else:
-        b_mm = (3.0 * volume_ml * 1000.0 / (4.0 * math.pi)) ** (1.0 / 3.0)
+        b_mm = (3.0 * volume_ml * MM3_PER_ML / (4.0 * math.pi)) ** (1.0 / 3.0)
         chord = np.full(gm_c.shape, 2.0 * b_mm * 0.9)
         notes.append(
             f"{name}: no organ outline for the thickness model; a sphere of the reference "

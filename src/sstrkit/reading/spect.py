@@ -66,6 +66,7 @@ from numpy.typing import NDArray
 from scipy import ndimage
 
 from sstrkit.core.provenance import Step
+from sstrkit.core.units import G_PER_KG, MM3_PER_ML, SECONDS_PER_HOUR
 from sstrkit.core.volume import Volume
 from sstrkit.errors import GeometryMismatchError, InvalidInputError, SstrkitError
 from sstrkit.physics.nuclides import get_nuclide
@@ -223,7 +224,7 @@ def spect_settings(fwhm_mm: float) -> SegmentationSettings:
     margin = max(10.0, 1.25 * fwhm_mm)
     base = SegmentationSettings()
     return SegmentationSettings(
-        min_volume_ml=max(base.min_volume_ml, math.pi / 6.0 * fwhm_mm**3 / 1000.0),
+        min_volume_ml=max(base.min_volume_ml, math.pi / 6.0 * fwhm_mm**3 / MM3_PER_ML),
         physiological_margin_mm=margin,
         organ_margin_mm=margin,
         candidate_rim_mm=max(base.candidate_rim_mm, fwhm_mm),
@@ -232,7 +233,7 @@ def spect_settings(fwhm_mm: float) -> SegmentationSettings:
         bowel_max_width_mm=base.bowel_max_width_mm + extra,
         gallbladder_fossa_mm=base.gallbladder_fossa_mm + extra / 2.0,
         adrenal_max_volume_ml=base.adrenal_max_volume_ml
-        + math.pi / 6.0 * (fwhm_mm**3 - _PET_FWHM_MM**3) / 1000.0 * 4.0,
+        + math.pi / 6.0 * (fwhm_mm**3 - _PET_FWHM_MM**3) / MM3_PER_ML * 4.0,
         liver_extension_mm=base.liver_extension_mm + extra,
         split_by_organ=False,
     )
@@ -296,7 +297,7 @@ def spect_suv(
                 fix="give the injected activity and the weight (SUV needs both)",
             )
     assert injected_activity_bq is not None and weight_kg is not None
-    interval_s = hours_post_injection * 3600.0
+    interval_s = hours_post_injection * SECONDS_PER_HOUR
     reference = "hours_post_injection"
     if spect.reference_time is not None and injection_time is not None:
         interval_s = (spect.reference_time - injection_time).total_seconds()
@@ -308,7 +309,7 @@ def spect_suv(
                 actual=f"{spect.reference_time.isoformat()} < {injection_time.isoformat()}",
             )
     decay = math.exp(-nuclide.decay_constant_per_s * interval_s)
-    factor = weight_kg * 1000.0 / (injected_activity_bq * decay)
+    factor = weight_kg * G_PER_KG / (injected_activity_bq * decay)
     suv = spect.with_array(
         np.asarray(spect.array, dtype=np.float32) * np.float32(factor),
         operation="spect_suv",

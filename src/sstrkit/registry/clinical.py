@@ -40,6 +40,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from sstrkit.core.units import SECONDS_PER_DAY
 from sstrkit.errors import InvalidInputError
 
 __all__ = [
@@ -51,7 +52,7 @@ __all__ = [
 ]
 
 #: seconds per day (times are stored in s)
-DAY_S = 86400.0
+DAY_S = SECONDS_PER_DAY
 
 
 class _Timed(BaseModel):

@@ -37,6 +37,7 @@ from sqlalchemy.sql.elements import ClauseElement
 from sstrkit import __version__
 from sstrkit.core.atomic import atomic_path, write_json_atomic
 from sstrkit.core.provenance import Step
+from sstrkit.core.units import SECONDS_PER_DAY
 from sstrkit.errors import InvalidInputError
 from sstrkit.registry import schema as t
 
@@ -54,7 +55,7 @@ __all__ = [
     "voxel_doses",
 ]
 
-DAY_S: Final = 86400.0
+DAY_S: Final = SECONDS_PER_DAY
 #: export formats → file suffix
 FORMATS: Final = {"csv": ".csv", "parquet": ".parquet"}
 

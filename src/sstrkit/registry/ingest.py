@@ -42,12 +42,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from sstrkit.core.units import SECONDS_PER_HOUR
 from sstrkit.errors import InvalidInputError, SstrkitError
 from sstrkit.registry.clinical import DAY_S, FollowUp, parse_follow_up
 
 __all__ = ["RunData", "read_run_folder", "study_key"]
 
-HOUR_S: Final = 3600.0
+HOUR_S: Final = SECONDS_PER_HOUR
 MBQ: Final = 1e6
 #: clinical.json lab keys → (name, unit)
 LAB_KEYS: Final = {
@@ -403,13 +404,13 @@ def _bed(row: Mapping[str, Any], dose_gy: float | None) -> tuple[float | None, s
             dose_gy,
             alpha_beta_gy=tp.alpha_beta_gy,
             t_repair_s=tp.t_repair_s,
-            t_eff_s=t_eff_h * 3600,
+            t_eff_s=t_eff_h * SECONDS_PER_HOUR,
         )
     except SstrkitError:
         return None, None
     how = (
         f"Lea-Catcheside G of the mono-exponential fit (T_eff {t_eff_h:.4g} h), {tp.name}: "
-        f"alpha/beta {tp.alpha_beta_gy:g} Gy, T_rep {tp.t_repair_s / 3600:g} h "
+        f"alpha/beta {tp.alpha_beta_gy:g} Gy, T_rep {tp.t_repair_s / SECONDS_PER_HOUR:g} h "
         "(sstrkit.therapy.radiobiology.bed)"
     )
     return value, how

@@ -45,6 +45,7 @@ import numpy as np
 from matplotlib.figure import Figure as MplFigure
 from numpy.typing import ArrayLike
 
+from sstrkit.core.units import BQ_PER_MBQ, SECONDS_PER_HOUR
 from sstrkit.errors import InvalidInputError
 from sstrkit.followup.plots import waterfall_plot
 from sstrkit.report.document import Figure
@@ -165,7 +166,7 @@ def tac_curve_points(
     """
     _finite("end of the curve (h)", end_h, minimum=0.0, strict=True)
     t_h = np.linspace(0.0, end_h, n)
-    return t_h, fit_activity_bq(fit, t_h * 3600.0) / 1e6
+    return t_h, fit_activity_bq(fit, t_h * SECONDS_PER_HOUR) / BQ_PER_MBQ
 
 
 def tac_label(curve: TacCurve) -> str:
@@ -187,7 +188,7 @@ def tac_label(curve: TacCurve) -> str:
     sd = fit.tia_sd_bq_s / 3.6e9
     sd_txt = f" ± {_sig(sd, 2)}" if math.isfinite(sd) else ""
     return (
-        f"{curve.name}: {fit.model}, T_eff {fit.t_eff_s / 3600:.1f} h, "
+        f"{curve.name}: {fit.model}, T_eff {fit.t_eff_s / SECONDS_PER_HOUR:.1f} h, "
         f"TIA {_sig(fit.tia_bq_s / 3.6e9)}{sd_txt} MBq·h"
     )
 

@@ -39,6 +39,7 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from sstrkit.core.body import Sex, bsa_du_bois, parse_sex
+from sstrkit.core.units import BQ_PER_MBQ, SECONDS_PER_HOUR
 from sstrkit.errors import InvalidInputError, UnknownNuclideError
 from sstrkit.physics.nuclides import get_nuclide
 
@@ -156,7 +157,7 @@ class Administration(_Strict):
 
     @property
     def activity_bq(self) -> float:
-        return self.activity_mbq * 1e6
+        return self.activity_mbq * BQ_PER_MBQ
 
 
 class _Series(_Strict):
@@ -333,7 +334,7 @@ class Case(_Strict):
     def _times_s(self, series: _Series) -> NDArray[np.float64]:
         admin = self.administration(series.administration)
         if series.times_h is not None:
-            return np.asarray(series.times_h, dtype=float) * 3600.0
+            return np.asarray(series.times_h, dtype=float) * SECONDS_PER_HOUR
         assert series.datetimes is not None
         t = np.array([(d - admin.datetime).total_seconds() for d in series.datetimes])
         if np.any(t < 0) or np.any(np.diff(t) <= 0):
@@ -351,7 +352,7 @@ class Case(_Strict):
         """(times in s after administration, activities in Bq, not decay corrected)."""
         r = self.region(name, administration)
         t = self._times_s(r)
-        a = np.asarray(r.activity_mbq, dtype=float) * 1e6
+        a = np.asarray(r.activity_mbq, dtype=float) * BQ_PER_MBQ
         if r.decay_corrected:
             hl = get_nuclide(self.administration(r.administration).nuclide).half_life_s
             a = a * np.exp(-math.log(2) / hl * t)

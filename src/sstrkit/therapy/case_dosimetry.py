@@ -20,6 +20,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final
 
 from sstrkit.core.provenance import Step
+from sstrkit.core.units import BQ_PER_GBQ, G_PER_KG, SECONDS_PER_HOUR
 from sstrkit.errors import InvalidInputError, SstrkitError
 from sstrkit.physics.nuclides import get_nuclide
 from sstrkit.therapy.case import Administration, Case, RegionData
@@ -44,7 +45,7 @@ __all__ = [
     "reduced_time_point_fit",
 ]
 
-H = 3600.0
+H = SECONDS_PER_HOUR
 
 #: What a kinetics fit depends on (case id, administration, nuclide, region or blood,
 #: model, CV, prior where used, the time–activity series): equal keys, equal fits.
@@ -75,7 +76,7 @@ class RegionCycleDose:
             "tia_mbq_h": self.fit.tia_bq_s / 3.6e9,
             "tia_sd_mbq_h": self.fit.tia_sd_bq_s / 3.6e9,
             "dose_gy": self.dose_gy,
-            "dose_gy_per_gbq": self.gy_per_bq * 1e9,
+            "dose_gy_per_gbq": self.gy_per_bq * BQ_PER_GBQ,
             "dose_relative_sd": self.relative_sd,
             "warnings": list(self.fit.warnings),
         }
@@ -248,7 +249,7 @@ PRIOR_T_EFF_RELATIVE_SD: Final = 0.15
 REDUCED_MIN_RELATIVE_SD: Final = 0.10
 #: Times (s) at which Hänscheid's T = t is used without other kinetics: 3 to 5 days, around
 #: the effective half-lives of 177Lu-DOTATATE kidneys and tumours (Hänscheid et al. 2018).
-HANSCHEID_WINDOW_S: Final = (72 * 3600.0, 120 * 3600.0)
+HANSCHEID_WINDOW_S: Final = (72 * SECONDS_PER_HOUR, 120 * SECONDS_PER_HOUR)
 #: Relative SD stated for the physical-decay upper bound (model choice, documented).
 CONSERVATIVE_RELATIVE_SD: Final = 0.30
 
@@ -538,7 +539,7 @@ def _cycle_dosimetry(
     wb_tia = fitted[wb[0].name].tia_bq_s if wb else None
     mird_regions = _mird_regions(regs, fitted)
     out: dict[str, RegionCycleDose] = {}
-    body_g = case.patient.weight_kg * 1000.0
+    body_g = case.patient.weight_kg * G_PER_KG
     if mird_regions:
         doses = organ_doses(
             admin.nuclide,

@@ -38,7 +38,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from sstrkit.core.body import Sex
-from sstrkit.core.units import BQ_PER_MBQ, SECONDS_PER_HOUR
+from sstrkit.core.units import BQ_PER_MBQ, G_PER_KG, MBQ_PER_GBQ, SECONDS_PER_HOUR
 from sstrkit.errors import InvalidInputError
 from sstrkit.therapy.case import parse_case, parse_sex_field
 from sstrkit.therapy.case_dosimetry import case_dosimetry
@@ -150,7 +150,7 @@ def dose_input_doses(doc: DoseInput, *, source: str = "") -> dict[str, Any]:
     ``source`` (the file name) is recorded in provenance. With an administered
     activity, ``gy_per_gbq`` gives every total dose per GBq.
     """
-    mass_g = None if doc.patient.mass_kg is None else doc.patient.mass_kg * 1000.0
+    mass_g = None if doc.patient.mass_kg is None else doc.patient.mass_kg * G_PER_KG
     regions = [
         Region(
             r.name,
@@ -188,7 +188,11 @@ def dose_input_doses(doc: DoseInput, *, source: str = "") -> dict[str, Any]:
             inputs=inputs,
         )
         out["red_marrow"] = rm.to_dict()
-    gbq = None if doc.administered_activity_mbq is None else doc.administered_activity_mbq / 1000
+    gbq = (
+        None
+        if doc.administered_activity_mbq is None
+        else doc.administered_activity_mbq / MBQ_PER_GBQ
+    )
     out["administered_activity_mbq"] = doc.administered_activity_mbq
     out["gy_per_gbq"] = None
     if gbq is not None:

@@ -50,9 +50,10 @@ from typing import Any, Final, Literal
 
 from sstrkit.core.body import Sex, parse_sex
 from sstrkit.core.provenance import Step
+from sstrkit.core.units import G_PER_KG, J_PER_MEV
 from sstrkit.errors import InvalidInputError
 from sstrkit.physics.nuclides import Nuclide, get_nuclide
-from sstrkit.therapy.sphere import J_PER_MEV, SOURCES, sphere_s_value
+from sstrkit.therapy.sphere import SOURCES, sphere_s_value
 
 __all__ = ["MarrowDose", "Sex", "red_marrow_dose", "reference_mass_g", "sex_word"]
 
@@ -227,7 +228,7 @@ def red_marrow_dose(
     s_wb = sphere_s_value(nuc, m_wb, "soft")
     s_gamma_tb = s_wb.s_photon_gy_per_bq_s  # E_γ φ_γ(m_WB) / m_WB
     e_e = s_wb.electron_energy_mev + s_wb.alpha_energy_mev
-    self_e = tia_rm * e_e * phi_e * J_PER_MEV / (m_rm / 1000.0)
+    self_e = tia_rm * e_e * phi_e * J_PER_MEV / (m_rm / G_PER_KG)
     self_g = tia_rm * s_gamma_tb
     rem_g = None if remainder is None else remainder * s_gamma_tb
     step = Step.make(

@@ -50,10 +50,10 @@ from typing import Any, Final, Literal
 import numpy as np
 
 from sstrkit.core.provenance import Step
+from sstrkit.core.units import G_PER_KG, J_PER_MEV
 from sstrkit.errors import InvalidInputError
 from sstrkit.physics.nuclides import Nuclide, get_nuclide
 from sstrkit.therapy.sphere import (
-    J_PER_MEV,
     SOURCES,
     Tissue,
     mu_en_cm2_g,
@@ -304,7 +304,7 @@ def point_source_photon_dose_gy_per_decay(nuclide: str | Nuclide, distance_cm: f
         return 0.0
     mu = mu_en_cm2_g(e, "soft")
     mev_per_g = float(np.sum(y * e * mu * np.exp(-mu * r))) / (4.0 * math.pi * r * r)
-    return mev_per_g * J_PER_MEV * 1000.0
+    return mev_per_g * J_PER_MEV * G_PER_KG
 
 
 def whole_body_dose(nuclide: str | Nuclide, tia_bq_s: float, mass_g: float) -> WholeBodyDose:
@@ -318,7 +318,7 @@ def whole_body_dose(nuclide: str | Nuclide, tia_bq_s: float, mass_g: float) -> W
     tia = _positive("whole-body TIA", tia_bq_s, "Bq·s", allow_zero=True)
     m = _positive("whole-body mass", mass_g, "g")
     s = sphere_s_value(nuc, m, "soft")
-    kg = m / 1000.0
+    kg = m / G_PER_KG
     return WholeBodyDose(
         tia_bq_s=tia,
         mass_g=m,
@@ -469,7 +469,7 @@ def _cross_photon_gy(
             cross += tia * point_source_photon_dose_gy_per_decay(nuc, r_cm)
         else:
             assert m_wb is not None and wb_photon_abs_mev is not None
-            cross += tia * wb_photon_abs_mev * J_PER_MEV / (m_wb / 1000.0)
+            cross += tia * wb_photon_abs_mev * J_PER_MEV / (m_wb / G_PER_KG)
     return cross, methods
 
 
@@ -484,7 +484,7 @@ def _region_dose(
     """Self-dose (electrons, photons, α at the sphere model of ``target``'s mass) plus
     the cross photon dose from ``sources`` (every other region and the remainder)."""
     s = sphere_s_value(nuc, target.mass_g, target.tissue)
-    kg = target.mass_g / 1000.0
+    kg = target.mass_g / G_PER_KG
     phi_e = 1.0 if target.effective_electron_model == "local" else s.electron_absorbed_fraction
     cross, methods = _cross_photon_gy(nuc, target, sources, cross_dose, m_wb, wb_photon_abs_mev)
     return RegionDose(

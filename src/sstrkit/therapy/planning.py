@@ -49,6 +49,7 @@ from typing import Any, Final
 from sstrkit.catalog import Regimen
 from sstrkit.catalog import regimen as catalog_regimen
 from sstrkit.core.provenance import Step
+from sstrkit.core.units import BQ_PER_GBQ, BQ_PER_MBQ
 from sstrkit.errors import InvalidInputError
 from sstrkit.therapy.case import Administration, Case
 from sstrkit.therapy.case_dosimetry import (
@@ -141,9 +142,9 @@ class Constraint:
             "limit_gy": self.limit_gy,
             "delivered_gy": self.delivered_gy,
             "per_standard_cycle_gy": self.per_cycle_gy,
-            "max_cumulative_activity_mbq": self.max_cumulative_activity_bq / 1e6,
+            "max_cumulative_activity_mbq": self.max_cumulative_activity_bq / BQ_PER_MBQ,
             "max_cumulative_activity_conservative_mbq": (
-                self.max_cumulative_activity_conservative_bq / 1e6
+                self.max_cumulative_activity_conservative_bq / BQ_PER_MBQ
             ),
             "source": self.source,
         }
@@ -301,7 +302,7 @@ def _regimen_activity(case: Case, nuclide: str) -> tuple[Regimen, float, int]:
             fix="choose a regimen that uses the measured radionuclide",
         )
     a_std = (
-        settings.activity_per_cycle_mbq * 1e6
+        settings.activity_per_cycle_mbq * BQ_PER_MBQ
         if settings.activity_per_cycle_mbq is not None
         else comps[0].activity_for(case.patient.bsa_m2)
     )
@@ -486,7 +487,7 @@ def _schedule(
         for i, lim in enumerate(limits):
             x = lim.d_hi * allowed
             used[i] += x if lim.alpha_beta_gy is None else bed_from_g(x, lim.g, lim.alpha_beta_gy)
-        schedule.append({"cycle": cycle_no, "activity_mbq": allowed / 1e6})
+        schedule.append({"cycle": cycle_no, "activity_mbq": allowed / BQ_PER_MBQ})
     return schedule
 
 
@@ -494,19 +495,19 @@ def _projected(
     latest: CycleDosimetry, delivered: _Delivered, schedule: Sequence[Mapping[str, Any]]
 ) -> dict[str, Any]:
     """Cumulative absorbed dose (and BED, EQD2 where a tissue is known) after the schedule."""
-    planned = sum(s["activity_mbq"] for s in schedule) * 1e6
+    planned = sum(s["activity_mbq"] for s in schedule) * BQ_PER_MBQ
     projected: dict[str, Any] = {}
     for name, rd in latest.regions.items():
         dose = delivered.dose_gy[name] + rd.gy_per_bq * planned
         entry: dict[str, Any] = {
             "absorbed_gy": dose,
             "absorbed_sd_gy": dose * rd.relative_sd,
-            "dose_gy_per_gbq": rd.gy_per_bq * 1e9,
+            "dose_gy_per_gbq": rd.gy_per_bq * BQ_PER_GBQ,
         }
         if name in delivered.alpha_beta_gy:
             ab, g = delivered.alpha_beta_gy[name], delivered.g[name]
             b = delivered.bed_gy[name] + sum(
-                bed_from_g(rd.gy_per_bq * s["activity_mbq"] * 1e6, g, ab) for s in schedule
+                bed_from_g(rd.gy_per_bq * s["activity_mbq"] * BQ_PER_MBQ, g, ab) for s in schedule
             )
             entry.update(bed_gy=b, eqd2_gy=eqd2(b, ab), alpha_beta_gy=ab, g_factor=g)
         projected[name] = entry
@@ -516,7 +517,7 @@ def _projected(
 def _kidney_band_warnings(latest: CycleDosimetry, kidney: str) -> list[str]:
     """A warning when the kidney dose per GBq is outside the published band."""
     nuclide = latest.administration.nuclide
-    kd = latest.regions[kidney].gy_per_bq * 1e9
+    kd = latest.regions[kidney].gy_per_bq * BQ_PER_GBQ
     lo, hi = KIDNEY_GY_PER_GBQ_BAND
     if lo <= kd <= hi:
         return []
@@ -563,7 +564,7 @@ def _plan_document(
             "id": reg.id,
             "name": reg.name,
             "cycles": reg.cycles,
-            "activity_per_cycle_mbq": a_std / 1e6,
+            "activity_per_cycle_mbq": a_std / BQ_PER_MBQ,
             "refs": list(reg.refs),
         },
         "patient": {
@@ -577,17 +578,21 @@ def _plan_document(
         "dosimetry_cycles": [c.to_dict() for c in dosimetry],
         "delivered": {
             "cycles": cycles_done,
-            "activity_mbq": delivered.activity_bq / 1e6,
+            "activity_mbq": delivered.activity_bq / BQ_PER_MBQ,
             "absorbed_gy": delivered.dose_gy,
             "bed_gy": {k: v for k, v in delivered.bed_gy.items() if k in delivered.alpha_beta_gy},
         },
         "constraints": [c.to_dict() for c in cons],
         "limiting_organ": None if binding is None else f"{binding.organ} ({binding.criterion})",
         "max_safe_cumulative_activity_mbq": (
-            None if binding is None else min(c.max_cumulative_activity_bq for c in cons) / 1e6
+            None
+            if binding is None
+            else min(c.max_cumulative_activity_bq for c in cons) / BQ_PER_MBQ
         ),
         "max_safe_cumulative_activity_conservative_mbq": (
-            None if binding is None else binding.max_cumulative_activity_conservative_bq / 1e6
+            None
+            if binding is None
+            else binding.max_cumulative_activity_conservative_bq / BQ_PER_MBQ
         ),
         "recommended_cycles_total": cycles_done + len(schedule),
         "next_cycle_activity_mbq": schedule[0]["activity_mbq"] if schedule else 0.0,
@@ -631,7 +636,7 @@ def plan_from_case(case: Case, dosimetry: CaseDosimetry | None = None) -> PlanRe
         a_std=a_std,
         n_cycles=max_cycles - len(admins),
         first_cycle=max((a.cycle for a in admins), default=0) + 1,
-        min_activity_bq=settings.min_activity_mbq * 1e6,
+        min_activity_bq=settings.min_activity_mbq * BQ_PER_MBQ,
     )
     projected = _projected(latest, delivered, schedule)
     warnings += _kidney_band_warnings(latest, settings.kidney_region)

@@ -66,6 +66,7 @@ from numpy.typing import NDArray
 from scipy import ndimage
 
 from sstrkit.core.provenance import Step
+from sstrkit.core.units import MM3_PER_ML
 from sstrkit.errors import GeometryMismatchError, InvalidInputError
 from sstrkit.therapy.recovery import sphere_recovery_coefficient
 
@@ -301,7 +302,7 @@ def voi_region_doses(
     d, labels, rho = _inputs(dose, lab, density)
     margin = margin_voxels(fwhm_mm, spacing_mm)
     ring_start = max(margin + 1, round(fwhm_mm / min(float(x) for x in spacing_mm)))
-    voxel_ml = float(np.prod(np.asarray(spacing_mm, dtype=float))) / 1000.0
+    voxel_ml = float(np.prod(np.asarray(spacing_mm, dtype=float))) / MM3_PER_ML
     masks = activity_masks(labels, regions, margin, grow=grow, background=background)
     is_bg = np.isin(labels, tuple(background))
     energy = d * rho

@@ -54,6 +54,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from sstrkit.core.provenance import Step
+from sstrkit.core.units import SECONDS_PER_HOUR
 from sstrkit.errors import InvalidInputError
 
 __all__ = [
@@ -205,8 +206,11 @@ def g_factor(t_eff_s: float, t_repair_s: float, t_uptake_s: float | None = None)
     if tu >= t_eff_s:
         raise InvalidInputError(
             "uptake half-time",
-            expected=f"shorter than the effective (clearance) half-life {t_eff_s / 3600:.4g} h",
-            actual=f"{tu / 3600:.4g} h",
+            expected=(
+                "shorter than the effective (clearance) half-life "
+                f"{t_eff_s / SECONDS_PER_HOUR:.4g} h"
+            ),
+            actual=f"{tu / SECONDS_PER_HOUR:.4g} h",
             fix="the uptake phase must be faster than the clearance phase",
         )
     return lea_catcheside_g([1.0, -1.0], [lc, _LN2 / tu], mu)
@@ -280,7 +284,7 @@ class TissueParameters:
         return {
             "name": self.name,
             "alpha_beta_gy": self.alpha_beta_gy,
-            "t_repair_h": self.t_repair_s / 3600.0,
+            "t_repair_h": self.t_repair_s / SECONDS_PER_HOUR,
             "basis": self.basis,
             "sources": list(self.sources),
             "note": self.note,
@@ -297,7 +301,7 @@ def tissue_table() -> Mapping[str, TissueParameters]:
         out[name] = TissueParameters(
             name,
             _pos(f"α/β of {name}", entry["alpha_beta_gy"], "Gy"),
-            _pos(f"repair half-time of {name}", entry["t_repair_h"], "h") * 3600.0,
+            _pos(f"repair half-time of {name}", entry["t_repair_h"], "h") * SECONDS_PER_HOUR,
             str(entry["basis"]),
             tuple(str(s) for s in entry["sources"]),
             str(entry.get("note", "")),
@@ -335,7 +339,7 @@ def tissue_parameters(
         "user override",
         base.sources,
         f"overridden by the user (table: α/β {base.alpha_beta_gy} Gy, "
-        f"T_rep {base.t_repair_s / 3600:g} h)",
+        f"T_rep {base.t_repair_s / SECONDS_PER_HOUR:g} h)",
     )
 
 
@@ -361,8 +365,8 @@ class CycleBed:
             "g_factor": self.g_factor,
             "bed_gy": self.bed_gy,
             "eqd2_gy": self.eqd2_gy,
-            "t_eff_h": self.t_eff_s / 3600.0,
-            "t_uptake_h": None if self.t_uptake_s is None else self.t_uptake_s / 3600.0,
+            "t_eff_h": self.t_eff_s / SECONDS_PER_HOUR,
+            "t_uptake_h": None if self.t_uptake_s is None else self.t_uptake_s / SECONDS_PER_HOUR,
         }
 
 
@@ -384,7 +388,7 @@ class BedResult:
             "eqd2_gy": self.eqd2_gy,
             "dose_gy": self.dose_gy,
             "alpha_beta_gy": self.alpha_beta_gy,
-            "t_repair_h": self.t_repair_s / 3600.0,
+            "t_repair_h": self.t_repair_s / SECONDS_PER_HOUR,
             "per_cycle": [c.to_dict() for c in self.per_cycle],
             "provenance": [s.to_dict() for s in self.provenance],
         }

@@ -36,6 +36,7 @@ import math
 import numpy as np
 from scipy import special
 
+from sstrkit.core.units import MM3_PER_ML
 from sstrkit.errors import InvalidInputError
 
 __all__ = ["sphere_recovery_coefficient", "stay_probability"]
@@ -60,7 +61,7 @@ def sphere_recovery_coefficient(volume_ml: float, fwhm_mm: float, *, n: int = 20
         raise InvalidInputError("FWHM", expected="≥ 0 mm", actual=fwhm_mm)
     if fwhm_mm == 0:
         return 1.0
-    radius = (3.0 * volume_ml * 1000.0 / (4.0 * math.pi)) ** (1.0 / 3.0)
+    radius = (3.0 * volume_ml * MM3_PER_ML / (4.0 * math.pi)) ** (1.0 / 3.0)
     sigma = fwhm_mm / _SQRT_8LN2
     # Midpoint rule in r³ (uniform in volume): exact weighting, smooth integrand.
     u = (np.arange(n) + 0.5) / n

@@ -40,6 +40,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from sstrkit.core.units import BQ_PER_MBQ, SECONDS_PER_HOUR
 from sstrkit.core.volume import Volume
 from sstrkit.errors import InvalidInputError
 
@@ -105,8 +106,8 @@ class RegionActivities:
     def to_dict(self) -> dict[str, Any]:
         """JSON view with units at the edge (h, MBq)."""
         return {
-            "times_h": [t / 3600.0 for t in self.times_s],
-            "activity_mbq": {k: [a / 1e6 for a in v] for k, v in self.activity_bq.items()},
+            "times_h": [t / SECONDS_PER_HOUR for t in self.times_s],
+            "activity_mbq": {k: [a / BQ_PER_MBQ for a in v] for k, v in self.activity_bq.items()},
             "volume_ml": dict(self.volume_ml),
             "mass_g": dict(self.mass_g),
             "density_g_ml": dict(self.density_g_ml),
@@ -121,8 +122,8 @@ class RegionActivities:
     def from_dict(cls, doc: Mapping[str, Any]) -> RegionActivities:
         """Inverse of :meth:`to_dict` (the dosimetry cache)."""
         return cls(
-            tuple(float(t) * 3600.0 for t in doc["times_h"]),
-            {k: tuple(float(a) * 1e6 for a in v) for k, v in doc["activity_mbq"].items()},
+            tuple(float(t) * SECONDS_PER_HOUR for t in doc["times_h"]),
+            {k: tuple(float(a) * BQ_PER_MBQ for a in v) for k, v in doc["activity_mbq"].items()},
             {k: float(v) for k, v in doc["volume_ml"].items()},
             {k: float(v) for k, v in doc["mass_g"].items()},
             {k: float(v) for k, v in doc["density_g_ml"].items()},

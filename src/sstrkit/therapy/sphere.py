@@ -75,6 +75,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from sstrkit.core.provenance import Step
+from sstrkit.core.units import BQ_PER_MBQ, G_PER_KG, J_PER_MEV, MGY_PER_GY, SECONDS_PER_HOUR
 from sstrkit.errors import InvalidInputError
 from sstrkit.physics.nuclides import Nuclide, get_nuclide
 from sstrkit.physics.ranges import (
@@ -98,8 +99,6 @@ __all__ = [
 ]
 
 Tissue = Literal["soft", "bone"]
-
-J_PER_MEV: Final = 1.602176634e-13  # exact (SI 2019: e = 1.602176634e-19 C)
 
 #: Default densities: unit-density soft tissue as in the MIRD/OLINDA sphere model, and
 #: ICRU-44 cortical bone (NIST Table 2: 1.92 g/cm³).
@@ -415,7 +414,7 @@ class SphereSValue:
             "density_g_cm3": self.density_g_cm3,
             "radius_mm": self.radius_mm,
             "s_gy_per_bq_s": self.s_gy_per_bq_s,
-            "s_mgy_per_mbq_h": self.s_gy_per_bq_s * 1e3 * 1e6 * 3600.0,
+            "s_mgy_per_mbq_h": self.s_gy_per_bq_s * MGY_PER_GY * BQ_PER_MBQ * SECONDS_PER_HOUR,
             "electron_absorbed_fraction": self.electron_absorbed_fraction,
             "photon_absorbed_fraction": self.photon_absorbed_fraction,
             "s_electron_gy_per_bq_s": self.s_electron_gy_per_bq_s,
@@ -523,7 +522,7 @@ def sphere_s_values(
     )
     out: list[SphereSValue] = []
     for i, m in enumerate(masses):
-        kg = float(m) / 1000.0
+        kg = float(m) / G_PER_KG
         phi_e = float(abs_e[i] / e_e) if e_e > 0 else 0.0
         phi_g = float(abs_g[i] / e_ph) if e_ph > 0 else 0.0
         s_e = float(abs_e[i]) * J_PER_MEV / kg

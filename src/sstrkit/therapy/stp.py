@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from sstrkit.core.provenance import Step
+from sstrkit.core.units import SECONDS_PER_HOUR
 from sstrkit.errors import InvalidInputError
 from sstrkit.physics.decay import HalfLife, half_life_of
 
@@ -114,7 +115,7 @@ class StpResult:
     def to_dict(self) -> dict[str, Any]:
         return {
             "model": f"stp_{self.method}",
-            "t_eff_h": self.t_eff_s / 3600.0,
+            "t_eff_h": self.t_eff_s / SECONDS_PER_HOUR,
             "tia_mbq_h": self.tia_bq_s / 3.6e9,
             "tia_sd_mbq_h": None if self.tia_sd_bq_s is None else self.tia_sd_bq_s / 3.6e9,
             "assumptions": list(self.assumptions),
@@ -185,8 +186,8 @@ def single_time_point(
         if population_t_eff_s > hl * (1 + 1e-9):
             raise InvalidInputError(
                 "population effective half-life",
-                expected=f"≤ the physical half-life ({hl / 3600:.4g} h)",
-                actual=f"{population_t_eff_s / 3600:.4g} h",
+                expected=f"≤ the physical half-life ({hl / SECONDS_PER_HOUR:.4g} h)",
+                actual=f"{population_t_eff_s / SECONDS_PER_HOUR:.4g} h",
                 fix="activities are not decay corrected, so T_eff cannot exceed physical decay",
             )
         tia = madsen_tia(activity_bq, t_s, t_eff_s=population_t_eff_s)

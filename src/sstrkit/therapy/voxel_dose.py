@@ -54,6 +54,7 @@ from numpy.typing import NDArray
 from scipy import fft as sfft
 
 from sstrkit.core.provenance import Step
+from sstrkit.core.units import BQ_PER_MBQ, SECONDS_PER_HOUR
 from sstrkit.core.volume import Volume
 from sstrkit.errors import GeometryMismatchError, InvalidInputError
 from sstrkit.physics.kernels import (
@@ -114,7 +115,7 @@ _AIR_DENSITY_LIMIT = 0.1
 #: |renormalisation − 1| above which a registered SPECT's activity conservation is flagged.
 _RENORMALISATION_TOLERANCE = 0.02
 #: A first SPECT later than this (s after injection) is no early scan for a trapezoid.
-_EARLY_SCAN_S = 24 * 3600.0
+_EARLY_SCAN_S = 24 * SECONDS_PER_HOUR
 
 
 def _rfftn_small(k: NDArray[Any], shape: Sequence[int]) -> NDArray[Any]:
@@ -169,7 +170,7 @@ def tia_per_voxel(tia: Volume) -> NDArray[np.float64]:
     """TIA in Bq·s per voxel from a volume in ``Bq*s``, ``Bq*s/mL``, ``MBq*h`` or ``MBq*h/mL``."""
     unit = tia.unit.replace(" ", "").replace("·", "*")
     arr = np.asarray(tia.array, dtype=float)
-    factors = {"Bq*s": 1.0, "MBq*s": 1e6, "MBq*h": 3.6e9, "Bq*h": 3600.0}
+    factors = {"Bq*s": 1.0, "MBq*s": BQ_PER_MBQ, "MBq*h": 3.6e9, "Bq*h": SECONDS_PER_HOUR}
     if unit in factors:
         return arr * factors[unit]
     if unit.endswith("/mL") and unit[:-3] in factors:
@@ -583,8 +584,8 @@ def _voxel_tia_method(n_scans: int, first_time_s: float, tia_method: str, notes:
         # A trapezoid from A(0) = 0 to a first scan days after injection loses most of the
         # area (kidneys: 40 % of the TIA with scans at 96 and 168 h only).
         notes.append(
-            f"{n_scans} SPECT time points, the first at {first_time_s / 3600:.0f} h: voxel TIA "
-            "by a mono-exponential fit from injection (no early scan for a trapezoid)"
+            f"{n_scans} SPECT time points, the first at {first_time_s / SECONDS_PER_HOUR:.0f} h: "
+            "voxel TIA by a mono-exponential fit from injection (no early scan for a trapezoid)"
         )
         return "mono_exp"
     return tia_method
@@ -772,7 +773,7 @@ def cycle_dosimetry_from_scans(
         "register": register,
         "registration_levels": list(registration_levels),
         "density_correction": density_correction,
-        "times_h": [t / 3600.0 for t in times],
+        "times_h": [t / SECONDS_PER_HOUR for t in times],
         "reference_time_point": 0,
         "pvc": pvc if res.pv_step is not None else "none",
         "fwhm_mm": fwhm_mm,

@@ -57,6 +57,7 @@ from numpy.typing import NDArray
 from scipy import ndimage
 
 from sstrkit.core.provenance import Step
+from sstrkit.core.units import BQ_PER_MBQ
 from sstrkit.core.volume import EXTENSIVE_UNITS, Volume
 from sstrkit.errors import FitError, GeometryMismatchError, InvalidInputError
 from sstrkit.physics.nuclides import get_nuclide
@@ -178,7 +179,7 @@ def _per_voxel_bq(v: Volume) -> NDArray[np.float64]:
     if v.unit == "kBq/mL":
         return arr * 1e3 * v.voxel_volume_ml
     if v.unit == "MBq/mL":
-        return arr * 1e6 * v.voxel_volume_ml
+        return arr * BQ_PER_MBQ * v.voxel_volume_ml
     raise InvalidInputError(
         f"unit of activity map {v.name!r}",
         expected="Bq/mL, kBq/mL, MBq/mL, Bq or MBq",

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sstrkit.core.units import BQ_PER_MBQ, G_PER_KG
 from sstrkit.errors import InvalidInputError
 from sstrkit.io.suv import MAX_PLAUSIBLE_WEIGHT_KG
 from sstrkit.pipeline.intake.roles import THERAPY_NUCLIDES
@@ -147,7 +148,7 @@ def _fill_from_clinical(
         filled.append(f"injection time {match.time.isoformat()}")
     if s.activity_bq is None and match.activity_bq is not None:
         s.activity_bq, s.activity_source = match.activity_bq, match.label
-        filled.append(f"activity {match.activity_bq / 1e6:g} MBq")
+        filled.append(f"activity {match.activity_bq / BQ_PER_MBQ:g} MBq")
     if s.nuclide is None and match.nuclide is not None:
         s.nuclide, s.nuclide_source = match.nuclide, match.label
         filled.append(f"nuclide {match.nuclide}")
@@ -167,8 +168,9 @@ def _check_against_clinical(s: _Series, admins: Sequence[_Admin], notes: list[st
             continue
         if abs(a.activity_bq - s.activity_bq) > 0.05 * a.activity_bq:
             notes.append(
-                f"{s.label}: header activity {s.activity_bq / 1e6:g} MBq differs from "
-                f"{a.label} ({a.activity_bq / 1e6:g} MBq) by more than 5 %; the header value is "
+                f"{s.label}: header activity {s.activity_bq / BQ_PER_MBQ:g} MBq differs from "
+                f"{a.label} ({a.activity_bq / BQ_PER_MBQ:g} MBq) by more than 5 %; "
+                "the header value is "
                 "used (edit injected_activity_bq in the manifest to use the other)"
             )
         return
@@ -220,7 +222,7 @@ def _patient(
         if w is not None and w > 0:
             src = f"PatientWeight (0010,1030) of series {s.uid}"
             if w > MAX_PLAUSIBLE_WEIGHT_KG:
-                w, src = w / 1000.0, src + " (grams, read as kg)"
+                w, src = w / G_PER_KG, src + " (grams, read as kg)"
             values["weight_kg"].append((w, src))
         h = _float(s.ds, "PatientSize")
         if h is not None and h > 0:

@@ -17,6 +17,7 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 
+from sstrkit.core.units import BQ_PER_MBQ, SECONDS_PER_HOUR
 from sstrkit.pipeline.intake.clinical import _Admin
 from sstrkit.pipeline.intake.roles import SAME_EXAM
 from sstrkit.pipeline.intake.series import _Series
@@ -116,10 +117,12 @@ def _cycles(
                 "in the manifest if this is wrong"
             )
         if len(act_votes) > 1 and max(acts) - min(acts) > 0.005 * max(acts):
-            listing = ", ".join(f"{a / 1e6:g} MBq ({n} series)" for a, n in act_votes.items())
+            listing = ", ".join(
+                f"{a / BQ_PER_MBQ:g} MBq ({n} series)" for a, n in act_votes.items()
+            )
             notes.append(
                 f"cycle {k}: same administration, different activities in the SPECT headers "
-                f"({listing}); {act / 1e6:g} MBq is used. Edit injected_activity_bq in the "
+                f"({listing}); {act / BQ_PER_MBQ:g} MBq is used. Edit injected_activity_bq in the "
                 "manifest if this is wrong"
             )
         nucs = Counter(s.nuclide for s in by_time if s.nuclide)
@@ -165,7 +168,7 @@ def _assign_cycles(
     for k, (inj, act, nuclide, points) in zip(numbers, cycles, strict=True):
         for s in points:
             s.role, s.cycle = "spect", k
-            s.hours = round((s.t - inj).total_seconds() / 3600.0, 1)
+            s.hours = round((s.t - inj).total_seconds() / SECONDS_PER_HOUR, 1)
             s.injection_time, s.nuclide = inj, s.nuclide or nuclide
             if not math.isnan(act):
                 s.activity_bq = act

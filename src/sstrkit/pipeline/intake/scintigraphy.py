@@ -25,6 +25,7 @@ from __future__ import annotations
 import datetime as _dt
 from collections.abc import Mapping, Sequence
 
+from sstrkit.core.units import SECONDS_PER_HOUR
 from sstrkit.pipeline.intake.series import _Series, _words
 
 #: Radionuclides of a diagnostic SSTR scintigraphy.
@@ -85,7 +86,7 @@ def _scintigraphy_candidate(s: _Series) -> bool:
 def _hours(s: _Series) -> float | None:
     if s.time is None or s.injection_time is None or s.time <= s.injection_time:
         return None
-    return (s.time - s.injection_time).total_seconds() / 3600.0
+    return (s.time - s.injection_time).total_seconds() / SECONDS_PER_HOUR
 
 
 def _choose_scintigraphy(

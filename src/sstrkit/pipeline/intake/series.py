@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from sstrkit.catalog.naming import name_key
+from sstrkit.core.units import BQ_PER_MBQ, KEV_PER_MEV
 from sstrkit.errors import SstrkitError
 from sstrkit.io.dicom_scan import SOP_INSTANCE_UID
 from sstrkit.io.dicom_time import parse_da_tm, parse_dt, tz_from_offset
@@ -115,7 +116,7 @@ def _lu177_lines_kev() -> tuple[float, ...]:
     """Lu-177 γ lines with yield ≥ 5 % (ICRP 107): 112.9 and 208.4 keV."""
     from sstrkit.physics.nuclides import get_nuclide
 
-    return tuple(e * 1000.0 for e, _ in get_nuclide("Lu-177").gammas(0.05))
+    return tuple(e * KEV_PER_MEV for e, _ in get_nuclide("Lu-177").gammas(0.05))
 
 
 def _nuclide_in_text(text: str) -> str | None:
@@ -387,7 +388,7 @@ def _analyse(info: SeriesInfo) -> _Series:
         if dose is not None and dose > 0:
             s.activity_bq, s.activity_source = dose, "RadionuclideTotalDose (0018,1074)"
             if dose < MIN_PLAUSIBLE_DOSE_BQ:
-                s.activity_bq = dose * 1e6
+                s.activity_bq = dose * BQ_PER_MBQ
                 s.activity_source += f" = {dose:g}, read as MBq"
     return s
 

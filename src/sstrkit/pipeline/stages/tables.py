@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sstrkit.core.atomic import write_csv_atomic
+from sstrkit.core.units import BQ_PER_GBQ, SECONDS_PER_HOUR
 from sstrkit.pipeline.results import DosimetryStage, RunResult
 from sstrkit.pipeline.stages.dosimetry import IMAGE_MARROW_REGION
 
@@ -57,9 +58,9 @@ def organ_dose_rows(dos: DosimetryStage) -> list[tuple[Any, ...]]:
                     r.status,
                     r.tia_bq_s / 3.6e9,  # MBq·h
                     r.dose_gy,
-                    rd.gy_per_bq * 1e9,  # Gy/GBq
+                    rd.gy_per_bq * BQ_PER_GBQ,  # Gy/GBq
                     r.model,
-                    fit.t_eff_s / 3600.0,
+                    fit.t_eff_s / SECONDS_PER_HOUR,
                     rd.mass_g,
                     *density,
                     truth.get(r.name),
@@ -79,7 +80,7 @@ def organ_dose_rows(dos: DosimetryStage) -> list[tuple[Any, ...]]:
                 "measured",
                 None,
                 m["dose_gy"],
-                m["dose_gy"] / (act / 1e9) if act else None,
+                m["dose_gy"] / (act / BQ_PER_GBQ) if act else None,
                 "voxel mean in VOI",
                 None,
                 None,

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sstrkit.core.units import BQ_PER_MBQ, MBQ_PER_GBQ, MGY_PER_GY, SECONDS_PER_HOUR
 from sstrkit.errors import SstrkitError
 from sstrkit.report.document import Figure, Section
 
@@ -99,9 +100,9 @@ def _vec(v: Sequence[float] | None) -> str | None:
 
 
 def _gbq(mbq: float | None) -> float | None:
-    return None if mbq is None else mbq / 1000.0
+    return None if mbq is None else mbq / MBQ_PER_GBQ
 
 
 def _mgy_per_mbq_h(gy_per_bq_s: float | None) -> float | None:
     """Gy/(Bq·s) → mGy/(MBq·h): × 1e3 (mGy) × 1e6 (per MBq) × 3600 (per h)."""
-    return None if gy_per_bq_s is None else gy_per_bq_s * 1e3 * 1e6 * 3600.0
+    return None if gy_per_bq_s is None else gy_per_bq_s * MGY_PER_GY * BQ_PER_MBQ * SECONDS_PER_HOUR

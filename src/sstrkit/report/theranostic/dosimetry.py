@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from sstrkit.core.units import BQ_PER_GBQ, BQ_PER_MBQ, MBQ_PER_GBQ, SECONDS_PER_HOUR
 from sstrkit.report.document import Report, Section, TableBlock
 from sstrkit.report.theranostic.common import _on_off, _skipped, _vec
 
@@ -56,12 +57,12 @@ def _region_row(
         _kind_text(r.name, r.kind, kinds),
         _status_text(r.status, cyc, len(tac.get("times_h", []))),
         r.model,
-        r.fit.t_eff_s / 3600.0,  # h
+        r.fit.t_eff_s / SECONDS_PER_HOUR,  # h
         r.tia_bq_s / 3.6e9,  # MBq·h
         r.dose.mass_g,
         density,
         r.dose_gy,
-        r.dose.gy_per_bq * 1e9,  # Gy/GBq
+        r.dose.gy_per_bq * BQ_PER_GBQ,  # Gy/GBq
         r.dose.relative_sd,
         v.get("mean_gy"),
         v.get("pvc_mean_gy"),
@@ -100,7 +101,7 @@ def _marrow_image_row(marrow: Mapping[str, Any], act_mbq: float, truth: bool) ->
         None,
         None,
         marrow["dose_gy"],
-        marrow["dose_gy"] / (float(act_mbq) / 1000.0) if act_mbq else None,
+        marrow["dose_gy"] / (float(act_mbq) / MBQ_PER_GBQ) if act_mbq else None,
         None,
         marrow["dose_gy"],
         None,
@@ -311,8 +312,8 @@ def _tac_figures(sec: Section, dos: DosimetryStage) -> None:
         curves = [
             TacCurve(
                 name,
-                [t / 3600.0 for t in rd.fit.times_s],  # h
-                [a / 1e6 for a in rd.fit.activities_bq],  # MBq
+                [t / SECONDS_PER_HOUR for t in rd.fit.times_s],  # h
+                [a / BQ_PER_MBQ for a in rd.fit.activities_bq],  # MBq
                 rd.fit,
             )
             for name, rd in cyc.dosimetry.regions.items()

@@ -6,6 +6,7 @@ import datetime as _dt
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from sstrkit.core.units import BQ_PER_GBQ
 from sstrkit.report.document import Report, Section, TableBlock
 from sstrkit.report.theranostic.common import (
     _skipped,
@@ -88,7 +89,7 @@ def _lab_timeline(sec: Section, study: Study, labs: Sequence[Mapping[str, Any]])
             if rec.get(key) is not None:
                 series.setdefault(label, []).append((t, float(rec[key])))
     admins = [
-        (_dt.datetime.fromisoformat(a["time"]), a["activity_bq"] / 1e9, f"C{a['cycle']}")
+        (_dt.datetime.fromisoformat(a["time"]), a["activity_bq"] / BQ_PER_GBQ, f"C{a['cycle']}")
         for a in (study.clinical or {}).get("administrations", [])
         if a.get("cycle")
     ]

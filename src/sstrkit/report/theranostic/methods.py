@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from sstrkit import __version__
+from sstrkit.core.units import BQ_PER_MBQ, SECONDS_PER_HOUR
 from sstrkit.report.document import Report, TableBlock
 from sstrkit.report.theranostic.common import (
     EANM_REPORTING_SOURCE,
@@ -132,7 +133,8 @@ def _fit_item(dos: DosimetryStage) -> str:
     if cycles:
         c = cycles[0]
         models = "; ".join(
-            f"{r.name} {r.model} (T_eff {r.fit.t_eff_s / 3600.0:.1f} h)" for r in c.regions
+            f"{r.name} {r.model} (T_eff {r.fit.t_eff_s / SECONDS_PER_HOUR:.1f} h)"
+            for r in c.regions
         )
         text += f" Cycle {c.cycle}: {models}."
     return text
@@ -178,7 +180,7 @@ def _eanm_items(study: Study, res: RunResult) -> list[list[str]]:
     admins = _administrations(study, res)
     admin_text = (
         "; ".join(
-            f"cycle {a.get('cycle')}: {a.get('activity_bq', 0.0) / 1e6:.0f} MBq "
+            f"cycle {a.get('cycle')}: {a.get('activity_bq', 0.0) / BQ_PER_MBQ:.0f} MBq "
             f"{a.get('agent')} ({a.get('source')})"
             for a in admins
         )

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from matplotlib.patches import Circle
 
+from sstrkit.core.units import BQ_PER_MBQ
 from sstrkit.report.document import Figure, Report, Section, TableBlock
 from sstrkit.report.theranostic.common import (
     _FLAG_KINDS,
@@ -68,11 +69,11 @@ def _summary(rep: Report, study: Study, res: RunResult) -> None:
                     [
                         a.get("cycle"),
                         a.get("agent"),
-                        a.get("activity_bq", 0.0) / 1e6,
+                        a.get("activity_bq", 0.0) / BQ_PER_MBQ,
                         a.get("time"),
                         a.get("source"),
                         "; ".join(
-                            f"{c.get('source')}: {c.get('activity_bq', 0.0) / 1e6:.0f} MBq"
+                            f"{c.get('source')}: {c.get('activity_bq', 0.0) / BQ_PER_MBQ:.0f} MBq"
                             for c in a.get("copies", [])
                         )
                         or None,

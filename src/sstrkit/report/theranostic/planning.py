@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from sstrkit.core.units import MBQ_PER_GBQ
 from sstrkit.report.document import Report, Section, TableBlock
 from sstrkit.report.theranostic.common import (
     _gbq,
@@ -94,7 +95,7 @@ def _limits(sec: Section, run: Mapping[str, Any]) -> None:
         sec.add_table(
             TableBlock(
                 f"Delivered over {delivered.get('cycles')} cycles "
-                f"({delivered.get('activity_mbq', 0.0) / 1000:.1f} GBq)",
+                f"({delivered.get('activity_mbq', 0.0) / MBQ_PER_GBQ:.1f} GBq)",
                 ["region", "absorbed dose (Gy)", "BED (Gy)"],
                 [[k, v, bed.get(k)] for k, v in delivered["absorbed_gy"].items()],
                 note="BED: linear-quadratic model with the Lea–Catcheside factor of each "

@@ -19,6 +19,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from sstrkit.core.provenance import Step
+from sstrkit.core.units import BQ_PER_MBQ, SECONDS_PER_HOUR
 from sstrkit.errors import InvalidInputError
 from sstrkit.physics.decay import HalfLife, half_life_of
 from sstrkit.therapy.kinetics.data import ErrorModel, _as_batch
@@ -104,7 +105,7 @@ class KineticsFit:
         return {
             "model": self.model,
             "parameters": _edge_parameters(self.parameters),
-            "t_eff_h": self.t_eff_s / 3600.0,
+            "t_eff_h": self.t_eff_s / SECONDS_PER_HOUR,
             "tia_mbq_h": self.tia_bq_s / 3.6e9,
             "tia_sd_mbq_h": self.tia_sd_bq_s / 3.6e9,
             "aicc": self.aicc,
@@ -123,12 +124,12 @@ def _edge_parameters(p: Mapping[str, float]) -> dict[str, float]:
     out: dict[str, float] = {}
     for k, v in p.items():
         if k.endswith("_bq"):
-            out[k[:-3] + "_mbq"] = v / 1e6
+            out[k[:-3] + "_mbq"] = v / BQ_PER_MBQ
         elif k.endswith("_per_s"):
             stem = k[: -len("_per_s")]
-            out[stem + "_per_h"] = v * 3600.0
+            out[stem + "_per_h"] = v * SECONDS_PER_HOUR
             label = "_tail" if stem == "tail_lambda" else stem[len("lambda") :]
-            out[f"t_half{label}_h"] = _LN2 / v / 3600.0
+            out[f"t_half{label}_h"] = _LN2 / v / SECONDS_PER_HOUR
         else:
             out[k] = v
     return out
