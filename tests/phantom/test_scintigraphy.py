@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -267,12 +266,13 @@ def test_planar_dicom_headers_follow_the_contract(study: tuple[Path, dict[str, A
     assert tc.DetectorInformationSequence[0].CollimatorGridName == "LEHR"
 
 
-@pytest.mark.skipif(shutil.which("dciodvfy") is None, reason="dicom3tools not installed")
-def test_planar_and_spect_pass_dciodvfy(study: tuple[Path, dict[str, Any]]) -> None:
+def test_planar_and_spect_pass_dciodvfy(
+    study: tuple[Path, dict[str, Any]], dciodvfy_tool: str
+) -> None:
     root, m = study
     for e in m["series"]["scintigraphy_planar"] + m["series"]["sstr_spect"]:
         res = subprocess.run(
-            ["dciodvfy", str(root / e["path"])], capture_output=True, text=True, check=False
+            [dciodvfy_tool, str(root / e["path"])], capture_output=True, text=True, check=False
         )
         errors = [ln for ln in (res.stdout + res.stderr).splitlines() if ln.startswith("Error")]
         assert not errors, (e["path"], errors)
