@@ -142,6 +142,32 @@ class SstrSpectCtEntry(CtEntry):
     hours_post_injection: float = Field(gt=0)
 
 
+class MaaSpectEntry(EmissionEntry):
+    """A 99mTc-MAA SPECT before SIRT; ``calibration_cps_per_mbq`` converts counts to activity."""
+
+    hours_post_injection: float = Field(ge=0)
+    calibration_cps_per_mbq: float | None = Field(default=None, gt=0)
+    units: str | None = None
+
+
+class MaaPlanarEntry(EmissionEntry):
+    """A 99mTc-MAA planar anterior + posterior acquisition (thorax and abdomen) before SIRT."""
+
+    hours_post_injection: float = Field(ge=0)
+    energy_windows: list[EnergyWindow] = Field(default_factory=list)
+
+
+class Y90Entry(EmissionEntry):
+    """A post-implant 90Y PET (or bremsstrahlung SPECT with ``calibration_cps_per_mbq``).
+
+    ``injection_time``/``injected_activity_bq`` are the implant's time and net activity.
+    """
+
+    hours_post_injection: float = Field(ge=0)
+    calibration_cps_per_mbq: float | None = Field(default=None, gt=0)
+    units: str | None = None
+
+
 class Series(_Model):
     pet: EmissionEntry | None = None
     pet_ct: CtEntry | None = None
@@ -152,6 +178,14 @@ class Series(_Model):
     scintigraphy_planar: list[PlanarEntry] = Field(default_factory=list)
     sstr_spect: list[SstrSpectEntry] = Field(default_factory=list)
     sstr_spect_ct: list[SstrSpectCtEntry] = Field(default_factory=list)
+    # SIRT (90Y microspheres): the 99mTc-MAA work-up and the post-implant 90Y imaging.
+    maa_planar: list[MaaPlanarEntry] = Field(default_factory=list)
+    maa_spect: list[MaaSpectEntry] = Field(default_factory=list)
+    maa_spect_ct: list[CtEntry] = Field(default_factory=list)
+    y90_pet: list[Y90Entry] = Field(default_factory=list)
+    y90_pet_ct: list[CtEntry] = Field(default_factory=list)
+    y90_spect: list[Y90Entry] = Field(default_factory=list)
+    y90_spect_ct: list[CtEntry] = Field(default_factory=list)
 
 
 class Segmentation(_Model):
@@ -201,6 +235,14 @@ class LabRecord(_Model):
     haemoglobin_g_dl: float | None = Field(default=None, gt=0)
     platelets_1e9_l: float | None = Field(default=None, ge=0)
     wbc_1e9_l: float | None = Field(default=None, ge=0)
+    # liver function and tumour marker (issue 23)
+    bilirubin_umol_l: float | None = Field(default=None, ge=0)
+    albumin_g_l: float | None = Field(default=None, gt=0, le=100)
+    alt_u_l: float | None = Field(default=None, ge=0)
+    ast_u_l: float | None = Field(default=None, ge=0)
+    alp_u_l: float | None = Field(default=None, ge=0)
+    inr: float | None = Field(default=None, gt=0, le=20)
+    chromogranin_a_ug_l: float | None = Field(default=None, ge=0)
 
     _t = field_validator("time")(lambda v: _aware(v))
 
@@ -213,6 +255,22 @@ class AdministrationRecord(_Model):
     nuclide: str = Field(min_length=1)
     activity_bq: float = Field(gt=0)
     time: _dt.datetime
+
+    _t = field_validator("time")(lambda v: _aware(v))
+
+
+class SirtRecord(_Model):
+    """A 90Y-microsphere (SIRT) treatment as recorded by the clinic.
+
+    ``activity_bq`` is the net implanted activity (residual subtracted) at ``time``;
+    ``target`` the treated territory (``"whole_liver"``, ``"right_lobe"``, ``"left_lobe"``, a segment).
+    """
+
+    time: _dt.datetime
+    device: Literal["resin", "glass"]
+    activity_bq: float = Field(gt=0)
+    target: str = "whole_liver"
+    lung_shunt_fraction: float | None = Field(default=None, ge=0, lt=1)
 
     _t = field_validator("time")(lambda v: _aware(v))
 
@@ -239,6 +297,7 @@ class ClinicalRecord(_Model):
     administrations: list[AdministrationRecord] = Field(default_factory=list)
     labs: list[LabRecord] = Field(default_factory=list)
     blood_samples: list[BloodSample] = Field(default_factory=list)
+    sirt: list[SirtRecord] = Field(default_factory=list)
     blood_rmblr: float | None = Field(default=None, gt=0, le=10)
     diagnosis: dict[str, Any] | None = None
 
