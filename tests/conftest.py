@@ -1,22 +1,12 @@
-"""Fixtures shared by every test folder."""
+"""Fixtures shared by every test folder (the skip/fail rule itself is in ``_services``)."""
 
 from __future__ import annotations
 
-import os
-import shutil
-
 import pytest
 
+from _services import require_tool
 
-def require_tool(name: str, package: str) -> str:
-    """The path of an external tool; skip without it locally, fail under ``CI=true``."""
-    tool = shutil.which(name)
-    if tool is None:
-        reason = f"{name} is not installed: apt-get install {package}"
-        if os.environ.get("CI", "").strip().lower() == "true":
-            pytest.fail(f"{reason} (required under CI=true; .ci/run installs it)")
-        pytest.skip(reason)
-    return tool
+__all__ = ["require_tool"]
 
 
 @pytest.fixture(scope="session")

@@ -14,8 +14,6 @@ compares every patient/study attribute with the SPECT header it was given.
 from __future__ import annotations
 
 import datetime as dt
-import os
-import shutil
 import subprocess
 from pathlib import Path
 from types import SimpleNamespace
@@ -24,6 +22,7 @@ import numpy as np
 import pydicom
 import pytest
 
+from _services import require_tool
 from sstrkit.core.volume import Volume
 from sstrkit.errors import GeometryMismatchError
 from sstrkit.io.dicom_derived import write_derived_series, write_suv_series
@@ -62,13 +61,7 @@ GEOMETRY = {"spacing": (4.0, 4.0, 5.0), "origin": (-12.0, -10.0, -20.0),
 
 
 def _require_dciodvfy() -> str:
-    tool = shutil.which("dciodvfy")
-    if tool is None:
-        reason = "dciodvfy (dicom3tools) is not installed: apt-get install dicom3tools"
-        if os.environ.get("CI", "").strip().lower() == "true":
-            pytest.fail(f"{reason} (required under CI=true; .ci/run installs it)")
-        pytest.skip(reason)
-    return tool
+    return require_tool("dciodvfy", "dicom3tools")
 
 
 @pytest.fixture(scope="module")

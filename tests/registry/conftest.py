@@ -35,6 +35,8 @@ from typing import Any
 
 import pytest
 
+from _services import skip_or_fail
+
 TZ = dt.timezone(dt.timedelta(hours=1))
 FIRST_CYCLE = dt.datetime(2025, 3, 3, 10, 0, tzinfo=TZ)
 CYCLE_INTERVAL = dt.timedelta(days=56)
@@ -42,10 +44,8 @@ CYCLE_INTERVAL = dt.timedelta(days=56)
 
 # --------------------------------------------------------------------- PostgreSQL
 def _required(reason: str) -> None:
-    """Skip with ``reason``; fail instead under CI=true (the rule of tests/io)."""
-    if os.environ.get("CI", "").strip().lower() == "true":
-        pytest.fail(f"{reason} (required under CI=true; .ci/run installs postgresql)")
-    pytest.skip(reason)
+    """Skip with ``reason``; fail instead under CI=true (the rule of ``_services``)."""
+    skip_or_fail(reason, ".ci/run installs postgresql")
 
 
 def _server_bindir() -> Path | None:

@@ -16,7 +16,6 @@ dciodvfy tests of tests/io do.
 from __future__ import annotations
 
 import base64
-import os
 import shutil
 import socket
 import subprocess
@@ -28,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
+
+from _services import skip_or_fail
 
 #: the key WebDriver uses for element references
 ELEMENT = "element-6066-11e4-a52e-4f735466cecf"
@@ -67,9 +67,7 @@ def require_browser() -> tuple[str, str]:
         "headless Chromium and chromedriver are needed for the browser tests "
         "(Debian: apt-get install chromium chromium-driver)"
     )
-    if os.environ.get("CI", "").strip().lower() == "true":
-        pytest.fail(f"{reason} (required under CI=true; .ci/run installs them)")
-    pytest.skip(reason)
+    skip_or_fail(reason, ".ci/run installs them")
 
 
 def free_port() -> int:
