@@ -1,16 +1,17 @@
-"""The reading section of the theranostic report for scintigraphy readings.
+"""The reading sections of the theranostic report for scintigraphy readings.
 
-A SPECT reading is made here on a small synthetic SPECT (set SUVs: liver 4, spleen 10, a
-lesion 12) so that its reading.json is the real contract; the planar reading document and
-views are written by hand (two views with one hot spot; the geometric mean of two equal
-views is the view itself). Section titles and table cells are checked against these
-inputs; the PET report itself is covered by tests/report/test_theranostic.py.
+The readings come as the pipeline's typed scintigraphy and concordance stages
+(:class:`~sstrkit.pipeline.stages.scintigraphy.ScintigraphyStage`,
+:class:`~sstrkit.pipeline.stages.scintigraphy.ConcordanceStage`). A SPECT reading is made
+here on a small synthetic SPECT (set SUVs: liver 4, spleen 10, a lesion 12) so that its
+reading.json is the real contract; the planar reading document and its views image are
+written by hand (two views with one hot spot). Section titles and table cells are checked
+against these inputs; the PET report itself is covered by tests/report/test_theranostic.py.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,21 +20,23 @@ import numpy as np
 from sstrkit.core.volume import Volume
 from sstrkit.io.planar import PlanarWholeBody
 from sstrkit.pipeline.run import RunResult
+from sstrkit.pipeline.stages.scintigraphy import (
+    ConcordanceStage,
+    ScintigraphyReading,
+    ScintigraphyStage,
+)
 from sstrkit.reading.concordance import compare_readings
 from sstrkit.reading.spect import read_sstr_spect
 from sstrkit.report.document import Report, TableBlock
 from sstrkit.report.theranostic.overview import _reading
 
 
-@dataclass(frozen=True)
-class _Stage:
-    """A stage result standing in for the pipeline's (its JSON form, and the planar views)."""
-
-    doc: dict[str, Any]
-    planar: Any = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return self.doc
+def _scintigraphy(modality: str, doc: dict[str, Any]) -> ScintigraphyStage:
+    """The scintigraphy stage of one reading (its document as the reading job writes it)."""
+    reading = ScintigraphyReading(
+        modality, doc.get("tracer"), doc.get("hours_post_injection"), doc, Path("reading.json")
+    )
+    return ScintigraphyStage((reading,))
 
 
 def _spect_doc() -> dict[str, Any]:
@@ -105,23 +108,46 @@ def _table(rep: Report, title: str, caption: str) -> TableBlock:
 
 def test_spect_reading_section_reads_like_pet() -> None:
     rd = _spect_doc()
-    res = RunResult(study=Path("s"), out=Path("o"), stages={"reading": _Stage(rd)})  # type: ignore[dict-item]
+    res = RunResult(
+        study=Path("s"), out=Path("o"), stages={"scintigraphy": _scintigraphy("spect", rd)}
+    )
     rep = Report("t")
     _reading(rep, res)
     titles = [s.title for s in rep.sections]
-    assert titles == ["SSTR SPECT reading", "PRRT eligibility"]
+    # no PET reading in this run: its section says so, the SPECT one follows
+    assert titles == [
+        "SSTR PET reading",
+        "SSTR SPECT reading (111In-pentetreotide, 24.0 h)",
+        "PRRT eligibility",
+    ]
+    assert rep.sections[0].status == "skipped"
     t = _table(rep, "SSTR SPECT reading", "Lesions")
     # one lesion, SUVmax 12 (set), Krenning 4 (12 > spleen 10); note names the SPECT grade
     assert [(row[0], row[1], row[8]) for row in t.rows] == [(1, 12.0, 4)]
     assert "original scale read on the SPECT" in t.note
-    text = rep.sections[0].blocks[0][1]
+    text = rep.sections[1].blocks[0][1]
     assert "111In-pentetreotide at 24.0 h p.i." in text and "SPECT supplied in SUV" in text
-    rules = _table(rep, "PRRT eligibility", "Rules")
-    assert "krenning_ge_2_scintigraphy" in [row[0] for row in rules.rows]
+    # the set references: liver SUV 4, spleen SUV 10 (two decimals)
+    assert "liver SUVmean 4.00, spleen SUVmean 10.00" in text
 
 
-def test_planar_section_views_side_by_side_and_concordance() -> None:
+def _views_png(views: PlanarWholeBody, path: Path) -> Path:
+    """The views side by side, as the planar reading job writes them (a PNG file)."""
+    from matplotlib.figure import Figure as MplFigure
+
+    fig = MplFigure(figsize=(4.0, 4.0))
+    axes = fig.subplots(1, 3)
+    for ax, img in zip(
+        axes, (views.anterior, views.posterior, views.geometric_mean()), strict=True
+    ):
+        ax.imshow(np.asarray(img, dtype=float), cmap="gray_r")
+    fig.savefig(path, format="png")
+    return path
+
+
+def test_planar_section_views_side_by_side_and_concordance(tmp_path: Path) -> None:
     doc, views = _planar()
+    doc["images"] = {"planar_views": str(_views_png(views, tmp_path / "planar_views.png"))}
     pet = {
         "modality": "pet",
         "tracer": "68Ga-DOTATATE",
@@ -131,23 +157,26 @@ def test_planar_section_views_side_by_side_and_concordance() -> None:
         ],
     }
     conc = compare_readings(pet, {**doc, "lesions": doc["lesions"]}, same_frame=True)
-    res = RunResult(  # type: ignore[arg-type]
+    res = RunResult(
         study=Path("s"),
         out=Path("o"),
         stages={
-            "reading": _Stage(doc, planar=views),  # type: ignore[dict-item]
-            "concordance": _Stage(conc.to_dict()),  # type: ignore[dict-item]
+            "scintigraphy": _scintigraphy("planar", doc),
+            "concordance": ConcordanceStage((conc,)),
         },
     )
     rep = Report("t")
     _reading(rep, res)
     assert [s.title for s in rep.sections] == [
-        "SSTR planar scintigraphy reading",
+        "SSTR PET reading",
+        "SSTR planar scintigraphy reading (111In-pentetreotide, 24.0 h)",
         "PET versus scintigraphy",
+        "PRRT eligibility",
     ]
-    sec = rep.sections[0]
+    sec = rep.sections[1]
     figs = [b for k, b in sec.blocks if k == "figure"]
-    assert len(figs) == 1 and figs[0].png.startswith(b"\x89PNG")
+    # the views image of the reading, embedded as written
+    assert len(figs) == 1 and figs[0].png == (tmp_path / "planar_views.png").read_bytes()
     assert "side by side" in figs[0].caption
     t = _table(rep, "SSTR planar", "Lesions (geometric mean)")
     assert t.rows[0] == [1, "490, 202", "patient left", 19.2, 80.0, 3.8, 1.9, 4]
@@ -155,3 +184,5 @@ def test_planar_section_views_side_by_side_and_concordance() -> None:
     # same frame: PET lesion 1 at (x 0, z 0) vs planar (col 201.6, row 489.6 → x 201.6,
     # z −489.6) are far apart: nothing pairs within 30 mm
     assert sorted(row[0] for row in c.rows) == ["pet_only", "pet_only", "scintigraphy_only"]
+    text = rep.sections[2].blocks[0][1]
+    assert "0 lesion(s) on both, 2 on PET only, 1 on scintigraphy only" in text

@@ -1,7 +1,9 @@
 """The theranostic report of a run, on a hand-made RunResult (no pipeline run).
 
-The run below is written by hand: a study with a liver, kidneys and two lesions
-(``tumour_1``, ``tumour_2``), cycle 1 measured and cycle 2 estimated from it, no
+The run below is written by hand from the typed stage results the pipeline returns (a
+``ReadingResult`` with two liver lesions, the case dosimetry, a follow-up stage): a study
+with a liver, kidneys and two lesion VOIs (``tumour_1``, ``tumour_2``), cycle 1 measured
+and cycle 2 estimated from it, no
 baseline labs (eligibility not assessed), no blood samples (planning skipped), one
 cycle of imaging (follow-up not assessed), and a run started from a DICOM folder
 (intake notes). Expected values are the hand-written inputs or sums of them, said at
@@ -25,10 +27,15 @@ from sstrkit.errors import GeometryMismatchError
 from sstrkit.io.nifti import write_nifti
 from sstrkit.pipeline.administrations import Administration as PipelineAdministration
 from sstrkit.pipeline.regions import RegionMap
-from sstrkit.pipeline.results import DosimetryStage
+from sstrkit.pipeline.results import DosimetryStage, FollowupStage, PlanningStage, ReadingStage
 from sstrkit.pipeline.run import RunResult
 from sstrkit.pipeline.study import DataFlag, Study
 from sstrkit.reading.eligibility import Labs, evaluate, load_rules
+from sstrkit.reading.metrics import LesionMetrics, whole_body
+from sstrkit.reading.reader import ReadingResult
+from sstrkit.reading.reference import ReferenceRegion, ReferenceSet
+from sstrkit.reading.segmentation import Segmentation
+from sstrkit.reading.segmentation_settings import SegmentationSettings
 from sstrkit.report.document import Report, TableBlock
 from sstrkit.report.theranostic import build_report, link_lesions
 from sstrkit.therapy.case import Administration, Case, parse_case
@@ -254,64 +261,70 @@ def _dosimetry() -> DosimetryStage:
     )
 
 
-def _lesion(i: int, organ: str) -> dict[str, Any]:
-    return {
-        "id": i,
-        "organ": organ,
-        "suv_max": 20.0 / i,
-        "suv_peak": 15.0,
-        "suv_mean": 12.0,
-        "volume_ml": 2.0,
-        "tlse": 24.0,
-        "t_l": 3.0,
-        "t_s": 1.0,
-        "krenning": 4,
-        "centroid_mm": [0.0, 0.0, 0.0],
-    }
+def _lesion(i: int, organ: str) -> LesionMetrics:
+    return LesionMetrics(
+        id=i,
+        centroid_mm=(0.0, 0.0, 0.0),
+        suv_max=20.0 / i,
+        suv_peak=15.0,
+        suv_mean=12.0,
+        volume_ml=2.0,
+        tlse=24.0,
+        t_l=3.0,
+        t_s=1.0,
+        organ=organ,
+        krenning=4,
+    )
 
 
-class _Doc:
-    """A stage result given by its JSON form only (what the report's tables read for the
-    reading and the follow-up; the dosimetry is typed)."""
+def _reference(name: str, suv_mean: float) -> ReferenceRegion:
+    return ReferenceRegion(name, suv_mean, 0.0, suv_mean, 100.0, 100, (0.0, 0.0, 0.0), "hand-made")
 
-    def __init__(self, doc: dict[str, Any]) -> None:
-        self.doc = doc
 
-    def to_dict(self) -> dict[str, Any]:
-        return self.doc
+def _reading(lesion_map: Volume, out: Path) -> ReadingStage:
+    """The reading: liver SUVmean 6, spleen 20, lesions 1 and 2 (in the liver), Krenning 4,
+    eligibility evaluated without labs (not assessed)."""
+    no_labs = evaluate(
+        load_rules(), {"n_lesions": 2.0, "target_min_t_l": 3.0, **Labs().quantities()}
+    )
+    lesions = (_lesion(1, "liver"), _lesion(2, "liver"))
+    result = ReadingResult(
+        references=ReferenceSet(_reference("liver", 6.0), _reference("spleen", 20.0), None),
+        segmentation=Segmentation(lesion_map, (), (), SegmentationSettings(), {}),
+        lesions=lesions,
+        whole_body=whole_body(lesions),
+        krenning_patient=4,
+        target_ids=(1, 2),
+        eligibility=no_labs,
+        netpet=None,
+        fdg_lesions=(),
+        fdg_references=None,
+        ct_on_pet_grid=None,
+        organs=None,
+        history=(),
+    )
+    suv = Volume.from_array(np.ones(lesion_map.shape), spacing=lesion_map.spacing, unit="g/mL")
+    return ReadingStage(result, suv, None, None, {}, out / "reading" / "reading.json")
 
 
 def _run(tmp_path: Path) -> tuple[Study, RunResult]:
     study = _study(tmp_path / "study")
     out = tmp_path / "out"
     lesions = np.asarray(LESION_X, dtype=np.int16)[None, None, :]
-    lesion_map = write_nifti(
-        Volume.from_array(lesions, spacing=(2.0, 2.0, 2.0)), out / "reading" / "lesions.nii.gz"
-    )
-    no_labs = evaluate(
-        load_rules(), {"n_lesions": 2.0, "target_min_t_l": 3.0, **Labs().quantities()}
-    )
+    lesion_volume = Volume.from_array(lesions, spacing=(2.0, 2.0, 2.0))
+    lesion_map = write_nifti(lesion_volume, out / "reading" / "lesions.nii.gz")
     res = RunResult(study.root, out)
-    res.stages["reading"] = _Doc(
-        {
-            "reference": {"liver_suv_mean": 6.0, "spleen_suv_mean": 20.0},
-            "lesions": [_lesion(1, "liver"), _lesion(2, "liver")],
-            "krenning_patient": 4,
-            "eligibility": no_labs.to_dict(),
-            "images": {},
-        }
-    )
+    res.stages["reading"] = _reading(lesion_volume, out)
     res.stages["dosimetry"] = _dosimetry()
-    res.stages["follow-up"] = _Doc(
-        {
-            "lesion_uptake_change": {
-                "first_cycle": 1,
-                "last_cycle": 1,
-                "lesions": [],
-                "status": "not_assessed",
-                "needs": NEEDS,
-            }
-        }
+    res.stages["follow-up"] = FollowupStage(
+        lesion_uptake_change={
+            "first_cycle": 1,
+            "last_cycle": 1,
+            "lesions": [],
+            "status": "not_assessed",
+            "needs": NEEDS,
+        },
+        toxicity=None,
     )
     res.skipped["planning"] = PLANNING
     res.data_quality.append(DataFlag("estimated_cycle", ESTIMATED_FLAG, cycle=2))
@@ -377,6 +390,18 @@ def test_data_quality_box_says_no_issues(tmp_path: Path) -> None:
     rep = build_report(study, RunResult(study.root, tmp_path / "out"))
     (text,) = _texts(rep, "Data quality")
     assert text.startswith("No issues found")
+
+
+# ------------------------------------------------------------------ reading
+def test_pet_reading_from_the_typed_result(built: tuple[Report, str]) -> None:
+    rep, _ = built
+    (text,) = _texts(rep, "SSTR PET reading")
+    # the hand-made references (liver 6, spleen 20) and the whole-body volume: 2 lesions × 2 mL
+    assert "liver SUVmean 6.00, spleen SUVmean 20.00" in text
+    assert "Patient Krenning score 4; SSTR-positive tumour volume 4.0 mL." in text
+    lesions = _table(rep, "SSTR PET reading", "Lesions")
+    # id and SUVmax of the hand-made lesions: 20 / id
+    assert [(r[0], r[1]) for r in lesions.rows] == [(1, 20.0), (2, 10.0)]
 
 
 # ------------------------------------------------------------------ eligibility
@@ -549,3 +574,55 @@ def test_eanm_reporting_items_present(built: tuple[Report, str]) -> None:
     assert "range 5.0–5.0 %" in items["Uncertainty"]  # every rel. SD is 0.05 (inputs)
     assert __version__ in items["Software"]
     assert "Eur J Nucl Med Mol Imaging 2011;38:192-200" in html
+
+
+def test_planning_section_reads_the_typed_plans() -> None:
+    """The limits and the plan after cycle 1 are the PlanResult's own values (the packaged
+    example case, planned by plan_from_case: the report shows them, it computes none)."""
+    from sstrkit.report.theranostic.planning import _planning
+    from sstrkit.therapy.case import example_case_path, load_case
+    from sstrkit.therapy.planning import plan_from_case
+
+    plan = plan_from_case(load_case(example_case_path()))
+    res = RunResult(Path("s"), Path("o"))
+    res.stages["planning"] = PlanningStage(after_cycle_1=plan, running=plan)
+    rep = Report(title="t")
+    _planning(rep, res)
+    limits = _table(rep, "Limits and planning", "Limits (all cycles with dosimetry)")
+    assert [(r[0], r[2]) for r in limits.rows] == [
+        (c["organ"], c["limit_gy"]) for c in plan.data["constraints"]
+    ]
+    first = _table(rep, "Limits and planning", "Plan after cycle 1")
+    items = {r[0]: r[1] for r in first.rows}
+    assert items["limiting organ"] == plan.data["limiting_organ"]
+    # MBq → GBq: / 1000, the same division as the report's (1e-12: rounding only)
+    assert items["next cycle activity (GBq)"] == pytest.approx(
+        plan.data["next_cycle_activity_mbq"] / 1000.0, rel=1e-12
+    )
+
+
+def test_follow_up_shows_the_toxicity_report(tmp_path: Path) -> None:
+    """Worst CTCAE v5.0 grades of the typed ToxicityReport: platelets 250 → 60 ×10⁹/L is
+    grade 2 (CTCAE v5.0 platelet count decreased: < 75 and ≥ 50 ×10⁹/L)."""
+    from sstrkit.followup.toxicity import LabRecord, assess_toxicity
+
+    study = _study(tmp_path / "study")
+    tox = assess_toxicity(
+        [
+            LabRecord("P-TEST", 0.0, plt_1e9_l=250.0),
+            LabRecord("P-TEST", 30 * 86400.0, plt_1e9_l=60.0),
+        ]
+    )
+    labs = (
+        {"time": T0, "platelets_1e9_l": 250.0},
+        {"time": "2025-04-02T10:00:00+01:00", "platelets_1e9_l": 60.0},
+    )
+    res = RunResult(study.root, tmp_path / "out")
+    res.stages["follow-up"] = FollowupStage(None, tox, labs)
+    rep = build_report(study, res)
+    worst = _table(rep, "Follow-up: response and toxicity", "Worst CTCAE v5.0 grade")
+    grades = {r[0]: r[1] for r in worst.rows}
+    assert grades == dict(tox.patients[0]["worst_grade"])
+    assert grades["platelet_count_decreased"] == 2
+    sec = next(s for s in rep.sections if s.title == "Follow-up: response and toxicity")
+    assert [k for k, _ in sec.blocks] == ["table", "figure"]  # grades, then the lab timeline

@@ -14,7 +14,7 @@ tissue and divides lesions by their sphere recovery coefficient; ``"none"`` sums
 the activity inside the VOIs. Without a known resolution nothing is corrected.
 
 Masses: region volume × the region's median CT density (HU → g/mL by
-:data:`sstrkit.therapy.voxel_dose.DEFAULT_HU_DENSITY`; the median is robust to the
+:data:`DEFAULT_HU_DENSITY`, :func:`density_from_ct`; the median is robust to the
 partial-volume blur of the CT at the organ edge) when a CT covers the region;
 otherwise the reference tissue density of :data:`REFERENCE_DENSITY_G_ML`
 (ICRP Publication 110, the densities of the adult reference computational
@@ -45,13 +45,28 @@ from sstrkit.core.volume import Volume
 from sstrkit.errors import InvalidInputError
 
 __all__ = [
+    "DEFAULT_HU_DENSITY",
     "REFERENCE_DENSITY_G_ML",
     "RegionActivities",
+    "density_from_ct",
     "reference_density",
     "region_activities",
 ]
 
 PvcMode = Literal["gtm", "voi", "none"]
+
+#: Default HU → mass density (g/cm³) calibration, a generic bilinear curve: the air–water
+#: line (ρ ≈ 1 + HU/1000) continued through soft tissue to +100 HU (liver at 58 HU →
+#: 1.058, kidney at 32 HU → 1.032 g/cm³, against 1.05 of ICRP Publication 110), then a
+#: bone line to ICRU-46 cortical bone (1.92 g/cm³) placed at +1500 HU. Replace it by the
+#: scanner's own calibration for quantitative work.
+DEFAULT_HU_DENSITY: tuple[tuple[float, float], ...] = (
+    (-1000.0, 0.0012),
+    (0.0, 1.0),
+    (100.0, 1.1),
+    (1500.0, 1.92),
+    (3000.0, 2.8),
+)
 
 #: Reference tissue densities (g/mL), ICRP Publication 110 (2009), adult reference
 #: computational phantoms, tissue compositions and densities: kidney 1.05,
@@ -74,6 +89,34 @@ PVC_DESCRIPTIONS: Mapping[str, str] = {
     "the sphere-model recovery coefficient",
     "none": "activity summed inside the VOIs (no partial-volume correction)",
 }
+
+
+def density_from_ct(
+    ct: Volume, calibration: Sequence[tuple[float, float]] = DEFAULT_HU_DENSITY
+) -> NDArray[np.float64]:
+    """Mass density (g/cm³) per voxel from HU by piecewise-linear interpolation.
+
+    >>> import numpy as np
+    >>> ct = Volume.from_array(np.array([[[-1000.0, 0.0, 750.0]]]), unit="HU")
+    >>> density_from_ct(ct).round(4).tolist()
+    [[[0.0012, 1.0, 1.4807]]]
+    """
+    cal = np.asarray(calibration, dtype=float)
+    if cal.ndim != 2 or cal.shape[1] != 2 or cal.shape[0] < 2 or np.any(np.diff(cal[:, 0]) <= 0):
+        raise InvalidInputError(
+            "HU-density calibration",
+            expected="≥ 2 (HU, g/cm³) pairs with increasing HU",
+            actual=calibration,
+        )
+    if ct.unit not in ("HU", "1") and ct.quantity not in ("ct", "hounsfield"):
+        raise InvalidInputError("CT volume unit", expected="HU", actual=ct.unit)
+    hu = np.asarray(ct.array, dtype=float)
+    rho = np.interp(hu, cal[:, 0], cal[:, 1])
+    # Linear extrapolation above the last point (metal is outside any calibration).
+    slope = (cal[-1, 1] - cal[-2, 1]) / (cal[-1, 0] - cal[-2, 0])
+    rho = np.where(hu > cal[-1, 0], cal[-1, 1] + slope * (hu - cal[-1, 0]), rho)
+    out: NDArray[np.float64] = np.clip(rho, cal[0, 1], None)
+    return out
 
 
 def reference_density(region: str, kind: str = "organ") -> float:
@@ -153,7 +196,6 @@ def region_activities(
     """
     from sstrkit.therapy.pvc import activity_masks, gtm_region_doses, margin_voxels
     from sstrkit.therapy.recovery import sphere_recovery_coefficient
-    from sstrkit.therapy.voxel_dose import density_from_ct
 
     if not spects or len(spects) != len(times_s):
         raise InvalidInputError(

@@ -17,7 +17,9 @@ Methods (chosen per run)
 Density correction
 ------------------
 With a CT (resampled to the TIA grid), ρ(HU) comes from a piecewise-linear
-calibration (:data:`DEFAULT_HU_DENSITY`; pass your scanner's own). The
+calibration (:data:`~sstrkit.therapy.region_activity.DEFAULT_HU_DENSITY`, with
+:func:`~sstrkit.therapy.region_activity.density_from_ct` beside the CT masses of the
+regions; both importable from here too; pass your scanner's own). The
 convolution result, computed for the kernel's tissue density ρ₀, is scaled by
 ρ₀/ρ(x) — the energy deposited in a voxel is kept and divided by its actual
 mass (the usual "density-weighted kernel" correction). *Limits*: electron
@@ -72,7 +74,11 @@ from sstrkit.therapy.radiobiology import (
     repair_rate_per_s,
     tissue_parameters,
 )
-from sstrkit.therapy.region_activity import RegionActivities
+from sstrkit.therapy.region_activity import (  # the HU → density calibration lives there
+    DEFAULT_HU_DENSITY,
+    RegionActivities,
+    density_from_ct,
+)
 
 if TYPE_CHECKING:  # moved (see _MOVED); imported here for type checkers and the API docs
     from sstrkit.phantom.truth_files import truth_regions
@@ -98,18 +104,6 @@ __all__ = [
 
 DoseMethod = Literal["convolution", "local"]
 
-#: Default HU → mass density (g/cm³) calibration, a generic bilinear curve: the air–water
-#: line (ρ ≈ 1 + HU/1000) continued through soft tissue to +100 HU (liver at 58 HU →
-#: 1.058, kidney at 32 HU → 1.032 g/cm³, against 1.05 of ICRP Publication 110), then a
-#: bone line to ICRU-46 cortical bone (1.92 g/cm³) placed at +1500 HU. Replace it by the
-#: scanner's own calibration for quantitative work.
-DEFAULT_HU_DENSITY: tuple[tuple[float, float], ...] = (
-    (-1000.0, 0.0012),
-    (0.0, 1.0),
-    (100.0, 1.1),
-    (1500.0, 1.92),
-    (3000.0, 2.8),
-)
 _GY_PER_BQ_S_PER_MGY_PER_MBQ_S = 1e-9
 _AIR_DENSITY_LIMIT = 0.1
 #: |renormalisation − 1| above which a registered SPECT's activity conservation is flagged.
@@ -170,7 +164,12 @@ def tia_per_voxel(tia: Volume) -> NDArray[np.float64]:
     """TIA in Bq·s per voxel from a volume in ``Bq*s``, ``Bq*s/mL``, ``MBq*h`` or ``MBq*h/mL``."""
     unit = tia.unit.replace(" ", "").replace("·", "*")
     arr = np.asarray(tia.array, dtype=float)
-    factors = {"Bq*s": 1.0, "MBq*s": BQ_PER_MBQ, "MBq*h": 3.6e9, "Bq*h": SECONDS_PER_HOUR}
+    factors = {
+        "Bq*s": 1.0,
+        "MBq*s": BQ_PER_MBQ,
+        "MBq*h": BQ_PER_MBQ * SECONDS_PER_HOUR,
+        "Bq*h": SECONDS_PER_HOUR,
+    }
     if unit in factors:
         return arr * factors[unit]
     if unit.endswith("/mL") and unit[:-3] in factors:
@@ -189,34 +188,6 @@ def default_half_size(nuclide: str, spacing_mm: Sequence[float]) -> int:
     lmin = float(min(spacing_mm))
     reach = max((nuc.csda_range_water_mm or 0.0) + lmin, 30.0)
     return int(min(12, max(1, math.ceil(reach / lmin))))
-
-
-def density_from_ct(
-    ct: Volume, calibration: Sequence[tuple[float, float]] = DEFAULT_HU_DENSITY
-) -> NDArray[np.float64]:
-    """Mass density (g/cm³) per voxel from HU by piecewise-linear interpolation.
-
-    >>> import numpy as np
-    >>> ct = Volume.from_array(np.array([[[-1000.0, 0.0, 750.0]]]), unit="HU")
-    >>> density_from_ct(ct).round(4).tolist()
-    [[[0.0012, 1.0, 1.4807]]]
-    """
-    cal = np.asarray(calibration, dtype=float)
-    if cal.ndim != 2 or cal.shape[1] != 2 or cal.shape[0] < 2 or np.any(np.diff(cal[:, 0]) <= 0):
-        raise InvalidInputError(
-            "HU-density calibration",
-            expected="≥ 2 (HU, g/cm³) pairs with increasing HU",
-            actual=calibration,
-        )
-    if ct.unit not in ("HU", "1") and ct.quantity not in ("ct", "hounsfield"):
-        raise InvalidInputError("CT volume unit", expected="HU", actual=ct.unit)
-    hu = np.asarray(ct.array, dtype=float)
-    rho = np.interp(hu, cal[:, 0], cal[:, 1])
-    # Linear extrapolation above the last point (metal is outside any calibration).
-    slope = (cal[-1, 1] - cal[-2, 1]) / (cal[-1, 0] - cal[-2, 0])
-    rho = np.where(hu > cal[-1, 0], cal[-1, 1] + slope * (hu - cal[-1, 0]), rho)
-    out: NDArray[np.float64] = np.clip(rho, cal[0, 1], None)
-    return out
 
 
 def dose_map(

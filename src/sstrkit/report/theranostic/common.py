@@ -1,4 +1,11 @@
-"""Shared pieces of the theranostic report: constants, stage access, small formatters."""
+"""Shared pieces of the theranostic report: constants, stage access, small formatters.
+
+Every section reads the typed stage results of :class:`~sstrkit.pipeline.results.RunResult`
+(``res.imported``, ``res.reading``, ``res.dosimetry``, ``res.planning``, ``res.followup``,
+the ``scintigraphy`` and ``concordance`` stages), never the run's JSON form; where a typed
+result holds a document by design (a plan's ``data``, the per-cycle voxel records, a
+scintigraphy reading's ``reading.json``) its keys are read.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +18,10 @@ from sstrkit.errors import SstrkitError
 from sstrkit.report.document import Figure, Section
 
 if TYPE_CHECKING:
+    from sstrkit.pipeline.administrations import Administration
     from sstrkit.pipeline.results import RunResult
     from sstrkit.pipeline.study import Study
+    from sstrkit.reading.eligibility import EligibilityDecision
 
 EANM_REPORTING_SOURCE = (
     "Lassmann M, Chiesa C, Flux G, Bardiès M. EANM Dosimetry Committee guidance document: "
@@ -52,19 +61,6 @@ def _skipped(sec: Section, res: RunResult, stage: str) -> bool:
     return False
 
 
-def _stages(res: RunResult) -> dict[str, dict[str, Any]]:
-    """The stages' JSON form (the tables and texts of the report read the results.json
-    contract; figures and fits use the typed stage results)."""
-    return res.stage_docs()
-
-
-def _by_cycle(mapping: Mapping[Any, Any] | None, cycle: int) -> Any:
-    """``mapping[cycle]`` whether the keys are ints (in memory) or strings (results.json)."""
-    if not mapping:
-        return None
-    return mapping.get(cycle, mapping.get(str(cycle)))
-
-
 def _who_grade(clinical: dict[str, Any] | None) -> Any:
     """``diagnosis.who_grade`` of clinical.json, or the diagnosis text itself, or None."""
     diag = (clinical or {}).get("diagnosis")
@@ -73,22 +69,24 @@ def _who_grade(clinical: dict[str, Any] | None) -> Any:
     return diag if isinstance(diag, str) else None
 
 
-def _administrations(study: Study, res: RunResult) -> list[dict[str, Any]]:
-    """The administrations as used (activity, its source and every record of it)."""
-    for stage in ("dosimetry", "import"):
-        admins = _stages(res).get(stage, {}).get("administrations")
-        if admins:
-            return list(admins)
+def _administrations(study: Study, res: RunResult) -> list[Administration]:
+    """The administrations as used (activity, its source and every record of it): the
+    dosimetry stage's, else the import stage's, else the study's."""
+    for stage in (res.dosimetry, res.imported):
+        if stage is not None and stage.administrations:
+            return list(stage.administrations)
     try:
-        return [a.to_dict() for a in study.administrations]
+        return list(study.administrations)
     except SstrkitError:
         return []
 
 
-def _eligibility_headline(elig: Mapping[str, Any]) -> str:
+def _eligibility_headline(decision: EligibilityDecision) -> str:
+    """ELIGIBLE, NOT ELIGIBLE (rules failed) or NOT ASSESSED (what is missing)."""
     from sstrkit.reading.eligibility import decision_headline
 
-    return decision_headline(elig)
+    # decision_headline reads a decision's JSON form (it also serves stored reading.json)
+    return decision_headline(decision.to_dict())
 
 
 def _on_off(flag: Any) -> str:

@@ -1,4 +1,8 @@
-"""Report section: follow-up (uptake change over the cycles, lab timeline, toxicity)."""
+"""Report section: follow-up (uptake change over the cycles, lab timeline, toxicity).
+
+Reads the typed :class:`~sstrkit.pipeline.results.FollowupStage`: its lesion uptake change,
+its :class:`~sstrkit.followup.toxicity.ToxicityReport` and the lab records it graded.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from sstrkit.core.units import BQ_PER_GBQ
 from sstrkit.report.document import Report, Section, TableBlock
-from sstrkit.report.theranostic.common import (
-    _skipped,
-    _stages,
-)
+from sstrkit.report.theranostic.common import _skipped
 
 if TYPE_CHECKING:
     from sstrkit.pipeline.results import RunResult
@@ -23,20 +24,21 @@ def _followup(rep: Report, study: Study, res: RunResult) -> None:
     sec = rep.section("Follow-up: response and toxicity")
     if _skipped(sec, res, "follow-up"):
         return
-    fu = _stages(res)["follow-up"]
-    ch = fu.get("lesion_uptake_change")
+    fu = res.followup
+    if fu is None:
+        return
+    ch = fu.lesion_uptake_change
     if ch and ch.get("status") == "not_assessed":
         sec.status = "partial"
         sec.add_text(f"Lesion uptake change not assessed: it needs {ch.get('needs')}.")
     elif ch:
         _uptake_change(sec, ch)
-    tox = fu.get("toxicity")
-    if tox:
-        pat = tox["patients"][0]
+    tox = fu.toxicity
+    if tox is not None:
+        pat = tox.patients[0]
         sec.add_kv("Worst CTCAE v5.0 grade", dict(pat.get("worst_grade", {})))
-        labs = fu.get("labs", [])
-        if labs:
-            _lab_timeline(sec, study, labs)
+        if fu.labs:
+            _lab_timeline(sec, study, fu.labs)
 
 
 def _uptake_change(sec: Section, ch: Mapping[str, Any]) -> None:

@@ -11,9 +11,6 @@ from numpy.typing import NDArray
 
 from sstrkit.errors import GeometryMismatchError, SstrkitError
 from sstrkit.report.document import Report, TableBlock
-from sstrkit.report.theranostic.common import (
-    _stages,
-)
 
 if TYPE_CHECKING:
     from sstrkit.pipeline.results import RunResult
@@ -148,17 +145,17 @@ def _lesion_links(rep: Report, study: Study, res: RunResult) -> None:
     cycles = organ.cycles if organ is not None else ()
     doses = {c.cycle: {r.name: r.dose_gy for r in c.regions} for c in cycles}
     cum: Mapping[str, float] = organ.cumulative_dose_gy if organ is not None else {}
-    reading = {int(le["id"]): le for le in _stages(res)["reading"].get("lesions", [])}
+    reading = {m.id: m for m in res.reading.result.lesions} if res.reading is not None else {}
     rows = []
     for link in links:
-        le = reading.get(link["reading_lesion"], {})
+        le = reading.get(link["reading_lesion"])
         name = link["region"]
         rows.append(
             [
                 link["reading_lesion"],
-                le.get("organ"),
-                le.get("suv_max"),
-                le.get("volume_ml"),
+                le.organ if le is not None else None,
+                le.suv_max if le is not None else None,
+                le.volume_ml if le is not None else None,
                 name if name is not None else "— (no dosimetry lesion VOI)",
                 link["overlap_fraction"] if name is not None else None,
                 link["dice"] if name is not None else None,

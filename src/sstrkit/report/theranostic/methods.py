@@ -180,8 +180,7 @@ def _eanm_items(study: Study, res: RunResult) -> list[list[str]]:
     admins = _administrations(study, res)
     admin_text = (
         "; ".join(
-            f"cycle {a.get('cycle')}: {a.get('activity_bq', 0.0) / BQ_PER_MBQ:.0f} MBq "
-            f"{a.get('agent')} ({a.get('source')})"
+            f"cycle {a.cycle}: {a.activity_bq / BQ_PER_MBQ:.0f} MBq {a.agent} ({a.source})"
             for a in admins
         )
         or "not recorded"

@@ -1,46 +1,48 @@
 """Report sections: patient and study, data quality (with intake notes), reading, eligibility.
 
-The reading section follows the reading's modality (``reading.json`` "modality"): an SSTR
-PET (unchanged), an SSTR SPECT (read like the PET: SUV, T/L, T/S, Krenning on the
-original scale) or planar whole-body views (anterior and posterior side by side with their
-geometric mean, as a person reads them). Scintigraphy readings beside the PET one (stage
-``scintigraphy``) and the PET-vs-scintigraphy concordance (stage ``concordance``) get their
-own sections, only when the run has them.
+Every section reads the typed stage results: the import stage's patient and series, the
+administrations, the SSTR PET reading's :class:`~sstrkit.reading.reader.ReadingResult`
+(references, lesions, Krenning, NETPET) and its
+:class:`~sstrkit.reading.eligibility.EligibilityDecision`. Scintigraphy readings beside the
+PET one (stage ``scintigraphy``: each reading's ``reading.json`` document, an SSTR SPECT read
+like the PET — SUV, T/L, T/S, Krenning on the original scale — or planar whole-body views,
+anterior and posterior side by side with their geometric mean, as a person reads them) and
+the PET-vs-scintigraphy :class:`~sstrkit.reading.concordance.LesionConcordance` (stage
+``concordance``) get their own sections, only when the run has them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-from matplotlib.patches import Circle
-
 from sstrkit.core.units import BQ_PER_MBQ
-from sstrkit.report.document import Figure, Report, Section, TableBlock
+from sstrkit.report.document import Report, Section, TableBlock
 from sstrkit.report.theranostic.common import (
     _FLAG_KINDS,
     _administrations,
     _eligibility_headline,
     _png,
     _skipped,
-    _stages,
     _who_grade,
 )
 
 if TYPE_CHECKING:
-    from sstrkit.pipeline.results import RunResult
+    from sstrkit.pipeline.administrations import Administration
+    from sstrkit.pipeline.results import ReadingStage, RunResult
     from sstrkit.pipeline.study import Study
+    from sstrkit.reading.concordance import LesionConcordance
+    from sstrkit.reading.eligibility import EligibilityDecision
 
 
 # ------------------------------------------------------------------ sections
 def _summary(rep: Report, study: Study, res: RunResult) -> None:
     sec = rep.section("Patient and study")
-    imp = _stages(res).get("import", {})
-    pat = imp.get("patient", study.manifest.get("patient", {}))
+    imp = res.imported
+    pat: Mapping[str, Any] = imp.patient if imp is not None else study.manifest.get("patient", {})
+    used: Mapping[str, Any] = imp.patient_used if imp is not None else {}
     case_pat = (study.case or {}).get("patient", {})
-    used = imp.get("patient_used", {})
     sec.add_kv(
         "Patient",
         {
@@ -65,35 +67,21 @@ def _summary(rep: Report, study: Study, res: RunResult) -> None:
                     "source",
                     "records",
                 ],
-                [
-                    [
-                        a.get("cycle"),
-                        a.get("agent"),
-                        a.get("activity_bq", 0.0) / BQ_PER_MBQ,
-                        a.get("time"),
-                        a.get("source"),
-                        "; ".join(
-                            f"{c.get('source')}: {c.get('activity_bq', 0.0) / BQ_PER_MBQ:.0f} MBq"
-                            for c in a.get("copies", [])
-                        )
-                        or None,
-                    ]
-                    for a in admins
-                ],
+                [_administration_row(a) for a in admins],
                 note="One activity per cycle: the measured net activity of the clinical record "
                 "wins over the case file and the nominal DICOM header value; records more than "
                 "5 % apart are flagged in the data-quality box.",
             )
         )
-    if imp:
+    if imp is not None:
         sec.add_text(
-            f"{imp['n_series_found']} DICOM series found ({imp['n_series_expected']} listed in "
-            f"the manifest); post-therapy SPECT for cycles {imp['cycles_with_spect']}. "
-            f"Volumes of interest: {imp['voi_source']}."
+            f"{len(imp.series)} DICOM series found ({imp.n_series_expected} listed in "
+            f"the manifest); post-therapy SPECT for cycles {list(imp.cycles_with_spect)}. "
+            f"Volumes of interest: {imp.voi_source}."
         )
-        if imp["missing_series"]:
+        if imp.missing_series:
             sec.status = "partial"
-            sec.add_text("Missing series: " + ", ".join(imp["missing_series"]))
+            sec.add_text("Missing series: " + ", ".join(imp.missing_series))
     if res.skipped:
         sec.add_table(
             TableBlock(
@@ -102,6 +90,19 @@ def _summary(rep: Report, study: Study, res: RunResult) -> None:
                 [[k, v] for k, v in res.skipped.items()],
             )
         )
+
+
+def _administration_row(a: Administration) -> list[Any]:
+    """Cycle, agent, activity (MBq), time, source and every record of one administration."""
+    records = "; ".join(f"{src}: {bq / BQ_PER_MBQ:.0f} MBq" for src, bq in a.copies)
+    return [
+        a.cycle,
+        a.agent,
+        a.activity_bq / BQ_PER_MBQ,
+        a.time.isoformat(),
+        a.source,
+        records or None,
+    ]
 
 
 def _data_quality(rep: Report, res: RunResult) -> None:
@@ -116,12 +117,10 @@ def _data_quality(rep: Report, res: RunResult) -> None:
         for f in res.data_quality
     ]
     rows += [["stage not computed", None, None, f"{k}: {v}"] for k, v in res.skipped.items()]
-    elig = _stages(res).get("reading", {}).get("eligibility")
-    if elig:
-        from sstrkit.reading.eligibility import decision_status
-
-        if decision_status(elig) == "not_assessed":
-            rows.append(["eligibility not assessed", None, None, _eligibility_headline(elig)])
+    reading = res.reading
+    if reading is not None and reading.result.eligibility.status == "not_assessed":
+        headline = _eligibility_headline(reading.result.eligibility)
+        rows.append(["eligibility not assessed", None, None, headline])
     if rows:
         sec.add_text(
             f"{len(rows)} issue(s) found. Each result below was computed from the data that "
@@ -178,51 +177,114 @@ _READING_TITLES: Mapping[str, str] = {
 
 
 def _reading(rep: Report, res: RunResult) -> None:
-    stages = _stages(res)
-    modality = str(stages.get("reading", {}).get("modality") or "pet")
-    sec = rep.section(_READING_TITLES.get(modality, "SSTR PET reading"))
-    if _skipped(sec, res, "reading"):
+    sec = rep.section(_READING_TITLES["pet"])
+    stage = res.reading
+    if _skipped(sec, res, "reading") or stage is None:
         _scintigraphy_sections(rep, res)
         sec2 = rep.section("PRRT eligibility")
         sec2.status = "skipped"
         sec2.add_text("Not assessed: the SSTR PET reading did not run (see above).")
         return
-    rd = stages["reading"]
-    if modality == "planar":
-        _planar_reading(sec, rd, getattr(res.stages.get("reading"), "planar", None))
-    else:
-        _volume_reading(sec, rd, modality)
+    _pet_reading(sec, stage)
     _scintigraphy_sections(rep, res)
-    if rd.get("eligibility"):
-        _eligibility(rep, res, rd["eligibility"])
+    _eligibility(rep, res, stage.result.eligibility)
 
 
-def _volume_reading(sec: Section, rd: Mapping[str, Any], modality: str) -> None:
-    """The PET reading (or an SSTR SPECT reading, read the same way): text, MIP, lesions."""
-    ref = rd["reference"]
-    spect = modality == "spect"
-    if spect:
-        q = rd.get("quantification") or {}
-        how = (
-            "SUV body weight from the quantitative SPECT (Bq/mL, injected activity decayed to "
-            "the acquisition)"
-            if q.get("method") == "bq_per_ml"
-            else "SPECT supplied in SUV"
-        )
-        head = (
-            f"Tracer {rd.get('tracer') or 'SSTR SPECT'} at {rd.get('hours_post_injection')} h "
-            f"p.i.; {how}; resolution {rd.get('spect_fwhm_mm')} mm FWHM. "
-        )
-    else:
-        head = f"Tracer {rd.get('tracer') or 'SSTR PET'}; SUV body weight (QIBA). "
-    sec.add_text(
-        head + f"Reference regions: "
-        f"liver SUVmean {ref.get('liver_suv_mean', float('nan')):.2f}, spleen SUVmean "
-        f"{ref.get('spleen_suv_mean', float('nan')):.2f}. Patient Krenning score "
-        f"{rd.get('krenning_patient')}; SSTR-positive tumour volume "
-        f"{rd.get('sstr_tumour_volume_ml', 0.0):.1f} mL."
+def _suv2(value: float | None) -> str:
+    """An SUV to two decimals (``nan`` when the reference was not found)."""
+    return f"{float('nan') if value is None else value:.2f}"
+
+
+def _pet_reading(sec: Section, stage: ReadingStage) -> None:
+    """The SSTR PET reading of the run: text, MIP, lesions, fused slices, NETPET."""
+    r = stage.result
+    _volume_reading(
+        sec,
+        head=f"Tracer {stage.tracer or 'SSTR PET'}; SUV body weight (QIBA). ",
+        reference=(r.references.liver_mean, r.references.spleen_mean),
+        krenning_patient=r.krenning_patient,
+        tumour_volume_ml=r.whole_body.sstr_tumour_volume_ml,
+        lesion_rows=[
+            [
+                m.id,
+                m.suv_max,
+                m.suv_peak,
+                m.suv_mean,
+                m.volume_ml,
+                m.tlse,
+                m.t_l,
+                m.t_s,
+                m.krenning,
+                ", ".join(f"{c:.0f}" for c in m.centroid_mm),
+            ]
+            for m in r.lesions
+        ],
+        images=stage.images,
+        spect=False,
     )
-    images = rd.get("images", {})
+    if r.netpet is not None:
+        sec.add_kv("NETPET (paired FDG PET)", {"grade": r.netpet.grade})
+
+
+def _spect_document_reading(sec: Section, rd: Mapping[str, Any]) -> None:
+    """An SSTR SPECT reading (its ``reading.json`` document), read like the PET."""
+    ref = rd["reference"]
+    q = rd.get("quantification") or {}
+    how = (
+        "SUV body weight from the quantitative SPECT (Bq/mL, injected activity decayed to "
+        "the acquisition)"
+        if q.get("method") == "bq_per_ml"
+        else "SPECT supplied in SUV"
+    )
+    _volume_reading(
+        sec,
+        head=f"Tracer {rd.get('tracer') or 'SSTR SPECT'} at {rd.get('hours_post_injection')} h "
+        f"p.i.; {how}; resolution {rd.get('spect_fwhm_mm')} mm FWHM. ",
+        reference=(
+            ref.get("liver_suv_mean", float("nan")),
+            ref.get("spleen_suv_mean", float("nan")),
+        ),
+        krenning_patient=rd.get("krenning_patient"),
+        tumour_volume_ml=rd.get("sstr_tumour_volume_ml", 0.0),
+        lesion_rows=[
+            [
+                le["id"],
+                le["suv_max"],
+                le["suv_peak"],
+                le["suv_mean"],
+                le["volume_ml"],
+                le["tlse"],
+                le["t_l"],
+                le["t_s"],
+                le["krenning"],
+                ", ".join(f"{c:.0f}" for c in le["centroid_mm"]),
+            ]
+            for le in rd["lesions"]
+        ],
+        images=rd.get("images", {}),
+        spect=True,
+    )
+    if rd.get("netpet"):
+        sec.add_kv("NETPET (paired FDG PET)", {"grade": rd["netpet"].get("grade")})
+
+
+def _volume_reading(
+    sec: Section,
+    *,
+    head: str,
+    reference: tuple[float | None, float | None],
+    krenning_patient: int | None,
+    tumour_volume_ml: float,
+    lesion_rows: list[list[Any]],
+    images: Mapping[str, Any],
+    spect: bool,
+) -> None:
+    """A volume reading (PET, or SPECT read the same way): text, MIP, lesions, slices."""
+    sec.add_text(
+        head + f"Reference regions: liver SUVmean {_suv2(reference[0])}, spleen SUVmean "
+        f"{_suv2(reference[1])}. Patient Krenning score {krenning_patient}; SSTR-positive "
+        f"tumour volume {tumour_volume_ml:.1f} mL."
+    )
     if images.get("mip"):
         sec.add_figure(_png(images["mip"], "Maximum-intensity projections (SUV), front and side."))
     sec.add_table(
@@ -240,21 +302,7 @@ def _volume_reading(sec: Section, rd: Mapping[str, Any], modality: str) -> None:
                 "Krenning",
                 "centroid LPS (mm)",
             ],
-            [
-                [
-                    le["id"],
-                    le["suv_max"],
-                    le["suv_peak"],
-                    le["suv_mean"],
-                    le["volume_ml"],
-                    le["tlse"],
-                    le["t_l"],
-                    le["t_s"],
-                    le["krenning"],
-                    ", ".join(f"{c:.0f}" for c in le["centroid_mm"]),
-                ]
-                for le in rd["lesions"]
-            ],
+            lesion_rows,
             note="SUVpeak: mean in a 1 cm³ sphere; TLSE: SUVmean × volume; T/L, T/S: SUVmax over "
             "liver and spleen SUVmean; Krenning: "
             + (
@@ -268,13 +316,12 @@ def _volume_reading(sec: Section, rd: Mapping[str, Any], modality: str) -> None:
     kind = "SPECT/CT" if spect else "PET/CT"
     for path in images.get("lesion_slices", [])[:3]:
         sec.add_figure(_png(path, f"Fused {kind} through {Path(path).stem} with its contour."))
-    if rd.get("netpet"):
-        sec.add_kv("NETPET (paired FDG PET)", {"grade": rd["netpet"].get("grade")})
 
 
-def _planar_reading(sec: Section, rd: Mapping[str, Any], planar: Any = None) -> None:
-    """A planar whole-body reading as a person reads it: the anterior and posterior views
-    side by side with their geometric mean, the references and the lesions."""
+def _planar_reading(sec: Section, rd: Mapping[str, Any]) -> None:
+    """A planar whole-body reading (its ``reading.json`` document) as a person reads it: the
+    anterior and posterior views side by side with their geometric mean, the references and
+    the lesions."""
     refs = rd.get("reference") or {}
     liver, spleen = refs.get("liver") or {}, refs.get("spleen") or {}
     sec.add_text(
@@ -287,14 +334,14 @@ def _planar_reading(sec: Section, rd: Mapping[str, Any], planar: Any = None) -> 
     )
     images = rd.get("images") or {}
     lesions = list(rd.get("lesions", []))
-    caption = (
-        "Anterior and posterior views side by side (posterior as acquired) and their "
-        "geometric mean, lesions circled."
-    )
     if images.get("planar_views"):
-        sec.add_figure(_png(images["planar_views"], caption))
-    elif planar is not None:
-        sec.add_figure(planar_views_figure(planar, lesions, caption))
+        sec.add_figure(
+            _png(
+                images["planar_views"],
+                "Anterior and posterior views side by side (posterior as acquired) and their "
+                "geometric mean, lesions circled.",
+            )
+        )
     sec.add_table(
         TableBlock(
             "Lesions (geometric mean)",
@@ -335,58 +382,21 @@ def _planar_reading(sec: Section, rd: Mapping[str, Any], planar: Any = None) -> 
         )
 
 
-def planar_views_figure(planar: Any, lesions: Sequence[Mapping[str, Any]], caption: str) -> Figure:
-    """Anterior | posterior (as acquired) | geometric mean, grey scale inverted (black =
-    counts, as planar scintigraphy is read), lesions circled at ``position_mm`` (row, col).
-
-    ``planar`` is a :class:`sstrkit.io.planar.PlanarWholeBody`.
-    """
-    from matplotlib.figure import Figure as MplFigure
-
-    ant = np.asarray(planar.anterior, dtype=float)
-    post = np.asarray(planar.posterior, dtype=float)
-    gm = np.asarray(planar.geometric_mean(), dtype=float)
-    dr, dc = planar.pixel_spacing_mm
-    rows, cols = ant.shape
-    fig = MplFigure(figsize=(9.0, 7.5))
-    axes = fig.subplots(1, 3)
-    for ax, img, title, mirrored in (
-        (axes[0], ant, "anterior", False),
-        (axes[1], post, "posterior (as acquired)", True),
-        (axes[2], gm, "geometric mean", False),
-    ):
-        top = float(np.percentile(img, 99.5)) or 1.0
-        ax.imshow(img, cmap="gray_r", vmin=0.0, vmax=top, extent=(0, cols * dc, rows * dr, 0))
-        ax.set_title(title, fontsize=9)
-        ax.set_xticks([])
-        ax.set_yticks([])
-        for le in lesions:
-            pos = le.get("position_mm")
-            if not pos or len(pos) != 2:
-                continue
-            r, c = float(pos[0]), float(pos[1])
-            c = cols * dc - c if mirrored else c
-            radius = max(float(le.get("diameter_mm") or 20.0), 20.0)
-            ax.add_patch(Circle((c, r), radius, fill=False, edgecolor="tab:red", linewidth=1.0))
-            ax.annotate(str(le.get("id")), (c + radius, r), color="tab:red", fontsize=7)
-    axes[0].text(2.0 * dc, 12.0 * dr, "R", fontsize=9)
-    axes[1].text(2.0 * dc, 12.0 * dr, "L", fontsize=9)
-    return Figure.from_matplotlib(fig, caption)
-
-
 def _hours(h: Any) -> str:
     """Hours after injection as a person writes them (``24.8 h``), or ``time not recorded``."""
     return "time not recorded" if h is None else f"{float(h):.1f} h"
 
 
 def _scintigraphy_sections(rep: Report, res: RunResult) -> None:
-    """Scintigraphy readings beside the PET one (stage ``scintigraphy``: a reading document
-    or ``{"readings": [...]}``) and the PET-vs-scintigraphy lesion concordance (stage
-    ``concordance``); nothing when the run has none."""
-    stages = _stages(res)
-    doc = stages.get("scintigraphy")
-    readings = list(doc.get("readings", [doc])) if isinstance(doc, Mapping) else []
-    for rd in readings:
+    """Scintigraphy readings beside the PET one (stage ``scintigraphy``: each reading's
+    document) and the PET-vs-scintigraphy lesion concordance (stage ``concordance``: its
+    first comparison); nothing when the run has none."""
+    from sstrkit.pipeline.stages.scintigraphy import ConcordanceStage, ScintigraphyStage
+
+    scint = res.stages.get("scintigraphy")
+    readings = scint.readings if isinstance(scint, ScintigraphyStage) else ()
+    for reading in readings:
+        rd = reading.document
         modality = str(rd.get("modality") or "spect")
         sec = rep.section(
             f"{_READING_TITLES.get(modality, 'SSTR scintigraphy reading')} "
@@ -395,22 +405,22 @@ def _scintigraphy_sections(rep: Report, res: RunResult) -> None:
         if modality == "planar":
             _planar_reading(sec, rd)
         else:
-            _volume_reading(sec, rd, "spect")
-    conc = stages.get("concordance")
-    if isinstance(conc, Mapping) and conc.get("lesions") is not None:
-        _concordance(rep, conc)
+            _spect_document_reading(sec, rd)
+    conc = res.stages.get("concordance")
+    if isinstance(conc, ConcordanceStage) and conc.results:
+        _concordance(rep, conc.results[0])
 
 
-def _concordance(rep: Report, conc: Mapping[str, Any]) -> None:
+def _concordance(rep: Report, conc: LesionConcordance) -> None:
     """Lesions seen on PET only, scintigraphy only or both, with their PET size."""
     sec = rep.section("PET versus scintigraphy")
-    c = conc.get("counts", {})
+    c = conc.counts
     sec.add_text(
-        f"{conc.get('scintigraphy_tracer')} {conc.get('scintigraphy_modality')} against "
-        f"{conc.get('pet_tracer')} PET: {c.get('both', 0)} lesion(s) on both, "
-        f"{c.get('pet_only', 0)} on PET only, {c.get('scintigraphy_only', 0)} on "
-        f"scintigraphy only (matched within {conc.get('tolerance_mm')} mm; "
-        f"{conc.get('alignment')})."
+        f"{conc.scintigraphy_tracer} {conc.scintigraphy_modality} against "
+        f"{conc.pet_tracer} PET: {c['both']} lesion(s) on both, "
+        f"{c['pet_only']} on PET only, {c['scintigraphy_only']} on "
+        f"scintigraphy only (matched within {conc.tolerance_mm} mm; "
+        f"{conc.alignment})."
     )
     sec.add_table(
         TableBlock(
@@ -418,40 +428,37 @@ def _concordance(rep: Report, conc: Mapping[str, Any]) -> None:
             ["status", "PET id", "scint. id", "PET diameter (mm)", "PET SUVmax", "scint. Krenning"],
             [
                 [
-                    x.get("status"),
-                    x.get("pet_id"),
-                    x.get("scintigraphy_id"),
-                    x.get("pet_diameter_mm"),
-                    (x.get("pet") or {}).get("suv_max"),
-                    (x.get("scintigraphy") or {}).get("krenning"),
+                    x.status,
+                    x.pet_id,
+                    x.scintigraphy_id,
+                    x.pet_diameter_mm,
+                    x.pet.get("suv_max"),
+                    x.scintigraphy.get("krenning"),
                 ]
-                for x in conc.get("lesions", [])
+                for x in conc.lesions
             ],
             note="PET diameter: of the sphere of the lesion's PET volume.",
         )
     )
-    for n in conc.get("notes", []):
+    for n in conc.notes:
         sec.add_text(str(n))
 
 
-def _eligibility(rep: Report, res: RunResult, elig: Mapping[str, Any]) -> None:
-    from sstrkit.reading.eligibility import decision_status
-
+def _eligibility(rep: Report, res: RunResult, decision: EligibilityDecision) -> None:
     sec = rep.section("PRRT eligibility")
-    status = decision_status(elig)
     sec.add_text(
-        f"Decision: {_eligibility_headline(elig)} (every rule listed with its value, threshold "
-        "and source)."
+        f"Decision: {_eligibility_headline(decision)} (every rule listed with its value, "
+        "threshold and source)."
     )
-    if status == "not_assessed":
+    if decision.status == "not_assessed":
         sec.status = "partial"
         sec.add_text(
             "No rule fails, but the rules marked 'missing' could not be checked: the decision "
             "needs them (baseline labs go into clinical.json 'labs'). This is not a finding of "
             "ineligibility."
         )
-    failed = [r.get("id") for r in elig["rules"] if r.get("status") == "fail"]
-    treated = _stages(res).get("import", {}).get("cycles_with_spect", [])
+    failed = [r.id for r in decision.rules if r.status == "fail"]
+    treated = res.imported.cycles_with_spect if res.imported is not None else ()
     if failed and treated:
         sec.add_text(
             f"Rules not met: {', '.join(str(f) for f in failed)}. The study nevertheless holds "
@@ -464,14 +471,14 @@ def _eligibility(rep: Report, res: RunResult, elig: Mapping[str, Any]) -> None:
             ["rule", "value", "criterion", "status", "required", "source"],
             [
                 [
-                    r.get("name") or r.get("id"),
-                    r.get("value"),
-                    f"{r.get('operator', '')} {r.get('threshold')} {r.get('unit', '')}".strip(),
-                    r.get("status"),
-                    r.get("required"),
-                    r.get("source"),
+                    r.id,
+                    r.value,
+                    f"{r.operator} {r.threshold} {r.unit}".strip(),
+                    r.status,
+                    r.required,
+                    r.source,
                 ]
-                for r in elig["rules"]
+                for r in decision.rules
             ],
         )
     )

@@ -1,4 +1,9 @@
-"""Report section: limits and the plan for the remaining cycles."""
+"""Report section: limits and the plan for the remaining cycles.
+
+Reads the typed :class:`~sstrkit.pipeline.results.PlanningStage`: the running plan and the
+plan after cycle 1, each a :class:`~sstrkit.therapy.planning.PlanResult` (its ``data`` is
+the plan as :func:`~sstrkit.therapy.planning.plan_from_case` lays it out).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,6 @@ from sstrkit.report.theranostic.common import (
     _gbq,
     _mgy_per_mbq_h,
     _skipped,
-    _stages,
 )
 
 if TYPE_CHECKING:
@@ -34,10 +38,11 @@ def _planning(rep: Report, res: RunResult) -> None:
         return
     if _skipped(sec, res, "planning"):
         return
-    plan = _stages(res)["planning"]
-    run, first = plan["running"], plan["after_cycle_1"]
-    _limits(sec, run)
-    _plan_after_cycle_1(sec, first)
+    stage = res.planning
+    if stage is None or stage.running is None or stage.after_cycle_1 is None:
+        return  # the planning stage returns both plans (one standing in for the other)
+    _limits(sec, stage.running.data)
+    _plan_after_cycle_1(sec, stage.after_cycle_1.data)
 
 
 def _limits(sec: Section, run: Mapping[str, Any]) -> None:
