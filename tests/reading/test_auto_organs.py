@@ -42,6 +42,8 @@ LABS = Labs.from_mapping(
         "haemoglobin_g_dl": 12.5,
         "platelets_1e9_per_l": 210,
         "wbc_1e9_per_l": 5.5,
+        "bilirubin_umol_l": 9.0,  # normal liver tests (NETTER-1 liver rules pass)
+        "albumin_g_l": 42.0,
     }
 )
 

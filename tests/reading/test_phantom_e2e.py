@@ -463,6 +463,8 @@ def test_eligibility_flips_with_haemoglobin_on_a_digital_patient() -> None:
         "creatinine_mg_dl": 0.8,
         "platelets_1e9_per_l": 200.0,
         "wbc_1e9_per_l": 6.0,
+        "bilirubin_umol_l": 9.0,  # normal liver tests (NETTER-1 liver rules pass)
+        "albumin_g_l": 42.0,
     }
     decisions = {}
     for hb in (8.0, 7.99):

@@ -290,7 +290,13 @@ GOOD_LABS = {
     "haemoglobin_g_dl": 12.0,
     "platelets_1e9_per_l": 200.0,
     "wbc_1e9_per_l": 6.0,
+    "bilirubin_umol_l": 9.0,
+    "albumin_g_l": 41.0,
 }
+
+
+#: The required lab rules of the default rule file, in file order.
+ALL_LABS = ("egfr", "haemoglobin", "platelets", "white_cells", "bilirubin", "albumin")
 
 
 def _decide(labs: dict[str, Any], **kw: Any) -> Any:
@@ -353,25 +359,27 @@ def test_missing_required_value_is_not_assessed() -> None:
 
 
 def test_no_labs_is_not_assessed_and_lists_what_is_missing() -> None:
-    # Imaging rules all pass (BASE), no labs at all: the four required lab rules of the
-    # default rule file (egfr, haemoglobin, platelets, white_cells) cannot be checked.
+    # Imaging rules all pass (BASE), no labs at all: the six required lab rules of the
+    # default rule file (egfr, haemoglobin, platelets, white_cells and the NETTER-1 liver
+    # rules bilirubin, albumin) cannot be checked.
     d = evaluate(load_rules(), {**BASE, **Labs().quantities()})
     assert d.eligible is None and d.status == "not_assessed"
-    assert d.missing == ("egfr", "haemoglobin", "platelets", "white_cells")
+    assert d.missing == ALL_LABS
     doc = d.to_dict()
     assert doc["status"] == "not_assessed" and doc["eligible"] is None
-    assert doc["missing"] == ["egfr", "haemoglobin", "platelets", "white_cells"]
+    assert doc["missing"] == list(ALL_LABS)
     head = decision_headline(doc)
     assert head.startswith("NOT ASSESSED: labs missing (")
     for name in ("creatinine", "haemoglobin", "platelets", "white cells"):
         assert name in head
+    assert head.endswith("; liver tests missing (total bilirubin, albumin)")
 
 
 def test_a_failing_rule_is_not_eligible_even_with_labs_missing() -> None:
     # T/L 0.5 < 1 fails uptake_ge_liver; the labs are missing too: the failure decides.
     d = evaluate(load_rules(), {**BASE, "target_min_t_l": 0.5})
     assert d.eligible is False and d.status == "not_eligible"
-    assert d.missing == ("egfr", "haemoglobin", "platelets", "white_cells")
+    assert d.missing == ALL_LABS
     head = decision_headline(d.to_dict())
     assert head.startswith("NOT ELIGIBLE: uptake_ge_liver not met")
     assert "also not checked: labs missing" in head

@@ -6,7 +6,8 @@ Registered groups (the same commands are also reachable under ``sstrkit followup
 * ``sstrkit stats concordance|rates`` — lesion concordance (from counts, or lesion by
   lesion from a PET and a scintigraphy reading: ``--pet R1 --scintigraphy R2``),
   response-rate tables;
-* ``sstrkit outcomes km|cox|toxicity|swimmer`` — Kaplan–Meier/log-rank, Cox, CTCAE v5.0.
+* ``sstrkit outcomes km|cox|toxicity|biochemical|swimmer`` — Kaplan–Meier/log-rank, Cox,
+  CTCAE v5.0 (blood counts, kidney, liver), chromogranin A biochemical response.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from sstrkit.core.atomic import (
     write_json_atomic,
 )
 from sstrkit.errors import InvalidInputError
+from sstrkit.followup.biochemical import CgaCriteria, assess_cga, cga_from_table
 from sstrkit.followup.concordance import concordance
 from sstrkit.followup.percist import assess_percist, scan_from_dict
 from sstrkit.followup.plots import km_plot, swimmer_plot, waterfall_plot
@@ -41,6 +43,7 @@ from sstrkit.followup.survival import (
 from sstrkit.followup.tables import ResponseCounts, Table3Row, render_table
 from sstrkit.followup.tabular import read_table
 from sstrkit.followup.toxicity import (
+    HepaticRanges,
     PlanningLimits,
     ReferenceRanges,
     assess_toxicity,
@@ -626,14 +629,23 @@ def toxicity_cmd(
     creat_uln_umol_l: float = typer.Option(106.0, "--creat-uln-umol-l"),
     egfr_lln: float = typer.Option(90.0, "--egfr-lln"),
     min_egfr: float = typer.Option(50.0, "--min-egfr", help="Planning limit for baseline eGFR."),
+    bili_uln: float = typer.Option(17.104, "--bili-uln-umol-l", help="Bilirubin ULN (1 mg/dL)."),
+    alt_uln: float = typer.Option(55.0, "--alt-uln-u-l"),
+    ast_uln: float = typer.Option(48.0, "--ast-uln-u-l"),
+    alp_uln: float = typer.Option(115.0, "--alp-uln-u-l"),
+    alb_lln: float = typer.Option(35.0, "--albumin-lln-g-l"),
     as_json: bool = JSON_OPT,
 ) -> None:
-    """CTCAE v5.0 grades over time, change from baseline, nadirs and planning flags."""
+    """CTCAE v5.0 grades over time (blood counts, kidney, liver), change from baseline,
+    nadirs and planning flags."""
     rr = ReferenceRanges(
         hb_lln_g_dl, plt_lln, wbc_lln, anc_lln, lymph_lln, creat_uln_umol_l, egfr_lln
     )
     res = assess_toxicity(
-        labs_from_table(read_table(labs)), ranges=rr, limits=PlanningLimits(min_egfr=min_egfr)
+        labs_from_table(read_table(labs)),
+        ranges=rr,
+        limits=PlanningLimits(min_egfr=min_egfr),
+        hepatic=HepaticRanges(bili_uln, alt_uln, ast_uln, alp_uln, alb_lln),
     )
 
     def render(r: Any) -> None:
@@ -651,6 +663,46 @@ def toxicity_cmd(
                 rows,
             )
         )
+
+    emit(res, as_json, render)
+
+
+def _cga_row(p: dict[str, Any]) -> tuple[Any, ...]:
+    change = (p["last"] or {}).get("change_from_baseline_pct")
+    shown = "—" if change is None else f"{change:+.1f} %"
+    nadir = (p["nadir"] or {}).get("value_ug_l")
+    return (
+        p["patient_id"],
+        p["baseline"]["value_ug_l"],
+        nadir,
+        shown,
+        p["status"],
+        p["best_response"],
+    )
+
+
+def biochemical_cmd(
+    labs: Path = typer.Argument(..., help="CSV: patient_id, day or date, chromogranin_a_ug_l."),
+    response_fall_pct: float = typer.Option(50.0, "--response-fall-pct"),
+    progression_rise_pct: float = typer.Option(25.0, "--progression-rise-pct"),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Chromogranin A biochemical response: change from baseline, nadir, caveats (PPI, SSA,
+    kidney)."""
+    crit = CgaCriteria(response_fall_pct / 100.0, progression_rise_pct / 100.0)
+    res = {
+        "patients": [
+            {"patient_id": pid, **assess_cga(ms, criteria=crit).to_dict()}
+            for pid, ms in cga_from_table(read_table(labs)).items()
+        ]
+    }
+
+    def render(r: dict[str, Any]) -> None:
+        rows = [_cga_row(p) for p in r["patients"]]
+        cols = ("patient", "baseline µg/L", "nadir µg/L", "last vs baseline", "status", "best")
+        console.print(table("Chromogranin A biochemical response", cols, rows))
+        for line in r["patients"][0]["caveats"] if r["patients"] else ():
+            console.print(f"  note: {line}")
 
     emit(res, as_json, render)
 
@@ -695,7 +747,13 @@ def swimmer_cmd(
 
 _RESPONSE = (("recist", recist_cmd), ("percist", percist_cmd), ("sstr", sstr_cmd))
 _STATS = (("concordance", concordance_cmd), ("rates", rates_cmd))
-_OUTCOMES = (("km", km_cmd), ("cox", cox_cmd), ("toxicity", toxicity_cmd), ("swimmer", swimmer_cmd))
+_OUTCOMES = (
+    ("km", km_cmd),
+    ("cox", cox_cmd),
+    ("toxicity", toxicity_cmd),
+    ("biochemical", biochemical_cmd),
+    ("swimmer", swimmer_cmd),
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -703,7 +761,10 @@ def register(app: typer.Typer) -> None:
     groups = {
         "response": ("Tumour response: RECIST 1.1, PERCIST 1.0, SSTR-PET change.", _RESPONSE),
         "stats": ("Lesion concordance and response-rate tables.", _STATS),
-        "outcomes": ("Survival (Kaplan–Meier, log-rank, Cox), toxicity, swimmer plots.", _OUTCOMES),
+        "outcomes": (
+            "Survival (Kaplan–Meier, log-rank, Cox), toxicity, CgA response, swimmer plots.",
+            _OUTCOMES,
+        ),
     }
     umbrella = typer.Typer(
         help="Follow-up after PRRT: all response, statistics and outcome commands.",

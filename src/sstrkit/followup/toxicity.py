@@ -18,7 +18,35 @@ Chronic kidney disease        eGFR <LLN–60     59–30            29–15     
 ============================  ===============  ===============  ===============  ==========
 
 (bl = baseline). Grade 4 anaemia and grade 5 are clinical, not laboratory,
-definitions and are never assigned here. eGFR can be computed from creatinine
+definitions and are never assigned here.
+
+Liver terms (CTCAE v5.0 "Investigations" and "Metabolism" laboratory terms), each
+graded against the upper limit of normal when the patient's baseline was normal
+(≤ ULN) and against the baseline when it was abnormal (> ULN), as CTCAE v5.0
+defines for these terms:
+
+==============================  ================  ============  ============  ==========
+term                            grade 1           grade 2       grade 3       grade 4
+==============================  ================  ============  ============  ==========
+Blood bilirubin increased       >ULN–1.5×ULN      >1.5–3.0×     >3.0–10.0×    >10.0×
+                                (bl: >1.0–1.5×bl)
+Alanine aminotransferase incr.  >ULN–3.0×ULN      >3.0–5.0×     >5.0–20.0×    >20.0×
+                                (bl: 1.5–3.0×bl)
+Aspartate aminotransferase inc  >ULN–3.0×ULN      >3.0–5.0×     >5.0–20.0×    >20.0×
+                                (bl: 1.5–3.0×bl)
+Alkaline phosphatase increased  >ULN–2.5×ULN      >2.5–5.0×     >5.0–20.0×    >20.0×
+                                (bl: 2.0–2.5×bl)
+Hypoalbuminemia (g/L)           <LLN–30           <30–20        <20           (clinical)
+==============================  ================  ============  ============  ==========
+
+(grades 2–4: × ULN for a normal baseline, × baseline for an abnormal one; a value
+below the grade-1 band of an abnormal baseline is grade 0). Hypoalbuminemia has no
+baseline rule and its grade 4 is clinical. Bilirubin is kept in µmol/L
+(1 mg/dL = 17.10 µmol/L, M = 584.66 g/mol), albumin in g/L, enzymes in U/L.
+The default reference limits (:class:`HepaticRanges`) are typical adult values
+(Mayo Clinic, "Liver function tests": ALT 7–55 U/L, AST 8–48 U/L, ALP 45–115 U/L,
+albumin 3.5–5.0 g/dL, total bilirubin 0.1–1.0 mg/dL); laboratories differ, so
+pass the local ones. eGFR can be computed from creatinine
 with the race-free CKD-EPI 2021 equation (Inker LA et al., N Engl J Med
 2021;385:1737–1749).
 
@@ -41,6 +69,12 @@ Examples
 2
 >>> round(egfr_ckd_epi_2021(0.9, 50.0, "male"), 2)
 104.05
+>>> grade_alt(165.0, uln=55.0), grade_alt(166.0, uln=55.0)     # 3.0 x ULN is still G1
+(1, 2)
+>>> grade_alt(90.0, uln=55.0, baseline=60.0)                    # 1.5 x an abnormal baseline
+1
+>>> grade_hypoalbuminemia(30.0), grade_hypoalbuminemia(29.9)
+(1, 2)
 """
 
 from __future__ import annotations
@@ -57,16 +91,25 @@ from sstrkit.errors import InvalidInputError
 from sstrkit.followup.tabular import Table, is_missing
 
 __all__ = [
+    "BILIRUBIN_UMOL_PER_MG_DL",
     "CREATININE_UMOL_PER_MG_DL",
+    "HEPATIC_ANALYTES",
+    "GradePoint",
+    "HepaticRanges",
     "LabRecord",
     "PlanningLimits",
     "ReferenceRanges",
     "ToxicityReport",
     "assess_toxicity",
     "egfr_ckd_epi_2021",
+    "grade_alp",
+    "grade_alt",
     "grade_anemia",
+    "grade_ast",
+    "grade_bilirubin",
     "grade_ckd",
     "grade_creatinine",
+    "grade_hypoalbuminemia",
     "grade_lymphocytes",
     "grade_neutrophils",
     "grade_platelets",
@@ -80,7 +123,12 @@ LIMIT_SOURCES: Final = (
     "Strosberg J et al. N Engl J Med 2017;376:125-135 (NETTER-1 eligibility)",
     "LUTATHERA prescribing information, dose modifications",
 )
+LFT_RANGES_SOURCE: Final = (
+    "Mayo Clinic, Liver function tests (typical adult ranges: ALT 7-55 U/L, AST 8-48 U/L, "
+    "ALP 45-115 U/L, albumin 3.5-5.0 g/dL, total bilirubin 0.1-1.0 mg/dL)"
+)
 CREATININE_UMOL_PER_MG_DL: Final = 88.42  # 1 mg/dL creatinine = 88.42 µmol/L (M = 113.12 g/mol)
+BILIRUBIN_UMOL_PER_MG_DL: Final = 17.104  # 1 mg/dL bilirubin: 10 mg/L ÷ 584.66 g/mol
 HB_G_DL_PER_MMOL_L: Final = 1.6114  # haemoglobin (monomer, 16.114 g/mmol ÷ 10)
 DAY_S: Final = SECONDS_PER_DAY
 
@@ -168,6 +216,81 @@ def grade_ckd(egfr: float, lln: float = 90.0) -> int:
     return 1 if egfr < lln else 0
 
 
+@dataclass(frozen=True)
+class _Increased:
+    """A CTCAE v5.0 'increased' liver term: upper edges of G1, G2, G3 (× ULN, or × an
+    abnormal baseline) and the lower edge of G1 for an abnormal baseline."""
+
+    term: str
+    cuts: tuple[float, float, float]
+    g1_from_baseline: float
+    g1_inclusive: bool  # "1.5 - 3.0 x baseline" (inclusive) vs ">1.0 - 1.5 x baseline"
+
+
+_BILI: Final = _Increased("blood_bilirubin_increased", (1.5, 3.0, 10.0), 1.0, False)
+_ALT: Final = _Increased("alanine_aminotransferase_increased", (3.0, 5.0, 20.0), 1.5, True)
+_AST: Final = _Increased("aspartate_aminotransferase_increased", (3.0, 5.0, 20.0), 1.5, True)
+_ALP: Final = _Increased("alkaline_phosphatase_increased", (2.5, 5.0, 20.0), 2.0, True)
+
+
+def _grade_increased(spec: _Increased, value: float, uln: float, baseline: float | None) -> int:
+    """Grade of an 'increased' liver term (comparisons by products, no rounding at edges)."""
+    _check(value, spec.term)
+    if not (math.isfinite(uln) and uln > 0):
+        raise InvalidInputError(f"{spec.term} ULN", expected="> 0", actual=uln)
+    if baseline is not None:
+        _check(baseline, f"{spec.term} baseline")
+    if baseline is None or baseline <= uln:
+        ref, lower, inclusive = uln, 1.0, False
+    else:
+        ref, lower, inclusive = baseline, spec.g1_from_baseline, spec.g1_inclusive
+    c1, c2, c3 = spec.cuts
+    if value > c3 * ref:
+        return 4
+    if value > c2 * ref:
+        return 3
+    if value > c1 * ref:
+        return 2
+    if value > lower * ref or (inclusive and value == lower * ref):
+        return 1
+    return 0
+
+
+def grade_bilirubin(value_umol_l: float, uln: float = 17.104, baseline: float | None = None) -> int:
+    """CTCAE v5.0 Blood bilirubin increased grade (0–4); total bilirubin in µmol/L.
+
+    ``baseline`` (same unit) above ``uln`` switches to the abnormal-baseline rule.
+
+    >>> [grade_bilirubin(v, uln=20.0) for v in (20.0, 20.1, 30.0, 30.1, 60.0, 60.1, 200.1)]
+    [0, 1, 1, 2, 2, 3, 4]
+    """
+    return _grade_increased(_BILI, value_umol_l, uln, baseline)
+
+
+def grade_alt(value_u_l: float, uln: float = 55.0, baseline: float | None = None) -> int:
+    """CTCAE v5.0 Alanine aminotransferase increased grade (0–4), U/L."""
+    return _grade_increased(_ALT, value_u_l, uln, baseline)
+
+
+def grade_ast(value_u_l: float, uln: float = 48.0, baseline: float | None = None) -> int:
+    """CTCAE v5.0 Aspartate aminotransferase increased grade (0–4), U/L."""
+    return _grade_increased(_AST, value_u_l, uln, baseline)
+
+
+def grade_alp(value_u_l: float, uln: float = 115.0, baseline: float | None = None) -> int:
+    """CTCAE v5.0 Alkaline phosphatase increased grade (0–4), U/L."""
+    return _grade_increased(_ALP, value_u_l, uln, baseline)
+
+
+def grade_hypoalbuminemia(albumin_g_l: float, lln: float = 35.0) -> int:
+    """CTCAE v5.0 Hypoalbuminemia grade (0–3) from serum albumin in g/L (grade 4 is clinical).
+
+    >>> [grade_hypoalbuminemia(v) for v in (35.0, 34.9, 20.0, 19.9)]
+    [0, 1, 2, 3]
+    """
+    return _grade_low(albumin_g_l, lln, (30.0, 20.0), "albumin (g/L)")
+
+
 def egfr_ckd_epi_2021(creatinine_mg_dl: float, age_years: float, sex: str) -> float:
     """Race-free CKD-EPI 2021 creatinine equation, mL/min/1.73 m² (checked inputs;
     the formula: :func:`sstrkit.core.body.ckd_epi_2021_formula`)."""
@@ -200,6 +323,24 @@ class ReferenceRanges:
 
 
 @dataclass(frozen=True)
+class HepaticRanges:
+    """Reference limits of the liver tests (defaults: typical adult values, see the module
+    docstring; set your laboratory's): ULNs of bilirubin (µmol/L), ALT, AST, ALP (U/L) and
+    the LLN of albumin (g/L)."""
+
+    bili_uln_umol_l: float = 17.104  # 1.0 mg/dL
+    alt_uln_u_l: float = 55.0
+    ast_uln_u_l: float = 48.0
+    alp_uln_u_l: float = 115.0
+    alb_lln_g_l: float = 35.0
+
+    def __post_init__(self) -> None:
+        for name, v in asdict(self).items():
+            if not (math.isfinite(v) and v > 0):
+                raise InvalidInputError(f"reference limit {name}", expected="> 0", actual=v)
+
+
+@dataclass(frozen=True)
 class PlanningLimits:
     """Limits for flags (see module docstring for the sources of the defaults)."""
 
@@ -227,8 +368,15 @@ class LabRecord:
     lymph_1e9_l: float | None = None
     creat_umol_l: float | None = None
     egfr: float | None = None
+    bili_umol_l: float | None = None
+    alb_g_l: float | None = None
+    alt_u_l: float | None = None
+    ast_u_l: float | None = None
+    alp_u_l: float | None = None
 
 
+#: Liver analytes (graded with :class:`HepaticRanges`).
+HEPATIC_ANALYTES: Final = ("bili_umol_l", "alb_g_l", "alt_u_l", "ast_u_l", "alp_u_l")
 _ANALYTES: Final = (
     "hb_g_dl",
     "plt_1e9_l",
@@ -237,7 +385,10 @@ _ANALYTES: Final = (
     "lymph_1e9_l",
     "creat_umol_l",
     "egfr",
+    *HEPATIC_ANALYTES,
 )
+#: Analytes whose worst value is the highest (the others: the lowest).
+_WORST_IS_MAX: Final = frozenset({"creat_umol_l", "bili_umol_l", "alt_u_l", "ast_u_l", "alp_u_l"})
 _TERMS: Final = {
     "hb_g_dl": "anemia",
     "plt_1e9_l": "platelet_count_decreased",
@@ -246,10 +397,42 @@ _TERMS: Final = {
     "lymph_1e9_l": "lymphocyte_count_decreased",
     "creat_umol_l": "creatinine_increased",
     "egfr": "chronic_kidney_disease",
+    "bili_umol_l": _BILI.term,
+    "alb_g_l": "hypoalbuminemia",
+    "alt_u_l": _ALT.term,
+    "ast_u_l": _AST.term,
+    "alp_u_l": _ALP.term,
 }
 
 
-def _grades(rec: LabRecord, base: LabRecord, rr: ReferenceRanges) -> dict[str, int]:
+def _hepatic_grades(
+    rec: LabRecord, bases: Mapping[str, LabRecord], hr: HepaticRanges
+) -> dict[str, int]:
+    """Liver grades. ``bases``: per analyte the patient's first record with a value (its
+    baseline); later records are graded with the abnormal-baseline rule of CTCAE v5.0."""
+    g: dict[str, int] = {}
+    for attr, spec, uln in (
+        ("bili_umol_l", _BILI, hr.bili_uln_umol_l),
+        ("alt_u_l", _ALT, hr.alt_uln_u_l),
+        ("ast_u_l", _AST, hr.ast_uln_u_l),
+        ("alp_u_l", _ALP, hr.alp_uln_u_l),
+    ):
+        v = getattr(rec, attr)
+        if v is not None:
+            b = bases[attr]
+            g[spec.term] = _grade_increased(spec, v, uln, None if rec is b else getattr(b, attr))
+    if rec.alb_g_l is not None:
+        g["hypoalbuminemia"] = grade_hypoalbuminemia(rec.alb_g_l, hr.alb_lln_g_l)
+    return g
+
+
+def _grades(
+    rec: LabRecord,
+    base: LabRecord,
+    rr: ReferenceRanges,
+    hr: HepaticRanges,
+    hep_bases: Mapping[str, LabRecord],
+) -> dict[str, int]:
     g: dict[str, int] = {}
     if rec.hb_g_dl is not None:
         g["anemia"] = grade_anemia(rec.hb_g_dl, rr.hb_lln_g_dl)
@@ -269,6 +452,7 @@ def _grades(rec: LabRecord, base: LabRecord, rr: ReferenceRanges) -> dict[str, i
         )
     if rec.egfr is not None:
         g["chronic_kidney_disease"] = grade_ckd(rec.egfr, rr.egfr_lln)
+    g.update(_hepatic_grades(rec, hep_bases, hr))
     return g
 
 
@@ -305,22 +489,112 @@ def _flags(rec: LabRecord, base: LabRecord, g: Mapping[str, int], lim: PlanningL
 
 
 @dataclass(frozen=True)
+class GradePoint:
+    """One CTCAE grade at one laboratory time (for timelines).
+
+    ``time_s`` is the record's own time (:attr:`LabRecord.time_s`, on the caller's
+    clock); ``time_days`` counts from the patient's first record.
+    """
+
+    patient_id: str
+    time_s: float
+    time_days: float
+    term: str
+    analyte: str
+    value: float
+    grade: int
+
+
+@dataclass(frozen=True)
 class ToxicityReport:
-    """Per-patient toxicity time course, worst grades, nadirs and flags."""
+    """Per-patient toxicity time course, worst grades, nadirs and flags.
+
+    ``points`` holds every grade as a typed :class:`GradePoint` (not in :meth:`to_dict`:
+    the same grades are in each patient's ``course``); ``hepatic_ranges`` is set when
+    liver values were graded.
+    """
 
     patients: tuple[Mapping[str, Any], ...]
     ranges: ReferenceRanges
     limits: PlanningLimits
     history: tuple[Step, ...] = field(default=())
+    points: tuple[GradePoint, ...] = field(default=())
+    hepatic_ranges: HepaticRanges | None = None
+
+    def timeline(self, terms: Sequence[str] | None = None) -> tuple[GradePoint, ...]:
+        """The grades over time, in time order, optionally of some CTCAE ``terms`` only."""
+        keep = None if terms is None else set(terms)
+        return tuple(p for p in self.points if keep is None or p.term in keep)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "criteria": CTCAE,
             "patients": [dict(p) for p in self.patients],
             "reference_ranges": asdict(self.ranges),
             "planning_limits": asdict(self.limits),
             "history": [s.to_dict() for s in self.history],
         }
+        if self.hepatic_ranges is not None:
+            out["hepatic_reference_ranges"] = asdict(self.hepatic_ranges)
+        return out
+
+
+def _patient_course(
+    pid: str,
+    recs: Sequence[LabRecord],
+    rr: ReferenceRanges,
+    hr: HepaticRanges,
+    lim: PlanningLimits,
+) -> tuple[dict[str, Any], list[GradePoint]]:
+    """One patient's course (time-sorted ``recs``), worst grades, nadirs; typed points."""
+    base = recs[0]
+    hep_bases = {
+        a: next(r for r in recs if getattr(r, a) is not None)
+        for a in HEPATIC_ANALYTES
+        if any(getattr(r, a) is not None for r in recs)
+    }
+    course: list[dict[str, Any]] = []
+    points: list[GradePoint] = []
+    worst: dict[str, int] = {}
+    analyte_of = {t: a for a, t in _TERMS.items()}
+    for rec in recs:
+        g = _grades(rec, base, rr, hr, hep_bases)
+        days = (rec.time_s - base.time_s) / DAY_S
+        for k, v in g.items():
+            worst[k] = max(worst.get(k, 0), v)
+            a = analyte_of[k]
+            points.append(GradePoint(pid, rec.time_s, days, k, a, getattr(rec, a), v))
+        change = {}
+        for a in _ANALYTES:
+            ref = hep_bases.get(a, base)
+            if getattr(rec, a) is not None and getattr(ref, a):
+                change[a] = 100.0 * (getattr(rec, a) / getattr(ref, a) - 1.0)
+        course.append(
+            {
+                "time_days": days,
+                "values": {a: getattr(rec, a) for a in _ANALYTES if getattr(rec, a) is not None},
+                "grades": g,
+                "change_from_baseline_pct": change,
+                "flags": _flags(rec, base, g, lim),
+            }
+        )
+    nadir: dict[str, Any] = {}
+    for a in _ANALYTES:
+        vals = [(getattr(r, a), r.time_s) for r in recs if getattr(r, a) is not None]
+        if vals:
+            pick = max if a in _WORST_IS_MAX else min
+            v, t = pick(vals, key=lambda x: x[0])
+            nadir[a] = {"value": v, "time_days": (t - base.time_s) / DAY_S}
+    doc = {
+        "patient_id": pid,
+        "n_records": len(recs),
+        "worst_grade": worst,
+        "max_grade": max(worst.values(), default=0),
+        "nadir": nadir,
+        "flagged": any(c["flags"] for c in course),
+        "course": course,
+    }
+    return doc, points
 
 
 def assess_toxicity(
@@ -328,21 +602,26 @@ def assess_toxicity(
     *,
     ranges: ReferenceRanges | None = None,
     limits: PlanningLimits | None = None,
+    hepatic: HepaticRanges | None = None,
 ) -> ToxicityReport:
     """Grade every record, relative change from each patient's first record (baseline).
 
     Returns per patient the time course (grades, % change from baseline,
     flags), the worst grade per CTCAE term, and the nadir (minimum; maximum
-    for creatinine) of each analyte with its time.
+    for creatinine and the 'increased' liver tests) of each analyte with its time.
+    Liver values are graded with ``hepatic`` (default :class:`HepaticRanges`); their
+    baseline is the patient's first record with that value.
     """
     rr = ranges or ReferenceRanges()
     lim = limits or PlanningLimits()
+    hr = hepatic or HepaticRanges()
     if not records:
         raise InvalidInputError("laboratory records", expected="at least one", actual=0)
     by_patient: dict[str, list[LabRecord]] = {}
     for rec in records:
         by_patient.setdefault(rec.patient_id, []).append(rec)
     patients: list[dict[str, Any]] = []
+    points: list[GradePoint] = []
     for pid, recs in by_patient.items():
         recs = sorted(recs, key=lambda r: r.time_s)
         times = [r.time_s for r in recs]
@@ -350,54 +629,17 @@ def assess_toxicity(
             raise InvalidInputError(
                 f"laboratory times of patient {pid}", expected="one record per time", actual=times
             )
-        base = recs[0]
-        course: list[dict[str, Any]] = []
-        worst: dict[str, int] = {}
-        for rec in recs:
-            g = _grades(rec, base, rr)
-            for k, v in g.items():
-                worst[k] = max(worst.get(k, 0), v)
-            change = {
-                a: 100.0 * (getattr(rec, a) / getattr(base, a) - 1.0)
-                for a in _ANALYTES
-                if getattr(rec, a) is not None and getattr(base, a)
-            }
-            course.append(
-                {
-                    "time_days": (rec.time_s - base.time_s) / DAY_S,
-                    "values": {
-                        a: getattr(rec, a) for a in _ANALYTES if getattr(rec, a) is not None
-                    },
-                    "grades": g,
-                    "change_from_baseline_pct": change,
-                    "flags": _flags(rec, base, g, lim),
-                }
-            )
-        nadir: dict[str, Any] = {}
-        for a in _ANALYTES:
-            vals = [(getattr(r, a), r.time_s) for r in recs if getattr(r, a) is not None]
-            if vals:
-                pick = max if a == "creat_umol_l" else min
-                v, t = pick(vals, key=lambda x: x[0])
-                nadir[a] = {"value": v, "time_days": (t - base.time_s) / DAY_S}
-        patients.append(
-            {
-                "patient_id": pid,
-                "n_records": len(recs),
-                "worst_grade": worst,
-                "max_grade": max(worst.values(), default=0),
-                "nadir": nadir,
-                "flagged": any(c["flags"] for c in course),
-                "course": course,
-            }
-        )
-    step = Step.make(
-        "ctcae_v5_toxicity",
-        {"ranges": asdict(rr), "limits": asdict(lim)},
-        inputs=tuple(by_patient),
-        sources=(CTCAE, CKD_EPI, *LIMIT_SOURCES),
-    )
-    return ToxicityReport(tuple(patients), rr, lim, (step,))
+        doc, pts = _patient_course(pid, recs, rr, hr, lim)
+        patients.append(doc)
+        points.extend(pts)
+    liver = any(getattr(r, a) is not None for r in records for a in HEPATIC_ANALYTES)
+    params: dict[str, Any] = {"ranges": asdict(rr), "limits": asdict(lim)}
+    sources: tuple[str, ...] = (CTCAE, CKD_EPI, *LIMIT_SOURCES)
+    if liver:  # keys only when graded: reports without liver values stay as they were
+        params["hepatic_ranges"] = asdict(hr)
+        sources = (*sources, LFT_RANGES_SOURCE)
+    step = Step.make("ctcae_v5_toxicity", params, inputs=tuple(by_patient), sources=sources)
+    return ToxicityReport(tuple(patients), rr, lim, (step,), tuple(points), hr if liver else None)
 
 
 _COLUMN_UNITS: Final = {
@@ -411,6 +653,13 @@ _COLUMN_UNITS: Final = {
     "creat_umol_l": ("creat_umol_l", 1.0),
     "creat_mg_dl": ("creat_umol_l", CREATININE_UMOL_PER_MG_DL),
     "egfr_ml_min_1_73m2": ("egfr", 1.0),
+    "bilirubin_umol_l": ("bili_umol_l", 1.0),
+    "bilirubin_mg_dl": ("bili_umol_l", BILIRUBIN_UMOL_PER_MG_DL),
+    "albumin_g_l": ("alb_g_l", 1.0),
+    "albumin_g_dl": ("alb_g_l", 10.0),
+    "alt_u_l": ("alt_u_l", 1.0),
+    "ast_u_l": ("ast_u_l", 1.0),
+    "alp_u_l": ("alp_u_l", 1.0),
 }
 
 
@@ -436,7 +685,9 @@ def labs_from_table(table: Table) -> tuple[LabRecord, ...]:
     Columns: ``patient_id`` (optional), ``day`` (days since baseline) or
     ``date`` (ISO), and any of ``hb_g_dl``/``hb_g_l``/``hb_mmol_l``,
     ``plt_1e9_l``, ``wbc_1e9_l``, ``anc_1e9_l``, ``lymph_1e9_l``,
-    ``creat_umol_l``/``creat_mg_dl``, ``egfr_ml_min_1_73m2``; with
+    ``creat_umol_l``/``creat_mg_dl``, ``egfr_ml_min_1_73m2``, the liver tests
+    ``bilirubin_umol_l``/``bilirubin_mg_dl``, ``albumin_g_l``/``albumin_g_dl``,
+    ``alt_u_l``, ``ast_u_l``, ``alp_u_l``; with
     ``age_years`` and ``sex`` and no eGFR column, eGFR is computed (CKD-EPI 2021).
     """
     if not (table.has("day") or table.has("date")):

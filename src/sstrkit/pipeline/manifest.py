@@ -92,6 +92,10 @@ class EmissionEntry(_Model):
     injected_activity_bq: float = Field(gt=0)
     time: _dt.datetime
     fwhm_mm: float | None = Field(default=None, gt=0)
+    #: Where ``fwhm_mm`` comes from (e.g. "--spect-fwhm-mm", "sphere phantom 2025-03");
+    #: None: a value set in the manifest. A SPECT without ``fwhm_mm`` has its resolution
+    #: estimated from its DICOM header at run time (sstrkit.io.spect_resolution, flagged).
+    fwhm_source: str | None = None
     series_description: str | None = None
 
     _t = field_validator("injection_time", "time")(lambda v: _aware(v))
@@ -227,7 +231,13 @@ class Manifest(_Model):
 
 # ------------------------------------------------------------------ clinical.json
 class LabRecord(_Model):
-    """Laboratory values at one time (units in the keys)."""
+    """Laboratory values at one time (units in the keys).
+
+    The ``*_uln_*`` / ``*_lln_*`` keys are the laboratory's own reference limits, as
+    printed with the result (they override sstrkit's defaults); ``proton_pump_inhibitor``
+    and ``somatostatin_analogue`` say whether the patient took one when the sample was
+    drawn (both change chromogranin A).
+    """
 
     time: _dt.datetime
     before_cycle: int | None = Field(default=None, ge=1)
@@ -243,6 +253,15 @@ class LabRecord(_Model):
     alp_u_l: float | None = Field(default=None, ge=0)
     inr: float | None = Field(default=None, gt=0, le=20)
     chromogranin_a_ug_l: float | None = Field(default=None, ge=0)
+    bilirubin_uln_umol_l: float | None = Field(default=None, gt=0)
+    albumin_lln_g_l: float | None = Field(default=None, gt=0, le=100)
+    alt_uln_u_l: float | None = Field(default=None, gt=0)
+    ast_uln_u_l: float | None = Field(default=None, gt=0)
+    alp_uln_u_l: float | None = Field(default=None, gt=0)
+    inr_uln: float | None = Field(default=None, gt=0, le=20)
+    chromogranin_a_uln_ug_l: float | None = Field(default=None, gt=0)
+    proton_pump_inhibitor: bool | None = None
+    somatostatin_analogue: bool | None = None
 
     _t = field_validator("time")(lambda v: _aware(v))
 
@@ -263,7 +282,8 @@ class SirtRecord(_Model):
     """A 90Y-microsphere (SIRT) treatment as recorded by the clinic.
 
     ``activity_bq`` is the net implanted activity (residual subtracted) at ``time``;
-    ``target`` the treated territory (``"whole_liver"``, ``"right_lobe"``, ``"left_lobe"``, a segment).
+    ``target`` the treated territory (``"whole_liver"``, ``"right_lobe"``, ``"left_lobe"``,
+    a segment).
     """
 
     time: _dt.datetime

@@ -14,12 +14,13 @@ stage                  result
 ``reading``            :class:`ReadingStage` (SSTR PET reading, its images)
 ``dosimetry``          :class:`DosimetryStage` (per cycle: voxel and region doses)
 ``planning``           :class:`PlanningStage` (plan after cycle 1 and running plan)
-``follow-up``          :class:`FollowupStage` (uptake change, CTCAE toxicity)
+``follow-up``          :class:`FollowupStage` (uptake change, CTCAE toxicity, liver, CgA)
 =====================  ===========================================================
 """
 
 from __future__ import annotations
 
+import datetime as _dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,7 @@ from sstrkit.core.provenance import jsonable
 
 if TYPE_CHECKING:
     from sstrkit.core.volume import Volume
+    from sstrkit.followup.biochemical import CgaResponse
     from sstrkit.followup.toxicity import ToxicityReport
     from sstrkit.io.discover import SeriesInfo
     from sstrkit.organs.model import OrganSegmentation
@@ -203,11 +205,22 @@ class PlanningStage:
 
 @dataclass(frozen=True)
 class FollowupStage:
-    """Lesion uptake change over the cycles and CTCAE v5 toxicity of the labs."""
+    """Lesion uptake change over the cycles, CTCAE v5 toxicity of the labs, the liver
+    tests and the biochemical (chromogranin A) response.
+
+    ``toxicity``: blood counts and kidney (as before the liver tests existed);
+    ``hepatotoxicity``: the CTCAE v5.0 liver terms of the records with liver values
+    (typed grades over time: ``hepatotoxicity.timeline()``); ``biochemical_response``:
+    CgA against its baseline (:func:`sstrkit.followup.biochemical.assess_cga`). Their
+    ``time_s`` count from ``lab_time_origin`` (the time of the first lab record).
+    """
 
     lesion_uptake_change: Mapping[str, Any] | None
     toxicity: ToxicityReport | None
     labs: tuple[Mapping[str, Any], ...] = ()
+    hepatotoxicity: ToxicityReport | None = None
+    biochemical_response: CgaResponse | None = None
+    lab_time_origin: _dt.datetime | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -216,6 +229,13 @@ class FollowupStage:
         if self.toxicity is not None:
             out["toxicity"] = self.toxicity.to_dict()
             out["labs"] = [dict(r) for r in self.labs]
+        if self.hepatotoxicity is not None:
+            out["hepatotoxicity"] = self.hepatotoxicity.to_dict()
+        if self.biochemical_response is not None:
+            out["biochemical_response"] = self.biochemical_response.to_dict()
+        lab_series = (self.hepatotoxicity, self.biochemical_response)
+        if any(x is not None for x in lab_series) and self.lab_time_origin is not None:
+            out["lab_time_origin"] = self.lab_time_origin.isoformat()
         return out
 
 

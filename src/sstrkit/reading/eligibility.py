@@ -12,6 +12,18 @@ states (``status``):
   never a silent pass, and not a "not eligible" the data do not show;
 * ``"eligible"`` (``eligible`` True): every required rule passes.
 
+A rule may carry an exception (``unless``): a rule that fails passes when the
+exception's quantity meets its own threshold, and is *missing* (not assessed) when
+that quantity is missing — the NETTER-1 albumin rule ("serum albumin ≤ 3.0 g/dL
+excludes unless the prothrombin time is within the normal range") is written so.
+
+Liver values are relative to their reference limits where the rule is: total bilirubin
+as a multiple of its upper limit of normal (ULN; default 1.0 mg/dL = 17.10 µmol/L,
+a typical adult value — Mayo Clinic, "Liver function tests"), INR as a multiple of
+its upper reference limit (default 1.1: 0.8–1.1 without anticoagulants, MedlinePlus
+"Prothrombin time test"); give the laboratory's own limits in the labs
+(``bilirubin_uln_umol_l``, ``inr_uln``).
+
 eGFR uses the race-free CKD-EPI 2021 creatinine equation (Inker LA et al.
 N Engl J Med 2021;385:1737–1749)::
 
@@ -24,16 +36,18 @@ Examples
 91.7
 >>> labs = Labs.from_mapping({"age_years": 50, "sex": "male", "creatinine_umol_l": 88.4,
 ...                            "haemoglobin_g_dl": 12, "platelets_1e9_per_l": 200,
-...                            "wbc_1e9_per_l": 6})
+...                            "wbc_1e9_per_l": 6, "bilirubin_umol_l": 9.0,
+...                            "albumin_g_l": 41.0})
 >>> d = evaluate(load_rules(), {"n_lesions": 2, "target_min_t_l": 3.0,
 ...                             "target_min_suv_max": 12.0, **labs.quantities()})
 >>> d.eligible, d.status, [r.status for r in d.rules][:3]
 (True, 'eligible', ['pass', 'pass', 'not_applicable'])
 >>> d = evaluate(load_rules(), {"n_lesions": 2, "target_min_t_l": 3.0})
 >>> d.eligible, d.status, d.missing
-(None, 'not_assessed', ('egfr', 'haemoglobin', 'platelets', 'white_cells'))
->>> decision_headline(d.to_dict())
-'NOT ASSESSED: labs missing (eGFR (creatinine, age, sex), haemoglobin, platelets, white cells)'
+(None, 'not_assessed', ('egfr', 'haemoglobin', 'platelets', 'white_cells', 'bilirubin', 'albumin'))
+>>> decision_headline(d.to_dict())  # doctest: +NORMALIZE_WHITESPACE
+'NOT ASSESSED: labs missing (eGFR (creatinine, age, sex), haemoglobin, platelets, white cells);
+ liver tests missing (total bilirubin, albumin)'
 """
 
 from __future__ import annotations
@@ -53,6 +67,7 @@ from sstrkit.errors import InvalidInputError
 __all__ = [
     "CREATININE_UMOL_PER_MG_DL",
     "QUANTITIES",
+    "Condition",
     "EligibilityDecision",
     "Labs",
     "Rule",
@@ -70,6 +85,14 @@ CKD_EPI_2021_SOURCE = (
 )
 #: µmol/L per mg/dL of creatinine: 10 mg/L ÷ 113.12 g/mol = 88.40 µmol/L.
 CREATININE_UMOL_PER_MG_DL = 88.4
+#: µmol/L per mg/dL of bilirubin: 10 mg/L ÷ 584.66 g/mol = 17.10 µmol/L.
+BILIRUBIN_UMOL_PER_MG_DL = 17.104
+#: Default upper limit of normal of total bilirubin, µmol/L (1.0 mg/dL; typical adult value,
+#: Mayo Clinic "Liver function tests"); a lab's own ULN in the labs overrides it.
+BILIRUBIN_ULN_UMOL_L = 1.0 * BILIRUBIN_UMOL_PER_MG_DL
+#: Default upper reference limit of the INR without anticoagulants (0.8-1.1, MedlinePlus
+#: "Prothrombin time test"); a lab's own limit in the labs overrides it.
+INR_ULN = 1.1
 
 #: Quantities a rule may test, with their units.
 QUANTITIES: Mapping[str, str] = {
@@ -82,6 +105,9 @@ QUANTITIES: Mapping[str, str] = {
     "platelets_1e9_per_l": "10^9/L",
     "wbc_1e9_per_l": "10^9/L",
     "fdg_positive_sstr_negative_lesions": "lesions",
+    "bilirubin_x_uln": "x ULN",
+    "albumin_g_l": "g/L",
+    "inr_x_uln": "x upper reference limit",
 }
 _OPS: Mapping[str, Callable[[float, float], bool]] = {
     ">=": lambda v, t: v >= t,
@@ -124,6 +150,31 @@ def _first(a: float | None, b: float | None) -> float | None:
     return a if a is not None else b
 
 
+def _one_of(si: float | None, other: float | None, what: str) -> float | None:
+    """The value given in one of two units (``other`` already converted); both is an error."""
+    if si is not None and other is not None:
+        raise InvalidInputError(what, expected="one unit, not both", actual="both given")
+    return si if si is not None else other
+
+
+#: Lab keys of a clinical record that eligibility does not test (the follow-up reads them).
+_FOLLOWUP_LAB_KEYS = frozenset(
+    {
+        "alt_u_l",
+        "ast_u_l",
+        "alp_u_l",
+        "alt_uln_u_l",
+        "ast_uln_u_l",
+        "alp_uln_u_l",
+        "albumin_lln_g_l",
+        "chromogranin_a_ug_l",
+        "chromogranin_a_uln_ug_l",
+        "proton_pump_inhibitor",
+        "somatostatin_analogue",
+    }
+)
+
+
 @dataclass(frozen=True)
 class Labs:
     """Laboratory values for eligibility (units in the names)."""
@@ -135,6 +186,11 @@ class Labs:
     haemoglobin_g_dl: float | None = None
     platelets_1e9_per_l: float | None = None
     wbc_1e9_per_l: float | None = None
+    bilirubin_umol_l: float | None = None
+    bilirubin_uln_umol_l: float | None = None  # None: BILIRUBIN_ULN_UMOL_L
+    albumin_g_l: float | None = None
+    inr: float | None = None
+    inr_uln: float | None = None  # None: INR_ULN
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> Labs:
@@ -143,7 +199,11 @@ class Labs:
         Accepted keys: ``age_years``, ``sex``, ``creatinine_mg_dl`` or
         ``creatinine_umol_l``, ``egfr_ml_min_1_73m2`` (measured; overrides the
         equation), ``haemoglobin_g_dl`` / ``hemoglobin_g_dl`` / ``haemoglobin_g_l``,
-        ``platelets_1e9_per_l``, ``wbc_1e9_per_l``.
+        ``platelets_1e9_per_l``, ``wbc_1e9_per_l``, ``bilirubin_umol_l`` or
+        ``bilirubin_mg_dl`` with ``bilirubin_uln_umol_l`` (the lab's ULN),
+        ``albumin_g_l`` or ``albumin_g_dl``, ``inr`` with ``inr_uln``. The other lab
+        values of a clinical record (ALT, AST, ALP, chromogranin A, their limits,
+        medication flags) are accepted and left to the follow-up.
         """
         known = {
             "age_years",
@@ -159,8 +219,15 @@ class Labs:
             "platelets_1e9_l",
             "wbc_1e9_per_l",
             "wbc_1e9_l",
+            "bilirubin_umol_l",
+            "bilirubin_mg_dl",
+            "bilirubin_uln_umol_l",
+            "albumin_g_l",
+            "albumin_g_dl",
+            "inr",
+            "inr_uln",
         }
-        unknown = sorted(set(data) - known)
+        unknown = sorted(set(data) - known - _FOLLOWUP_LAB_KEYS)
         if unknown:
             raise InvalidInputError(
                 "lab values",
@@ -198,6 +265,20 @@ class Labs:
         if hb is None and hb_l is not None:
             hb = hb_l / 10.0
         sex = data.get("sex")
+        bili_mg, alb_dl = num("bilirubin_mg_dl"), num("albumin_g_dl")
+        bili = _one_of(
+            num("bilirubin_umol_l"),
+            None if bili_mg is None else bili_mg * BILIRUBIN_UMOL_PER_MG_DL,
+            "bilirubin (bilirubin_umol_l or bilirubin_mg_dl)",
+        )
+        alb = _one_of(
+            num("albumin_g_l"),
+            None if alb_dl is None else alb_dl * 10.0,
+            "albumin (albumin_g_l or albumin_g_dl)",
+        )
+        for key in ("bilirubin_uln_umol_l", "inr_uln"):
+            if num(key) == 0.0:
+                raise InvalidInputError(key, expected="a reference limit > 0", actual=0.0)
         return cls(
             age_years=num("age_years"),
             sex=None if sex is None else parse_sex(sex, fix=_SEX_FIX),
@@ -206,6 +287,11 @@ class Labs:
             haemoglobin_g_dl=hb,
             platelets_1e9_per_l=_first(num("platelets_1e9_per_l"), num("platelets_1e9_l")),
             wbc_1e9_per_l=_first(num("wbc_1e9_per_l"), num("wbc_1e9_l")),
+            bilirubin_umol_l=bili,
+            bilirubin_uln_umol_l=num("bilirubin_uln_umol_l"),
+            albumin_g_l=alb,
+            inr=num("inr"),
+            inr_uln=num("inr_uln"),
         )
 
     @classmethod
@@ -234,17 +320,39 @@ class Labs:
         )
 
     def quantities(self) -> dict[str, float | None]:
+        """The values the rules test (liver values relative to their reference limits)."""
+        bili_uln = self.bilirubin_uln_umol_l or BILIRUBIN_ULN_UMOL_L
+        inr_uln = self.inr_uln or INR_ULN
         return {
             "egfr_ml_min_1_73m2": self.egfr()[0],
             "haemoglobin_g_dl": self.haemoglobin_g_dl,
             "platelets_1e9_per_l": self.platelets_1e9_per_l,
             "wbc_1e9_per_l": self.wbc_1e9_per_l,
+            "bilirubin_x_uln": None
+            if self.bilirubin_umol_l is None
+            else self.bilirubin_umol_l / bili_uln,
+            "albumin_g_l": self.albumin_g_l,
+            "inr_x_uln": None if self.inr is None else self.inr / inr_uln,
         }
 
 
 @dataclass(frozen=True)
+class Condition:
+    """The exception of a rule (``unless`` in the rule file): ``quantity operator threshold``."""
+
+    quantity: str
+    operator: Literal[">=", ">", "<=", "<", "=="]
+    threshold: float
+    unit: str
+    description: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
 class Rule:
-    """One eligibility rule."""
+    """One eligibility rule (``unless``: the exception that lets a failing value pass)."""
 
     id: str
     description: str
@@ -259,6 +367,7 @@ class Rule:
     #: Imaging tracers the rule does not apply to (e.g. a PET rule that scintigraphy
     #: replaces by its own); checked after ``tracers``.
     not_tracers: tuple[str, ...] = ()
+    unless: Condition | None = None
 
     def applies(self, therapy: str | None, tracer: str | None) -> bool:
         """True when the rule holds for this therapy and imaging tracer.
@@ -292,6 +401,16 @@ class RuleOutcome:
     passed: bool | None
     required: bool
     source: str
+    #: the rule's exception when it was looked at (the value failed): its condition, the
+    #: exception value and ``met`` / ``not_met`` / ``missing``; None otherwise.
+    exception: Mapping[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form; ``exception`` only when the exception was looked at."""
+        out = dict(self.__dict__)
+        if out["exception"] is None:
+            del out["exception"]
+        return out
 
 
 DecisionStatus = Literal["eligible", "not_eligible", "not_assessed"]
@@ -333,7 +452,7 @@ class EligibilityDecision:
             "therapy": self.therapy,
             "tracer": self.tracer,
             "rules_file": self.rules_file,
-            "rules": [r.__dict__ for r in self.rules],
+            "rules": [r.to_dict() for r in self.rules],
         }
 
 
@@ -387,6 +506,7 @@ def load_rules(path: str | Path | None = None) -> tuple[tuple[Rule, ...], str]:
         if r["id"] in seen:
             raise InvalidInputError(f"{where}: id", expected="unique ids", actual=r["id"])
         seen.add(r["id"])
+        unless = _condition(r["unless"], f"{where}: unless") if "unless" in r else None
         rules.append(
             Rule(
                 id=str(r["id"]),
@@ -400,9 +520,83 @@ def load_rules(path: str | Path | None = None) -> tuple[tuple[Rule, ...], str]:
                 therapies=tuple(str(t) for t in r.get("therapies", ())),
                 tracers=tuple(str(t) for t in r.get("tracers", ())),
                 not_tracers=tuple(str(t) for t in r.get("not_tracers", ())),
+                unless=unless,
             )
         )
     return tuple(rules), name
+
+
+def _condition(raw: Any, where: str) -> Condition:
+    """A rule's ``unless`` table: quantity, operator, threshold (unit, description)."""
+    keys = ("quantity", "operator", "threshold")
+    if not isinstance(raw, dict) or any(k not in raw for k in keys):
+        raise InvalidInputError(
+            where, expected="a table with quantity, operator, threshold", actual=raw
+        )
+    if raw["quantity"] not in QUANTITIES:
+        raise InvalidInputError(
+            f"{where}: quantity", expected=f"one of {sorted(QUANTITIES)}", actual=raw["quantity"]
+        )
+    if raw["operator"] not in _OPS:
+        raise InvalidInputError(
+            f"{where}: operator", expected=f"one of {sorted(_OPS)}", actual=raw["operator"]
+        )
+    thr = raw["threshold"]
+    if isinstance(thr, bool) or not isinstance(thr, int | float):
+        raise InvalidInputError(f"{where}: threshold", expected="a number", actual=thr)
+    return Condition(
+        quantity=raw["quantity"],
+        operator=raw["operator"],
+        threshold=float(thr),
+        unit=str(raw.get("unit", QUANTITIES[raw["quantity"]])),
+        description=str(raw.get("description", raw["quantity"])),
+    )
+
+
+def _outcome(
+    r: Rule, values: Mapping[str, float | None], therapy: str | None, tracer: str | None
+) -> RuleOutcome:
+    """One rule against ``values``: pass, fail, missing or not_applicable.
+
+    A failing value with an exception (``unless``) passes when the exception is met,
+    fails when it is not, and is missing (not assessed) when its value is missing.
+    """
+    v = values.get(r.quantity)
+    exception: dict[str, Any] | None = None
+    passed: bool | None
+    if not r.applies(therapy, tracer):
+        status, passed = "not_applicable", None
+    elif v is None:
+        status, passed = "missing", None
+    else:
+        passed = bool(_OPS[r.operator](float(v), r.threshold))
+        status = "pass" if passed else "fail"
+        if not passed and r.unless is not None:
+            u = values.get(r.unless.quantity)
+            met = None if u is None else bool(_OPS[r.unless.operator](float(u), r.unless.threshold))
+            exception = {
+                **r.unless.to_dict(),
+                "value": None if u is None else float(u),
+                "status": "missing" if met is None else ("met" if met else "not_met"),
+            }
+            if met is None:
+                status, passed = "missing", None
+            elif met:
+                status, passed = "pass", True
+    return RuleOutcome(
+        r.id,
+        r.description,
+        r.quantity,
+        None if v is None else float(v),
+        r.operator,
+        r.threshold,
+        r.unit,
+        status,
+        passed,
+        r.required,
+        r.source,
+        exception,
+    )
 
 
 def evaluate(
@@ -414,31 +608,7 @@ def evaluate(
 ) -> EligibilityDecision:
     """Evaluate every rule against ``values`` (quantity → value or ``None``)."""
     rule_list, name = rules
-    out: list[RuleOutcome] = []
-    for r in rule_list:
-        v = values.get(r.quantity)
-        if not r.applies(therapy, tracer):
-            status, passed = "not_applicable", None
-        elif v is None:
-            status, passed = "missing", None
-        else:
-            passed = bool(_OPS[r.operator](float(v), r.threshold))
-            status = "pass" if passed else "fail"
-        out.append(
-            RuleOutcome(
-                r.id,
-                r.description,
-                r.quantity,
-                None if v is None else float(v),
-                r.operator,
-                r.threshold,
-                r.unit,
-                status,
-                passed,
-                r.required,
-                r.source,
-            )
-        )
+    out = [_outcome(r, values, therapy, tracer) for r in rule_list]
     failed = any(o.status == "fail" for o in out)
     missing_required = any(o.status == "missing" and o.required for o in out)
     eligible: bool | None = False if failed else (None if missing_required else True)
@@ -463,11 +633,16 @@ _MISSING_NAMES: Mapping[str, str] = {
     "target_min_suv_max": "target lesion SUVmax",
     "target_min_krenning": "target lesion Krenning score",
     "fdg_positive_sstr_negative_lesions": "paired FDG PET",
+    "bilirubin_x_uln": "total bilirubin",
+    "albumin_g_l": "albumin",
+    "inr_x_uln": "INR (prothrombin time)",
 }
 #: Quantities that come from the laboratory (the others come from the images).
 _LAB_QUANTITIES = frozenset(
     {"egfr_ml_min_1_73m2", "haemoglobin_g_dl", "platelets_1e9_per_l", "wbc_1e9_per_l"}
 )
+#: Liver tests (listed on their own in a headline).
+_LIVER_QUANTITIES = frozenset({"bilirubin_x_uln", "albumin_g_l", "inr_x_uln"})
 
 
 def decision_status(decision: Mapping[str, Any]) -> DecisionStatus:
@@ -513,16 +688,28 @@ def _missing_text(decision: Mapping[str, Any], rules: Sequence[Mapping[str, Any]
         ]
     by_id = {r.get("id"): r for r in rules}
     labs: list[str] = []
+    liver: list[str] = []
     images: list[str] = []
     for rid in missing_ids:
-        quantity = str(by_id.get(rid, {}).get("quantity", rid))
+        rule = by_id.get(rid, {})
+        quantity = str(rule.get("quantity", rid))
         name = _MISSING_NAMES.get(quantity, str(rid))
-        target = labs if quantity in _LAB_QUANTITIES else images
+        exception = rule.get("exception") or {}
+        if exception.get("status") == "missing":  # the value failed; its exception is unknown
+            value = rule.get("value")
+            quantity = str(exception.get("quantity"))
+            name = f"{_MISSING_NAMES.get(quantity, quantity)}, needed as {name} is {value:g}"
+        if quantity in _LAB_QUANTITIES:
+            target = labs
+        else:
+            target = liver if quantity in _LIVER_QUANTITIES else images
         if name not in target:
             target.append(name)
     parts = []
     if labs:
         parts.append(f"labs missing ({', '.join(labs)})")
+    if liver:
+        parts.append(f"liver tests missing ({', '.join(liver)})")
     if images:
         parts.append(f"image values missing ({', '.join(images)})")
     return "; ".join(parts)

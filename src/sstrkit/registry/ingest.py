@@ -56,6 +56,14 @@ LAB_KEYS: Final = {
     "haemoglobin_g_dl": ("haemoglobin", "g/dL"),
     "platelets_1e9_l": ("platelets", "1e9/L"),
     "wbc_1e9_l": ("wbc", "1e9/L"),
+    # liver function and chromogranin A (issue 23): long format, no new column
+    "bilirubin_umol_l": ("bilirubin", "umol/L"),
+    "albumin_g_l": ("albumin", "g/L"),
+    "alt_u_l": ("alt", "U/L"),
+    "ast_u_l": ("ast", "U/L"),
+    "alp_u_l": ("alp", "U/L"),
+    "inr": ("inr", "1"),
+    "chromogranin_a_ug_l": ("chromogranin_a", "ug/L"),
 }
 _KIDNEYS: Final = ("kidneys", "kidney_left", "kidney_right")
 _ORGAN_METHOD: Final = "MIRD organ level from the SPECT time-activity curve"

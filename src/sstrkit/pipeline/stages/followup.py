@@ -1,16 +1,99 @@
-"""Follow-up stage: lesion uptake change over the cycles and CTCAE v5 toxicity of the labs."""
+"""Follow-up stage: lesion uptake change over the cycles, CTCAE v5 toxicity of the labs,
+the liver tests (CTCAE v5 hepatic terms) and the biochemical response of chromogranin A.
+
+The blood-count and kidney toxicity (``toxicity``) is graded from those values alone, as
+before the liver tests existed; the liver tests get their own report
+(``hepatotoxicity``) from the records that have them, with the laboratory's reference
+limits when the records give them (the first record giving a limit sets it).
+Chromogranin A is assessed against its first value; a sample is flagged for renal
+impairment when its creatinine is above the CTCAE reference ULN
+(:class:`~sstrkit.followup.toxicity.ReferenceRanges`, 106 µmol/L).
+"""
 
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from sstrkit.pipeline.results import DosimetryStage, FollowupStage, RunResult
 from sstrkit.pipeline.stages import StageSkippedError
 from sstrkit.pipeline.study import Study
 
-__all__ = ["lesion_uptake_change", "stage_followup"]
+if TYPE_CHECKING:
+    from sstrkit.followup.biochemical import CgaResponse
+    from sstrkit.followup.toxicity import ToxicityReport
+
+__all__ = ["biochemical_response", "hepatotoxicity", "lesion_uptake_change", "stage_followup"]
+
+#: clinical.json lab key → toxicity.LabRecord field (the liver tests).
+_LIVER_KEYS = {
+    "bilirubin_umol_l": "bili_umol_l",
+    "albumin_g_l": "alb_g_l",
+    "alt_u_l": "alt_u_l",
+    "ast_u_l": "ast_u_l",
+    "alp_u_l": "alp_u_l",
+}
+#: clinical.json reference-limit key → HepaticRanges field.
+_LIVER_LIMITS = {
+    "bilirubin_uln_umol_l": "bili_uln_umol_l",
+    "albumin_lln_g_l": "alb_lln_g_l",
+    "alt_uln_u_l": "alt_uln_u_l",
+    "ast_uln_u_l": "ast_uln_u_l",
+    "alp_uln_u_l": "alp_uln_u_l",
+}
+
+
+def _time_s(record: Mapping[str, Any], t0: _dt.datetime) -> float:
+    return (_dt.datetime.fromisoformat(record["time"]) - t0).total_seconds()
+
+
+def hepatotoxicity(
+    labs: Sequence[Mapping[str, Any]], t0: _dt.datetime, patient_id: str
+) -> ToxicityReport | None:
+    """CTCAE v5.0 liver grades of the lab records (clinical.json) that have liver values."""
+    from sstrkit.followup.toxicity import HepaticRanges, LabRecord, assess_toxicity
+
+    rows = [r for r in labs if any(r.get(k) is not None for k in _LIVER_KEYS)]
+    if not rows:
+        return None
+    limits: dict[str, float] = {}
+    for r in sorted(labs, key=lambda r: _time_s(r, t0)):
+        for key, name in _LIVER_LIMITS.items():
+            if r.get(key) is not None:
+                limits.setdefault(name, float(r[key]))
+    records = [
+        LabRecord(
+            patient_id=patient_id,
+            time_s=_time_s(r, t0),
+            **{name: r.get(key) for key, name in _LIVER_KEYS.items()},
+        )
+        for r in rows
+    ]
+    return assess_toxicity(records, hepatic=HepaticRanges(**limits))
+
+
+def biochemical_response(labs: Sequence[Mapping[str, Any]], t0: _dt.datetime) -> CgaResponse | None:
+    """Chromogranin A of the lab records against its first value (None without CgA)."""
+    from sstrkit.followup.biochemical import CgaMeasurement, assess_cga
+    from sstrkit.followup.toxicity import ReferenceRanges
+
+    creat_uln = ReferenceRanges().creat_uln_umol_l
+    values = [
+        CgaMeasurement(
+            time_s=_time_s(r, t0),
+            value_ug_l=float(r["chromogranin_a_ug_l"]),
+            proton_pump_inhibitor=r.get("proton_pump_inhibitor"),
+            somatostatin_analogue=r.get("somatostatin_analogue"),
+            renal_impairment=(
+                None if r.get("creatinine_umol_l") is None else r["creatinine_umol_l"] > creat_uln
+            ),
+            uln_ug_l=r.get("chromogranin_a_uln_ug_l"),
+        )
+        for r in labs
+        if r.get("chromogranin_a_ug_l") is not None
+    ]
+    return assess_cga(values) if values else None
 
 
 def lesion_uptake_change(dos: DosimetryStage) -> dict[str, Any]:
@@ -65,19 +148,20 @@ def lesion_uptake_change(dos: DosimetryStage) -> dict[str, Any]:
 
 
 def stage_followup(study: Study, res: RunResult) -> FollowupStage:
-    """Uptake change (with dosimetry of the cycles) and toxicity (with labs)."""
+    """Uptake change (with dosimetry of the cycles); toxicity, liver tests and CgA (with labs)."""
     from sstrkit.followup.toxicity import LabRecord, assess_toxicity
 
     dos = res.dosimetry
     change = lesion_uptake_change(dos) if dos is not None else None
     labs = (study.clinical or {}).get("labs", [])
-    toxicity = None
+    toxicity = liver = cga = t0 = None
     if labs:
         t0 = _dt.datetime.fromisoformat(labs[0]["time"])
+        pid = str(study.manifest.get("patient", {}).get("id", "patient"))
         recs = [
             LabRecord(
-                patient_id=str(study.manifest.get("patient", {}).get("id", "patient")),
-                time_s=(_dt.datetime.fromisoformat(r["time"]) - t0).total_seconds(),
+                patient_id=pid,
+                time_s=_time_s(r, t0),
                 hb_g_dl=r.get("haemoglobin_g_dl"),
                 plt_1e9_l=r.get("platelets_1e9_l"),
                 wbc_1e9_l=r.get("wbc_1e9_l"),
@@ -86,6 +170,15 @@ def stage_followup(study: Study, res: RunResult) -> FollowupStage:
             for r in labs
         ]
         toxicity = assess_toxicity(recs)
+        liver = hepatotoxicity(labs, t0, pid)
+        cga = biochemical_response(labs, t0)
     if change is None and toxicity is None:
         raise StageSkippedError("no post-therapy imaging or labs")
-    return FollowupStage(lesion_uptake_change=change, toxicity=toxicity, labs=tuple(labs))
+    return FollowupStage(
+        lesion_uptake_change=change,
+        toxicity=toxicity,
+        labs=tuple(labs),
+        hepatotoxicity=liver,
+        biochemical_response=cga,
+        lab_time_origin=t0,
+    )
