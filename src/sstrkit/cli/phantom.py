@@ -8,7 +8,9 @@ Real-world complications are on by default (repositioning between scan sessions)
 the patient on the ORNL/MIRD stylized adult instead of the simulator's own layout.
 ``--sstr-imaging TRACER`` (repeatable) adds the SSTR imaging of another tracer for the same
 patient: 111In-pentetreotide or 99mTc-HYNIC-TOC planar whole body and SPECT/CT,
-64Cu-DOTATATE PET/CT (:mod:`sstrkit.phantom.scintigraphy`).
+64Cu-DOTATATE PET/CT (:mod:`sstrkit.phantom.scintigraphy`). ``--sirt`` adds a whole-liver
+SIRT after the PRRT: the 99mTc-MAA work-up (planar whole body, SPECT/CT) and the 90Y PET/CT
+after the implant, with their truth (:mod:`sstrkit.phantom.sirt`).
 """
 
 from __future__ import annotations
@@ -49,7 +51,8 @@ def _render(manifest: dict[str, Any]) -> None:
         (f"spect c{x['cycle']} {x['hours_post_injection']:g} h", x["path"], "177Lu")
         for x in s["spect"]
     ]
-    for role in ("scintigraphy_planar", "sstr_spect", "sstr_pet"):
+    for role in ("scintigraphy_planar", "sstr_spect", "sstr_pet", "maa_planar", "maa_spect",
+                 "y90_pet"):  # fmt: skip
         rows += [
             (f"{role} {x['hours_post_injection']:.3g} h", x["path"], x["tracer"])
             for x in s.get(role, [])
@@ -86,6 +89,7 @@ def _study_config(
     fdg_discordant: bool | None,
     anatomy: str,
     sstr_imaging: list[str] | None = None,
+    sirt: bool = False,
 ) -> StudyConfig:
     """Check the options (in the order they are listed) and convert them to a study config."""
     from sstrkit.phantom.study import StudyConfig
@@ -125,6 +129,7 @@ def _study_config(
     imaging = normalise_sstr_imaging(sstr_imaging) if sstr_imaging else (BASELINE_TRACER,)
     return StudyConfig(
         sstr_imaging=imaging,
+        sirt=sirt,
         seed=seed,
         sex=sex_u,  # type: ignore[arg-type]
         height_cm=height_cm,
@@ -222,6 +227,13 @@ def make(
         "99mTc-HYNIC-TOC (whole body 2 h and 4 h, SPECT/CT 4 h), 64Cu-DOTATATE (PET/CT "
         "1 h and 3 h). Truth per tracer in truth/scintigraphy_<tracer>.json.",
     ),
+    sirt: bool = typer.Option(
+        False,
+        "--sirt",
+        help="Add a whole-liver SIRT (90Y resin microspheres) 12 weeks after the last cycle: "
+        "99mTc-MAA planar whole body and SPECT/CT, 90Y PET/CT the day after the implant. "
+        "Truth (shunt, T/N, true 90Y doses, label maps) in truth/sirt.json.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
 ) -> None:
     """Simulate the patient and write DICOM series, clinical data and truth to OUT."""
@@ -244,6 +256,7 @@ def make(
         fdg_discordant=fdg_discordant,
         anatomy=anatomy,
         sstr_imaging=sstr_imaging,
+        sirt=sirt,
     )
     _write_study(out, config, as_json)
 

@@ -19,6 +19,9 @@ Layout (paths relative to the study folder; documented in ``docs/phantom.md``)::
     truth/labels.json             label value -> region name
     truth/rtstruct_baseline.dcm   baseline labels as RTSTRUCT on the PET/CT
     truth/scintigraphy_<tracer>.json   per-lesion truth of each --sstr-imaging tracer
+    dicom/sirt/maa_wb/, maa_spect/, maa_spect_ct/, y90_pet/, y90_pet_ct/   --sirt (99mTc-MAA
+                                  work-up and 90Y PET/CT after the implant; sstrkit.phantom.sirt)
+    truth/sirt.json, truth/sirt_*.nii.gz   SIRT truth (shunt, T/N, true 90Y doses, labels)
 
 Every scan session other than the baseline 68Ga PET/CT has its own frame of
 reference and, with ``StudyConfig.reposition`` (default), its own patient position
@@ -67,6 +70,7 @@ from sstrkit.phantom.anatomy import (
 from sstrkit.phantom.biology import Biology, draw_biology
 from sstrkit.phantom.scint_biodistribution import BASELINE_TRACER
 from sstrkit.phantom.scintigraphy import normalise_sstr_imaging, sstr_imaging_exams
+from sstrkit.phantom.sirt import sirt_exams
 from sstrkit.phantom.study_records import patient_age_y as patient_age_y
 from sstrkit.phantom.study_records import study_manifest, write_clinical_files
 from sstrkit.phantom.study_scans import _ct_grid as _ct_grid
@@ -127,7 +131,10 @@ class StudyConfig:
     names the SSTR imaging of the patient (:mod:`sstrkit.phantom.scintigraphy`):
     ``"68Ga-DOTATATE"`` (the baseline PET/CT, always made), ``"111In-pentetreotide"``,
     ``"99mTc-HYNIC-TOC"`` (planar whole body and SPECT/CT), ``"64Cu-DOTATATE"`` (PET/CT);
-    names in any case, each once.
+    names in any case, each once. ``sirt`` adds a whole-liver SIRT after the PRRT: the
+    99mTc-MAA work-up (planar whole body, SPECT/CT) and the 90Y PET/CT after the implant,
+    with their truth (:mod:`sstrkit.phantom.sirt`; own random streams, so the rest of the
+    study is unchanged).
     """
 
     seed: int = DEMO_SEED
@@ -150,6 +157,7 @@ class StudyConfig:
     fdg_discordant_lesion: bool | None = None
     anatomy: Layout = "sstrkit"
     sstr_imaging: tuple[str, ...] = (BASELINE_TRACER,)
+    sirt: bool = False
     first_injection: _dt.datetime = field(
         default_factory=lambda: _dt.datetime(2025, 3, 3, 10, 0, tzinfo=TZ)
     )
@@ -246,7 +254,8 @@ def make_study(
     (:func:`sstrkit.phantom.truth.simulate_therapy`); the PET/CT exams and the SPECT/CT
     sessions (:class:`sstrkit.phantom.study_scans.ScanSessions`); the other SSTR imaging
     of ``sstr_imaging`` (:func:`sstrkit.phantom.scintigraphy.sstr_imaging_exams`, own noise
-    streams); the truth files
+    streams); the SIRT of ``sirt`` (:func:`sstrkit.phantom.sirt.sirt_exams`, own streams);
+    the truth files
     (:func:`sstrkit.phantom.truth_files.write_truth_files`); ``clinical.json``,
     ``case.json`` and the manifest (:mod:`sstrkit.phantom.study_records`).
     """
@@ -267,6 +276,8 @@ def make_study(
     scan_times = scans.spect_sessions(cycles, step)
     # Other SSTR imaging (--sstr-imaging): after every other scan, own noise streams.
     sstr = sstr_imaging_exams(scans, baseline, biology, cycles[0].injection_time, step)
+    # SIRT after the PRRT (--sirt): after every other scan, own random streams.
+    sirt = sirt_exams(scans, baseline, cycles, step) if cfg.sirt else None
 
     step("truth files")
     truth, truth_refs = write_truth_files(
@@ -281,11 +292,14 @@ def make_study(
         scans.series,
         scans.positioning,
     )
-    write_clinical_files(root, cfg, spec, biology, cycles, extra_admin + sstr.administrations)
+    admins = extra_admin + sstr.administrations + (sirt.administrations if sirt else [])
+    write_clinical_files(root, cfg, spec, biology, cycles, admins, sirt=sirt.sirt if sirt else None)
     manifest = study_manifest(
         root, cfg, patient, spec, model, cycles, scans.series, truth, truth_refs
     )
     if sstr.truth_files:
         manifest["truth"]["scintigraphy"] = sstr.truth_files
+    if sirt is not None:
+        manifest["truth"]["sirt"] = sirt.truth_file
     _atomic_json(root / "manifest.json", manifest)
     return manifest

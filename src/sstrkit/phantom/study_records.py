@@ -85,8 +85,14 @@ def write_clinical_files(
     biology: Biology,
     cycles: Sequence[CycleTruth],
     extra_administrations: list[dict[str, Any]],
+    *,
+    sirt: list[dict[str, Any]] | None = None,
 ) -> None:
-    """Write ``clinical.json`` and ``case.json`` into the study folder ``root``."""
+    """Write ``clinical.json`` and ``case.json`` into the study folder ``root``.
+
+    ``sirt`` (``--sirt``): the ``sirt`` records of ``clinical.json`` (the treatment as the
+    clinic records it: time, device, net activity, target, measured lung shunt fraction).
+    """
     clinical = clinical_record(
         cycles,
         sex=cfg.sex,
@@ -98,6 +104,8 @@ def write_clinical_files(
         "tumour": "well-differentiated neuroendocrine tumour (digital patient)",
         "who_grade": f"G{biology.tumour_grade}",
     }
+    if sirt is not None:
+        clinical["sirt"] = sirt
     _atomic_json(root / "clinical.json", clinical)
     _atomic_json(root / "case.json", _case_file(cfg.seed, spec, cycles, clinical))
 
@@ -105,8 +113,9 @@ def write_clinical_files(
 def _config_record(cfg: StudyConfig) -> dict[str, Any]:
     """The study's settings for the manifest's provenance.
 
-    ``sstr_imaging`` is left out at its default (the baseline PET only), so that a study
-    made without ``--sstr-imaging`` keeps the manifest it had before the option existed.
+    ``sstr_imaging`` is left out at its default (the baseline PET only) and ``sirt`` when
+    off, so that a study made without ``--sstr-imaging`` or ``--sirt`` keeps the manifest it
+    had before the options existed.
     """
     from sstrkit.phantom.scint_biodistribution import BASELINE_TRACER
 
@@ -115,6 +124,8 @@ def _config_record(cfg: StudyConfig) -> dict[str, Any]:
     }
     if tuple(out.get("sstr_imaging", ())) == (BASELINE_TRACER,):
         del out["sstr_imaging"]
+    if not out.get("sirt", False):
+        out.pop("sirt", None)
     return out
 
 

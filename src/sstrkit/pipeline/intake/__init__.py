@@ -4,7 +4,8 @@
 (:func:`sstrkit.io.discover.discover`: per-slice or multi-frame files, nested
 folders, a DICOMDIR is skipped), gives each series a role from its headers
 (SSTR PET, FDG PET, therapy SPECT, SSTR scintigraphy — planar whole-body time points
-and 111In/99mTc SPECT —, the CT of each emission scan), groups the
+and 111In/99mTc SPECT —, SIRT work-up and post-implant imaging, the CT of each emission
+scan), groups the
 therapy SPECTs into cycles by their administration, computes the hours after
 injection and writes a validated ``manifest.json`` (version 2) in the study
 folder. Every choice that is not certain is reported as a note with the
@@ -23,6 +24,8 @@ The package's modules, in the order intake uses them:
 - :mod:`~sstrkit.pipeline.intake.cycles`: therapy cycles and time points;
 - :mod:`~sstrkit.pipeline.intake.scintigraphy`: SSTR scintigraphy roles (planar whole-body
   time points, 111In/99mTc SPECT);
+- :mod:`~sstrkit.pipeline.intake.sirt`: SIRT roles (99mTc-MAA planar and SPECT, 90Y PET and
+  bremsstrahlung SPECT, their CTs);
 - :mod:`~sstrkit.pipeline.intake.segmentation`: the NIfTI label map or DICOM SEG;
 - :mod:`~sstrkit.pipeline.intake.assembly`: manifest entries, validation, review table;
 - :mod:`~sstrkit.pipeline.intake.driver`: :func:`intake_study`, the steps in order.

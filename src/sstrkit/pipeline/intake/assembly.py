@@ -29,6 +29,7 @@ from sstrkit import __version__
 from sstrkit.errors import InvalidInputError
 from sstrkit.pipeline.intake.roles import _Selection
 from sstrkit.pipeline.intake.series import _iso, _Series
+from sstrkit.pipeline.intake.sirt import SIRT_ROLES, _sirt_series_doc
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,7 @@ class _Spect(_Emission):
     cycle: int = Field(ge=1)
     hours_post_injection: float = Field(gt=0)
     fwhm_mm: float | None = None
+    fwhm_source: str | None = None
     energy_windows: list[_Window]
 
 
@@ -144,6 +146,25 @@ class _SstrSpectCt(_Ct):
     hours_post_injection: float = Field(gt=0)
 
 
+class _MaaPlanar(_Emission):
+    hours_post_injection: float = Field(ge=0)
+    energy_windows: list[_Window]
+
+
+class _SirtSpect(_Emission):
+    hours_post_injection: float = Field(ge=0)
+    calibration_cps_per_mbq: float | None = Field(default=None, gt=0)
+    energy_windows: list[_Window]
+
+
+class _Y90Pet(_Emission):
+    hours_post_injection: float = Field(ge=0)
+
+
+class _SirtCt(_Ct):
+    hours_post_injection: float = Field(ge=0)
+
+
 class _SeriesModel(_Strict):
     pet: _Emission | None
     pet_ct: _Ct | None
@@ -154,6 +175,14 @@ class _SeriesModel(_Strict):
     scintigraphy_planar: list[_Planar] = []
     sstr_spect: list[_SstrSpect] = []
     sstr_spect_ct: list[_SstrSpectCt] = []
+    # SIRT (present when the export holds a SIRT series)
+    maa_planar: list[_MaaPlanar] = []
+    maa_spect: list[_SirtSpect] = []
+    maa_spect_ct: list[_SirtCt] = []
+    y90_pet: list[_Y90Pet] = []
+    y90_pet_ct: list[_SirtCt] = []
+    y90_spect: list[_SirtSpect] = []
+    y90_spect_ct: list[_SirtCt] = []
 
     @model_validator(mode="after")
     def _cycles(self) -> _SeriesModel:
@@ -166,8 +195,13 @@ class _SeriesModel(_Strict):
         missing = {(c.cycle, c.hours_post_injection) for c in self.spect_ct} - set(keys)
         if missing:
             raise ValueError(f"spect_ct entries without a SPECT: {sorted(missing)}")
-        if self.pet is None and not (self.spect or self.scintigraphy_planar or self.sstr_spect):
-            raise ValueError("neither an SSTR PET, a therapy SPECT nor an SSTR scintigraphy")
+        sirt = self.maa_planar or self.maa_spect or self.y90_pet or self.y90_spect
+        if self.pet is None and not (
+            self.spect or self.scintigraphy_planar or self.sstr_spect or sirt
+        ):
+            raise ValueError(
+                "neither an SSTR PET, a therapy SPECT, an SSTR scintigraphy nor a SIRT study"
+            )
         hours = [p.hours_post_injection for p in self.sstr_spect]
         if len(set(hours)) != len(hours):
             raise ValueError("two SSTR SPECT entries share hours_post_injection")
@@ -202,7 +236,8 @@ class _IntakeModel(_Strict):
         str,
         Literal[
             "pet", "pet_ct", "fdg", "fdg_ct", "spect", "spect_ct", "scintigraphy_planar",
-            "sstr_spect", "sstr_spect_ct", "ignore",
+            "sstr_spect", "sstr_spect_ct", "maa_planar", "maa_spect", "maa_spect_ct", "y90_pet",
+            "y90_pet_ct", "y90_spect", "y90_spect_ct", "ignore",
         ],
     ]  # fmt: skip
     ignored_series: list[_Ignored]
@@ -243,7 +278,7 @@ def _validate(manifest: dict[str, Any], out: Path) -> None:
         if entry is not None and not Path(entry["path"]).exists():
             raise InvalidInputError(f"series.{role}.path", expected="an existing path",
                                     actual=entry["path"])  # fmt: skip
-    for role in ("scintigraphy_planar", "sstr_spect", "sstr_spect_ct"):
+    for role in ("scintigraphy_planar", "sstr_spect", "sstr_spect_ct", *SIRT_ROLES):
         for k, entry in enumerate(manifest["series"].get(role, [])):
             if not Path(entry["path"]).exists():
                 raise InvalidInputError(
@@ -315,6 +350,8 @@ def _series_doc(sel: _Selection, spect_fwhm_mm: float | None, notes: list[str]) 
         files = entry.pop("files", None)
         spect_entry = {"cycle": e.cycle, "hours_post_injection": e.hours, **entry}
         spect_entry["fwhm_mm"] = spect_fwhm_mm
+        if spect_fwhm_mm is not None:
+            spect_entry["fwhm_source"] = "--spect-fwhm-mm"
         spect_entry["energy_windows"] = e.energy_windows
         if files is not None:
             spect_entry["files"] = files
@@ -325,12 +362,14 @@ def _series_doc(sel: _Selection, spect_fwhm_mm: float | None, notes: list[str]) 
                 {"cycle": e.cycle, "hours_post_injection": e.hours, **_ct_entry(ct)}
             )
     _scintigraphy_entries(sel, spect_fwhm_mm, series_doc)
+    series_doc.update(_sirt_series_doc(sel.sirt, sel.ct, _emission_entry, _ct_entry))
     spects = sel.spects
     if spects and spect_fwhm_mm is None:
         notes.append(
-            "fwhm_mm (SPECT system resolution) is not in DICOM and is left null: no "
-            "partial-volume correction is applied until it is given (--spect-fwhm-mm) or set "
-            "in the manifest"
+            "fwhm_mm (SPECT system resolution) is not in DICOM and is left null: the run "
+            "estimates it from the SPECT header (collimator, orbit, photopeak, reconstruction; "
+            "flagged spect_resolution_estimated) for the partial-volume correction, unless "
+            "it is given (--spect-fwhm-mm) or set in the manifest"
         )
     elif spects:
         notes.append(f"SPECT resolution fwhm_mm = {spect_fwhm_mm:g} mm from --spect-fwhm-mm")
@@ -437,6 +476,12 @@ def _review_rows(
         ct = sel.ct(e)
         if ct is not None:
             rows.append(_row(ct, "sstr_spect_ct", None, e.hours))
+    for role, group in sel.sirt.items():
+        for e in group:
+            rows.append(_row(e, role, None, e.hours))
+            ct = sel.ct(e) if role != "maa_planar" else None
+            if ct is not None:
+                rows.append(_row(ct, f"{role}_ct", None, e.hours))
     if used_seg is not None:
         rows.append(_row(used_seg, "segmentation", None, None))
     for s in sorted(ignored, key=lambda s: (s.time is None, s.time.timestamp() if s.time else 0.0)):

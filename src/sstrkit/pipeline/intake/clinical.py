@@ -179,8 +179,10 @@ def _check_against_clinical(s: _Series, admins: Sequence[_Admin], notes: list[st
 def _apply_clinical(series: Sequence[_Series], admins: Sequence[_Admin], notes: list[str]) -> None:
     """Administrations from the clinical data where the headers of a PET/SPECT lack them."""
     for s in series:
-        if s.candidate in ("pet", "fdg", "spect", "planar", "sstr_spect"):
-            _fill_from_clinical(s, admins, s.candidate == "spect", notes)
+        if s.candidate in ("pet", "fdg", "spect", "planar", "sstr_spect", "maa_planar", "maa_spect",
+                           "y90_pet", "y90_spect"):  # fmt: skip
+            therapy = s.candidate in ("spect", "y90_pet", "y90_spect")
+            _fill_from_clinical(s, admins, therapy, notes)
             _check_against_clinical(s, admins, notes)
 
 

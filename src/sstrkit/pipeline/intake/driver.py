@@ -4,9 +4,10 @@
 (:func:`_find_series`), then runs the steps of the other modules of
 :mod:`sstrkit.pipeline.intake` in order: candidates and overrides, administrations from
 the clinical data, therapy cycles, the SSTR/FDG PET, the SSTR scintigraphy (planar
-whole-body time points and 111In/99mTc SPECT), CT pairing, the DICOM SEG, notes on
-unused series, paths, and finally the manifest, the copied segmentation and clinical
-data, and the review table. Nothing is written before every check of the series passed.
+whole-body time points and 111In/99mTc SPECT), the SIRT series (99mTc-MAA, 90Y), CT
+pairing, the DICOM SEG, notes on unused series, paths, and finally the manifest, the copied
+segmentation and clinical data, and the review table. Nothing is written before every check
+of the series passed.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ from sstrkit.pipeline.intake.segmentation import (
     _write_label_map,
 )
 from sstrkit.pipeline.intake.series import _analyse, _owners, _Series, _set_path
+from sstrkit.pipeline.intake.sirt import _choose_sirt
 
 
 @dataclass(frozen=True)
@@ -211,9 +213,10 @@ def intake_study(
     first_therapy = _assign_cycles(series, given.admins, notes)
     chosen = _choose_pets(series, overrides, first_therapy, notes)
     scintigraphy = _choose_scintigraphy(series, overrides, first_therapy, notes)
+    sirt = _choose_sirt(series, overrides, notes)
     _require_roles(series)
     step("pairing CTs")
-    sel = _pair_cts(series, overrides, chosen, notes, scintigraphy)
+    sel = _pair_cts(series, overrides, chosen, notes, scintigraphy, sirt)
     seg_use, used_seg = _choose_dicom_seg(series, given.seg_path, given.seg_dicom, sel)
     _note_unused(series, overrides, sel.used_cts, notes)
     owners = _owners(found, series, given.root)
@@ -223,7 +226,7 @@ def intake_study(
     step("writing the study")
     series_doc = _series_doc(sel, spect_fwhm_mm, notes)
     used = [x for x in (chosen["pet"], chosen["fdg"]) if x is not None] + sel.spects
-    used += sel.sstr_spects + sel.planars
+    used += sel.sstr_spects + sel.planars + [s for g in sel.sirt.values() for s in g]
     patient, patient_notes = _patient(used, series, given.clinical_doc)
     notes.extend(patient_notes)
     manifest: dict[str, Any] = {

@@ -24,18 +24,26 @@ from sstrkit.errors import InvalidInputError
 from sstrkit.io.discover import RTDOSE_SOP_CLASS, RTSTRUCT_SOP_CLASS, SECONDARY_CAPTURE_PREFIX
 from sstrkit.pipeline.intake.scintigraphy import _scintigraphy_candidate
 from sstrkit.pipeline.intake.series import _seg_sop_classes, _Series, _text, _words
+from sstrkit.pipeline.intake.sirt import (
+    SIRT_CT_ROLES,
+    SIRT_EMISSION_ROLES,
+    SIRT_ROLES,
+    _sirt_candidate,
+)
 
 #: Roles a series can be given (``--role UID=ROLE``).
 ROLES = (
     "pet", "pet_ct", "fdg", "fdg_ct", "spect", "spect_ct", "scintigraphy_planar", "sstr_spect",
-    "sstr_spect_ct", "ignore",
+    "sstr_spect_ct", *SIRT_ROLES, "ignore",
 )  # fmt: skip
 #: Override role → the candidate it makes of a PET/NM series.
 _EMISSION_ROLES = {
     "pet": "pet", "fdg": "fdg", "spect": "spect", "scintigraphy_planar": "planar",
-    "sstr_spect": "sstr_spect",
+    "sstr_spect": "sstr_spect", **{r: r for r in SIRT_EMISSION_ROLES},
 }  # fmt: skip
 
+#: What each SIRT emission role is called in messages.
+_SIRT_KIND = {"maa_spect": "99mTc-MAA SPECT", "y90_pet": "90Y PET", "y90_spect": "90Y SPECT"}
 #: Radionuclides of an SSTR PET and of a therapy SPECT.
 SSTR_PET_NUCLIDES = ("Ga-68", "Cu-64")
 THERAPY_NUCLIDES = ("Lu-177", "Y-90")
@@ -90,6 +98,8 @@ def _classify(s: _Series) -> None:
         "RECON" in v for v in s.image_type
     ):
         s.reason = f"projection/MIP image (ImageType {'/'.join(s.image_type)})"
+        return
+    if _sirt_candidate(s, SSTR_WORDS):
         return
     if _scintigraphy_candidate(s):
         return
@@ -160,7 +170,7 @@ def _parse_roles(roles: Mapping[str, str] | None, series: Sequence[_Series]) -> 
                 expected="a PET or NM image series",
                 actual=f"{s.info.modality} series '{s.description}'",
             )
-        if role == "scintigraphy_planar" and s.kind != "NM":
+        if role in ("scintigraphy_planar", "maa_planar") and s.kind != "NM":
             raise InvalidInputError(
                 f"--role {uid}={role}",
                 expected="an NM whole-body series",
@@ -297,7 +307,8 @@ def _require_roles(series: Sequence[_Series]) -> None:
         raise InvalidInputError(
             "DICOM folder",
             expected="an SSTR PET (Ga-68/Cu-64 or a DOTATATE/DOTATOC/DOTANOC tracer), an "
-            "111In/99mTc SSTR scintigraphy (whole-body or SPECT) or a Lu-177/Y-90 therapy SPECT",
+            "111In/99mTc SSTR scintigraphy (whole-body or SPECT), a SIRT study (99mTc-MAA "
+            "planar/SPECT, 90Y PET/SPECT) or a Lu-177/Y-90 therapy SPECT",
             actual=f"{len(series)} series: {listing}",
             fix="check that the export holds the study; name a series' role with "
             "--role UID=pet|spect|scintigraphy_planar|sstr_spect (docs/intake.md)",
@@ -387,6 +398,8 @@ class _Selection:
     planars: list[_Series] = dataclasses.field(default_factory=list)
     #: The diagnostic 111In/99mTc SSTR SPECTs, by hours after injection.
     sstr_spects: list[_Series] = dataclasses.field(default_factory=list)
+    #: The SIRT series by role (``maa_planar``, ``maa_spect``, ``y90_pet``, ``y90_spect``).
+    sirt: Mapping[str, list[_Series]] = dataclasses.field(default_factory=dict)
 
     def ct(self, emission: _Series) -> _Series | None:
         """The CT paired with ``emission`` (``None`` when none is)."""
@@ -399,13 +412,16 @@ def _pair_cts(
     chosen: Mapping[str, _Series | None],
     notes: list[str],
     scintigraphy: tuple[list[_Series], list[_Series]] = ([], []),
+    sirt: Mapping[str, list[_Series]] | None = None,
 ) -> _Selection:
     """Pair the chosen PETs and the SPECTs with their CTs; note the CTs left unpaired.
 
     A CT given ``pet_ct``/``fdg_ct`` by an override is that PET's CT; one given
     ``spect_ct`` (``sstr_spect_ct``) goes to the therapy (SSTR) SPECT closest in time.
     The others are paired by :func:`_pair_ct`. ``scintigraphy`` is the planar time points
-    and the SSTR SPECTs (:func:`~sstrkit.pipeline.intake.scintigraphy._choose_scintigraphy`).
+    and the SSTR SPECTs (:func:`~sstrkit.pipeline.intake.scintigraphy._choose_scintigraphy`);
+    ``sirt`` the SIRT series by role (:func:`~sstrkit.pipeline.intake.sirt._choose_sirt`),
+    whose MAA SPECT, 90Y PET and 90Y SPECT are paired the same way (``maa_spect_ct``...).
     """
     cts = [s for s in series if s.candidate == "ct"]
     forced_ct = {uid: r for uid, r in overrides.items() if r.endswith("_ct")}
@@ -426,14 +442,20 @@ def _pair_cts(
     for e in sstr_spects:
         what = f"SSTR SPECT {e.hours:g} h {e.label}"
         ct_of[id(e)] = _pair_ct(e, free_cts, what, "sstr_spect_ct", notes)
-    for role, targets, kind in (("spect_ct", spects, "therapy"), ("sstr_spect_ct", sstr_spects,
-                                                                  "SSTR")):  # fmt: skip
+    sirt = dict(sirt or {})
+    for role, ct_role in SIRT_CT_ROLES.items():
+        for e in sirt.get(role, []):
+            what = f"{_SIRT_KIND[role]} {e.hours:g} h {e.label}"
+            ct_of[id(e)] = _pair_ct(e, free_cts, what, ct_role, notes)
+    pairs = [("spect_ct", spects, "therapy SPECT"), ("sstr_spect_ct", sstr_spects, "SSTR SPECT")]
+    pairs += [(ct, sirt.get(r, []), _SIRT_KIND[r]) for r, ct in SIRT_CT_ROLES.items()]
+    for role, targets, kind in pairs:
         for c in cts:
             if forced_ct.get(c.uid) != role:
                 continue
             if not targets:
                 raise InvalidInputError(
-                    f"--role {c.uid}={role}", expected=f"a {kind} SPECT to pair with", actual="none"
+                    f"--role {c.uid}={role}", expected=f"a {kind} to pair with", actual="none"
                 )
             ct_of[id(min(targets, key=partial(_gap, c=c)))] = c
     used_cts = {id(c) for c in ct_of.values() if c is not None}
@@ -444,9 +466,10 @@ def _pair_cts(
             notes.append(
                 f"CT {c.label} is not paired with any emission scan (no shared frame of "
                 "reference, not within 30 min of one in the same study); ignored. "
-                "Use it with --role UID=pet_ct|fdg_ct|spect_ct|sstr_spect_ct"
+                "Use it with --role UID=pet_ct|fdg_ct|spect_ct|sstr_spect_ct|maa_spect_ct|"
+                "y90_pet_ct|y90_spect_ct"
             )
-    return _Selection(dict(chosen), spects, ct_of, used_cts, planars, sstr_spects)
+    return _Selection(dict(chosen), spects, ct_of, used_cts, planars, sstr_spects, sirt)
 
 
 def _gap(e: _Series, c: _Series) -> float:
