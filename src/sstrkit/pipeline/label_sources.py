@@ -80,11 +80,21 @@ def _time_point_source(
     )
 
 
+#: Segmentation keys of the SIRT work-up (on the MAA SPECT/CT and the 90Y PET/CT CT grids):
+#: read by :mod:`sstrkit.pipeline.sirt_inputs` / :mod:`sstrkit.pipeline.sirt_y90_inputs`,
+#: not PRRT label maps.
+SIRT_LABEL_KEYS = ("maa", "y90")
+
+
 def label_maps(model: Manifest) -> dict[str, str]:
-    """Label map key → path (as in the manifest) of the study's segmentation or truth maps."""
+    """Label map key → path (as in the manifest) of the study's PRRT segmentation or truth maps.
+
+    The SIRT keys (:data:`SIRT_LABEL_KEYS`) are left out.
+    """
     seg = model.segmentation
     maps = dict(seg.labels_nifti) if seg is not None else {}
-    if seg is None:
+    maps = {k: v for k, v in maps.items() if k not in SIRT_LABEL_KEYS}
+    if not maps:
         maps = dict((model.truth or {}).get("labels_nifti", {}))
     if not maps:
         raise InvalidInputError(

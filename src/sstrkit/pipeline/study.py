@@ -45,7 +45,7 @@ from sstrkit.pipeline.administrations import (
     Administration,
     resolve_administrations,
 )
-from sstrkit.pipeline.label_sources import LabelSource
+from sstrkit.pipeline.label_sources import SIRT_LABEL_KEYS, LabelSource
 from sstrkit.pipeline.manifest import (
     ClinicalRecord,
     Manifest,
@@ -220,7 +220,8 @@ class Study:
     @property
     def has_labels(self) -> bool:
         """True when the study supplies VOIs (manifest segmentation or phantom truth)."""
-        if self.model.segmentation is not None:
+        seg = self.model.segmentation
+        if seg is not None and set(seg.labels_nifti) - set(SIRT_LABEL_KEYS):
             return True
         return bool((self.model.truth or {}).get("labels_nifti"))
 
