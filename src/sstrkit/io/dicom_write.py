@@ -20,8 +20,10 @@ timing (series/acquisition date and time = the volume's reference time),
 Nothing is invented: patient and study attributes the caller does not give are
 written empty (DICOM Type 2), and so are acquisition attributes the writer
 cannot know (PatientPosition, Laterality, CollimatorType, patient orientation
-codes, energy windows). Every object passes dicom3tools' ``dciodvfy`` without
-errors (tested; docs/dicom.md, "Conformance").
+codes, energy windows) unless the caller describes the camera
+(:class:`SpectAcquisition`: collimator, orbit radial positions, energy windows and
+reconstruction method, as a camera writes them). Every object passes dicom3tools'
+``dciodvfy`` without errors (tested; docs/dicom.md, "Conformance").
 
 The shared DICOM modules (patient, study, series, image plane, pixel,
 radiopharmaceutical) are in :mod:`sstrkit.io.dicom_modules`, the byte-level
@@ -42,6 +44,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -85,6 +88,7 @@ __all__ = [
     "PatientInfo",
     "Radiopharmaceutical",
     "SeriesWriter",
+    "SpectAcquisition",
     "StudyInfo",
     "read_rtdose",
     "write_ct_series",
@@ -96,6 +100,43 @@ __all__ = [
 PET_SOP = "1.2.840.10008.5.1.4.1.1.128"
 NM_SOP = "1.2.840.10008.5.1.4.1.1.20"
 CT_SOP = "1.2.840.10008.5.1.4.1.1.2"
+
+
+@dataclass(frozen=True)
+class SpectAcquisition:
+    """What a gamma camera writes about a SPECT acquisition and its reconstruction.
+
+    ``collimator`` → CollimatorGridName (CollimatorType ``collimator_type``);
+    ``radial_positions_mm`` → RadialPosition, rotation axis to collimator face per view
+    (NM DetectorInformationSequence; not part of the PET IOD, so per-slice PET-SOP
+    exports leave it out, as they do); ``energy_windows_kev`` → (lower, upper) per
+    photopeak range, named ``energy_window_name``; ``reconstruction`` →
+    ReconstructionMethod (PET SOP) and ConvolutionKernel (NM Reconstruction Module,
+    at most 16 characters per value, split on ``" / "``). Header only: the pixels do not
+    depend on it.
+    """
+
+    collimator: str
+    collimator_type: str = "PARA"
+    radial_positions_mm: tuple[float, ...] = ()
+    energy_windows_kev: tuple[tuple[float, float], ...] = ()
+    energy_window_name: str = ""
+    reconstruction: str = ""
+
+    def energy_window_sequence(self) -> DicomSequence:
+        ranges = []
+        for lo, hi in self.energy_windows_kev:
+            rng = Dataset()
+            rng.EnergyWindowLowerLimit = f"{lo:.6g}"
+            rng.EnergyWindowUpperLimit = f"{hi:.6g}"
+            ranges.append(rng)
+        item = Dataset()
+        item.EnergyWindowRangeSequence = DicomSequence(ranges)
+        item.EnergyWindowName = self.energy_window_name[:16]  # SH
+        return DicomSequence([item])
+
+    def kernel(self) -> list[str]:
+        return [part.strip()[:16] for part in self.reconstruction.split(" / ") if part.strip()]
 
 
 def _check_activity_volume(volume: Volume, what: str) -> _dt.datetime:
@@ -130,12 +171,15 @@ def write_pet_series(
     series_uid: str | None = None,
     frame_duration_s: float | None = None,
     decay_correction: Literal["START", "ADMIN"] = "START",
+    spect: SpectAcquisition | None = None,
 ) -> list[Path]:
     """Write a Bq/mL volume as a PET series (one file per slice) in ``out_dir``.
 
     The volume's ``reference_time`` becomes SeriesDate/Time and AcquisitionDate/
     Time (``DecayCorrection START``), or must equal the injection time for
-    ``ADMIN``. Returns the written paths in slice order.
+    ``ADMIN``. Returns the written paths in slice order. ``spect``: a SPECT written
+    as PET-SOP slices (Siemens xSPECT Quant style) with its camera's CollimatorGridName,
+    energy windows (EnergyWindowRangeSequence) and ReconstructionMethod.
     """
     ref = _check_activity_volume(volume, "PET")
     if decay_correction == "ADMIN" and ref != radiopharmaceutical.injection_time:
@@ -167,6 +211,14 @@ def write_pet_series(
     ds.RandomsCorrectionMethod = "DLYD"
     ds.AttenuationCorrectionMethod = "CT"
     ds.ReconstructionMethod = "unknown"
+    if spect is not None:
+        ds.CollimatorGridName = spect.collimator[:16]  # SH
+        if spect.reconstruction:
+            ds.ReconstructionMethod = spect.reconstruction[:64]  # LO
+        if spect.energy_windows_kev:
+            ds.EnergyWindowRangeSequence = spect.energy_window_sequence()[
+                0
+            ].EnergyWindowRangeSequence
     if frame_duration_s is not None:
         ds.ActualFrameDuration = str(round(frame_duration_s * MS_PER_S))
     _radiopharm(ds, radiopharmaceutical)
@@ -247,12 +299,15 @@ def write_nm_series(
     series_uid: str | None = None,
     acquisition_duration_s: float | None = None,
     decay_correction: Literal["START", "NONE"] = "START",
+    spect: SpectAcquisition | None = None,
 ) -> Path:
     """Write a Bq/mL volume as one multi-frame reconstructed NM (SPECT) file.
 
     Values go through one RescaleSlope and a Real World Value Mapping in
     UCUM ``Bq/ml``; ``acquisition_duration_s`` is stored in the
-    RotationInformationSequence (one rotation, one frame of that duration).
+    RotationInformationSequence (one rotation, one frame of that duration);
+    ``spect`` describes the camera (collimator, radial positions, energy windows,
+    reconstruction; :class:`SpectAcquisition`), else those stay empty (Type 2).
     """
     ref = _check_activity_volume(volume, "SPECT")
     arr, origin, d = _right_handed(volume)
@@ -274,6 +329,8 @@ def write_nm_series(
     ds.ImageType = ["ORIGINAL", "PRIMARY", "RECON TOMO", "EMISSION"]
     _unknown_position(ds)
     _nm_acquisition(ds, origin, nz, acquisition_duration_s)
+    if spect is not None:
+        _nm_camera(ds, spect)
     ds.DecayCorrection = decay_correction
     _radiopharm(ds, radiopharmaceutical)
     _pixel_module(ds, ny, nx, 16, False)
@@ -314,6 +371,19 @@ def _nm_acquisition(
         rot.NumberOfFramesInRotation = 1
         rot.ActualFrameDuration = str(round(acquisition_duration_s * MS_PER_S))
         ds.RotationInformationSequence = DicomSequence([rot])
+
+
+def _nm_camera(ds: Dataset, spect: SpectAcquisition) -> None:
+    """The camera's collimator, orbit, energy windows and reconstruction (NM modules)."""
+    det = ds.DetectorInformationSequence[0]
+    det.CollimatorGridName = spect.collimator[:16]  # SH
+    det.CollimatorType = spect.collimator_type
+    if spect.radial_positions_mm:
+        det.RadialPosition = [f"{r:.6g}" for r in spect.radial_positions_mm]
+    if spect.energy_windows_kev:
+        ds.EnergyWindowInformationSequence = spect.energy_window_sequence()
+    if spect.reconstruction:
+        ds.ConvolutionKernel = spect.kernel()
 
 
 def _nm_bqml_pixels(ds: Dataset, arr: NDArray[Any]) -> None:

@@ -11,8 +11,9 @@ that order, so that a study is reproducible per seed.
 
 Also here: the true activity concentrations the scanners image
 (:func:`region_concentrations_lu` for 177Lu, :func:`_pet_table` for a static PET),
-deterministic UIDs (:func:`_uid`), the CT grid (:func:`_ct_grid`) and the OSEM camera
-(:func:`_spect_system`).
+deterministic UIDs (:func:`_uid`), the CT grid (:func:`_ct_grid`), the OSEM camera
+(:func:`_spect_system`) and what the 177Lu SPECT headers say about the camera
+(:func:`_spect_camera`: header only, the images do not depend on it).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from sstrkit.core.volume import Volume
 from sstrkit.io.dicom_write import (
     PatientInfo,
     Radiopharmaceutical,
+    SpectAcquisition,
     StudyInfo,
     write_ct_series,
     write_nm_series,
@@ -76,6 +78,50 @@ def _spect_system(truth_grid: Grid, nuclide: str = "Lu-177") -> Any:
     half_diag = 0.5 * math.hypot(nx, ny) * system.voxel_mm
     radius = max(system.radius_of_rotation_mm, math.ceil(half_diag + 20.0))
     return replace(system, radius_of_rotation_mm=float(radius))
+
+
+#: The 177Lu SPECT camera the headers describe, as a clinic's camera writes it (model): a
+#: medium-energy parallel-hole collimator and the 208.4 keV ± 10 % window (MIRD 26:
+#: Ljungberg et al., J Nucl Med 57 (2016) 151; MRTDosimetry protocol: Tran-Gia et al.,
+#: EJNMMI Phys 8 (2021) 55, 120 projections on a body-contour orbit), the image-domain
+#: SPECT's detector 15 mm clear of the body outline. Header only: no pixel depends on it.
+_LU_COLLIMATOR = "MEGP"
+_LU_WINDOW_KEV = (187.6, 229.2)
+_CONTOUR_VIEWS = 120
+_CONTOUR_CLEARANCE_MM = 15.0
+
+
+def _spect_camera(
+    recon: str, body_semi_axes_mm: Sequence[float], info: dict[str, Any]
+) -> SpectAcquisition:
+    """The :class:`SpectAcquisition` of a 177Lu SPECT: collimator, orbit, window, recon.
+
+    ``osem``: the simulated camera's circular orbit (``radius_of_rotation_mm``, ``n_views``)
+    and its OSEM with resolution modelling (``RR``), iterations, subsets and post-filter;
+    ``image``: a body-contour orbit (per view, the body ellipse's half-width along the
+    view direction + 15 mm; view 0 posterior) and the image-domain model without
+    resolution recovery.
+    """
+    if recon == "osem":
+        radial = (float(info["radius_of_rotation_mm"]),) * int(info["n_views"])
+        text = f"OSEM {info['iterations']}i{info['subsets']}s / AC RR"
+        if info.get("post_filter_fwhm_mm"):
+            text += f" / Gauss {float(info['post_filter_fwhm_mm']):g}"
+    else:
+        a, b = float(body_semi_axes_mm[0]), float(body_semi_axes_mm[1])
+        angles = [math.pi / 2 + 2 * math.pi * k / _CONTOUR_VIEWS for k in range(_CONTOUR_VIEWS)]
+        radial = tuple(
+            round(math.hypot(a * math.cos(t), b * math.sin(t)) + _CONTOUR_CLEARANCE_MM, 1)
+            for t in angles
+        )
+        text = "image model / AC SC"
+    return SpectAcquisition(
+        collimator=_LU_COLLIMATOR,
+        radial_positions_mm=radial,
+        energy_windows_kev=(_LU_WINDOW_KEV,),
+        energy_window_name="Lu177 208",
+        reconstruction=text,
+    )
 
 
 def _uid(*parts: object) -> str:
@@ -490,9 +536,15 @@ class ScanSessions:
         cycle: int,
         h: float,
         uid: str,
+        info: dict[str, Any],
     ) -> Path:
-        """Write the SPECT as one NM file or (``pet-slices``) PET-SOP slices; its path."""
+        """Write the SPECT as one NM file or (``pet-slices``) PET-SOP slices; its path.
+
+        ``info`` (the image's parameters) gives the camera the header describes
+        (:func:`_spect_camera`).
+        """
         duration_s = float(parameters()["spect"]["acquisition_duration_s"])
+        camera = _spect_camera(self.cfg.spect_recon, self.model.body.semi_axes_mm, info)
         if self.cfg.spect_format == "pet-slices":
             # Siemens xSPECT Quant style: PET Image Storage, one file per slice, BQML.
             write_pet_series(
@@ -505,6 +557,7 @@ class ScanSessions:
                 series_number=next(self.number),
                 series_uid=uid,
                 frame_duration_s=duration_s,
+                spect=camera,
             )
             return folder
         return write_nm_series(
@@ -517,6 +570,7 @@ class ScanSessions:
             series_number=next(self.number),
             series_uid=uid,
             acquisition_duration_s=duration_s,
+            spect=camera,
         )
 
     def spect_session(
@@ -546,7 +600,7 @@ class ScanSessions:
         )
         folder = self.root / "dicom" / f"cycle{cyc.index}" / f"spect_{h:03.0f}h"
         uid = _uid(seed, role, "series")
-        path = self._write_spect(vol, folder, study, rp, cyc.index, h, uid)
+        path = self._write_spect(vol, folder, study, rp, cyc.index, h, uid, info)
         system_keys = ("n_views", "radius_of_rotation_mm", "fwhm_at_rotation_axis_mm")
         self.series["spect"].append(
             {

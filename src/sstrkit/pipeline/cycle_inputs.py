@@ -55,7 +55,8 @@ class CycleInputs:
     """What one cycle's voxel dosimetry needs, read from the study (no paths left).
 
     ``inputs`` names the files (study, SPECT series, label map) for the provenance of
-    the result's parameters.
+    the result's parameters, and a SPECT resolution estimated from the header
+    (``spect_fwhm_estimate``: value, method, inputs, sources) when ``fwhm_mm`` is one.
     """
 
     cycle: int
@@ -160,7 +161,11 @@ def _voi_input(
 def load_cycle_inputs(
     study: Study, cycle: int, *, progress: Callable[[str], None] | None = None
 ) -> CycleInputs:
-    """Read cycle ``cycle`` of ``study``: SPECT/CT time points, VOIs, resolution, truth."""
+    """Read cycle ``cycle`` of ``study``: SPECT/CT time points, VOIs, resolution, truth.
+
+    The resolution is the first time point's: the manifest's ``fwhm_mm``, else the one
+    estimated from its DICOM header (:mod:`sstrkit.pipeline.study_records`), else None.
+    """
     say = progress or (lambda _m: None)
     tps = [t for t in study.time_points if t.cycle == cycle]
     if not tps:
@@ -184,16 +189,26 @@ def load_cycle_inputs(
             "study": str(study.root),
             "spect_series": [t.series_uid for t in tps],
             "labels": str(src.path),
+            **_estimate_input(tps[0]),
         },
     )
+
+
+def _estimate_input(tp: TimePoint) -> dict[str, Any]:
+    """The header estimate behind ``tp.fwhm_mm``, for the provenance (nothing when the
+    resolution is the manifest's or none)."""
+    est = tp.resolution
+    if est is None or est.fwhm_mm is None:
+        return {}
+    return {"spect_fwhm_estimate": est.to_dict()}
 
 
 def cycle_dosimetry(study: Study, cycle: int, **options: Any) -> StudyDosimetry:
     """Voxel and region dosimetry of ``cycle`` of ``study``.
 
     :func:`load_cycle_inputs`, then :func:`~sstrkit.therapy.voxel_dose.
-    cycle_dosimetry_from_scans` with ``options`` (its keyword arguments; ``fwhm_mm``
-    defaults to the first time point's resolution).
+    cycle_dosimetry_from_scans` with ``options`` (its keyword arguments; an explicit
+    ``fwhm_mm`` wins over the first time point's resolution, measured or estimated).
     """
     cin = load_cycle_inputs(study, cycle, progress=options.get("progress"))
     fwhm = options.pop("fwhm_mm", None)

@@ -57,7 +57,8 @@ def cache_key(study: Study, cycle: int) -> str:
 
     The sstrkit version, the manifest (series, VOIs, resolution), the cycle's
     SPECT/CT files, the label map and label names it uses (sizes and
-    modification times).
+    modification times), and a SPECT resolution estimated from the headers (only
+    then: the keys of studies with a manifest resolution do not change).
     """
     h = hashlib.sha256(__version__.encode())
     h.update(json.dumps(study.manifest, sort_keys=True, default=str).encode())
@@ -65,6 +66,8 @@ def cache_key(study: Study, cycle: int) -> str:
     for tp in study.time_points:
         if tp.cycle == cycle:
             paths += [p for p in (tp.spect_path, tp.ct_path) if p is not None]
+            if tp.resolution is not None:
+                h.update(json.dumps(tp.resolution.to_dict(), sort_keys=True).encode())
     src = study.label_source_for_cycle(cycle)
     paths += [p for p in (src.path, src.ct_path) if p is not None]
     # the names decide which voxels are which region: their content, not only their file
@@ -272,21 +275,37 @@ def _dosimetry_flags(study: Study, organ: CaseDosimetry, acc: _Cycles) -> list[D
                 region=IMAGE_MARROW_REGION,
             )
         )
-    no_fwhm = sorted({t.cycle for t in study.time_points if t.fwhm_mm is None})
-    if no_fwhm:
-        flags.append(
-            DataFlag(
-                "no_partial_volume_correction",
-                "SPECT resolution (fwhm_mm) unknown for cycle(s) "
-                + ", ".join(map(str, no_fwhm))
-                + ": region activities are not partial-volume corrected (small organs and "
-                "lesions read low); give --spect-fwhm-mm or set fwhm_mm in the manifest",
-            )
-        )
+    flags.extend(_no_pvc_flags(study))
     flags.extend(DataFlag("cycle_failed", f"{w}: {p}") for w, p in acc.problems.items())
     for cycle, vox in acc.voxel.items():
         flags.extend(DataFlag("dosimetry_note", note, cycle=cycle) for note in vox.get("notes", []))
     return flags
+
+
+def _no_pvc_flags(study: Study) -> list[DataFlag]:
+    """``no_partial_volume_correction`` for the cycles whose SPECT resolution is unknown
+    (neither measured nor estimable from the header: the estimate's reason is named)."""
+    no_fwhm = sorted({t.cycle for t in study.time_points if t.fwhm_mm is None})
+    if not no_fwhm:
+        return []
+    reasons = sorted(
+        {
+            t.resolution.flag
+            for t in study.time_points
+            if t.fwhm_mm is None and t.resolution is not None and t.resolution.flag
+        }
+    )
+    why = f" (no estimate from the header: {'; '.join(reasons)})" if reasons else ""
+    return [
+        DataFlag(
+            "no_partial_volume_correction",
+            "SPECT resolution (fwhm_mm) unknown for cycle(s) "
+            + ", ".join(map(str, no_fwhm))
+            + why
+            + ": region activities are not partial-volume corrected (small organs and "
+            "lesions read low); give --spect-fwhm-mm or set fwhm_mm in the manifest",
+        )
+    ]
 
 
 def _region_rows(
