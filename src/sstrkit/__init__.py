@@ -42,8 +42,13 @@ if TYPE_CHECKING:
     from sstrkit.physics.nuclides import get_nuclide
     from sstrkit.pipeline.results import RunResult
     from sstrkit.pipeline.run import run_study
+    from sstrkit.pipeline.sirt_inputs import load_maa_inputs
+    from sstrkit.pipeline.sirt_y90_inputs import study_y90_dosimetry
     from sstrkit.pipeline.study import Study
     from sstrkit.reading.reader import read_sstr_pet
+    from sstrkit.sirt.liver_bed import combined_liver_bed
+    from sstrkit.sirt.plan_inputs import measure_maa
+    from sstrkit.sirt.planning import plan_sirt
     from sstrkit.therapy.case import example_case_path, load_case
     from sstrkit.therapy.kinetics import fit_curve
     from sstrkit.therapy.mird import Region, organ_doses
@@ -80,6 +85,12 @@ _LAZY: dict[str, str] = {
     "run_study": "sstrkit.pipeline.run",
     "RunResult": "sstrkit.pipeline.results",
     "make_study": "sstrkit.phantom.study",
+    # SIRT (90Y microspheres): MAA planning, post-implant dosimetry, liver BED
+    "load_maa_inputs": "sstrkit.pipeline.sirt_inputs",
+    "measure_maa": "sstrkit.sirt.plan_inputs",
+    "plan_sirt": "sstrkit.sirt.planning",
+    "study_y90_dosimetry": "sstrkit.pipeline.sirt_y90_inputs",
+    "combined_liver_bed": "sstrkit.sirt.liver_bed",
     "StudyConfig": "sstrkit.phantom.study",
     # nuclear data and the catalogue
     "get_nuclide": "sstrkit.physics.nuclides",
@@ -108,6 +119,7 @@ __all__ = [
     "bed",
     "case_dosimetry",
     "catalog",
+    "combined_liver_bed",
     "compute_suv",
     "dose_map",
     "eqd2",
@@ -118,10 +130,13 @@ __all__ = [
     "kaplan_meier",
     "load_case",
     "load_cohort",
+    "load_maa_inputs",
     "logrank",
     "make_study",
+    "measure_maa",
     "organ_doses",
     "plan_from_case",
+    "plan_sirt",
     "read_series",
     "read_sstr_pet",
     "read_table",
@@ -129,6 +144,7 @@ __all__ = [
     "segment_organs",
     "sphere_s_value",
     "study_cycle_dosimetry",
+    "study_y90_dosimetry",
     "tissue_parameters",
 ]
 
