@@ -403,7 +403,19 @@ def listened(
                 str(resend),
             ]
         )
-        log.wait(lambda e: e.get("event") in ("run_skipped", "run_finished"), 120, mark)
+        # the resent study's own completion (all duplicates), then the job it queued: a
+        # completion of the earlier studies may still arrive after ``mark`` and queue a job
+        n_resent = len(dicom_files(resend))
+        again = log.wait(
+            lambda e: e.get("event") == "study_complete" and e.get("duplicates") == n_resent,
+            120,
+            mark,
+        )
+        log.wait(
+            lambda e: e.get("event") in ("run_skipped", "run_finished"),
+            120,
+            log.events.index(again),
+        )
         yield Listened(
             log,
             root / "store",
