@@ -15,6 +15,9 @@ stage                  result
 ``dosimetry``          :class:`DosimetryStage` (per cycle: voxel and region doses)
 ``planning``           :class:`PlanningStage` (plan after cycle 1 and running plan)
 ``follow-up``          :class:`FollowupStage` (uptake change, CTCAE toxicity, liver, CgA)
+``sirt``               :class:`~sstrkit.pipeline.stages.sirt.SirtStage` (90Y microspheres:
+                       MAA plan, post-implant dosimetry, combined liver BED; only for a
+                       study with SIRT series)
 =====================  ===========================================================
 """
 
@@ -36,6 +39,7 @@ if TYPE_CHECKING:
     from sstrkit.io.discover import SeriesInfo
     from sstrkit.organs.model import OrganSegmentation
     from sstrkit.pipeline.regions import RegionMap
+    from sstrkit.pipeline.stages.sirt import SirtStage
     from sstrkit.pipeline.study import Administration, DataFlag
     from sstrkit.reading.reader import ReadingResult
     from sstrkit.therapy.case import Case
@@ -244,7 +248,8 @@ class RunResult:
     """Everything the run produced: typed stage results; JSON through :meth:`to_dict`.
 
     ``stages`` maps the stage name to its typed result (``organs``, ``import``,
-    ``reading``, ``dosimetry``, ``planning``, ``follow-up``; a skipped stage is in
+    ``reading``, ``dosimetry``, ``planning``, ``follow-up``, ``sirt`` for a study with
+    SIRT series; a skipped stage is in
     ``skipped`` with the reason instead). :meth:`stage_docs` gives their JSON form.
     """
 
@@ -289,6 +294,13 @@ class RunResult:
     def followup(self) -> FollowupStage | None:
         s = self.stages.get("follow-up")
         return s if isinstance(s, FollowupStage) else None
+
+    @property
+    def sirt(self) -> SirtStage | None:
+        from sstrkit.pipeline.stages.sirt import SirtStage  # the stage module imports this one
+
+        s = self.stages.get("sirt")
+        return s if isinstance(s, SirtStage) else None
 
     def stage_docs(self) -> dict[str, dict[str, Any]]:
         """The JSON form of every stage that ran (the ``stages`` of ``results.json``)."""

@@ -12,9 +12,12 @@ Stages, in clinical order (each records its result, or why it was skipped):
    and red-marrow (blood method) doses; BED per cycle and cumulatively.
 4. ``planning`` — limits (kidney BED, red marrow) and the plan for the
    remaining cycles from the running dosimetry.
-5. ``follow-up`` — lesion uptake change over the cycles (post-therapy SPECT),
-   CTCAE v5 toxicity of the labs.
-6. ``report`` — ``OUT/report/index.html`` and the JSON/CSV/RTDOSE outputs.
+5. ``sirt`` — only for a study with SIRT series (99mTc-MAA, post-implant 90Y): the
+   90Y-microsphere plan, the post-implant dosimetry and the normal-liver BED of SIRT
+   plus this run's PRRT cycles (:mod:`sstrkit.pipeline.stages.sirt`).
+6. ``follow-up`` — lesion uptake change over the cycles (post-therapy SPECT),
+   CTCAE v5 toxicity of the labs, liver tests and chromogranin A.
+7. ``report`` — ``OUT/report/index.html`` and the JSON/CSV/RTDOSE outputs.
 
 A failing stage does not stop the run: the report states what was skipped and
 why (nothing is invented in its place). Results of the dosimetry stage are
@@ -39,6 +42,7 @@ from sstrkit.pipeline.stages.imports import stage_import
 from sstrkit.pipeline.stages.organs import auto_organs, merge_lesions
 from sstrkit.pipeline.stages.planning import stage_planning
 from sstrkit.pipeline.stages.reading import stage_reading
+from sstrkit.pipeline.stages.sirt import has_sirt_series, stage_sirt
 from sstrkit.pipeline.stages.tables import ORGAN_DOSE_COLUMNS, organ_dose_rows, write_tables
 from sstrkit.pipeline.study import Study
 
@@ -133,6 +137,8 @@ def run_study(
         *_scintigraphy_stages(study, res),
         ("dosimetry", lambda: stage_dosimetry(study, res, say)),
         ("planning", lambda: stage_planning(study, res)),
+        # only for a study with SIRT series; sees the study as the dosimetry left it
+        *([("sirt", lambda: stage_sirt(study, res, say))] if has_sirt_series(study) else []),
         ("follow-up", lambda: stage_followup(study, res)),
     ]
     if not study.has_labels:

@@ -8,10 +8,13 @@ assessed), per-cycle time–activity curves with fits, one headline MIRD dose pe
 region beside the voxel-based means, status (measured / reduced time points /
 estimated) and mass and density source, per-kidney rows, cumulative doses with
 their estimated part, the reading lesions linked to the dosimetry VOIs by
-overlap, limits and the plan, follow-up, and the methods laid out as the items
-of the EANM dosimetry reporting guidance (Lassmann M et al., EANM Dosimetry
-Committee guidance document: good practice of clinical dosimetry reporting.
-Eur J Nucl Med Mol Imaging 2011;38:192–200). Stages that did not run are listed
+overlap, limits and the plan, for a patient treated with 90Y microspheres the SIRT
+section (MAA work-up, plan against the cited limits, post-implant doses and DVHs,
+MAA-predicted vs measured, the normal-liver BED of SIRT and PRRT), follow-up (with
+the liver tests' CTCAE grades and chromogranin A over time), and the methods laid
+out as the items of the EANM dosimetry reporting guidance (Lassmann M et al., EANM
+Dosimetry Committee guidance document: good practice of clinical dosimetry
+reporting. Eur J Nucl Med Mol Imaging 2011;38:192–200). Stages that did not run are listed
 with the reason. ``docs/report.md`` describes every section.
 
 :func:`link_lesions` (pure) pairs each reading lesion with the dosimetry region
@@ -31,6 +34,7 @@ from sstrkit.report.theranostic.lesions import _lesion_links, link_lesions
 from sstrkit.report.theranostic.methods import _methods
 from sstrkit.report.theranostic.overview import _data_quality, _reading, _summary
 from sstrkit.report.theranostic.planning import _planning
+from sstrkit.report.theranostic.sirt import _sirt
 
 if TYPE_CHECKING:
     from sstrkit.pipeline.results import RunResult
@@ -52,6 +56,7 @@ def build_report(study: Study, res: RunResult) -> Report:
     _dosimetry(rep, study, res)
     _lesion_links(rep, study, res)
     _planning(rep, res)
+    _sirt(rep, study, res)
     _followup(rep, study, res)
     _methods(rep, study, res)
     return rep

@@ -1,7 +1,10 @@
 """Report section: follow-up (uptake change over the cycles, lab timeline, toxicity).
 
 Reads the typed :class:`~sstrkit.pipeline.results.FollowupStage`: its lesion uptake change,
-its :class:`~sstrkit.followup.toxicity.ToxicityReport` and the lab records it graded.
+its :class:`~sstrkit.followup.toxicity.ToxicityReport` and the lab records it graded, and
+(:mod:`sstrkit.report.theranostic.labs`) the liver tests with their CTCAE grades and the
+chromogranin A response. The timeline's therapies are the PRRT cycles and, for a patient
+who had SIRT, the 90Y-microsphere treatments.
 """
 
 from __future__ import annotations
@@ -10,9 +13,9 @@ import datetime as _dt
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sstrkit.core.units import BQ_PER_GBQ
 from sstrkit.report.document import Report, Section, TableBlock
 from sstrkit.report.theranostic.common import _skipped
+from sstrkit.report.theranostic.labs import liver_and_cga, therapy_events
 
 if TYPE_CHECKING:
     from sstrkit.pipeline.results import RunResult
@@ -39,6 +42,7 @@ def _followup(rep: Report, study: Study, res: RunResult) -> None:
         sec.add_kv("Worst CTCAE v5.0 grade", dict(pat.get("worst_grade", {})))
         if fu.labs:
             _lab_timeline(sec, study, fu.labs)
+    liver_and_cga(sec, study, fu)
 
 
 def _uptake_change(sec: Section, ch: Mapping[str, Any]) -> None:
@@ -90,14 +94,9 @@ def _lab_timeline(sec: Section, study: Study, labs: Sequence[Mapping[str, Any]])
         for key, label in names.items():
             if rec.get(key) is not None:
                 series.setdefault(label, []).append((t, float(rec[key])))
-    admins = [
-        (_dt.datetime.fromisoformat(a["time"]), a["activity_bq"] / BQ_PER_GBQ, f"C{a['cycle']}")
-        for a in (study.clinical or {}).get("administrations", [])
-        if a.get("cycle")
-    ]
     sec.add_figure(
         timeline_figure(
-            admins,
+            therapy_events(study),
             series,
             {
                 k: v

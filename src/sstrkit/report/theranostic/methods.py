@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from sstrkit import __version__
 from sstrkit.core.units import BQ_PER_MBQ, SECONDS_PER_HOUR
+from sstrkit.errors import SstrkitError
 from sstrkit.report.document import Report, TableBlock
 from sstrkit.report.theranostic.common import (
     EANM_REPORTING_SOURCE,
@@ -21,6 +22,7 @@ from sstrkit.report.theranostic.common import (
 if TYPE_CHECKING:
     from sstrkit.pipeline.results import DosimetryStage, RunResult
     from sstrkit.pipeline.study import Study
+    from sstrkit.pipeline.study_records import TimePoint
 
 
 # ------------------------------------------------------------------ methods
@@ -80,6 +82,59 @@ def _acquisition_item(study: Study) -> str:
     return text + "."
 
 
+def _study_time_points(study: Study) -> tuple[TimePoint, ...]:
+    try:
+        return study.time_points
+    except (SstrkitError, OSError):
+        return ()
+
+
+def _resolution_text(study: Study, manifest_fwhm: list[float]) -> str:
+    """The SPECT resolution (FWHM) the run used, per cycle, with its source.
+
+    From the time points the run resolved (:class:`~sstrkit.pipeline.study_records.
+    TimePoint`: the manifest's ``fwhm_mm``, or an estimate from the DICOM header, flagged
+    ``spect_resolution_estimated``), each cycle's first time point (the one its dosimetry
+    uses); without time points on disk, the manifest's values.
+    """
+    firsts: dict[int, TimePoint] = {}
+    for tp in _study_time_points(study):
+        firsts.setdefault(tp.cycle, tp)
+    if not firsts:
+        if manifest_fwhm:
+            values = ", ".join(f"{f:g}" for f in manifest_fwhm)
+            return f"System resolution (FWHM) {values} mm from the manifest."
+        return "System resolution (FWHM) not set: no partial-volume correction."
+    parts = []
+    estimated = False
+    for cycle, tp in sorted(firsts.items()):
+        if tp.fwhm_mm is None:
+            why = tp.resolution.flag if tp.resolution is not None and tp.resolution.flag else ""
+            parts.append(
+                f"cycle {cycle}: not set and not estimated"
+                + (f" ({why})" if why else "")
+                + ", no partial-volume correction"
+            )
+        elif tp.resolution is not None and tp.resolution.fwhm_mm is not None:
+            estimated = True
+            parts.append(
+                f"cycle {cycle}: {tp.fwhm_mm:.1f} mm {tp.fwhm_source or 'estimated'}, "
+                "an estimate, not a measurement"
+            )
+        else:
+            parts.append(
+                f"cycle {cycle}: {tp.fwhm_mm:g} mm from {tp.fwhm_source or 'the manifest'}"
+            )
+    text = "System resolution (FWHM) " + "; ".join(parts) + "."
+    if estimated:
+        text += (
+            " Estimated resolutions (collimator, orbit, photopeak, post-filter in the DICOM "
+            "header; flag spect_resolution_estimated) drive the partial-volume correction: "
+            "give the measured FWHM (manifest fwhm_mm or --spect-fwhm-mm) to replace them."
+        )
+    return text
+
+
 def _reconstruction_item(study: Study, tacs: Mapping[int, Mapping[str, Any]]) -> str:
     spects = _spect_entries(study)
     descriptions = sorted(
@@ -92,11 +147,7 @@ def _reconstruction_item(study: Study, tacs: Mapping[int, Mapping[str, Any]]) ->
         + (f"series: {'; '.join(descriptions[:4])}" if descriptions else "no series description")
         + "). "
     )
-    text += (
-        f"System resolution (FWHM) {', '.join(f'{f:g}' for f in fwhm)} mm from the manifest."
-        if fwhm
-        else "System resolution (FWHM) not set: no partial-volume correction."
-    )
+    text += _resolution_text(study, fwhm)
     methods = sorted(
         {str(t.get("recovery_method")) for t in tacs.values() if t.get("recovery_method")}
     )
