@@ -26,7 +26,7 @@ import datetime as _dt
 from collections.abc import Mapping, Sequence
 
 from sstrkit.core.units import SECONDS_PER_HOUR
-from sstrkit.pipeline.intake.series import _Series, _words
+from sstrkit.pipeline.intake.series import _Series, _words, best_reconstructions
 
 #: Radionuclides of a diagnostic SSTR scintigraphy.
 SCINTIGRAPHY_NUCLIDES = ("In-111", "Tc-99m")
@@ -139,14 +139,7 @@ def _time_points(
             clusters[-1].append(s)
         else:
             clusters.append([s])
-    picked: list[_Series] = []
-    for cluster in clusters:
-        best = min(cluster, key=_Series.preference)
-        picked.append(best)
-        for s in cluster:
-            if s is not best:
-                s.reason, s.noted = f"another reconstruction of the {what} {best.label}", True
-                notes.append(f"{s.label}: {s.reason}; not used. Override with --role UID={role}")
+    picked = best_reconstructions(clusters, what, role, notes)
     for s in picked:
         s.role, s.hours = role, round(_hours(s) or 0.0, 3)
         if s.units is not None and (s.units or "").upper() == "CNTS" and role == "sstr_spect":

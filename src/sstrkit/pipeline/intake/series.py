@@ -431,3 +431,18 @@ def _set_path(s: _Series, owners: Mapping[Path, set[str]]) -> None:
     s.path = folder
     if owners.get(folder, set()) != {s.uid}:
         s.listed_files = s.files
+
+
+def best_reconstructions(
+    clusters: Sequence[Sequence[_Series]], what: str, role: str, notes: list[str]
+) -> list[_Series]:
+    """The preferred reconstruction of each time point's cluster; the others noted as unused."""
+    picked: list[_Series] = []
+    for cluster in clusters:
+        best = min(cluster, key=_Series.preference)
+        picked.append(best)
+        for s in cluster:
+            if s is not best:
+                s.reason, s.noted = f"another reconstruction of the {what} {best.label}", True
+                notes.append(f"{s.label}: {s.reason}; not used. Override with --role UID={role}")
+    return picked

@@ -34,7 +34,7 @@ from typing import Any
 
 from sstrkit.core.units import SECONDS_PER_HOUR
 from sstrkit.pipeline.intake.scintigraphy import _is_whole_body
-from sstrkit.pipeline.intake.series import _Series, _text, _words
+from sstrkit.pipeline.intake.series import _Series, _text, _words, best_reconstructions
 
 #: Emission roles of a SIRT, and the CT role of each tomographic one.
 SIRT_EMISSION_ROLES = ("maa_planar", "maa_spect", "y90_pet", "y90_spect")
@@ -125,14 +125,7 @@ def _time_points(cands: Sequence[_Series], role: str, notes: list[str]) -> list[
             clusters[-1].append(s)
         else:
             clusters.append([s])
-    picked = []
-    for cluster in clusters:
-        best = min(cluster, key=_Series.preference)
-        picked.append(best)
-        for s in cluster:
-            if s is not best:
-                s.reason, s.noted = f"another reconstruction of the {what} {best.label}", True
-                notes.append(f"{s.label}: {s.reason}; not used. Override with --role UID={role}")
+    picked = best_reconstructions(clusters, what, role, notes)
     for s in picked:
         s.role, s.hours = role, round(_hours(s) or 0.0, 3)
         if role == "y90_pet" and not (
