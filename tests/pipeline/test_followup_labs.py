@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from sstrkit.pipeline.manifest import parse_clinical
 from sstrkit.pipeline.results import FollowupStage, RunResult
 from sstrkit.pipeline.stages.followup import stage_followup
 
@@ -65,7 +66,9 @@ def _labs() -> list[dict[str, Any]]:
 
 
 def _run(labs: list[dict[str, Any]]) -> FollowupStage:
-    study = SimpleNamespace(clinical={"labs": labs}, manifest={"patient": {"id": "P1"}})
+    study = SimpleNamespace(
+        clinical_record=parse_clinical({"labs": labs}), manifest={"patient": {"id": "P1"}}
+    )
     res = RunResult(study=Path("s"), out=Path("o"))
     return stage_followup(study, res)  # type: ignore[arg-type]
 

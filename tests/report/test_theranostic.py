@@ -26,9 +26,20 @@ from sstrkit.core.volume import Volume
 from sstrkit.errors import GeometryMismatchError
 from sstrkit.io.nifti import write_nifti
 from sstrkit.pipeline.administrations import Administration as PipelineAdministration
+from sstrkit.pipeline.manifest import LabRecord as ClinicalLab
 from sstrkit.pipeline.regions import RegionMap
 from sstrkit.pipeline.results import DosimetryStage, FollowupStage, PlanningStage, ReadingStage
 from sstrkit.pipeline.run import RunResult
+from sstrkit.pipeline.stages.records import (
+    CycleTacs,
+    PvcDose,
+    RigidTransfer,
+    UptakeChange,
+    VoiTransfer,
+    VoxelCycle,
+    VoxelParameters,
+    VoxelRegionDose,
+)
 from sstrkit.pipeline.study import DataFlag, Study
 from sstrkit.reading.eligibility import Labs, evaluate, load_rules
 from sstrkit.reading.metrics import LesionMetrics, whole_body
@@ -47,6 +58,7 @@ from sstrkit.therapy.case_dosimetry import (
     RegionCycleDose,
 )
 from sstrkit.therapy.kinetics import KineticsFit
+from sstrkit.therapy.region_activity import RegionActivities
 
 T0 = "2025-03-03T10:00:00+01:00"
 #: The VOI label map along x (1 mm voxels): 4 = tumour_1, 5 = tumour_2, 1 = liver.
@@ -207,45 +219,64 @@ def _dosimetry() -> DosimetryStage:
         )
         for c in (1, 2)
     )
+    transfer = RigidTransfer(
+        translation_mm=(1.25, -2.5, 3.75),
+        rotation_deg=(0.5, 0.0, -1.0),
+        deformable=False,
+        metric_value=None,
+        ncc_before=0.8,
+        ncc_after=0.99,
+        acceptable=True,
+    )
     voxel = {
-        1: {
-            "parameters": {"voi_source": "label map 'baseline'", "method": "convolution"},
-            "voi_registration": {
-                "from": "label map 'baseline'",
-                "translation_mm": [1.25, -2.5, 3.75],
-                "rotation_deg": [0.5, 0.0, -1.0],
-                "ncc_before": 0.8,
-                "ncc_after": 0.99,
-                "acceptable": True,
-            },
-            "registrations": [],
-            "notes": [],
-            "regions": [
-                {
-                    "name": "kidneys",
-                    "volume_ml": 95.0,
-                    "mean_gy": 1.7,
-                    "max_gy": 3.0,
-                    "pvc_mean_gy": 1.95,
-                },
-                {
-                    "name": "tumour_1",
-                    "volume_ml": 4.0,
-                    "mean_gy": 7.0,
-                    "max_gy": 9.0,
-                    "pvc_mean_gy": 9.5,
-                },
-            ],
-        }
+        1: VoxelCycle(
+            cycle=1,
+            nuclide="Lu-177",
+            parameters=VoxelParameters(
+                cycle=1,
+                method="convolution",
+                tia_method="trapezoid",
+                register=True,
+                registration_levels=(4, 2),
+                density_correction=True,
+                times_s=(4.0 * 3600.0, 24.0 * 3600.0, 96.0 * 3600.0),
+                reference_time_point=0,
+                pvc="gtm",
+                fwhm_mm=11.0,
+                voi_source="label map 'baseline'",
+            ),
+            dose_max_gy=9.0,
+            regions=(
+                VoxelRegionDose(
+                    "kidneys", 95, 95.0, 1.7, 0.5, 3.0, pvc=PvcDose("gtm", 1.95, 1.15, None)
+                ),
+                VoxelRegionDose(
+                    "tumour_1", 4, 4.0, 7.0, 2.0, 9.0, pvc=PvcDose("gtm", 9.5, 1.36, None)
+                ),
+            ),
+            partial_volume={},
+            registrations=(),
+            voi_registration=VoiTransfer("label map 'baseline'", transfer),
+            notes=(),
+            timings_s={},
+            history=(),
+            rtdose=None,
+            nifti=Path("dose_cycle1.nii.gz"),
+            tia_nifti=Path("tia_cycle1.nii.gz"),
+        )
     }
-    tacs = {
-        1: {
-            "times_h": [4.0, 24.0, 96.0],
-            "recovery_method": "geometric transfer matrix (Rousset et al. 1998)",
-            "spect_fwhm_mm": 11.0,
-            "density_g_ml": {"kidney_left": 1.04},
-        }
-    }
+    # only kidney_left's density is read from the activities (the rows give the others)
+    activities = RegionActivities(
+        times_s=(4.0 * 3600.0, 24.0 * 3600.0, 96.0 * 3600.0),
+        activity_bq={},
+        volume_ml={},
+        mass_g={},
+        density_g_ml={"kidney_left": 1.04},
+        density_source={"kidney_left": "CT"},
+        pvc="gtm",
+        fwhm_mm=11.0,
+    )
+    tacs = {1: CycleTacs(activities)}
     return DosimetryStage(
         voi_source="study segmentation (manifest 'segmentation')",
         regions=regions,
@@ -317,13 +348,9 @@ def _run(tmp_path: Path) -> tuple[Study, RunResult]:
     res.stages["reading"] = _reading(lesion_volume, out)
     res.stages["dosimetry"] = _dosimetry()
     res.stages["follow-up"] = FollowupStage(
-        lesion_uptake_change={
-            "first_cycle": 1,
-            "last_cycle": 1,
-            "lesions": [],
-            "status": "not_assessed",
-            "needs": NEEDS,
-        },
+        lesion_uptake_change=UptakeChange(
+            first_cycle=1, last_cycle=1, status="not_assessed", needs=NEEDS
+        ),
         toxicity=None,
     )
     res.skipped["planning"] = PLANNING
@@ -614,8 +641,8 @@ def test_follow_up_shows_the_toxicity_report(tmp_path: Path) -> None:
         ]
     )
     labs = (
-        {"time": T0, "platelets_1e9_l": 250.0},
-        {"time": "2025-04-02T10:00:00+01:00", "platelets_1e9_l": 60.0},
+        ClinicalLab(time=datetime.fromisoformat(T0), platelets_1e9_l=250.0),
+        ClinicalLab(time=datetime.fromisoformat("2025-04-02T10:00:00+01:00"), platelets_1e9_l=60.0),
     )
     res = RunResult(study.root, tmp_path / "out")
     res.stages["follow-up"] = FollowupStage(None, tox, labs)

@@ -38,7 +38,9 @@ if TYPE_CHECKING:
     from sstrkit.followup.toxicity import ToxicityReport
     from sstrkit.io.discover import SeriesInfo
     from sstrkit.organs.model import OrganSegmentation
+    from sstrkit.pipeline.manifest import LabRecord
     from sstrkit.pipeline.regions import RegionMap
+    from sstrkit.pipeline.stages.records import CycleTacs, UptakeChange, VoxelCycle
     from sstrkit.pipeline.stages.sirt import SirtStage
     from sstrkit.pipeline.study import Administration, DataFlag
     from sstrkit.reading.reader import ReadingResult
@@ -146,22 +148,24 @@ class ReadingStage:
 class DosimetryStage:
     """Per-cycle voxel and region dosimetry, the MIRD organ-level doses and their flags.
 
-    ``voxel`` and ``region_tacs`` are the per-cycle records as cached in ``OUT/cache``
-    (JSON documents: a cached cycle is not recomputed); ``case`` is the validated case
-    file with the image-derived regions that ``organ_level`` (the typed case dosimetry:
-    per cycle its fits, MIRD doses and measured or estimated rows with their status and
-    CT density; cumulative doses) was computed from; ``per_kidney``: the left and right
+    ``voxel`` and ``region_tacs`` are the typed per-cycle records (cached as JSON in
+    ``OUT/cache``: a cached cycle is not recomputed); ``truth_total_gy``: the digital
+    patient's reference dose per cycle and region (Gy; empty for a real patient);
+    ``case`` is the validated case file with the image-derived regions that
+    ``organ_level`` (the typed case dosimetry: per cycle its fits, MIRD doses and
+    measured or estimated rows with their status and CT density; cumulative doses) was
+    computed from; ``per_kidney``: the left and right
     kidney rows per cycle, from their own MIRD run.
     """
 
     voi_source: str
     regions: RegionMap
     administrations: tuple[Administration, ...]
-    voxel: Mapping[int, Mapping[str, Any]]
-    region_tacs: Mapping[int, Mapping[str, Any]]
+    voxel: Mapping[int, VoxelCycle]
+    region_tacs: Mapping[int, CycleTacs]
     organ_level: CaseDosimetry
     per_kidney: Mapping[int, tuple[CaseRegionDose, ...]]
-    truth_total_gy: Mapping[str, Any]
+    truth_total_gy: Mapping[int, Mapping[str, float]]
     problems: Mapping[str, str]
     flags: tuple[DataFlag, ...]
     case: Case
@@ -179,11 +183,11 @@ class DosimetryStage:
             "voi_source": self.voi_source,
             "regions": self.regions.to_dict(),
             "administrations": [a.to_dict() for a in self.administrations],
-            "voxel": {k: dict(v) for k, v in self.voxel.items()},
-            "region_tacs": {k: dict(v) for k, v in self.region_tacs.items()},
+            "voxel": {k: v.to_dict() for k, v in self.voxel.items()},
+            "region_tacs": {k: v.to_dict() for k, v in self.region_tacs.items()},
             "organ_level": self.organ_level.to_dict(),
             "per_kidney": {k: [r.to_dict() for r in v] for k, v in self.per_kidney.items()},
-            "truth_total_gy": dict(self.truth_total_gy),
+            "truth_total_gy": {str(c): dict(v) for c, v in self.truth_total_gy.items()},
             "problems": dict(self.problems),
             "flags": [f.to_dict() for f in self.flags],
         }
@@ -216,12 +220,13 @@ class FollowupStage:
     ``hepatotoxicity``: the CTCAE v5.0 liver terms of the records with liver values
     (typed grades over time: ``hepatotoxicity.timeline()``); ``biochemical_response``:
     CgA against its baseline (:func:`sstrkit.followup.biochemical.assess_cga`). Their
-    ``time_s`` count from ``lab_time_origin`` (the time of the first lab record).
+    ``time_s`` count from ``lab_time_origin`` (the time of the first lab record);
+    ``labs``: the clinical record's lab records (validated).
     """
 
-    lesion_uptake_change: Mapping[str, Any] | None
+    lesion_uptake_change: UptakeChange | None
     toxicity: ToxicityReport | None
-    labs: tuple[Mapping[str, Any], ...] = ()
+    labs: tuple[LabRecord, ...] = ()
     hepatotoxicity: ToxicityReport | None = None
     biochemical_response: CgaResponse | None = None
     lab_time_origin: _dt.datetime | None = None
@@ -229,10 +234,10 @@ class FollowupStage:
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         if self.lesion_uptake_change is not None:
-            out["lesion_uptake_change"] = dict(self.lesion_uptake_change)
+            out["lesion_uptake_change"] = self.lesion_uptake_change.to_dict()
         if self.toxicity is not None:
             out["toxicity"] = self.toxicity.to_dict()
-            out["labs"] = [dict(r) for r in self.labs]
+            out["labs"] = [_lab_doc(r) for r in self.labs]
         if self.hepatotoxicity is not None:
             out["hepatotoxicity"] = self.hepatotoxicity.to_dict()
         if self.biochemical_response is not None:
@@ -241,6 +246,13 @@ class FollowupStage:
         if any(x is not None for x in lab_series) and self.lab_time_origin is not None:
             out["lab_time_origin"] = self.lab_time_origin.isoformat()
         return out
+
+
+def _lab_doc(record: LabRecord) -> dict[str, Any]:
+    """A lab record as clinical.json gives it: the keys it sets, the time in ISO 8601."""
+    doc = record.model_dump(mode="json", exclude_unset=True)
+    doc["time"] = record.time.isoformat()
+    return doc
 
 
 @dataclass

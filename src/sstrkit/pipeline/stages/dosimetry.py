@@ -24,6 +24,7 @@ from sstrkit.core.atomic import write_json_atomic
 from sstrkit.errors import SstrkitError
 from sstrkit.pipeline.results import DosimetryStage, RunResult
 from sstrkit.pipeline.stages import Progress, StageSkippedError
+from sstrkit.pipeline.stages.records import CycleTacs, ImageMarrowDose, VoxelCycle
 from sstrkit.pipeline.study import DataFlag, Study
 
 if TYPE_CHECKING:
@@ -42,10 +43,10 @@ IMAGE_MARROW_REGION = "red marrow (image, L2-L4 VOI)"
 
 @dataclass
 class _Cycles:
-    """What the per-cycle loop collects (records as cached, problems, first dose map)."""
+    """What the per-cycle loop collects (typed records, problems, first dose map)."""
 
-    voxel: dict[int, dict[str, Any]] = field(default_factory=dict)
-    tacs: dict[int, dict[str, Any]] = field(default_factory=dict)
+    voxel: dict[int, VoxelCycle] = field(default_factory=dict)
+    tacs: dict[int, CycleTacs] = field(default_factory=dict)
     problems: dict[str, str] = field(default_factory=dict)
     dose_map: Volume | None = None
     dose_ct: Volume | None = None
@@ -93,7 +94,7 @@ def _cycle_status(study: Study) -> dict[int, str]:
 
 def _compute_cycle(
     study: Study, res: RunResult, cycle: int, status: str, acc: _Cycles, progress: Progress
-) -> tuple[dict[str, Any], dict[str, Any]] | None:
+) -> tuple[VoxelCycle, CycleTacs] | None:
     """One cycle's voxel and region dosimetry, its RTDOSE and NIfTI: the records to cache."""
     from sstrkit.io.dicom_write import write_rtdose
     from sstrkit.io.nifti import write_nifti
@@ -102,7 +103,7 @@ def _compute_cycle(
     if sd.region_activity is None:
         acc.problems[f"cycle {cycle}"] = "no volumes of interest"
         return None
-    tac = {**sd.region_activity.to_dict(), "status": status}
+    tac = CycleTacs(sd.region_activity, status)
     out_dir = res.out / "dose"
     source = study.first_spect_header(cycle)
     try:
@@ -128,7 +129,7 @@ def _compute_cycle(
     }
     marrow = _image_marrow(study, sd)
     if marrow is not None:
-        record["marrow_image"] = marrow
+        record["marrow_image"] = marrow.to_dict()
     if sd.voi_labels is not None:  # the VOIs as used, on the dose grid (for review)
         record["voi_nifti"] = str(write_nifti(sd.voi_labels, out_dir / f"vois_cycle{cycle}.nii.gz"))
     if rt is not None:
@@ -136,7 +137,7 @@ def _compute_cycle(
     if cycle == study.cycles[0]:
         acc.dose_map, acc.dvhs = sd.dose, tuple(sd.regions)
         acc.dose_ct = sd.reference_ct  # the cycle's reference CT, already read
-    return record, tac
+    return VoxelCycle.from_dict(record), tac
 
 
 def fill_cycle_cache(
@@ -158,7 +159,7 @@ def fill_cycle_cache(
     computed = _compute_cycle(study, res, cycle, status, acc, progress or (lambda _m: None))
     if computed is None:
         return "deferred", "; ".join(acc.problems.values()) or "no volumes of interest"
-    write_json_atomic(cached, {"voxel": computed[0], "tacs": computed[1]})
+    _write_cache(cached, *computed)
     return "computed", "; ".join(acc.problems.values())
 
 
@@ -172,11 +173,10 @@ def _run_cycles(study: Study, res: RunResult, progress: Progress) -> _Cycles:
         try:
             cached = cache_dir / f"cycle{cycle}-{cache_key(study, cycle)}.json"
             if cached.is_file():
-                entry = json.loads(cached.read_text(encoding="utf-8"))
-                acc.voxel[cycle], acc.tacs[cycle] = entry["voxel"], entry["tacs"]
-                acc.voxel[cycle]["from_cache"] = True
-                if acc.voxel[cycle].get("rtdose"):
-                    res.files[f"rtdose_cycle{cycle}"] = str(acc.voxel[cycle]["rtdose"])
+                acc.voxel[cycle], acc.tacs[cycle] = _read_cache(cached)
+                rtdose = acc.voxel[cycle].rtdose
+                if rtdose is not None:
+                    res.files[f"rtdose_cycle{cycle}"] = str(rtdose)
                 continue
             computed = _compute_cycle(
                 study, res, cycle, status.get(cycle, "measured"), acc, progress
@@ -190,8 +190,20 @@ def _run_cycles(study: Study, res: RunResult, progress: Progress) -> _Cycles:
         if computed is None:
             continue
         acc.voxel[cycle], acc.tacs[cycle] = computed
-        write_json_atomic(cached, {"voxel": computed[0], "tacs": computed[1]})
+        _write_cache(cached, *computed)
     return acc
+
+
+def _write_cache(path: Path, voxel: VoxelCycle, tacs: CycleTacs) -> None:
+    """One cycle's records into ``OUT/cache`` (JSON, as ``results.json`` has them)."""
+    write_json_atomic(path, {"voxel": voxel.to_dict(), "tacs": tacs.to_dict()})
+
+
+def _read_cache(path: Path) -> tuple[VoxelCycle, CycleTacs]:
+    """A cached cycle's records, parsed into the typed records (marked ``from_cache``)."""
+    entry = json.loads(path.read_text(encoding="utf-8"))
+    voxel = replace(VoxelCycle.from_dict(entry["voxel"]), from_cache=True)
+    return voxel, CycleTacs.from_dict(entry["tacs"])
 
 
 def stage_dosimetry(study: Study, res: RunResult, progress: Progress) -> DosimetryStage:
@@ -230,7 +242,7 @@ def stage_dosimetry(study: Study, res: RunResult, progress: Progress) -> Dosimet
         region_tacs=acc.tacs,
         organ_level=organ,
         per_kidney=kidney_parts,
-        truth_total_gy=study.truth_doses(),
+        truth_total_gy={int(c): gy for c, gy in study.truth_doses().items()},
         problems=acc.problems,
         flags=tuple(flags),
         case=case,
@@ -258,13 +270,13 @@ def _dosimetry_flags(study: Study, organ: CaseDosimetry, acc: _Cycles) -> list[D
             flags.append(
                 DataFlag(
                     "reduced_timepoints",
-                    f"cycle {c.cycle}: {len(acc.tacs[c.cycle]['times_h'])} SPECT "
+                    f"cycle {c.cycle}: {len(acc.tacs[c.cycle].activities.times_s)} SPECT "
                     "time point(s) instead of the protocol's; computed from the ones left "
                     "(≥ 3: fit; 1–2: single-time-point method with another cycle's kinetics)",
                     cycle=c.cycle,
                 )
             )
-    if any(v.get("marrow_image") for v in acc.voxel.values()):
+    if any(v.marrow_image is not None for v in acc.voxel.values()):
         flags.append(
             DataFlag(
                 "dosimetry_note",
@@ -278,7 +290,7 @@ def _dosimetry_flags(study: Study, organ: CaseDosimetry, acc: _Cycles) -> list[D
     flags.extend(_no_pvc_flags(study))
     flags.extend(DataFlag("cycle_failed", f"{w}: {p}") for w, p in acc.problems.items())
     for cycle, vox in acc.voxel.items():
-        flags.extend(DataFlag("dosimetry_note", note, cycle=cycle) for note in vox.get("notes", []))
+        flags.extend(DataFlag("dosimetry_note", note, cycle=cycle) for note in vox.notes)
     return flags
 
 
@@ -309,7 +321,7 @@ def _no_pvc_flags(study: Study) -> list[DataFlag]:
 
 
 def _region_rows(
-    study: Study, tacs: dict[int, dict[str, Any]], *, per_kidney: bool
+    study: Study, tacs: dict[int, CycleTacs], *, per_kidney: bool
 ) -> list[dict[str, Any]]:
     """Case-file regions from the image-derived activities (masses from the CT).
 
@@ -319,13 +331,15 @@ def _region_rows(
     kinds = study.region_map.kinds
     rows = []
     for cycle, tac in sorted(tacs.items()):
-        for name, values in tac["activity_mbq"].items():
+        masses = tac.activities.mass_g
+        for name in tac.activities.activity_bq:
+            values = tac.activity_mbq(name)
             kind = kinds.get(name, "organ")
             if per_kidney and name == "kidneys":
                 continue
             if not per_kidney and kind == "organ_part":
                 continue
-            if tac["mass_g"].get(name, 0.0) <= 0 or max(values, default=0.0) <= 0:
+            if masses.get(name, 0.0) <= 0 or max(values, default=0.0) <= 0:
                 continue
             lesion = kind == "lesion"
             kidney = name in ("kidneys", "kidney_left", "kidney_right")
@@ -335,15 +349,15 @@ def _region_rows(
                     "kind": "lesion" if lesion else "organ",
                     "tissue": "tumour" if lesion else ("kidney" if kidney else None),
                     "administration": f"C{cycle}",
-                    "times_h": tac["times_h"],
+                    "times_h": tac.times_h,
                     "activity_mbq": values,
-                    "mass_g": tac["mass_g"][name],
+                    "mass_g": masses[name],
                 }
             )
     return [{k: v for k, v in r.items() if v is not None} for r in rows]
 
 
-def _image_marrow(study: Study, sd: Any) -> dict[str, Any] | None:
+def _image_marrow(study: Study, sd: Any) -> ImageMarrowDose | None:
     """Mean voxel absorbed dose in the lumbar red-marrow VOI (image-based marrow dosimetry).
 
     Reported beside the blood method, not instead of it (the planning limit stays on the
@@ -361,17 +375,17 @@ def _image_marrow(study: Study, sd: Any) -> dict[str, Any] | None:
     if not mask.any():
         return None
     d = np.asarray(sd.dose.array)[mask]
-    return {
-        "dose_gy": float(d.mean()),
-        "volume_ml": float(mask.sum()) * float(sd.dose.voxel_volume_ml),
-        "method": "mean voxel absorbed dose (voxel S values) in the L2-L4 spongiosa VOI",
-        "labels": [names[c] for c in codes],
-        "source": "Hagmarker L et al., J Nucl Med 60 (2019) 1406-1413",
-    }
+    return ImageMarrowDose(
+        dose_gy=float(d.mean()),
+        volume_ml=float(mask.sum()) * float(sd.dose.voxel_volume_ml),
+        method="mean voxel absorbed dose (voxel S values) in the L2-L4 spongiosa VOI",
+        labels=tuple(names[c] for c in codes),
+        source="Hagmarker L et al., J Nucl Med 60 (2019) 1406-1413",
+    )
 
 
 def _per_kidney_rows(
-    study: Study, base: dict[str, Any], tacs: dict[int, dict[str, Any]], organ: CaseDosimetry
+    study: Study, base: dict[str, Any], tacs: dict[int, CycleTacs], organ: CaseDosimetry
 ) -> dict[int, tuple[CaseRegionDose, ...]]:
     """Left and right kidney doses per cycle (their own MIRD run, kidneys composite left out).
 
@@ -392,7 +406,7 @@ def _per_kidney_rows(
 
 def _mark_status(
     organ: CaseDosimetry,
-    tacs: dict[int, dict[str, Any]],
+    tacs: dict[int, CycleTacs],
     kidney_parts: dict[int, tuple[CaseRegionDose, ...]],
 ) -> tuple[CaseDosimetry, dict[int, tuple[CaseRegionDose, ...]]]:
     """Each cycle and region row with its status (measured | reduced_timepoints |
@@ -403,8 +417,8 @@ def _mark_status(
         status = c.status
         tac = tacs.get(c.cycle)
         if tac is not None and status == "measured":
-            status = tac.get("status", "measured")
-        density = tac.get("density_g_ml", {}) if tac is not None else {}
+            status = tac.status
+        density = tac.activities.density_g_ml if tac is not None else {}
         rows = tuple(
             replace(
                 r,
@@ -412,7 +426,7 @@ def _mark_status(
                 if r.status == "estimated"
                 else (status if r.name != "red marrow" else "measured"),
                 density=(
-                    (density[r.name], tac["density_source"][r.name])
+                    (density[r.name], tac.activities.density_source[r.name])
                     if tac is not None and r.name in density
                     else r.density
                 ),
@@ -455,14 +469,14 @@ def _reload_dose_artefacts(study: Study, acc: _Cycles, cycle: int) -> None:
     from sstrkit.io.nifti import read_nifti
 
     entry = acc.voxel[cycle]
-    path = Path(entry.get("nifti", ""))
+    path = entry.nifti
     if not path.is_file():
         return
     dose = read_nifti(path)
     acc.dose_map = dose
     acc.dose_ct = _first_ct(study, cycle)
-    voi = Path(entry.get("voi_nifti", ""))
-    if voi.is_file():
+    voi = entry.voi_nifti
+    if voi is not None and voi.is_file():
         from sstrkit.therapy.dvh import region_dvh
 
         lab = np.asarray(read_nifti(voi).array)

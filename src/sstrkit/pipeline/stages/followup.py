@@ -13,16 +13,18 @@ impairment when its creatinine is above the CTCAE reference ULN
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from sstrkit.pipeline.results import DosimetryStage, FollowupStage, RunResult
 from sstrkit.pipeline.stages import StageSkippedError
+from sstrkit.pipeline.stages.records import LesionUptake, UptakeChange
 from sstrkit.pipeline.study import Study
 
 if TYPE_CHECKING:
     from sstrkit.followup.biochemical import CgaResponse
     from sstrkit.followup.toxicity import ToxicityReport
+    from sstrkit.pipeline.manifest import LabRecord as ClinicalLab
 
 __all__ = ["biochemical_response", "hepatotoxicity", "lesion_uptake_change", "stage_followup"]
 
@@ -44,36 +46,41 @@ _LIVER_LIMITS = {
 }
 
 
-def _time_s(record: Mapping[str, Any], t0: _dt.datetime) -> float:
-    return (_dt.datetime.fromisoformat(record["time"]) - t0).total_seconds()
+def _time_s(record: ClinicalLab, t0: _dt.datetime) -> float:
+    return (record.time - t0).total_seconds()
+
+
+def _value(record: ClinicalLab, key: str) -> Any:
+    """A lab value by its clinical.json key (None when the record has none)."""
+    return getattr(record, key, None)
 
 
 def hepatotoxicity(
-    labs: Sequence[Mapping[str, Any]], t0: _dt.datetime, patient_id: str
+    labs: Sequence[ClinicalLab], t0: _dt.datetime, patient_id: str
 ) -> ToxicityReport | None:
     """CTCAE v5.0 liver grades of the lab records (clinical.json) that have liver values."""
     from sstrkit.followup.toxicity import HepaticRanges, LabRecord, assess_toxicity
 
-    rows = [r for r in labs if any(r.get(k) is not None for k in _LIVER_KEYS)]
+    rows = [r for r in labs if any(_value(r, k) is not None for k in _LIVER_KEYS)]
     if not rows:
         return None
     limits: dict[str, float] = {}
     for r in sorted(labs, key=lambda r: _time_s(r, t0)):
         for key, name in _LIVER_LIMITS.items():
-            if r.get(key) is not None:
-                limits.setdefault(name, float(r[key]))
+            if _value(r, key) is not None:
+                limits.setdefault(name, float(_value(r, key)))
     records = [
         LabRecord(
             patient_id=patient_id,
             time_s=_time_s(r, t0),
-            **{name: r.get(key) for key, name in _LIVER_KEYS.items()},
+            **{name: _value(r, key) for key, name in _LIVER_KEYS.items()},
         )
         for r in rows
     ]
     return assess_toxicity(records, hepatic=HepaticRanges(**limits))
 
 
-def biochemical_response(labs: Sequence[Mapping[str, Any]], t0: _dt.datetime) -> CgaResponse | None:
+def biochemical_response(labs: Sequence[ClinicalLab], t0: _dt.datetime) -> CgaResponse | None:
     """Chromogranin A of the lab records against its first value (None without CgA)."""
     from sstrkit.followup.biochemical import CgaMeasurement, assess_cga
     from sstrkit.followup.toxicity import ReferenceRanges
@@ -82,69 +89,60 @@ def biochemical_response(labs: Sequence[Mapping[str, Any]], t0: _dt.datetime) ->
     values = [
         CgaMeasurement(
             time_s=_time_s(r, t0),
-            value_ug_l=float(r["chromogranin_a_ug_l"]),
-            proton_pump_inhibitor=r.get("proton_pump_inhibitor"),
-            somatostatin_analogue=r.get("somatostatin_analogue"),
+            value_ug_l=float(r.chromogranin_a_ug_l),
+            proton_pump_inhibitor=r.proton_pump_inhibitor,
+            somatostatin_analogue=r.somatostatin_analogue,
             renal_impairment=(
-                None if r.get("creatinine_umol_l") is None else r["creatinine_umol_l"] > creat_uln
+                None if r.creatinine_umol_l is None else r.creatinine_umol_l > creat_uln
             ),
-            uln_ug_l=r.get("chromogranin_a_uln_ug_l"),
+            uln_ug_l=r.chromogranin_a_uln_ug_l,
         )
         for r in labs
-        if r.get("chromogranin_a_ug_l") is not None
+        if r.chromogranin_a_ug_l is not None
     ]
     return assess_cga(values) if values else None
 
 
-def lesion_uptake_change(dos: DosimetryStage) -> dict[str, Any]:
+def lesion_uptake_change(dos: DosimetryStage) -> UptakeChange:
     """Lesion activity on post-therapy SPECT, first vs last imaged cycle, same time p.i.
 
     Loss of uptake indicates tumour response (the review's Fig. 2); the time point is
     the one both cycles have that is closest to 24 h.
     """
-    tacs: Mapping[int, Mapping[str, Any]] = dos.region_tacs
-    cycles = sorted(int(c) for c in tacs)
+    tacs = dos.region_tacs
+    cycles = sorted(tacs)
     if len(cycles) < 2:
-        return {
-            "first_cycle": cycles[0],
-            "last_cycle": cycles[0],
-            "lesions": [],
-            "status": "not_assessed",
-            "needs": "post-therapy SPECT of at least two cycles (uptake change from the first "
+        return UptakeChange(
+            first_cycle=cycles[0],
+            last_cycle=cycles[0],
+            status="not_assessed",
+            needs="post-therapy SPECT of at least two cycles (uptake change from the first "
             f"to the last cycle); only cycle {cycles[0]} has imaging",
-        }
+        )
     first, last = tacs[cycles[0]], tacs[cycles[-1]]
     rows = []
-    for name, values in first["activity_mbq"].items():
+    for name in first.activities.activity_bq:
+        values = first.activity_mbq(name)
         if dos.kinds.get(name) != "lesion" or max(values) <= 0:
             continue
-        if name not in last["activity_mbq"]:
+        if name not in last.activities.activity_bq:
             continue
-        t_first, t_last = first["times_h"], last["times_h"]
+        t_first, t_last = first.times_h, last.times_h
         common = [t for t in t_first if any(abs(t - u) < 1.0 for u in t_last)]
         if not common:
             continue
         th = min(common, key=lambda t: abs(t - 24.0))
         u0 = values[t_first.index(th)]
-        u1 = last["activity_mbq"][name][min(range(len(t_last)), key=lambda k: abs(t_last[k] - th))]
-        rows.append(
-            {
-                "lesion": name,
-                "uptake_cycle_first_mbq": u0,
-                "uptake_cycle_last_mbq": u1,
-                "change_pct": 100.0 * (u1 / u0 - 1.0) if u0 > 0 else None,
-                "time_point_h": th,
-            }
-        )
-    return {
-        "first_cycle": cycles[0],
-        "last_cycle": cycles[-1],
-        "status": "assessed",
-        "time_point_h": rows[0]["time_point_h"] if rows else None,
-        "lesions": rows,
-        "method": "lesion activity on post-therapy SPECT at the same time after injection, "
+        u1 = last.activity_mbq(name)[min(range(len(t_last)), key=lambda k: abs(t_last[k] - th))]
+        rows.append(LesionUptake(name, u0, u1, 100.0 * (u1 / u0 - 1.0) if u0 > 0 else None, th))
+    return UptakeChange(
+        first_cycle=cycles[0],
+        last_cycle=cycles[-1],
+        status="assessed",
+        lesions=tuple(rows),
+        method="lesion activity on post-therapy SPECT at the same time after injection, "
         "first vs last cycle (loss of uptake indicates tumour response; review Fig. 2)",
-    }
+    )
 
 
 def stage_followup(study: Study, res: RunResult) -> FollowupStage:
@@ -153,19 +151,21 @@ def stage_followup(study: Study, res: RunResult) -> FollowupStage:
 
     dos = res.dosimetry
     change = lesion_uptake_change(dos) if dos is not None else None
-    labs = (study.clinical or {}).get("labs", [])
+    record = study.clinical_record
+    labs = tuple(record.labs) if record is not None else ()
     toxicity = liver = cga = t0 = None
     if labs:
-        t0 = _dt.datetime.fromisoformat(labs[0]["time"])
+        # a plain fixed-offset zone (named "UTC+01:00" in the report), not the validator's
+        t0 = labs[0].time.astimezone(_dt.timezone(labs[0].time.utcoffset() or _dt.timedelta()))
         pid = str(study.manifest.get("patient", {}).get("id", "patient"))
         recs = [
             LabRecord(
                 patient_id=pid,
                 time_s=_time_s(r, t0),
-                hb_g_dl=r.get("haemoglobin_g_dl"),
-                plt_1e9_l=r.get("platelets_1e9_l"),
-                wbc_1e9_l=r.get("wbc_1e9_l"),
-                creat_umol_l=r.get("creatinine_umol_l"),
+                hb_g_dl=r.haemoglobin_g_dl,
+                plt_1e9_l=r.platelets_1e9_l,
+                wbc_1e9_l=r.wbc_1e9_l,
+                creat_umol_l=r.creatinine_umol_l,
             )
             for r in labs
         ]
@@ -177,7 +177,7 @@ def stage_followup(study: Study, res: RunResult) -> FollowupStage:
     return FollowupStage(
         lesion_uptake_change=change,
         toxicity=toxicity,
-        labs=tuple(labs),
+        labs=labs,
         hepatotoxicity=liver,
         biochemical_response=cga,
         lab_time_origin=t0,

@@ -46,7 +46,7 @@ def organ_dose_rows(dos: DosimetryStage) -> list[tuple[Any, ...]]:
     """One row per cycle and region (per-kidney rows after the kidneys), every status."""
     rows = []
     for cyc in dos.organ_level.cycles:
-        truth = dos.truth_total_gy.get(str(cyc.cycle), {})
+        truth = dos.truth_total_gy.get(cyc.cycle, {})
         for r in [*cyc.regions, *dos.per_kidney.get(cyc.cycle, ())]:
             fit, rd = r.fit, r.dose
             density = r.density or (None, None)
@@ -67,20 +67,20 @@ def organ_dose_rows(dos: DosimetryStage) -> list[tuple[Any, ...]]:
                 )
             )
     admin = {a.cycle: a.activity_bq for a in dos.administrations}
-    for cyc_key, vox in sorted(dos.voxel.items()):
-        m = vox.get("marrow_image")
-        if not m:
+    for cycle, vox in sorted(dos.voxel.items()):
+        m = vox.marrow_image
+        if m is None:
             continue
-        act = admin.get(int(cyc_key))
+        act = admin.get(cycle)
         rows.append(
             (
-                int(cyc_key),
+                cycle,
                 IMAGE_MARROW_REGION,
                 "organ",
                 "measured",
                 None,
-                m["dose_gy"],
-                m["dose_gy"] / (act / BQ_PER_GBQ) if act else None,
+                m.dose_gy,
+                m.dose_gy / (act / BQ_PER_GBQ) if act else None,
                 "voxel mean in VOI",
                 None,
                 None,

@@ -20,6 +20,12 @@ from sstrkit.report.theranostic.common import _on_off, _skipped, _vec
 
 if TYPE_CHECKING:
     from sstrkit.pipeline.results import DosimetryStage, RunResult
+    from sstrkit.pipeline.stages.records import (
+        CycleTacs,
+        ImageMarrowDose,
+        VoxelCycle,
+        VoxelRegionDose,
+    )
     from sstrkit.pipeline.study import Study
     from sstrkit.therapy.case_dosimetry import CaseCycle, CaseRegionDose
 
@@ -46,16 +52,21 @@ def _region_row(
     r: CaseRegionDose,
     cyc: CaseCycle,
     kinds: Mapping[str, str],
-    voxel_rows: Mapping[str, Mapping[str, Any]],
+    voxel_rows: Mapping[str, VoxelRegionDose],
     truth: Mapping[str, float] | None,
-    tac: Mapping[str, Any],
+    tac: CycleTacs | None,
 ) -> list[Any]:
-    v = voxel_rows.get(r.name, {})
-    density = r.density[0] if r.density else tac.get("density_g_ml", {}).get(r.name)
+    v = voxel_rows.get(r.name)
+    density = (
+        r.density[0]
+        if r.density
+        else (tac.activities.density_g_ml.get(r.name) if tac is not None else None)
+    )
+    n_times = len(tac.activities.times_s) if tac is not None else 0
     row = [
         r.name,
         _kind_text(r.name, r.kind, kinds),
-        _status_text(r.status, cyc, len(tac.get("times_h", []))),
+        _status_text(r.status, cyc, n_times),
         r.model,
         r.fit.t_eff_s / SECONDS_PER_HOUR,  # h
         r.tia_bq_s / 3.6e9,  # MBq·h
@@ -64,8 +75,8 @@ def _region_row(
         r.dose_gy,
         r.dose.gy_per_bq * BQ_PER_GBQ,  # Gy/GBq
         r.dose.relative_sd,
-        v.get("mean_gy"),
-        v.get("pvc_mean_gy"),
+        v.mean_gy if v is not None else None,
+        v.pvc.mean_gy if v is not None and v.pvc is not None else None,
     ]
     if truth:
         row.append(truth.get(r.name))
@@ -89,7 +100,7 @@ _CYCLE_COLUMNS = [
 ]
 
 
-def _marrow_image_row(marrow: Mapping[str, Any], act_mbq: float, truth: bool) -> list[Any]:
+def _marrow_image_row(marrow: ImageMarrowDose, act_mbq: float, truth: bool) -> list[Any]:
     """The image-based red-marrow row (mean voxel dose in the L2-L4 VOI)."""
     row: list[Any] = [
         "red marrow (image, L2-L4 VOI)",
@@ -100,10 +111,10 @@ def _marrow_image_row(marrow: Mapping[str, Any], act_mbq: float, truth: bool) ->
         None,
         None,
         None,
-        marrow["dose_gy"],
-        marrow["dose_gy"] / (float(act_mbq) / MBQ_PER_GBQ) if act_mbq else None,
+        marrow.dose_gy,
+        marrow.dose_gy / (float(act_mbq) / MBQ_PER_GBQ) if act_mbq else None,
         None,
-        marrow["dose_gy"],
+        marrow.dose_gy,
         None,
     ]
     if truth:
@@ -114,18 +125,18 @@ def _marrow_image_row(marrow: Mapping[str, Any], act_mbq: float, truth: bool) ->
 def _cycle_table(dos: DosimetryStage, cyc: CaseCycle) -> TableBlock:
     c = cyc.cycle
     kinds = dos.kinds
-    tac = dos.region_tacs.get(c) or {}
-    vox = dos.voxel.get(c) or {}
-    voxel_rows = {r["name"]: r for r in vox.get("regions", [])}
+    tac = dos.region_tacs.get(c)
+    vox = dos.voxel.get(c)
+    voxel_rows = {r.name: r for r in vox.regions} if vox is not None else {}
     parts = dos.per_kidney.get(c, ())
-    truth = dos.truth_total_gy.get(str(c), {})
+    truth = dos.truth_total_gy.get(c, {})
     rows = []
     for r in cyc.regions:
         rows.append(_region_row(r, cyc, kinds, voxel_rows, truth, tac))
         if r.name == "kidneys":
             rows += [_region_row(p, cyc, kinds, voxel_rows, truth, tac) for p in parts]
     act = cyc.administration.activity_mbq
-    marrow = vox.get("marrow_image")
+    marrow = vox.marrow_image if vox is not None else None
     if marrow:
         rows.append(_marrow_image_row(marrow, act, bool(truth)))
     if cyc.status == "estimated":
@@ -134,13 +145,13 @@ def _cycle_table(dos: DosimetryStage, cyc: CaseCycle) -> TableBlock:
             "that cycle's dose per activity × this cycle's activity"
         )
     else:
-        times = ", ".join(f"{t:g}" for t in tac.get("times_h", []))
+        times = ", ".join(f"{t:g}" for t in (tac.times_h if tac is not None else []))
         how = f"SPECT at {times} h p.i." if times else "SPECT"
         if cyc.status == "reduced_timepoints":
             how = "reduced time points: " + how
     densities = sorted({r.density[1] for r in cyc.regions if r.density and r.density[1]})
-    method = tac.get("recovery_method")
-    fwhm = tac.get("spect_fwhm_mm")
+    method = tac.recovery_method if tac is not None else None
+    fwhm = tac.activities.fwhm_mm if tac is not None else None
     if method:
         activities = str(method) + (f" (SPECT FWHM {fwhm:g} mm)" if fwhm else "")
     else:
@@ -249,33 +260,35 @@ def _dosimetry(rep: Report, study: Study, res: RunResult) -> None:
     _voxel(sec, dos)
 
 
-def _pv_method(tacs: Mapping[int, Mapping[str, Any]]) -> str:
-    first = tacs[min(tacs)] if tacs else {}
-    fwhm = first.get("spect_fwhm_mm")
-    method = first.get("recovery_method", "not recorded")
-    return f"{method} (SPECT FWHM {fwhm} mm)" if fwhm else str(method)
+def _pv_method(tacs: Mapping[int, CycleTacs]) -> str:
+    if not tacs:
+        return "not recorded"
+    first = tacs[min(tacs)].activities
+    method = tacs[min(tacs)].recovery_method
+    return f"{method} (SPECT FWHM {first.fwhm_mm} mm)" if first.fwhm_mm else method
 
 
-def _voi_transfer(sec: Section, voxel: Mapping[int, Mapping[str, Any]]) -> None:
+def _voi_transfer(sec: Section, voxel: Mapping[int, VoxelCycle]) -> None:
     """How the VOIs reached each cycle's SPECT/CT and how the time points were aligned."""
     rows = []
     for key in sorted(voxel):
         vx = voxel[key]
-        reg = vx.get("voi_registration") or {}
-        tps = vx.get("registrations") or []
-        shifts = [float(np.linalg.norm(t.get("translation_mm", [0, 0, 0]))) for t in tps]
+        voi = vx.voi_registration
+        reg = voi.transfer if voi is not None else None
+        tps = vx.registrations
+        shifts = [float(np.linalg.norm(t.transfer.translation_mm)) for t in tps]
         rows.append(
             [
                 int(key),
-                vx.get("parameters", {}).get("voi_source") or reg.get("from"),
-                _vec(reg.get("translation_mm")) if reg else "same scan (none)",
-                _vec(reg.get("rotation_deg")) if reg else None,
+                vx.parameters.voi_source or (voi.source if voi is not None else None),
+                _vec(reg.translation_mm) if reg else "same scan (none)",
+                _vec(reg.rotation_deg) if reg else None,
                 (
-                    f"{reg['ncc_before']:.3f} → {reg['ncc_after']:.3f}"
-                    if reg.get("ncc_before") is not None and reg.get("ncc_after") is not None
+                    f"{reg.ncc_before:.3f} → {reg.ncc_after:.3f}"
+                    if reg is not None and reg.ncc_before is not None and reg.ncc_after is not None
                     else None
                 ),
-                reg.get("acceptable"),
+                reg.acceptable if reg is not None else None,
                 f"{len(tps)} rigid CT→CT, max shift {max(shifts):.1f} mm" if shifts else None,
             ]
         )
@@ -348,28 +361,28 @@ def _voxel(sec: Section, dos: DosimetryStage) -> None:
             ],
             [
                 [
-                    r["name"],
-                    _kind_text(r["name"], r.get("kind"), kinds),
-                    r["volume_ml"],
-                    r["mean_gy"],
-                    r.get("pvc_mean_gy"),
-                    r.get("d2_gy"),
-                    r.get("d50_gy"),
-                    r.get("d90_gy"),
-                    r["max_gy"],
-                    r.get("truth_mean_gy"),
+                    r.name,
+                    _kind_text(r.name, None, kinds),
+                    r.volume_ml,
+                    r.mean_gy,
+                    r.pvc.mean_gy if r.pvc is not None else None,
+                    r.d_gy.get(2.0),
+                    r.d_gy.get(50.0),
+                    r.d_gy.get(90.0),
+                    r.max_gy,
+                    r.truth_mean_gy,
                 ]
-                for r in vx["regions"]
-                if kinds.get(r["name"], "organ") in ("organ", "organ_part", "lesion")
+                for r in vx.regions
+                if kinds.get(r.name, "organ") in ("organ", "organ_part", "lesion")
             ],
-            note=f"Method: {vx['parameters'].get('method')} (voxel S-value kernel from the "
-            f"ICRP-107 spectrum), voxel TIA {vx['parameters'].get('tia_method')}, CT density "
-            f"correction {_on_off(vx['parameters'].get('density_correction'))}, partial-volume "
+            note=f"Method: {vx.parameters.method} (voxel S-value kernel from the "
+            f"ICRP-107 spectrum), voxel TIA {vx.parameters.tia_method}, CT density "
+            f"correction {_on_off(vx.parameters.density_correction)}, partial-volume "
             "correction "
-            f"{vx['parameters'].get('pvc')}. DICOM RTDOSE: {Path(vx.get('rtdose', '')).name}.",
+            f"{vx.parameters.pvc}. DICOM RTDOSE: {Path(vx.rtdose or '').name}.",
         )
     )
-    for note in vx.get("notes", []):
+    for note in vx.notes:
         sec.add_text(f"Voxel dosimetry note (cycle {first}): {note}")
     if dos.dose_map is not None:
         from sstrkit.report.figures import dose_overlay_figure, dvh_figure

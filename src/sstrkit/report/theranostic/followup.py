@@ -10,15 +10,17 @@ who had SIRT, the 90Y-microsphere treatments.
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from sstrkit.report.document import Report, Section, TableBlock
 from sstrkit.report.theranostic.common import _skipped
 from sstrkit.report.theranostic.labs import liver_and_cga, therapy_events
 
 if TYPE_CHECKING:
+    from sstrkit.pipeline.manifest import LabRecord
     from sstrkit.pipeline.results import RunResult
+    from sstrkit.pipeline.stages.records import UptakeChange
     from sstrkit.pipeline.study import Study
 
 
@@ -31,10 +33,10 @@ def _followup(rep: Report, study: Study, res: RunResult) -> None:
     if fu is None:
         return
     ch = fu.lesion_uptake_change
-    if ch and ch.get("status") == "not_assessed":
+    if ch is not None and ch.status == "not_assessed":
         sec.status = "partial"
-        sec.add_text(f"Lesion uptake change not assessed: it needs {ch.get('needs')}.")
-    elif ch:
+        sec.add_text(f"Lesion uptake change not assessed: it needs {ch.needs}.")
+    elif ch is not None:
         _uptake_change(sec, ch)
     tox = fu.toxicity
     if tox is not None:
@@ -45,41 +47,33 @@ def _followup(rep: Report, study: Study, res: RunResult) -> None:
     liver_and_cga(sec, study, fu)
 
 
-def _uptake_change(sec: Section, ch: Mapping[str, Any]) -> None:
-    th = ch.get("time_point_h")
+def _uptake_change(sec: Section, ch: UptakeChange) -> None:
+    th = ch.time_point_h
     sec.add_text(
-        str(ch.get("method", "Lesion uptake change"))
+        (ch.method or "Lesion uptake change")
         + (f" ({th:.0f} h after injection)." if th is not None else ".")
     )
-    if not ch.get("lesions"):
+    if not ch.lesions:
         sec.add_text(
-            f"No lesion was measured in both cycle {ch.get('first_cycle')} and cycle "
-            f"{ch.get('last_cycle')} at a common time after injection."
+            f"No lesion was measured in both cycle {ch.first_cycle} and cycle "
+            f"{ch.last_cycle} at a common time after injection."
         )
         return
     from sstrkit.report.figures import waterfall_figure
 
     sec.add_table(
         TableBlock(
-            f"Lesion uptake, cycle {ch['first_cycle']} vs cycle {ch['last_cycle']}",
+            f"Lesion uptake, cycle {ch.first_cycle} vs cycle {ch.last_cycle}",
             ["lesion", "first (MBq)", "last (MBq)", "change (%)"],
-            [
-                [
-                    r["lesion"],
-                    r["uptake_cycle_first_mbq"],
-                    r["uptake_cycle_last_mbq"],
-                    r["change_pct"],
-                ]
-                for r in ch["lesions"]
-            ],
+            [[r.lesion, r.first_mbq, r.last_mbq, r.change_pct] for r in ch.lesions],
         )
     )
-    changes = {r["lesion"]: r["change_pct"] for r in ch["lesions"] if r["change_pct"] is not None}
+    changes = {r.lesion: r.change_pct for r in ch.lesions if r.change_pct is not None}
     if changes:
         sec.add_figure(waterfall_figure(changes, "Change in lesion uptake (%)"))
 
 
-def _lab_timeline(sec: Section, study: Study, labs: Sequence[Mapping[str, Any]]) -> None:
+def _lab_timeline(sec: Section, study: Study, labs: Sequence[LabRecord]) -> None:
     from sstrkit.report.figures import timeline_figure
 
     names = {
@@ -90,10 +84,10 @@ def _lab_timeline(sec: Section, study: Study, labs: Sequence[Mapping[str, Any]])
     }
     series: dict[str, list[tuple[_dt.datetime, float]]] = {}
     for rec in labs:
-        t = _dt.datetime.fromisoformat(rec["time"])
         for key, label in names.items():
-            if rec.get(key) is not None:
-                series.setdefault(label, []).append((t, float(rec[key])))
+            value = getattr(rec, key)
+            if value is not None:
+                series.setdefault(label, []).append((rec.time, float(value)))
     sec.add_figure(
         timeline_figure(
             therapy_events(study),

@@ -21,6 +21,7 @@ from sstrkit.report.theranostic.common import (
 
 if TYPE_CHECKING:
     from sstrkit.pipeline.results import DosimetryStage, RunResult
+    from sstrkit.pipeline.stages.records import CycleTacs
     from sstrkit.pipeline.study import Study
     from sstrkit.pipeline.study_records import TimePoint
 
@@ -135,7 +136,7 @@ def _resolution_text(study: Study, manifest_fwhm: list[float]) -> str:
     return text
 
 
-def _reconstruction_item(study: Study, tacs: Mapping[int, Mapping[str, Any]]) -> str:
+def _reconstruction_item(study: Study, tacs: Mapping[int, CycleTacs]) -> str:
     spects = _spect_entries(study)
     descriptions = sorted(
         {str(e["series_description"]) for e in spects if e.get("series_description")}
@@ -148,9 +149,7 @@ def _reconstruction_item(study: Study, tacs: Mapping[int, Mapping[str, Any]]) ->
         + "). "
     )
     text += _resolution_text(study, fwhm)
-    methods = sorted(
-        {str(t.get("recovery_method")) for t in tacs.values() if t.get("recovery_method")}
-    )
+    methods = sorted({t.recovery_method for t in tacs.values()})
     if methods:
         text += " Partial-volume correction: " + "; ".join(methods) + "."
     return text
@@ -161,13 +160,14 @@ def _voi_item(dos: DosimetryStage) -> str:
     parts = []
     for key in sorted(vox):
         vx = vox[key]
-        reg = vx.get("voi_registration") or {}
-        src = vx.get("parameters", {}).get("voi_source") or reg.get("from")
-        if reg:
+        voi = vx.voi_registration
+        src = vx.parameters.voi_source or (voi.source if voi is not None else None)
+        if voi is not None:
+            reg = voi.transfer
             parts.append(
                 f"cycle {int(key)}: {src}, rigid CT→CT transfer (translation "
-                f"{_vec(reg.get('translation_mm'))} mm, rotation {_vec(reg.get('rotation_deg'))}°"
-                f"{', deformable' if reg.get('deformable') else ''})"
+                f"{_vec(reg.translation_mm)} mm, rotation {_vec(reg.rotation_deg)}°"
+                f"{', deformable' if reg.deformable else ''})"
             )
         else:
             parts.append(f"cycle {int(key)}: {src}, drawn on the same scan (no transfer)")
