@@ -28,11 +28,11 @@ def main(study_dir: Path, out: Path) -> None:
         print(f"Krenning {reading.krenning_patient}, {len(reading.lesions)} lesions")
     planning = result.planning
     running = planning.running if planning is not None else None
-    plan = running.data if running is not None else {}
-    print(
-        f"plan: limiting organ {plan.get('limiting_organ')}, "
-        f"next cycle {plan.get('next_cycle_activity_mbq')} MBq"
-    )
+    if running is not None:  # a typed PlanResult (activities in Bq)
+        print(
+            f"plan: limiting organ {running.limiting_organ}, "
+            f"next cycle {running.next_cycle_activity_bq / 1e6} MBq"
+        )
     for flag in result.data_quality:
         print("data quality:", flag.message)
     for stage, reason in result.skipped.items():

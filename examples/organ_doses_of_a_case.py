@@ -24,11 +24,12 @@ for cycle in doses["cycles"]:
             f"  (T_eff {r['t_eff_h']:.0f} h, {r['model']})"
         )
 
-plan = sstrkit.plan_from_case(case).data
-print(f"limiting organ: {plan['limiting_organ']}")
-print(f"max safe cumulative activity: {plan['max_safe_cumulative_activity_mbq']:.0f} MBq")
+plan = sstrkit.plan_from_case(case)  # a typed PlanResult (activities in Bq); JSON: to_dict()
+safe_bq = plan.max_safe_cumulative_activity_bq or 0.0
+print(f"limiting organ: {plan.limiting_organ}")
+print(f"max safe cumulative activity: {safe_bq / 1e6:.0f} MBq")
 print(
-    f"next cycle: {plan['next_cycle_activity_mbq']:.0f} MBq, {plan['recommended_cycles_total']}"
+    f"next cycle: {plan.next_cycle_activity_bq / 1e6:.0f} MBq, {plan.recommended_cycles_total}"
     " cycles in total"
 )
 

@@ -616,15 +616,19 @@ def test_planning_section_reads_the_typed_plans() -> None:
     rep = Report(title="t")
     _planning(rep, res)
     limits = _table(rep, "Limits and planning", "Limits (all cycles with dosimetry)")
-    assert [(r[0], r[2]) for r in limits.rows] == [
-        (c["organ"], c["limit_gy"]) for c in plan.data["constraints"]
-    ]
+    assert [(r[0], r[2]) for r in limits.rows] == [(c.organ, c.limit_gy) for c in plan.constraints]
     first = _table(rep, "Limits and planning", "Plan after cycle 1")
     items = {r[0]: r[1] for r in first.rows}
-    assert items["limiting organ"] == plan.data["limiting_organ"]
-    # MBq → GBq: / 1000, the same division as the report's (1e-12: rounding only)
+    assert items["limiting organ"] == plan.limiting_organ == "kidneys (bed)"
+    # Bq → GBq: / 1e9 (the report divides by 1e6 then 1e3; 1e-12: rounding only)
     assert items["next cycle activity (GBq)"] == pytest.approx(
-        plan.data["next_cycle_activity_mbq"] / 1000.0, rel=1e-12
+        plan.next_cycle_activity_bq / 1e9, rel=1e-12
+    )
+    # the plan's JSON states the same values (the typed plan is its one source)
+    doc = plan.to_dict()
+    assert doc["limiting_organ"] == plan.limiting_organ
+    assert doc["next_cycle_activity_mbq"] * 1e6 == pytest.approx(
+        plan.next_cycle_activity_bq, rel=1e-12
     )
 
 

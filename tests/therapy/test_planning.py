@@ -213,13 +213,14 @@ def test_fit_g_factor_mono_matches_closed_form() -> None:
 
 def test_advisor_small_vs_large() -> None:
     rows = advise_radionuclide([("a", 0.01), ("b", 1.0), ("c", 100.0), ("d", 2000.0)])
-    y = [r["electron_absorbed_fraction_y90"] for r in rows]
-    lu = [r["electron_absorbed_fraction_lu177"] for r in rows]
+    y = [r.electron_absorbed_fraction_y90 for r in rows]
+    lu = [r.electron_absorbed_fraction_lu177 for r in rows]
     assert y == sorted(y) and lu == sorted(lu)
     # 177Lu (mean β range ~0.7 mm) deposits more of its energy in every sphere than 90Y
     assert all(a > b for a, b in zip(lu, y, strict=True))
-    assert rows[0]["suggested"] == "Lu-177"
-    assert rows[-1]["suggested"].startswith("Y-90")
+    assert rows[0].suggested == "Lu-177"
+    assert rows[-1].suggested.startswith("Y-90")
+    assert rows[0].to_dict()["electron_absorbed_fraction_y90"] == y[0]
     with pytest.raises(InvalidInputError):
         advise_radionuclide([("a", 1.0)], y90_min_fraction=0.0)
 
@@ -286,3 +287,41 @@ def test_reduced_time_points_without_other_kinetics() -> None:
     h = reduced_time_point_fit([24 * H, 96 * H], [3e6, 1e6], hl, prior=(50 * H, "cycle 1"))
     lam_e = math.log(2) / (50 * H)
     assert h.tia_bq_s == pytest.approx(1e6 * math.exp(lam_e * 96 * H) / lam_e, rel=1e-12)
+
+
+#: The keys of a plan's JSON, in order (docs/kinetics.md; results.json publishes them).
+_PLAN_KEYS = [
+    "case_id", "nuclide", "regimen", "patient", "limits", "confidence_z", "dosimetry_cycles",
+    "delivered", "constraints", "limiting_organ", "max_safe_cumulative_activity_mbq",
+    "max_safe_cumulative_activity_conservative_mbq", "recommended_cycles_total",
+    "next_cycle_activity_mbq", "schedule", "projected", "advisor", "plausibility",
+    "assumptions", "warnings", "provenance",
+]  # fmt: skip
+
+
+def test_typed_plan_and_its_json_agree(doc: dict[str, Any]) -> None:
+    """The typed PlanResult (Bq, Gy/Bq) and its JSON (MBq, Gy/GBq: unit factors 1e6 and
+    1e9, exact in binary for the example's 7400 MBq) state the same plan; rel 1e-12:
+    one division's rounding."""
+    p = plan_from_case(parse_case(doc))
+    d = p.to_dict()
+    assert list(d) == _PLAN_KEYS
+    binding = min(p.constraints, key=lambda c: c.max_cumulative_activity_conservative_bq)
+    assert p.binding is binding and p.limiting_organ == d["limiting_organ"] == "kidneys (bed)"
+    assert d["max_safe_cumulative_activity_mbq"] * 1e6 == pytest.approx(
+        min(c.max_cumulative_activity_bq for c in p.constraints), rel=1e-12
+    )
+    assert d["recommended_cycles_total"] == p.delivered.cycles + len(p.schedule) == 4
+    assert (
+        [s["activity_mbq"] for s in d["schedule"]]
+        == [s.activity_bq / 1e6 for s in p.schedule]
+        == [7400.0] * 3
+    )  # the NETTER-1 regimen's 7.4 GBq per cycle, within the limits
+    assert d["next_cycle_activity_mbq"] == p.next_cycle_activity_bq / 1e6 == 7400.0
+    kid = p.projected["kidneys"]
+    assert d["projected"]["kidneys"]["dose_gy_per_gbq"] == pytest.approx(
+        kid.gy_per_bq * 1e9, rel=1e-12
+    )
+    assert kid.bed_gy is not None and d["projected"]["kidneys"]["bed_gy"] == kid.bed_gy
+    assert set(d["delivered"]["bed_gy"]) <= set(d["delivered"]["absorbed_gy"])
+    assert [a["lesion"] for a in d["advisor"]] == [a.lesion for a in p.advisor]

@@ -4,7 +4,7 @@ Each patient field is taken from the first record that has it: a legacy ``case.j
 then the clinical record (``clinical.json``), then the DICOM headers (the manifest's
 ``patient``); the source of each is named. :func:`base_case_document` builds the therapy
 case document (patient, administrations, blood samples) that region dosimetry completes
-with image-derived regions; :func:`baseline_labs` gives the labs before cycle 1.
+with image-derived regions (the labs before cycle 1: ``pipeline.results.BaselineLabs``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from sstrkit.errors import InvalidInputError
 from sstrkit.pipeline.administrations import Administration
 from sstrkit.pipeline.manifest import ClinicalRecord, Patient
 
-__all__ = ["base_case_document", "baseline_labs", "resolve_patient"]
+__all__ = ["base_case_document", "resolve_patient"]
 
 _SEX = {"M": "male", "F": "female", "male": "male", "female": "female"}
 
@@ -130,17 +130,3 @@ def base_case_document(
         if case and key in case:
             doc[key] = case[key]
     return doc
-
-
-def baseline_labs(clinical: ClinicalRecord | None, patient: Mapping[str, Any]) -> dict[str, Any]:
-    """Labs before cycle 1 (or the first record), with age and sex of ``patient``."""
-    labs = clinical.labs if clinical is not None else []
-    first = min(labs, key=lambda r: r.time).model_dump() if labs else {}
-    out = {k: v for k, v in first.items() if k not in ("time", "before_cycle") and v is not None}
-    if not out:
-        return {}
-    if patient.get("age_y") is not None:
-        out["age_years"] = patient["age_y"]
-    if patient.get("sex"):
-        out["sex"] = patient["sex"]
-    return out

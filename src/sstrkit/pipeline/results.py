@@ -38,11 +38,12 @@ if TYPE_CHECKING:
     from sstrkit.followup.toxicity import ToxicityReport
     from sstrkit.io.discover import SeriesInfo
     from sstrkit.organs.model import OrganSegmentation
-    from sstrkit.pipeline.manifest import LabRecord
+    from sstrkit.pipeline.manifest import ClinicalRecord, LabRecord, Patient
     from sstrkit.pipeline.regions import RegionMap
     from sstrkit.pipeline.stages.records import CycleTacs, UptakeChange, VoxelCycle
     from sstrkit.pipeline.stages.sirt import SirtStage
     from sstrkit.pipeline.study import Administration, DataFlag
+    from sstrkit.reading.eligibility import Labs
     from sstrkit.reading.reader import ReadingResult
     from sstrkit.therapy.case import Case
     from sstrkit.therapy.case_dosimetry import CaseDosimetry, CaseRegionDose
@@ -50,10 +51,12 @@ if TYPE_CHECKING:
     from sstrkit.therapy.planning import PlanResult
 
 __all__ = [
+    "BaselineLabs",
     "DosimetryStage",
     "FollowupStage",
     "ImportStage",
     "OrgansStage",
+    "PatientUsed",
     "PlanningStage",
     "ReadingStage",
     "RunResult",
@@ -90,11 +93,107 @@ class OrgansStage:
 
 
 @dataclass(frozen=True)
-class ImportStage:
-    """The study as found on disk: patient, administrations, series by content."""
+class PatientUsed:
+    """The patient as the pipeline uses it (``Study.patient()``): each field from the
+    first record that has it — case file, clinical record, DICOM headers — named in
+    ``sources`` (field -> ``case.json`` / ``clinical.json`` / ``DICOM header``).
 
-    patient: Mapping[str, Any]  # the manifest's patient block, as written
-    patient_used: Mapping[str, Any]  # what the pipeline uses (manifest + clinical)
+    ``sex`` as recorded (``male`` / ``female`` from the clinical record or the headers; a
+    legacy case file's own spelling); ``risk_factors``: the renal risk factors as the
+    record gives them (a free-form document by design); None: not recorded.
+    """
+
+    id: str
+    sex: str | None = None
+    weight_kg: float | None = None
+    height_cm: float | None = None
+    age_y: float | None = None
+    risk_factors: Mapping[str, Any] | None = None
+    sources: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> PatientUsed:
+        """Parse ``Study.patient()`` (or the ``patient_used`` of ``results.json``)."""
+        return cls(
+            id=str(doc.get("id", "anonymous")),
+            sex=doc.get("sex"),
+            weight_kg=doc.get("weight_kg"),
+            height_cm=doc.get("height_cm"),
+            age_y=doc.get("age_y"),
+            risk_factors=doc.get("risk_factors"),
+            sources=dict(doc.get("sources", {})),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``patient_used`` of ``results.json``: the fields recorded, then ``sources``."""
+        out: dict[str, Any] = {"id": self.id}
+        for key in ("sex", "weight_kg", "height_cm", "age_y", "risk_factors"):
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = dict(value) if key == "risk_factors" else value
+        out["sources"] = dict(self.sources)
+        return out
+
+
+@dataclass(frozen=True)
+class BaselineLabs:
+    """The labs before cycle 1 (the clinical record's first lab record), with the age
+    and sex of the patient, as the reading's eligibility uses them.
+
+    ``record``: the validated lab record (its time, values and the laboratory's own
+    limits); :meth:`labs` gives the eligibility :class:`~sstrkit.reading.eligibility.Labs`.
+    """
+
+    record: LabRecord
+    age_years: float | None = None
+    sex: str | None = None
+
+    @classmethod
+    def of(cls, clinical: ClinicalRecord | None, patient: PatientUsed) -> BaselineLabs | None:
+        """The first lab record of ``clinical`` (by time) with ``patient``'s age and sex;
+        None without a lab record that has a value."""
+        records = clinical.labs if clinical is not None else []
+        if not records:
+            return None
+        out = cls(min(records, key=lambda r: r.time), patient.age_y, patient.sex or None)
+        return out if _lab_values(out.record) else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The lab values the record gives (units in the keys), ``age_years``, ``sex``."""
+        out = _lab_values(self.record)
+        if self.age_years is not None:
+            out["age_years"] = self.age_years
+        if self.sex:
+            out["sex"] = self.sex
+        return out
+
+    def labs(self) -> Labs:
+        """The eligibility labs (eGFR from creatinine, age and sex; liver values…)."""
+        from sstrkit.reading.eligibility import Labs
+
+        return Labs.from_mapping(self.to_dict())
+
+
+def _lab_values(record: LabRecord) -> dict[str, Any]:
+    """The values of a lab record (not its time or cycle), in the record's field order."""
+    return {
+        k: v
+        for k, v in record.model_dump().items()
+        if k not in ("time", "before_cycle") and v is not None
+    }
+
+
+@dataclass(frozen=True)
+class ImportStage:
+    """The study as found on disk: patient, administrations, series by content.
+
+    ``patient``: the manifest's patient block (DICOM headers; validated);
+    ``patient_used``: the patient the pipeline uses (case file > clinical record >
+    headers).
+    """
+
+    patient: Patient
+    patient_used: PatientUsed
     administrations: tuple[Administration, ...]
     series: tuple[SeriesInfo, ...]
     n_series_expected: int
@@ -104,8 +203,8 @@ class ImportStage:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "patient": dict(self.patient),
-            "patient_used": dict(self.patient_used),
+            "patient": self.patient.model_dump(exclude_unset=True),
+            "patient_used": self.patient_used.to_dict(),
             "administrations": [a.to_dict() for a in self.administrations],
             "n_series_found": len(self.series),
             "n_series_expected": self.n_series_expected,
@@ -127,18 +226,21 @@ class ImportStage:
 
 @dataclass(frozen=True)
 class ReadingStage:
-    """The SSTR PET reading of the study, with the SUV volume it was made on."""
+    """The SSTR PET reading of the study, with the SUV volume it was made on.
+
+    ``labs``: the baseline labs its eligibility used (None: no lab record).
+    """
 
     result: ReadingResult
     suv: Volume
-    labs: Mapping[str, Any] | None
+    labs: BaselineLabs | None
     tracer: str | None
     images: Mapping[str, Any]  # written files: name -> path (lesion slices: list of paths)
     json_path: Path
 
     def to_dict(self) -> dict[str, Any]:
         doc = self.result.to_dict()
-        doc["labs"] = dict(self.labs) if self.labs else self.labs
+        doc["labs"] = self.labs.to_dict() if self.labs is not None else {}
         doc["tracer"] = self.tracer
         doc["images"] = dict(self.images)
         return doc

@@ -462,7 +462,3 @@ class Study:
         return patient_case.base_case_document(
             self.patient(), self.administrations, self.case, self.clinical_record
         )
-
-    def baseline_labs(self) -> dict[str, Any]:
-        """Labs before cycle 1 (or the first record), with age and sex of the patient."""
-        return patient_case.baseline_labs(self.clinical_record, self.patient())

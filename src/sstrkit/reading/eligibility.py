@@ -45,7 +45,7 @@ Examples
 >>> d = evaluate(load_rules(), {"n_lesions": 2, "target_min_t_l": 3.0})
 >>> d.eligible, d.status, d.missing
 (None, 'not_assessed', ('egfr', 'haemoglobin', 'platelets', 'white_cells', 'bilirubin', 'albumin'))
->>> decision_headline(d.to_dict())  # doctest: +NORMALIZE_WHITESPACE
+>>> d.headline()  # doctest: +NORMALIZE_WHITESPACE
 'NOT ASSESSED: labs missing (eGFR (creatinine, age, sex), haemoglobin, platelets, white cells);
  liver tests missing (total bilirubin, albumin)'
 """
@@ -442,6 +442,14 @@ class EligibilityDecision:
     def missing(self) -> tuple[str, ...]:
         """Ids of the required rules whose value is missing (they could not be checked)."""
         return tuple(o.id for o in self.rules if o.status == "missing" and o.required)
+
+    def headline(self) -> str:
+        """ELIGIBLE, NOT ELIGIBLE (rules failed) or NOT ASSESSED (what is missing).
+
+        The one wording of :func:`decision_headline` (which also reads a stored
+        decision's JSON form, e.g. of an older ``reading.json``).
+        """
+        return decision_headline(self.to_dict())
 
     def to_dict(self) -> dict[str, Any]:
         return {

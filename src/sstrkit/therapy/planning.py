@@ -42,9 +42,9 @@ when its φ_e ≥ ``y90_min_fraction`` (0.9), otherwise 177Lu.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Final
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final
 
 from sstrkit.catalog import Regimen
 from sstrkit.catalog import regimen as catalog_regimen
@@ -67,7 +67,15 @@ from sstrkit.therapy.case_dosimetry import (
     reduced_time_point_fit as reduced_time_point_fit,
 )
 from sstrkit.therapy.kinetics import MODELS, KineticsFit
-from sstrkit.therapy.marrow import sex_word
+from sstrkit.therapy.plan_records import (
+    KIDNEY_GY_PER_GBQ_BAND,
+    Constraint,
+    DeliveredDose,
+    NuclideAdvice,
+    PlanResult,
+    ProjectedDose,
+    ScheduledCycle,
+)
 from sstrkit.therapy.radiobiology import (
     bed_from_g,
     dose_for_bed,
@@ -85,7 +93,11 @@ __all__ = [
     "CaseDosimetry",
     "Constraint",
     "CycleDosimetry",
+    "DeliveredDose",
+    "NuclideAdvice",
     "PlanResult",
+    "ProjectedDose",
+    "ScheduledCycle",
     "advise_radionuclide",
     "case_dosimetry",
     "case_dosimetry_result",
@@ -99,10 +111,6 @@ BODEI_2008: Final = (
 )
 EMAMI_1991: Final = "Emami B et al. Int J Radiat Oncol Biol Phys 1991;21:109-122 (kidney 23 Gy)"
 MARROW_LIMIT: Final = "Red-marrow 2 Gy limit (Benua RS et al. AJR 1962;87:171, adopted for PRRT)"
-#: Published 177Lu-DOTATATE kidney absorbed dose per activity (Gy/GBq): range of 12 patients,
-#: EJNMMI Res 2018;8:97 (doi:10.1186/s13550-018-0459-4), mean 0.43 ± 0.13, range 0.27–0.91;
-#: consistent with Staanum et al. EJNMMI Phys 2021;8:78 (mean 0.46 Gy/GBq, 56 treatments).
-KIDNEY_GY_PER_GBQ_BAND: Final = (0.27, 0.91)
 
 
 def fit_g_factor(fit: KineticsFit, t_repair_s: float) -> float:
@@ -120,45 +128,6 @@ def fit_g_factor(fit: KineticsFit, t_repair_s: float) -> float:
             rates.append(fit.parameters[f"{spec.param_names[r]}_per_s"])
         return lea_catcheside_g(coeffs, rates, mu)
     return g_mono_exponential(math.log(2) / fit.t_eff_s, mu)
-
-
-@dataclass(frozen=True)
-class Constraint:
-    """One organ limit and what it allows."""
-
-    organ: str
-    criterion: str  # "absorbed" or "bed"
-    limit_gy: float
-    delivered_gy: float
-    per_cycle_gy: float
-    max_cumulative_activity_bq: float
-    max_cumulative_activity_conservative_bq: float
-    source: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "organ": self.organ,
-            "criterion": self.criterion,
-            "limit_gy": self.limit_gy,
-            "delivered_gy": self.delivered_gy,
-            "per_standard_cycle_gy": self.per_cycle_gy,
-            "max_cumulative_activity_mbq": self.max_cumulative_activity_bq / BQ_PER_MBQ,
-            "max_cumulative_activity_conservative_mbq": (
-                self.max_cumulative_activity_conservative_bq / BQ_PER_MBQ
-            ),
-            "source": self.source,
-        }
-
-
-@dataclass(frozen=True)
-class PlanResult:
-    """The plan (see :func:`plan_from_case` and docs/kinetics.md for the JSON schema)."""
-
-    data: Mapping[str, Any]
-    provenance: tuple[Step, ...] = field(default=())
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**dict(self.data), "provenance": [s.to_dict() for s in self.provenance]}
 
 
 # ------------------------------------------------------------------ constraints
@@ -185,11 +154,11 @@ def advise_radionuclide(
     *,
     tissue: str = "soft",
     y90_min_fraction: float = 0.9,
-) -> list[dict[str, Any]]:
+) -> list[NuclideAdvice]:
     """φ_e of 177Lu and 90Y per lesion mass, with the suggested nuclide.
 
     >>> rows = advise_radionuclide([("small", 0.1), ("large", 500.0)])
-    >>> [r["suggested"] for r in rows]
+    >>> [r.suggested for r in rows]
     ['Lu-177', 'Y-90 or tandem Y-90/Lu-177']
     """
     if not 0 < y90_min_fraction <= 1:
@@ -204,16 +173,16 @@ def advise_radionuclide(
             else "Lu-177"
         )
         rows.append(
-            {
-                "lesion": name,
-                "mass_g": mass,
-                "radius_mm": lu.radius_mm,
-                "electron_absorbed_fraction_lu177": lu.electron_absorbed_fraction,
-                "electron_absorbed_fraction_y90": y.electron_absorbed_fraction,
-                "s_gy_per_bq_s_lu177": lu.s_gy_per_bq_s,
-                "s_gy_per_bq_s_y90": y.s_gy_per_bq_s,
-                "suggested": suggest,
-            }
+            NuclideAdvice(
+                lesion=name,
+                mass_g=mass,
+                radius_mm=lu.radius_mm,
+                electron_absorbed_fraction_lu177=lu.electron_absorbed_fraction,
+                electron_absorbed_fraction_y90=y.electron_absorbed_fraction,
+                s_gy_per_bq_s_lu177=lu.s_gy_per_bq_s,
+                s_gy_per_bq_s_y90=y.s_gy_per_bq_s,
+                suggested=suggest,
+            )
         )
     return rows
 
@@ -462,14 +431,14 @@ def _schedule(
     n_cycles: int,
     first_cycle: int,
     min_activity_bq: float,
-) -> list[dict[str, Any]]:
+) -> list[ScheduledCycle]:
     """Up to ``n_cycles`` further cycles with the conservative dose estimate.
 
     Each cycle gets ``a_std`` unless a limit allows less; a cycle below
     ``min_activity_bq`` ends the course.
     """
     used = [lim.delivered_hi for lim in limits]
-    schedule: list[dict[str, Any]] = []
+    schedule: list[ScheduledCycle] = []
     cycle_no = first_cycle - 1
     for _ in range(max(0, n_cycles)):
         allowed = a_std
@@ -487,29 +456,25 @@ def _schedule(
         for i, lim in enumerate(limits):
             x = lim.d_hi * allowed
             used[i] += x if lim.alpha_beta_gy is None else bed_from_g(x, lim.g, lim.alpha_beta_gy)
-        schedule.append({"cycle": cycle_no, "activity_mbq": allowed / BQ_PER_MBQ})
+        schedule.append(ScheduledCycle(cycle_no, allowed))
     return schedule
 
 
 def _projected(
-    latest: CycleDosimetry, delivered: _Delivered, schedule: Sequence[Mapping[str, Any]]
-) -> dict[str, Any]:
+    latest: CycleDosimetry, delivered: _Delivered, schedule: Sequence[ScheduledCycle]
+) -> dict[str, ProjectedDose]:
     """Cumulative absorbed dose (and BED, EQD2 where a tissue is known) after the schedule."""
-    planned = sum(s["activity_mbq"] for s in schedule) * BQ_PER_MBQ
-    projected: dict[str, Any] = {}
+    planned = sum(s.activity_bq for s in schedule)
+    projected: dict[str, ProjectedDose] = {}
     for name, rd in latest.regions.items():
         dose = delivered.dose_gy[name] + rd.gy_per_bq * planned
-        entry: dict[str, Any] = {
-            "absorbed_gy": dose,
-            "absorbed_sd_gy": dose * rd.relative_sd,
-            "dose_gy_per_gbq": rd.gy_per_bq * BQ_PER_GBQ,
-        }
+        entry = ProjectedDose(dose, dose * rd.relative_sd, rd.gy_per_bq)
         if name in delivered.alpha_beta_gy:
             ab, g = delivered.alpha_beta_gy[name], delivered.g[name]
             b = delivered.bed_gy[name] + sum(
-                bed_from_g(rd.gy_per_bq * s["activity_mbq"] * BQ_PER_MBQ, g, ab) for s in schedule
+                bed_from_g(rd.gy_per_bq * s.activity_bq, g, ab) for s in schedule
             )
-            entry.update(bed_gy=b, eqd2_gy=eqd2(b, ab), alpha_beta_gy=ab, g_factor=g)
+            entry = ProjectedDose(dose, dose * rd.relative_sd, rd.gy_per_bq, b, eqd2(b, ab), ab, g)
         projected[name] = entry
     return projected
 
@@ -539,86 +504,12 @@ def _fit_warnings(dosimetry: Sequence[CycleDosimetry]) -> list[str]:
     ]
 
 
-def _plan_document(
-    case: Case,
-    nuclide: str,
-    cycles_done: int,
-    reg: Regimen,
-    a_std: float,
-    dosimetry: Sequence[CycleDosimetry],
-    delivered: _Delivered,
-    limits: Sequence[_Limit],
-    schedule: list[dict[str, Any]],
-    projected: dict[str, Any],
-    advisor: list[dict[str, Any]],
-    warnings: list[str],
-) -> dict[str, Any]:
-    """The plan's JSON document (schema in docs/kinetics.md)."""
-    z = case.planning.confidence_z
-    cons = [lim.constraint for lim in limits]
-    binding = min(cons, key=lambda c: c.max_cumulative_activity_conservative_bq) if cons else None
-    return {
-        "case_id": case.case_id,
-        "nuclide": nuclide,
-        "regimen": {
-            "id": reg.id,
-            "name": reg.name,
-            "cycles": reg.cycles,
-            "activity_per_cycle_mbq": a_std / BQ_PER_MBQ,
-            "refs": list(reg.refs),
-        },
-        "patient": {
-            "sex": sex_word(case.patient.sex),
-            "weight_kg": case.patient.weight_kg,
-            "bsa_m2": case.patient.bsa_m2,
-            "risk_factors": case.patient.risk_factors.present(),
-        },
-        "limits": case.planning.limits.model_dump(),
-        "confidence_z": z,
-        "dosimetry_cycles": [c.to_dict() for c in dosimetry],
-        "delivered": {
-            "cycles": cycles_done,
-            "activity_mbq": delivered.activity_bq / BQ_PER_MBQ,
-            "absorbed_gy": delivered.dose_gy,
-            "bed_gy": {k: v for k, v in delivered.bed_gy.items() if k in delivered.alpha_beta_gy},
-        },
-        "constraints": [c.to_dict() for c in cons],
-        "limiting_organ": None if binding is None else f"{binding.organ} ({binding.criterion})",
-        "max_safe_cumulative_activity_mbq": (
-            None
-            if binding is None
-            else min(c.max_cumulative_activity_bq for c in cons) / BQ_PER_MBQ
-        ),
-        "max_safe_cumulative_activity_conservative_mbq": (
-            None
-            if binding is None
-            else binding.max_cumulative_activity_conservative_bq / BQ_PER_MBQ
-        ),
-        "recommended_cycles_total": cycles_done + len(schedule),
-        "next_cycle_activity_mbq": schedule[0]["activity_mbq"] if schedule else 0.0,
-        "schedule": schedule,
-        "projected": projected,
-        "advisor": advisor,
-        "plausibility": {
-            "kidney_gy_per_gbq_band": list(KIDNEY_GY_PER_GBQ_BAND),
-            "source": "EJNMMI Res 2018 doi:10.1186/s13550-018-0459-4; Staanum et al. "
-            "EJNMMI Phys 2021;8:78",
-        },
-        "assumptions": [
-            "future cycles repeat the kinetics of the latest dosimetry cycle",
-            "complete repair between cycles (BEDs add)",
-            f"planned activities use dose per activity × (1 + {z}·relative SD)",
-        ],
-        "warnings": warnings,
-    }
-
-
 def plan_from_case(case: Case, dosimetry: CaseDosimetry | None = None) -> PlanResult:
     """Plan the remaining cycles of ``case``; see the module docstring.
 
     Stages: dosimetry of every cycle (latest nuclide) → regimen and standard activity →
     delivered dose/BED per region → limits and capacities → conservative schedule →
-    projected doses, radionuclide advice, warnings → document and provenance.
+    projected doses, radionuclide advice, warnings → the typed plan and its provenance.
     ``dosimetry``: the case's :func:`case_dosimetry_result` when already computed (its
     fits and doses are used as they are); without it, it is computed here.
     """
@@ -645,20 +536,6 @@ def plan_from_case(case: Case, dosimetry: CaseDosimetry | None = None) -> PlanRe
     lesions = [(n, rd.mass_g or 0.0) for n, rd in latest.regions.items() if rd.kind == "lesion"]
     advisor = advise_radionuclide([(n, m) for n, m in lesions if m > 0])
     warnings += _fit_warnings(dosimetry_cycles)
-    data = _plan_document(
-        case,
-        nuclide,
-        len(admins),
-        reg,
-        a_std,
-        dosimetry_cycles,
-        delivered,
-        limits,
-        schedule,
-        projected,
-        advisor,
-        warnings,
-    )
     fit_steps = tuple(
         s for c in dosimetry_cycles for rd in c.regions.values() for s in rd.fit.provenance
     )
@@ -674,4 +551,25 @@ def plan_from_case(case: Case, dosimetry: CaseDosimetry | None = None) -> PlanRe
         inputs=(case.case_id,),
         sources=(BODEI_2008, EMAMI_1991, MARROW_LIMIT, *reg.refs),
     )
-    return PlanResult(data, (*fit_steps, step))
+    return PlanResult(
+        case_id=case.case_id,
+        nuclide=nuclide,
+        regimen=reg,
+        activity_per_cycle_bq=a_std,
+        patient=case.patient,
+        limits=settings.limits,
+        confidence_z=settings.confidence_z,
+        dosimetry_cycles=tuple(dosimetry_cycles),
+        delivered=DeliveredDose(
+            cycles=len(admins),
+            activity_bq=delivered.activity_bq,
+            absorbed_gy=delivered.dose_gy,
+            bed_gy={k: v for k, v in delivered.bed_gy.items() if k in delivered.alpha_beta_gy},
+        ),
+        constraints=tuple(lim.constraint for lim in limits),
+        schedule=tuple(schedule),
+        projected=projected,
+        advisor=tuple(advisor),
+        warnings=tuple(warnings),
+        provenance=(*fit_steps, step),
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sstrkit.pipeline.results import ImportStage, RunResult
+from sstrkit.pipeline.results import ImportStage, PatientUsed, RunResult
 from sstrkit.pipeline.study import DataFlag, Study
 
 __all__ = ["stage_import"]
@@ -29,8 +29,8 @@ def stage_import(study: Study, res: RunResult) -> ImportStage:
             )
         )
     return ImportStage(
-        patient=dict(study.manifest.get("patient", {})),
-        patient_used=study.patient(),
+        patient=study.model.patient,
+        patient_used=PatientUsed.from_dict(study.patient()),
         administrations=tuple(study.administrations),
         series=tuple(found),
         n_series_expected=len(expected),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sstrkit.pipeline.results import ReadingStage, RunResult
+from sstrkit.pipeline.results import BaselineLabs, PatientUsed, ReadingStage, RunResult
 from sstrkit.pipeline.stages import StageSkippedError
 from sstrkit.pipeline.study import DataFlag, Study
 
@@ -68,7 +68,7 @@ def _fdg_inputs(
 
 def stage_reading(study: Study, res: RunResult) -> ReadingStage:
     """Read the baseline SSTR PET with the study's organs; write ``OUT/reading``."""
-    from sstrkit.reading.eligibility import Labs, load_rules
+    from sstrkit.reading.eligibility import load_rules
     from sstrkit.reading.inputs import load_suv_pet
     from sstrkit.reading.job import ReadingInputs, ReadingOutputs, run_reading_job
 
@@ -97,7 +97,11 @@ def stage_reading(study: Study, res: RunResult) -> ReadingStage:
     fdg, fdg_organs = _fdg_inputs(study, label_notes, suv_warnings)
     res.data_quality.extend(DataFlag("reading_labels", n) for n in label_notes)
     res.data_quality.extend(DataFlag("pet_header", w) for w in dict.fromkeys(suv_warnings))
-    labs_raw = study.baseline_labs()
+    imported = res.imported
+    patient = (
+        imported.patient_used if imported is not None else PatientUsed.from_dict(study.patient())
+    )
+    baseline = BaselineLabs.of(study.clinical_record, patient)
     names = study.label_names()
     auto = res.organs
     seg = auto.segmentation if auto is not None and auto.key == "baseline" else None
@@ -115,7 +119,7 @@ def stage_reading(study: Study, res: RunResult) -> ReadingStage:
             fdg=fdg,
             fdg_organs=fdg_organs,
             fdg_organ_names=names,
-            labs=Labs.from_mapping(labs_raw) if labs_raw else None,
+            labs=baseline.labs() if baseline is not None else None,
             warnings=tuple(suv_warnings),
             pet_dicom=study.path(pet_entry["path"]),
             pet_series_uid=pet_entry["series_uid"],
@@ -125,14 +129,14 @@ def stage_reading(study: Study, res: RunResult) -> ReadingStage:
         rules=load_rules(None),
         tracer=tracer,
         mip_organs_source=study.voi_source if res.organs is not None else None,
-        extra={"labs": dict(labs_raw) if labs_raw else labs_raw, "tracer": tracer},
+        extra={"labs": baseline.to_dict() if baseline is not None else {}, "tracer": tracer},
     )
     res.files["reading_json"] = str(job.json_path)
     res.files.update({k: v for k, v in job.files.items() if isinstance(v, str)})
     return ReadingStage(
         result=job.result,
         suv=job.inputs.suv,
-        labs=labs_raw,
+        labs=baseline,
         tracer=tracer,
         images=job.files,
         json_path=job.json_path,

@@ -3,8 +3,8 @@
 Every section reads the typed stage results of :class:`~sstrkit.pipeline.results.RunResult`
 (``res.imported``, ``res.reading``, ``res.dosimetry``, ``res.planning``, ``res.followup``,
 the ``scintigraphy`` and ``concordance`` stages), never the run's JSON form; where a typed
-result holds a document by design (a plan's ``data``, the per-cycle voxel records, a
-scintigraphy reading's ``reading.json``) its keys are read.
+result holds a document by design (a scintigraphy reading's ``reading.json``, the legacy
+case file's patient, clinical.json's diagnosis) its keys are read.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from sstrkit.pipeline.administrations import Administration
     from sstrkit.pipeline.results import RunResult
     from sstrkit.pipeline.study import Study
-    from sstrkit.reading.eligibility import EligibilityDecision
 
 EANM_REPORTING_SOURCE = (
     "Lassmann M, Chiesa C, Flux G, Bardiès M. EANM Dosimetry Committee guidance document: "
@@ -79,14 +78,6 @@ def _administrations(study: Study, res: RunResult) -> list[Administration]:
         return list(study.administrations)
     except SstrkitError:
         return []
-
-
-def _eligibility_headline(decision: EligibilityDecision) -> str:
-    """ELIGIBLE, NOT ELIGIBLE (rules failed) or NOT ASSESSED (what is missing)."""
-    from sstrkit.reading.eligibility import decision_headline
-
-    # decision_headline reads a decision's JSON form (it also serves stored reading.json)
-    return decision_headline(decision.to_dict())
 
 
 def _on_off(flag: Any) -> str:

@@ -22,7 +22,6 @@ from sstrkit.report.document import Report, Section, TableBlock
 from sstrkit.report.theranostic.common import (
     _FLAG_KINDS,
     _administrations,
-    _eligibility_headline,
     _png,
     _skipped,
     _who_grade,
@@ -40,17 +39,17 @@ if TYPE_CHECKING:
 def _summary(rep: Report, study: Study, res: RunResult) -> None:
     sec = rep.section("Patient and study")
     imp = res.imported
-    pat: Mapping[str, Any] = imp.patient if imp is not None else study.manifest.get("patient", {})
-    used: Mapping[str, Any] = imp.patient_used if imp is not None else {}
+    pat = imp.patient if imp is not None else study.model.patient
+    used_age = imp.patient_used.age_y if imp is not None else None
     case_pat = (study.case or {}).get("patient", {})
     sec.add_kv(
         "Patient",
         {
-            "patient ID": pat.get("id"),
-            "sex": pat.get("sex"),
-            "age (y)": case_pat.get("age_y", used.get("age_y")),
-            "height (cm)": pat.get("height_cm"),
-            "weight (kg)": pat.get("weight_kg"),
+            "patient ID": pat.id,
+            "sex": pat.sex,
+            "age (y)": case_pat.get("age_y", used_age),
+            "height (cm)": pat.height_cm,
+            "weight (kg)": pat.weight_kg,
             "tumour grade (WHO)": _who_grade(study.clinical),
         },
     )
@@ -119,7 +118,7 @@ def _data_quality(rep: Report, res: RunResult) -> None:
     rows += [["stage not computed", None, None, f"{k}: {v}"] for k, v in res.skipped.items()]
     reading = res.reading
     if reading is not None and reading.result.eligibility.status == "not_assessed":
-        headline = _eligibility_headline(reading.result.eligibility)
+        headline = reading.result.eligibility.headline()
         rows.append(["eligibility not assessed", None, None, headline])
     if rows:
         sec.add_text(
@@ -447,8 +446,7 @@ def _concordance(rep: Report, conc: LesionConcordance) -> None:
 def _eligibility(rep: Report, res: RunResult, decision: EligibilityDecision) -> None:
     sec = rep.section("PRRT eligibility")
     sec.add_text(
-        f"Decision: {_eligibility_headline(decision)} (every rule listed with its value, "
-        "threshold and source)."
+        f"Decision: {decision.headline()} (every rule listed with its value, threshold and source)."
     )
     if decision.status == "not_assessed":
         sec.status = "partial"

@@ -1,16 +1,15 @@
 """Report section: limits and the plan for the remaining cycles.
 
 Reads the typed :class:`~sstrkit.pipeline.results.PlanningStage`: the running plan and the
-plan after cycle 1, each a :class:`~sstrkit.therapy.planning.PlanResult` (its ``data`` is
-the plan as :func:`~sstrkit.therapy.planning.plan_from_case` lays it out).
+plan after cycle 1, each a :class:`~sstrkit.therapy.plan_records.PlanResult` (its
+constraints, delivered dose, projected doses and radionuclide advice as typed records).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from sstrkit.core.units import MBQ_PER_GBQ
+from sstrkit.core.units import BQ_PER_GBQ, BQ_PER_MBQ
 from sstrkit.report.document import Report, Section, TableBlock
 from sstrkit.report.theranostic.common import (
     _gbq,
@@ -20,6 +19,7 @@ from sstrkit.report.theranostic.common import (
 
 if TYPE_CHECKING:
     from sstrkit.pipeline.results import RunResult
+    from sstrkit.therapy.plan_records import PlanResult
 
 
 # ------------------------------------------------------------------ planning
@@ -41,27 +41,30 @@ def _planning(rep: Report, res: RunResult) -> None:
     stage = res.planning
     if stage is None or stage.running is None or stage.after_cycle_1 is None:
         return  # the planning stage returns both plans (one standing in for the other)
-    _limits(sec, stage.running.data)
-    _plan_after_cycle_1(sec, stage.after_cycle_1.data)
+    _limits(sec, stage.running)
+    _plan_after_cycle_1(sec, stage.after_cycle_1)
 
 
-def _limits(sec: Section, run: Mapping[str, Any]) -> None:
+def _mbq(bq: float | None) -> float | None:
+    return None if bq is None else bq / BQ_PER_MBQ
+
+
+def _limits(sec: Section, run: PlanResult) -> None:
     """Limits of the running plan: bar figure, limits table, delivered doses and BED."""
     from sstrkit.report.figures import LimitBar, limits_figure
 
     bars = []
-    for con in run["constraints"]:
-        organ = con["organ"]
-        proj = run["projected"].get(organ, {})
-        key = "bed_gy" if con["criterion"] == "bed" else "absorbed_gy"
+    for con in run.constraints:
+        proj = run.projected.get(con.organ)
+        bed = con.criterion == "bed"
         bars.append(
             LimitBar(
-                organ,
-                "BED" if con["criterion"] == "bed" else "absorbed dose",
-                con["delivered_gy"],
-                proj.get(key),
-                con["limit_gy"],
-                proj.get("absorbed_sd_gy"),
+                con.organ,
+                "BED" if bed else "absorbed dose",
+                con.delivered_gy,
+                None if proj is None else (proj.bed_gy if bed else proj.absorbed_gy),
+                con.limit_gy,
+                None if proj is None else proj.absorbed_sd_gy,
             )
         )
     if bars:
@@ -81,28 +84,27 @@ def _limits(sec: Section, run: Mapping[str, Any]) -> None:
             ],
             [
                 [
-                    c["organ"],
-                    c["criterion"],
-                    c["limit_gy"],
-                    c["delivered_gy"],
-                    c["per_standard_cycle_gy"],
-                    c["max_cumulative_activity_mbq"],
-                    c["max_cumulative_activity_conservative_mbq"],
-                    c["source"],
+                    c.organ,
+                    c.criterion,
+                    c.limit_gy,
+                    c.delivered_gy,
+                    c.per_cycle_gy,
+                    _mbq(c.max_cumulative_activity_bq),
+                    _mbq(c.max_cumulative_activity_conservative_bq),
+                    c.source,
                 ]
-                for c in run["constraints"]
+                for c in run.constraints
             ],
         )
     )
-    delivered = run.get("delivered", {})
-    if delivered.get("absorbed_gy"):
-        bed = delivered.get("bed_gy", {})
+    delivered = run.delivered
+    if delivered.absorbed_gy:
         sec.add_table(
             TableBlock(
-                f"Delivered over {delivered.get('cycles')} cycles "
-                f"({delivered.get('activity_mbq', 0.0) / MBQ_PER_GBQ:.1f} GBq)",
+                f"Delivered over {delivered.cycles} cycles "
+                f"({delivered.activity_bq / BQ_PER_GBQ:.1f} GBq)",
                 ["region", "absorbed dose (Gy)", "BED (Gy)"],
-                [[k, v, bed.get(k)] for k, v in delivered["absorbed_gy"].items()],
+                [[k, v, delivered.bed_gy.get(k)] for k, v in delivered.absorbed_gy.items()],
                 note="BED: linear-quadratic model with the Lea–Catcheside factor of each "
                 "cycle's kinetics, complete repair between cycles (α/β and repair half-times "
                 "in the methods); '—' where no radiobiological parameters apply.",
@@ -110,20 +112,18 @@ def _limits(sec: Section, run: Mapping[str, Any]) -> None:
         )
 
 
-def _plan_after_cycle_1(sec: Section, first: Mapping[str, Any]) -> None:
+def _plan_after_cycle_1(sec: Section, first: PlanResult) -> None:
     """The plan after the first cycle: activities, projected doses, radionuclide advisor."""
     sec.add_kv(
         "Plan after cycle 1 (what the clinic decides after the first dosimetry)",
         {
-            "limiting organ": first.get("limiting_organ"),
-            "max safe cumulative activity (GBq)": _gbq(
-                first.get("max_safe_cumulative_activity_mbq")
-            ),
+            "limiting organ": first.limiting_organ,
+            "max safe cumulative activity (GBq)": _gbq(_mbq(first.max_safe_cumulative_activity_bq)),
             "max safe cumulative activity, conservative (GBq)": _gbq(
-                first.get("max_safe_cumulative_activity_conservative_mbq")
+                _mbq(first.max_safe_cumulative_activity_conservative_bq)
             ),
-            "recommended cycles in total": first.get("recommended_cycles_total"),
-            "next cycle activity (GBq)": _gbq(first.get("next_cycle_activity_mbq")),
+            "recommended cycles in total": first.recommended_cycles_total,
+            "next cycle activity (GBq)": _gbq(_mbq(first.next_cycle_activity_bq)),
         },
     )
     sec.add_table(
@@ -133,17 +133,17 @@ def _plan_after_cycle_1(sec: Section, first: Mapping[str, Any]) -> None:
             [
                 [
                     k,
-                    v.get("absorbed_gy"),
-                    v.get("absorbed_sd_gy"),
-                    v.get("dose_gy_per_gbq"),
-                    v.get("bed_gy"),
-                    v.get("eqd2_gy"),
+                    v.absorbed_gy,
+                    v.absorbed_sd_gy,
+                    v.gy_per_bq * BQ_PER_GBQ,
+                    v.bed_gy,
+                    v.eqd2_gy,
                 ]
-                for k, v in first["projected"].items()
+                for k, v in first.projected.items()
             ],
         )
     )
-    if first.get("advisor"):
+    if first.advisor:
         sec.add_table(
             TableBlock(
                 "Radionuclide advisor per lesion (sphere model)",
@@ -159,21 +159,21 @@ def _plan_after_cycle_1(sec: Section, first: Mapping[str, Any]) -> None:
                 ],
                 [
                     [
-                        r.get("lesion"),
-                        r.get("mass_g"),
-                        r.get("radius_mm"),
-                        r.get("electron_absorbed_fraction_lu177"),
-                        r.get("electron_absorbed_fraction_y90"),
-                        _mgy_per_mbq_h(r.get("s_gy_per_bq_s_lu177")),
-                        _mgy_per_mbq_h(r.get("s_gy_per_bq_s_y90")),
-                        r.get("suggested"),
+                        r.lesion,
+                        r.mass_g,
+                        r.radius_mm,
+                        r.electron_absorbed_fraction_lu177,
+                        r.electron_absorbed_fraction_y90,
+                        _mgy_per_mbq_h(r.s_gy_per_bq_s_lu177),
+                        _mgy_per_mbq_h(r.s_gy_per_bq_s_y90),
+                        r.suggested,
                     ]
-                    for r in first["advisor"]
+                    for r in first.advisor
                 ],
                 note="φe: electron absorbed fraction of a uniform sphere of the lesion's mass; "
                 "90Y's longer β range favours large lesions, 177Lu small ones (review §5).",
             )
         )
-    for w in first.get("warnings", []):
+    for w in first.warnings:
         sec.add_text(f"Note: {w}")
-    sec.add_text("Assumptions: " + " ".join(first.get("assumptions", [])))
+    sec.add_text("Assumptions: " + " ".join(first.assumptions))
