@@ -19,6 +19,7 @@ from sstrkit.followup.toxicity import (
     BILIRUBIN_UMOL_PER_MG_DL,
     HepaticRanges,
     LabRecord,
+    Nadir,
     assess_toxicity,
     grade_alp,
     grade_alt,
@@ -119,12 +120,12 @@ def test_course_uses_each_analytes_first_value_as_baseline() -> None:
         hepatic=hr,
     )
     (p,) = rep.patients
-    assert p["worst_grade"]["alanine_aminotransferase_increased"] == 1
-    assert p["worst_grade"]["hypoalbuminemia"] == 2  # 29 g/L < 30
-    assert p["course"][1]["grades"]["alanine_aminotransferase_increased"] == 1  # 2 × ULN
-    assert p["course"][2]["change_from_baseline_pct"]["alt_u_l"] == pytest.approx(62.5)
-    assert p["nadir"]["alt_u_l"] == {"value": 130.0, "time_days": 60.0}  # worst = highest
-    assert p["nadir"]["alb_g_l"] == {"value": 29.0, "time_days": 60.0}  # worst = lowest
+    assert p.worst_grade["alanine_aminotransferase_increased"] == 1
+    assert p.worst_grade["hypoalbuminemia"] == 2  # 29 g/L < 30
+    assert p.course[1].grades["alanine_aminotransferase_increased"] == 1  # 2 × ULN
+    assert p.course[2].change_from_baseline_pct["alt_u_l"] == pytest.approx(62.5)
+    assert p.nadir["alt_u_l"] == Nadir(value=130.0, time_days=60.0)  # worst = highest
+    assert p.nadir["alb_g_l"] == Nadir(value=29.0, time_days=60.0)  # worst = lowest
     doc = rep.to_dict()
     assert doc["hepatic_reference_ranges"]["alt_uln_u_l"] == 40.0
     assert doc["history"][0]["parameters"]["hepatic_ranges"]["alt_uln_u_l"] == 40.0
@@ -156,6 +157,6 @@ def test_table_with_liver_columns(tmp_path) -> None:  # type: ignore[no-untyped-
     assert recs[1].bili_umol_l == pytest.approx(2.0 * BILIRUBIN_UMOL_PER_MG_DL)
     assert recs[1].alb_g_l == pytest.approx(29.0)
     rep = assess_toxicity(recs)  # default ULN 1.0 mg/dL: 2.0 mg/dL = 2 × ULN → G2
-    grades = rep.patients[0]["course"][1]["grades"]
+    grades = rep.patients[0].course[1].grades
     assert grades["blood_bilirubin_increased"] == 2
     assert grades["hypoalbuminemia"] == 2

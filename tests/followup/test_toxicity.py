@@ -11,6 +11,7 @@ from sstrkit.errors import InvalidInputError
 from sstrkit.followup.tabular import read_table
 from sstrkit.followup.toxicity import (
     LabRecord,
+    Nadir,
     assess_toxicity,
     egfr_ckd_epi_2021,
     grade_anemia,
@@ -107,19 +108,19 @@ def test_course_changes_nadir_and_flags() -> None:
     ]
     rep = assess_toxicity(recs)
     p1, p2 = rep.patients
-    assert p1["worst_grade"]["platelet_count_decreased"] == 2
-    assert p1["worst_grade"]["creatinine_increased"] == 1  # 120 > ULN 106, < 1.5× baseline 80
-    c1 = p1["course"][1]
-    assert c1["change_from_baseline_pct"]["plt_1e9_l"] == pytest.approx(-76.0)  # 60/250 − 1
-    assert "platelets grade 2" in c1["flags"]
-    c2 = p1["course"][2]
+    assert p1.worst_grade["platelet_count_decreased"] == 2
+    assert p1.worst_grade["creatinine_increased"] == 1  # 120 > ULN 106, < 1.5× baseline 80
+    c1 = p1.course[1]
+    assert c1.change_from_baseline_pct["plt_1e9_l"] == pytest.approx(-76.0)  # 60/250 − 1
+    assert "platelets grade 2" in c1.flags
+    c2 = p1.course[2]
     # creatinine +50 % ≥ 40 %, eGFR 44 (−45 %) → renal flags
-    assert any("creatinine +50 %" in f for f in c2["flags"])
-    assert any("eGFR −45 %" in f for f in c2["flags"])
-    assert p1["nadir"]["plt_1e9_l"] == {"value": 60, "time_days": 42.0}
-    assert p1["nadir"]["creat_umol_l"]["value"] == 120
+    assert any("creatinine +50 %" in f for f in c2.flags)
+    assert any("eGFR −45 %" in f for f in c2.flags)
+    assert p1.nadir["plt_1e9_l"] == Nadir(value=60, time_days=42.0)
+    assert p1.nadir["creat_umol_l"].value == 120
     # p2 baseline below the planning limits: Hb < 8, platelets < 75, eGFR < 50
-    assert len(p2["course"][0]["flags"]) == 3 and p2["flagged"]
+    assert len(p2.course[0].flags) == 3 and p2.flagged
 
 
 def test_labs_from_csv_units_and_dates(tmp_path: Path) -> None:
@@ -135,7 +136,7 @@ def test_labs_from_csv_units_and_dates(tmp_path: Path) -> None:
     assert recs[0].creat_umol_l == pytest.approx(0.9 * 88.42)
     assert recs[0].egfr == pytest.approx(egfr_ckd_epi_2021(0.9, 50, "male"))
     rep = assess_toxicity(recs)
-    assert rep.patients[0]["worst_grade"]["anemia"] == 2  # 9.5 g/dL
+    assert rep.patients[0].worst_grade["anemia"] == 2  # 9.5 g/dL
 
 
 def test_labs_csv_errors(tmp_path: Path) -> None:

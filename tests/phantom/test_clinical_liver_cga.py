@@ -125,7 +125,7 @@ def test_liver_tests_are_normal_with_a_mild_transient_rise() -> None:
             for i, r in enumerate(labs)
         ]
         rep = assess_toxicity(recs, hepatic=HepaticRanges())
-        assert rep.patients[0]["max_grade"] == 0, (seed, labs)
+        assert rep.patients[0].max_grade == 0, (seed, labs)
         assert all(0.8 <= r["inr"] <= 1.2 for r in labs)
     assert np.mean(ratios, axis=0) == pytest.approx([1.0, 1.25, 1.0], rel=0.04)
 

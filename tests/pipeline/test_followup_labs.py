@@ -82,7 +82,7 @@ def test_liver_grades_over_time_with_the_labs_own_uln() -> None:
     alb = st.hepatotoxicity.timeline(["hypoalbuminemia"])
     assert [g.grade for g in alb] == [0, 0, 2]  # 42, 38 ≥ LLN 35; 29 < 30
     (p,) = st.hepatotoxicity.patients
-    assert p["worst_grade"]["alanine_aminotransferase_increased"] == 2
+    assert p.worst_grade["alanine_aminotransferase_increased"] == 2
     assert st.lab_time_origin == _dt.datetime(2026, 1, 4, 8, tzinfo=_dt.UTC)
 
 

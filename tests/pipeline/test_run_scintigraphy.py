@@ -19,6 +19,8 @@ from sstrkit.phantom.study import StudyConfig, make_study
 from sstrkit.pipeline.results import RunResult
 from sstrkit.pipeline.run import run_study
 from sstrkit.pipeline.stages.scintigraphy import ConcordanceStage, ScintigraphyStage
+from sstrkit.reading.planar import PlanarReading
+from sstrkit.reading.spect import SpectReadingResult
 
 TRACER = "111In-pentetreotide"
 
@@ -58,7 +60,7 @@ def test_scintigraphy_readings_beside_the_pet(run: tuple[Path, RunResult]) -> No
     # the latest planar time point is read: the truth's planar views are at 4 and 24 h
     hours = [p["hours_post_injection"] for p in _truth(study)["planar"]]
     assert planar.hours_post_injection == max(hours) == 24.0
-    assert Path(planar.document["images"]["planar_views"]).is_file()
+    assert Path(planar.images["planar_views"]).is_file()
     doc = json.loads(Path(res.files["results_json"]).read_text("utf-8"))
     assert [r["modality"] for r in doc["stages"]["scintigraphy"]["readings"]] == [
         "planar",
@@ -77,7 +79,28 @@ def test_patient_krenning_on_planar_matches_truth(run: tuple[Path, RunResult]) -
     assert isinstance(scint, ScintigraphyStage)
     planar = next(p for p in _truth(study)["planar"] if p["hours_post_injection"] == 24.0)
     true_grades = [le["krenning_grade_true"] for le in planar["lesions"] if le["visible"]]
-    assert scint.readings[0].document["krenning_patient"] == max(true_grades)
+    reading = scint.readings[0].result
+    assert isinstance(reading, PlanarReading)
+    assert reading.krenning_patient == max(true_grades)
+
+
+def test_typed_readings_give_back_the_written_reading_json(run: tuple[Path, RunResult]) -> None:
+    # The stage holds the typed readings (issue 18); their JSON form is the reading.json the
+    # reading job wrote (plus, for planar, its images listed under "images").
+    _, res = run
+    scint = res.stages["scintigraphy"]
+    assert isinstance(scint, ScintigraphyStage)
+    planar, spect = scint.readings
+    assert isinstance(planar.result, PlanarReading) and planar.views is not None
+    assert isinstance(spect.result, SpectReadingResult) and spect.views is None
+    for r in scint.readings:
+        doc = json.loads(json.dumps(r.to_dict()))
+        images = doc.pop("images", None)
+        assert doc == json.loads(r.json_path.read_text("utf-8"))
+        listed = None
+        if r.modality == "planar":
+            listed = {k: v for k, v in doc["files"].items() if k != "reading_json"}
+        assert images == listed
 
 
 def test_concordance_lists_every_pet_lesion(run: tuple[Path, RunResult]) -> None:

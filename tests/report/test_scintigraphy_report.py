@@ -4,8 +4,9 @@ The readings come as the pipeline's typed scintigraphy and concordance stages
 (:class:`~sstrkit.pipeline.stages.scintigraphy.ScintigraphyStage`,
 :class:`~sstrkit.pipeline.stages.scintigraphy.ConcordanceStage`). A SPECT reading is made
 here on a small synthetic SPECT (set SUVs: liver 4, spleen 10, a lesion 12) so that its
-reading.json is the real contract; the planar reading document and its views image are
-written by hand (two views with one hot spot). Section titles and table cells are checked
+typed result is the real one; the planar reading (a
+:class:`~sstrkit.reading.planar.PlanarReading`) and its views image are made by hand (two
+views with one hot spot). Section titles and table cells are checked
 against these inputs; the PET report itself is covered by tests/report/test_theranostic.py.
 """
 
@@ -26,20 +27,29 @@ from sstrkit.pipeline.stages.scintigraphy import (
     ScintigraphyStage,
 )
 from sstrkit.reading.concordance import compare_readings
-from sstrkit.reading.spect import read_sstr_spect
+from sstrkit.reading.planar import PlanarReading, PlanarSettings, ReferenceRoi
+from sstrkit.reading.planar_lesions import PlanarLesion
+from sstrkit.reading.spect import SpectReadingResult, read_sstr_spect
 from sstrkit.report.document import Report, TableBlock
 from sstrkit.report.theranostic.overview import _reading
 
 
-def _scintigraphy(modality: str, doc: dict[str, Any]) -> ScintigraphyStage:
-    """The scintigraphy stage of one reading (its document as the reading job writes it)."""
+def _scintigraphy(
+    modality: str, result: PlanarReading | SpectReadingResult, files: dict[str, Any] | None = None
+) -> ScintigraphyStage:
+    """The scintigraphy stage of one typed reading (``files``: its reading.json file index)."""
     reading = ScintigraphyReading(
-        modality, doc.get("tracer"), doc.get("hours_post_injection"), doc, Path("reading.json")
+        modality,
+        result.tracer,
+        result.hours_post_injection,
+        result,
+        Path("reading.json"),
+        files=files or {},
     )
     return ScintigraphyStage((reading,))
 
 
-def _spect_doc() -> dict[str, Any]:
+def _spect_reading() -> SpectReadingResult:
     a = np.full((40, 40, 40), 0.5)
     lab = np.zeros(a.shape, dtype=np.int16)
     a[5:35, 5:35, 2:18] = 4.0
@@ -55,10 +65,16 @@ def _spect_doc() -> dict[str, Any]:
         organs=Volume.from_array(lab, spacing=sp),
         organ_names={1: "liver", 2: "spleen"},
     )
-    return r.to_dict()
+    return r
 
 
-def _planar() -> tuple[dict[str, Any], PlanarWholeBody]:
+def _roi(name: str, mean_counts: float) -> ReferenceRoi:
+    return ReferenceRoi(
+        name, "automatic", (0.0, 0.0), 100.0, mean_counts, 100.0, 0.2, np.zeros((1, 1), bool)
+    )
+
+
+def _planar() -> tuple[PlanarReading, PlanarWholeBody]:
     img = np.full((200, 60), 5.0, dtype=np.float32)
     img[100:104, 40:44] = 80.0
     t0 = dt.datetime(2025, 3, 3, 10, 0, tzinfo=dt.UTC)
@@ -75,29 +91,34 @@ def _planar() -> tuple[dict[str, Any], PlanarWholeBody]:
         injection_time=t0,
         acquisition_time=t0 + dt.timedelta(hours=24),
     )
-    doc = {
-        "modality": "planar",
-        "tracer": "111In-pentetreotide",
-        "radionuclide": "In-111",
-        "hours_post_injection": 24.0,
-        "reference": {"liver": {"mean_counts": 20.0}, "spleen": {"mean_counts": 40.0}},
-        "lesions": [
-            {
-                "id": 1,
-                "position_mm": [489.6, 201.6],
-                "side": "patient left",
-                "diameter_mm": 19.2,
-                "peak_counts": 80.0,
-                "ratio_liver": 3.8,
-                "ratio_spleen": 1.9,
-                "krenning": 4,
-            }
-        ],
-        "krenning_patient": 4,
-        "krenning_method": "original planar scale",
-        "physiological": [{"organ": "kidneys"}, {"organ": "bladder"}],
-    }
-    return doc, views
+    lesion = PlanarLesion(
+        id=1,
+        position_mm=(489.6, 201.6),
+        lateral_mm=57.6,
+        peak_counts=80.0,
+        background_counts=5.0,
+        net_counts=75.0,
+        diameter_mm=19.2,
+        excess_intensity=1.0,
+        z=10.0,
+        over_liver=False,
+        ratio_liver=3.8,
+        ratio_spleen=1.9,
+        krenning=4,
+    )
+    reading = PlanarReading(
+        tracer="111In-pentetreotide",
+        radionuclide="In-111",
+        hours_post_injection=24.0,
+        liver=_roi("liver", 20.0),
+        spleen=_roi("spleen", 40.0),
+        lesions=(lesion,),
+        physiological=({"organ": "kidneys"}, {"organ": "bladder"}),
+        krenning_patient=4,
+        settings=PlanarSettings(),
+        blur_fwhm_mm=12.0,
+    )
+    return reading, views
 
 
 def _table(rep: Report, title: str, caption: str) -> TableBlock:
@@ -107,7 +128,7 @@ def _table(rep: Report, title: str, caption: str) -> TableBlock:
 
 
 def test_spect_reading_section_reads_like_pet() -> None:
-    rd = _spect_doc()
+    rd = _spect_reading()
     res = RunResult(
         study=Path("s"), out=Path("o"), stages={"scintigraphy": _scintigraphy("spect", rd)}
     )
@@ -146,8 +167,12 @@ def _views_png(views: PlanarWholeBody, path: Path) -> Path:
 
 
 def test_planar_section_views_side_by_side_and_concordance(tmp_path: Path) -> None:
-    doc, views = _planar()
-    doc["images"] = {"planar_views": str(_views_png(views, tmp_path / "planar_views.png"))}
+    reading, views = _planar()
+    files = {
+        "reading_json": str(tmp_path / "reading.json"),
+        "planar_views": str(_views_png(views, tmp_path / "planar_views.png")),
+    }
+    stage = _scintigraphy("planar", reading, files)
     pet = {
         "modality": "pet",
         "tracer": "68Ga-DOTATATE",
@@ -156,12 +181,12 @@ def test_planar_section_views_side_by_side_and_concordance(tmp_path: Path) -> No
             {"id": 2, "centroid_mm": [-60.0, 0.0, -100.0], "volume_ml": 0.52, "suv_max": 8.0},
         ],
     }
-    conc = compare_readings(pet, {**doc, "lesions": doc["lesions"]}, same_frame=True)
+    conc = compare_readings(pet, stage.readings[0].to_dict(), same_frame=True)
     res = RunResult(
         study=Path("s"),
         out=Path("o"),
         stages={
-            "scintigraphy": _scintigraphy("planar", doc),
+            "scintigraphy": stage,
             "concordance": ConcordanceStage((conc,)),
         },
     )

@@ -653,7 +653,7 @@ def test_follow_up_shows_the_toxicity_report(tmp_path: Path) -> None:
     rep = build_report(study, res)
     worst = _table(rep, "Follow-up: response and toxicity", "Worst CTCAE v5.0 grade")
     grades = {r[0]: r[1] for r in worst.rows}
-    assert grades == dict(tox.patients[0]["worst_grade"])
+    assert grades == dict(tox.patients[0].worst_grade)
     assert grades["platelet_count_decreased"] == 2
     sec = next(s for s in rep.sections if s.title == "Follow-up: response and toxicity")
     assert [k for k, _ in sec.blocks] == ["table", "figure"]  # grades, then the lab timeline

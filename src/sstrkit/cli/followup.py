@@ -46,6 +46,7 @@ from sstrkit.followup.toxicity import (
     HepaticRanges,
     PlanningLimits,
     ReferenceRanges,
+    ToxicityReport,
     assess_toxicity,
     labs_from_table,
 )
@@ -648,14 +649,12 @@ def toxicity_cmd(
         hepatic=HepaticRanges(bili_uln, alt_uln, ast_uln, alp_uln, alb_lln),
     )
 
-    def render(r: Any) -> None:
+    def render(r: ToxicityReport) -> None:
         rows = []
         for p in r.patients:
-            worst = ", ".join(f"{k} G{v}" for k, v in p["worst_grade"].items() if v) or "none"
-            flags = sorted({f for c in p["course"] for f in c["flags"]})
-            rows.append(
-                (p["patient_id"], p["n_records"], p["max_grade"], worst, "; ".join(flags) or "—")
-            )
+            worst = ", ".join(f"{k} G{v}" for k, v in p.worst_grade.items() if v) or "none"
+            flags = sorted(set(p.flags))
+            rows.append((p.patient_id, p.n_records, p.max_grade, worst, "; ".join(flags) or "—"))
         console.print(
             table(
                 "Toxicity (CTCAE v5.0)",

@@ -89,14 +89,18 @@ from sstrkit.core.provenance import Step
 from sstrkit.core.units import SECONDS_PER_DAY
 from sstrkit.errors import InvalidInputError
 from sstrkit.followup.tabular import Table, is_missing
+from sstrkit.followup.toxicity_records import CoursePoint, Nadir, PatientToxicity
 
 __all__ = [
     "BILIRUBIN_UMOL_PER_MG_DL",
     "CREATININE_UMOL_PER_MG_DL",
     "HEPATIC_ANALYTES",
+    "CoursePoint",
     "GradePoint",
     "HepaticRanges",
     "LabRecord",
+    "Nadir",
+    "PatientToxicity",
     "PlanningLimits",
     "ReferenceRanges",
     "ToxicityReport",
@@ -509,12 +513,13 @@ class GradePoint:
 class ToxicityReport:
     """Per-patient toxicity time course, worst grades, nadirs and flags.
 
-    ``points`` holds every grade as a typed :class:`GradePoint` (not in :meth:`to_dict`:
-    the same grades are in each patient's ``course``); ``hepatic_ranges`` is set when
-    liver values were graded.
+    ``patients`` holds one typed :class:`PatientToxicity` per patient (in the order the
+    records name them); ``points`` holds every grade as a typed :class:`GradePoint` (not in
+    :meth:`to_dict`: the same grades are in each patient's ``course``); ``hepatic_ranges``
+    is set when liver values were graded.
     """
 
-    patients: tuple[Mapping[str, Any], ...]
+    patients: tuple[PatientToxicity, ...]
     ranges: ReferenceRanges
     limits: PlanningLimits
     history: tuple[Step, ...] = field(default=())
@@ -529,7 +534,7 @@ class ToxicityReport:
     def to_dict(self) -> dict[str, Any]:
         out = {
             "criteria": CTCAE,
-            "patients": [dict(p) for p in self.patients],
+            "patients": [p.to_dict() for p in self.patients],
             "reference_ranges": asdict(self.ranges),
             "planning_limits": asdict(self.limits),
             "history": [s.to_dict() for s in self.history],
@@ -545,7 +550,7 @@ def _patient_course(
     rr: ReferenceRanges,
     hr: HepaticRanges,
     lim: PlanningLimits,
-) -> tuple[dict[str, Any], list[GradePoint]]:
+) -> tuple[PatientToxicity, list[GradePoint]]:
     """One patient's course (time-sorted ``recs``), worst grades, nadirs; typed points."""
     base = recs[0]
     hep_bases = {
@@ -553,7 +558,7 @@ def _patient_course(
         for a in HEPATIC_ANALYTES
         if any(getattr(r, a) is not None for r in recs)
     }
-    course: list[dict[str, Any]] = []
+    course: list[CoursePoint] = []
     points: list[GradePoint] = []
     worst: dict[str, int] = {}
     analyte_of = {t: a for a, t in _TERMS.items()}
@@ -564,37 +569,37 @@ def _patient_course(
             worst[k] = max(worst.get(k, 0), v)
             a = analyte_of[k]
             points.append(GradePoint(pid, rec.time_s, days, k, a, getattr(rec, a), v))
-        change = {}
+        change: dict[str, float] = {}
         for a in _ANALYTES:
             ref = hep_bases.get(a, base)
             if getattr(rec, a) is not None and getattr(ref, a):
                 change[a] = 100.0 * (getattr(rec, a) / getattr(ref, a) - 1.0)
         course.append(
-            {
-                "time_days": days,
-                "values": {a: getattr(rec, a) for a in _ANALYTES if getattr(rec, a) is not None},
-                "grades": g,
-                "change_from_baseline_pct": change,
-                "flags": _flags(rec, base, g, lim),
-            }
+            CoursePoint(
+                time_days=days,
+                values={a: getattr(rec, a) for a in _ANALYTES if getattr(rec, a) is not None},
+                grades=g,
+                change_from_baseline_pct=change,
+                flags=tuple(_flags(rec, base, g, lim)),
+            )
         )
-    nadir: dict[str, Any] = {}
+    nadir: dict[str, Nadir] = {}
     for a in _ANALYTES:
         vals = [(getattr(r, a), r.time_s) for r in recs if getattr(r, a) is not None]
         if vals:
             pick = max if a in _WORST_IS_MAX else min
             v, t = pick(vals, key=lambda x: x[0])
-            nadir[a] = {"value": v, "time_days": (t - base.time_s) / DAY_S}
-    doc = {
-        "patient_id": pid,
-        "n_records": len(recs),
-        "worst_grade": worst,
-        "max_grade": max(worst.values(), default=0),
-        "nadir": nadir,
-        "flagged": any(c["flags"] for c in course),
-        "course": course,
-    }
-    return doc, points
+            nadir[a] = Nadir(v, (t - base.time_s) / DAY_S)
+    patient = PatientToxicity(
+        patient_id=pid,
+        n_records=len(recs),
+        worst_grade=worst,
+        max_grade=max(worst.values(), default=0),
+        nadir=nadir,
+        flagged=any(c.flags for c in course),
+        course=tuple(course),
+    )
+    return patient, points
 
 
 def assess_toxicity(
@@ -620,7 +625,7 @@ def assess_toxicity(
     by_patient: dict[str, list[LabRecord]] = {}
     for rec in records:
         by_patient.setdefault(rec.patient_id, []).append(rec)
-    patients: list[dict[str, Any]] = []
+    patients: list[PatientToxicity] = []
     points: list[GradePoint] = []
     for pid, recs in by_patient.items():
         recs = sorted(recs, key=lambda r: r.time_s)
@@ -629,8 +634,8 @@ def assess_toxicity(
             raise InvalidInputError(
                 f"laboratory times of patient {pid}", expected="one record per time", actual=times
             )
-        doc, pts = _patient_course(pid, recs, rr, hr, lim)
-        patients.append(doc)
+        patient, pts = _patient_course(pid, recs, rr, hr, lim)
+        patients.append(patient)
         points.extend(pts)
     liver = any(getattr(r, a) is not None for r in records for a in HEPATIC_ANALYTES)
     params: dict[str, Any] = {"ranges": asdict(rr), "limits": asdict(lim)}

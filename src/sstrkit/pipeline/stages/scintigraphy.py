@@ -14,16 +14,19 @@ CT-to-CT registration of the PET/CT and the SPECT/CT; planar: coronal projection
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sstrkit.pipeline.results import RunResult
 from sstrkit.pipeline.stages import StageSkippedError
 from sstrkit.pipeline.study import DataFlag, Study
 
 if TYPE_CHECKING:
+    from sstrkit.io.planar import PlanarWholeBody
     from sstrkit.reading.concordance import LesionConcordance
+    from sstrkit.reading.planar import PlanarReading
+    from sstrkit.reading.spect import SpectReadingResult
 
 __all__ = [
     "ConcordanceStage",
@@ -36,17 +39,49 @@ __all__ = [
 
 @dataclass(frozen=True)
 class ScintigraphyReading:
-    """One scintigraphy reading: its modality, tracer, time and ``reading.json`` document."""
+    """One scintigraphy reading: its modality, the manifest's tracer and time, the reading.
+
+    ``result`` is the reading itself: a :class:`~sstrkit.reading.planar.PlanarReading`
+    of the planar views ``views`` (modality ``"planar"``) or a
+    :class:`~sstrkit.reading.spect.SpectReadingResult` (``"spect"``; ``views`` None).
+    ``files`` is the file index of its ``reading.json`` (at ``json_path``), ``warnings``
+    the input readers' warnings, ``ct_path`` the SPECT/CT's CT (for the concordance's
+    registration). :meth:`to_dict` is the ``reading.json`` document the reading job wrote
+    (:func:`sstrkit.reading.job.run_planar_reading_job`,
+    :func:`~sstrkit.reading.job.run_spect_reading_job`); a planar one also lists its
+    images (the file index less ``reading.json``) under ``"images"``.
+    """
 
     modality: str  # "planar" | "spect"
     tracer: str | None
     hours_post_injection: float | None
-    document: Mapping[str, Any]
+    result: PlanarReading | SpectReadingResult
     json_path: Path
-    ct_path: Path | None = None  # the SPECT/CT's CT (concordance registration)
+    files: Mapping[str, Any] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+    views: PlanarWholeBody | None = None
+    ct_path: Path | None = None
+
+    @property
+    def images(self) -> dict[str, Any]:
+        """The planar reading's images (file index less ``reading.json``); none for SPECT,
+        whose ``reading.json`` indexes its files under ``"files"`` only."""
+        if self.modality != "planar":
+            return {}
+        return {k: v for k, v in self.files.items() if k != "reading_json"}
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.document)
+        doc = self.result.to_dict()
+        if self.views is not None:
+            doc["study"] = self.views.to_dict()
+        doc["warnings"] = list(self.warnings)
+        doc["files"] = dict(self.files)
+        if self.modality == "planar":
+            doc.setdefault("modality", "planar")
+            doc.setdefault("tracer", self.tracer)
+            doc.setdefault("hours_post_injection", self.hours_post_injection)
+            doc["images"] = self.images
+        return doc
 
 
 @dataclass(frozen=True)
@@ -82,13 +117,15 @@ def _planar_reading(study: Study, entry: Mapping[str, Any], out: Path) -> Scinti
 
     planar = read_planar_wholebody(study.path(entry["path"]), series_uid=entry.get("series_uid"))
     job = run_planar_reading_job(planar, out)
-    doc = dict(job.document)
-    doc.setdefault("modality", "planar")
-    doc.setdefault("tracer", entry.get("tracer"))
-    doc.setdefault("hours_post_injection", entry.get("hours_post_injection"))
-    doc["images"] = {k: v for k, v in job.files.items() if k != "reading_json"}
     return ScintigraphyReading(
-        "planar", entry.get("tracer"), entry.get("hours_post_injection"), doc, job.json_path
+        "planar",
+        entry.get("tracer"),
+        entry.get("hours_post_injection"),
+        job.reading,
+        job.json_path,
+        files=dict(job.files),
+        warnings=tuple(dict.fromkeys(planar.warnings)),
+        views=planar,
     )
 
 
@@ -117,14 +154,17 @@ def _spect_reading(
         tracer=entry.get("tracer"),
         fwhm_mm=entry.get("fwhm_mm"),
     )
-    doc = dict(job.document) if job.document else job.result.to_dict()
+    # run_spect_reading_job reads with read_sstr_spect: its result is a SpectReadingResult
+    result = cast("SpectReadingResult", job.result)
     return ScintigraphyReading(
         "spect",
         entry.get("tracer"),
         entry.get("hours_post_injection"),
-        doc,
+        result,
         job.json_path,
-        ct_path,
+        files=dict(job.files),
+        warnings=tuple(dict.fromkeys(job.inputs.warnings)),
+        ct_path=ct_path,
     )
 
 
@@ -187,5 +227,5 @@ def stage_concordance(study: Study, res: RunResult) -> ConcordanceStage:
             if fixed is None:
                 fixed = load_ct(study.path(pet_ct["path"]), series_uid=pet_ct["series_uid"])
             registration = register_ct(fixed, load_ct(r.ct_path))
-        results.append(compare_readings(pet_doc, r.document, registration=registration))
+        results.append(compare_readings(pet_doc, r.to_dict(), registration=registration))
     return ConcordanceStage(tuple(results))

@@ -3,8 +3,8 @@
 Every section reads the typed stage results of :class:`~sstrkit.pipeline.results.RunResult`
 (``res.imported``, ``res.reading``, ``res.dosimetry``, ``res.planning``, ``res.followup``,
 the ``scintigraphy`` and ``concordance`` stages), never the run's JSON form; where a typed
-result holds a document by design (a scintigraphy reading's ``reading.json``, the legacy
-case file's patient, clinical.json's diagnosis) its keys are read.
+result holds a document by design (the legacy case file's patient, clinical.json's
+diagnosis) its keys are read.
 """
 
 from __future__ import annotations

@@ -41,7 +41,7 @@ def _followup(rep: Report, study: Study, res: RunResult) -> None:
     tox = fu.toxicity
     if tox is not None:
         pat = tox.patients[0]
-        sec.add_kv("Worst CTCAE v5.0 grade", dict(pat.get("worst_grade", {})))
+        sec.add_kv("Worst CTCAE v5.0 grade", dict(pat.worst_grade))
         if fu.labs:
             _lab_timeline(sec, study, fu.labs)
     liver_and_cga(sec, study, fu)

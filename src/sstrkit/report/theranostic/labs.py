@@ -177,7 +177,7 @@ def liver_and_cga(sec: Section, study: Study, fu: FollowupStage) -> None:
         points = liver.timeline(tuple(LIVER_TERMS))
         if points:
             sec.add_table(_grade_table(points, origin))
-        worst = dict(liver.patients[0].get("worst_grade", {})) if liver.patients else {}
+        worst = dict(liver.patients[0].worst_grade) if liver.patients else {}
         sec.add_kv("Worst CTCAE v5.0 liver grade", {k: worst[k] for k in LIVER_TERMS if k in worst})
     if cga is not None:
         if cga.status == "not_assessed":

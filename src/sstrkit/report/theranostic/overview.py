@@ -4,16 +4,18 @@ Every section reads the typed stage results: the import stage's patient and seri
 administrations, the SSTR PET reading's :class:`~sstrkit.reading.reader.ReadingResult`
 (references, lesions, Krenning, NETPET) and its
 :class:`~sstrkit.reading.eligibility.EligibilityDecision`. Scintigraphy readings beside the
-PET one (stage ``scintigraphy``: each reading's ``reading.json`` document, an SSTR SPECT read
-like the PET — SUV, T/L, T/S, Krenning on the original scale — or planar whole-body views,
-anterior and posterior side by side with their geometric mean, as a person reads them) and
-the PET-vs-scintigraphy :class:`~sstrkit.reading.concordance.LesionConcordance` (stage
-``concordance``) get their own sections, only when the run has them.
+PET one (stage ``scintigraphy``: each reading's typed result — an SSTR SPECT
+:class:`~sstrkit.reading.spect.SpectReadingResult` read like the PET: SUV, T/L, T/S, Krenning
+on the original scale; or a planar whole-body :class:`~sstrkit.reading.planar.PlanarReading`,
+anterior and posterior views side by side with their geometric mean, as a person reads them,
+numbers to the precision of its ``reading.json``) and the PET-vs-scintigraphy
+:class:`~sstrkit.reading.concordance.LesionConcordance` (stage ``concordance``) get their own
+sections, only when the run has them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,9 +32,14 @@ from sstrkit.report.theranostic.common import (
 if TYPE_CHECKING:
     from sstrkit.pipeline.administrations import Administration
     from sstrkit.pipeline.results import ReadingStage, RunResult
+    from sstrkit.pipeline.stages.scintigraphy import ScintigraphyReading
     from sstrkit.pipeline.study import Study
     from sstrkit.reading.concordance import LesionConcordance
     from sstrkit.reading.eligibility import EligibilityDecision
+    from sstrkit.reading.metrics import LesionMetrics
+    from sstrkit.reading.planar import PlanarReading, ReferenceRoi
+    from sstrkit.reading.planar_lesions import PlanarLesion
+    from sstrkit.reading.spect import SpectReadingResult
 
 
 # ------------------------------------------------------------------ sections
@@ -203,21 +210,7 @@ def _pet_reading(sec: Section, stage: ReadingStage) -> None:
         reference=(r.references.liver_mean, r.references.spleen_mean),
         krenning_patient=r.krenning_patient,
         tumour_volume_ml=r.whole_body.sstr_tumour_volume_ml,
-        lesion_rows=[
-            [
-                m.id,
-                m.suv_max,
-                m.suv_peak,
-                m.suv_mean,
-                m.volume_ml,
-                m.tlse,
-                m.t_l,
-                m.t_s,
-                m.krenning,
-                ", ".join(f"{c:.0f}" for c in m.centroid_mm),
-            ]
-            for m in r.lesions
-        ],
+        lesion_rows=_lesion_rows(r.lesions),
         images=stage.images,
         spect=False,
     )
@@ -225,46 +218,47 @@ def _pet_reading(sec: Section, stage: ReadingStage) -> None:
         sec.add_kv("NETPET (paired FDG PET)", {"grade": r.netpet.grade})
 
 
-def _spect_document_reading(sec: Section, rd: Mapping[str, Any]) -> None:
-    """An SSTR SPECT reading (its ``reading.json`` document), read like the PET."""
-    ref = rd["reference"]
-    q = rd.get("quantification") or {}
+def _lesion_rows(lesions: Sequence[LesionMetrics]) -> list[list[Any]]:
+    """The lesion table of a volume reading (PET or SPECT)."""
+    return [
+        [
+            m.id,
+            m.suv_max,
+            m.suv_peak,
+            m.suv_mean,
+            m.volume_ml,
+            m.tlse,
+            m.t_l,
+            m.t_s,
+            m.krenning,
+            ", ".join(f"{c:.0f}" for c in m.centroid_mm),
+        ]
+        for m in lesions
+    ]
+
+
+def _spect_reading(sec: Section, reading: ScintigraphyReading, r: SpectReadingResult) -> None:
+    """An SSTR SPECT reading, read like the PET."""
+    q = r.quantification
     how = (
         "SUV body weight from the quantitative SPECT (Bq/mL, injected activity decayed to "
         "the acquisition)"
-        if q.get("method") == "bq_per_ml"
+        if q is not None and q.method == "bq_per_ml"
         else "SPECT supplied in SUV"
     )
     _volume_reading(
         sec,
-        head=f"Tracer {rd.get('tracer') or 'SSTR SPECT'} at {rd.get('hours_post_injection')} h "
-        f"p.i.; {how}; resolution {rd.get('spect_fwhm_mm')} mm FWHM. ",
-        reference=(
-            ref.get("liver_suv_mean", float("nan")),
-            ref.get("spleen_suv_mean", float("nan")),
-        ),
-        krenning_patient=rd.get("krenning_patient"),
-        tumour_volume_ml=rd.get("sstr_tumour_volume_ml", 0.0),
-        lesion_rows=[
-            [
-                le["id"],
-                le["suv_max"],
-                le["suv_peak"],
-                le["suv_mean"],
-                le["volume_ml"],
-                le["tlse"],
-                le["t_l"],
-                le["t_s"],
-                le["krenning"],
-                ", ".join(f"{c:.0f}" for c in le["centroid_mm"]),
-            ]
-            for le in rd["lesions"]
-        ],
-        images=rd.get("images", {}),
+        head=f"Tracer {r.tracer or 'SSTR SPECT'} at {r.hours_post_injection} h "
+        f"p.i.; {how}; resolution {r.fwhm_mm} mm FWHM. ",
+        reference=(r.references.liver_mean, r.references.spleen_mean),
+        krenning_patient=r.krenning_patient,
+        tumour_volume_ml=r.whole_body.sstr_tumour_volume_ml,
+        lesion_rows=_lesion_rows(r.lesions),
+        images=reading.images,
         spect=True,
     )
-    if rd.get("netpet"):
-        sec.add_kv("NETPET (paired FDG PET)", {"grade": rd["netpet"].get("grade")})
+    if r.netpet is not None:
+        sec.add_kv("NETPET (paired FDG PET)", {"grade": r.netpet.grade})
 
 
 def _volume_reading(
@@ -317,22 +311,24 @@ def _volume_reading(
         sec.add_figure(_png(path, f"Fused {kind} through {Path(path).stem} with its contour."))
 
 
-def _planar_reading(sec: Section, rd: Mapping[str, Any]) -> None:
-    """A planar whole-body reading (its ``reading.json`` document) as a person reads it: the
-    anterior and posterior views side by side with their geometric mean, the references and
-    the lesions."""
-    refs = rd.get("reference") or {}
-    liver, spleen = refs.get("liver") or {}, refs.get("spleen") or {}
+def _planar_reading(sec: Section, reading: ScintigraphyReading, rd: PlanarReading) -> None:
+    """A planar whole-body reading as a person reads it: the anterior and posterior views
+    side by side with their geometric mean, the references and the lesions (numbers to the
+    precision of its ``reading.json``)."""
+
+    def counts(roi: ReferenceRoi | None) -> str:
+        return "—" if roi is None else str(round(roi.mean_counts, 2))
+
+    method = rd.to_dict()["krenning_method"]  # worded by the reading (its settings' band)
     sec.add_text(
-        f"Tracer {rd.get('tracer') or 'SSTR scintigraphy'} ({rd.get('radionuclide')}), planar "
-        f"whole-body views at {rd.get('hours_post_injection')} h p.i., read on the "
+        f"Tracer {rd.tracer or 'SSTR scintigraphy'} ({rd.radionuclide}), planar "
+        f"whole-body views at {round(rd.hours_post_injection, 2)} h p.i., read on the "
         "geometric mean of the anterior and posterior views (√(ANT × POST), posterior "
-        f"un-mirrored). Reference regions: liver {liver.get('mean_counts', '—')} counts, "
-        f"spleen {spleen.get('mean_counts', '—')} counts (mean per pixel). Patient Krenning "
-        f"score {rd.get('krenning_patient')} ({rd.get('krenning_method', 'original scale')})."
+        f"un-mirrored). Reference regions: liver {counts(rd.liver)} counts, "
+        f"spleen {counts(rd.spleen)} counts (mean per pixel). Patient Krenning "
+        f"score {rd.krenning_patient} ({method})."
     )
-    images = rd.get("images") or {}
-    lesions = list(rd.get("lesions", []))
+    images = reading.images
     if images.get("planar_views"):
         sec.add_figure(
             _png(
@@ -354,31 +350,38 @@ def _planar_reading(sec: Section, rd: Mapping[str, Any]) -> None:
                 "lesion/spleen",
                 "Krenning",
             ],
-            [
-                [
-                    le.get("id"),
-                    ", ".join(f"{v:.0f}" for v in le.get("position_mm", [])),
-                    le.get("side"),
-                    le.get("diameter_mm"),
-                    le.get("peak_counts"),
-                    le.get("ratio_liver"),
-                    le.get("ratio_spleen"),
-                    le.get("krenning"),
-                ]
-                for le in lesions
-            ],
+            [_planar_lesion_row(le) for le in rd.lesions],
             note="Position on the anterior view (rows head to feet, columns to the patient's "
             "left); ratios: background-corrected lesion intensity over the liver's and the "
             "spleen's; Krenning: original planar scale (Krenning et al. 1993).",
         )
     )
-    phys = rd.get("physiological") or []
+    phys = rd.physiological
     if phys:
         sec.add_text(
             "Physiological uptake recognised: "
             + ", ".join(str(p.get("organ", p)) if isinstance(p, Mapping) else str(p) for p in phys)
             + "."
         )
+
+
+def _planar_lesion_row(le: PlanarLesion) -> list[Any]:
+    """A planar lesion's row, rounded as in ``reading.json`` (position and diameter 0.1 mm,
+    counts 0.01, ratios 0.001)."""
+
+    def r3(v: float | None) -> float | None:
+        return None if v is None else round(v, 3)
+
+    return [
+        le.id,
+        ", ".join(f"{round(v, 1):.0f}" for v in le.position_mm),
+        "patient left" if le.lateral_mm > 0 else "patient right",
+        round(le.diameter_mm, 1),
+        round(le.peak_counts, 2),
+        r3(le.ratio_liver),
+        r3(le.ratio_spleen),
+        le.krenning,
+    ]
 
 
 def _hours(h: Any) -> str:
@@ -388,23 +391,28 @@ def _hours(h: Any) -> str:
 
 def _scintigraphy_sections(rep: Report, res: RunResult) -> None:
     """Scintigraphy readings beside the PET one (stage ``scintigraphy``: each reading's
-    document) and the PET-vs-scintigraphy lesion concordance (stage ``concordance``: its
+    typed result) and the PET-vs-scintigraphy lesion concordance (stage ``concordance``: its
     first comparison); nothing when the run has none."""
     from sstrkit.pipeline.stages.scintigraphy import ConcordanceStage, ScintigraphyStage
+    from sstrkit.reading.planar import PlanarReading
 
     scint = res.stages.get("scintigraphy")
     readings = scint.readings if isinstance(scint, ScintigraphyStage) else ()
     for reading in readings:
-        rd = reading.document
-        modality = str(rd.get("modality") or "spect")
-        sec = rep.section(
-            f"{_READING_TITLES.get(modality, 'SSTR scintigraphy reading')} "
-            f"({rd.get('tracer') or 'scintigraphy'}, {_hours(rd.get('hours_post_injection'))})"
-        )
-        if modality == "planar":
-            _planar_reading(sec, rd)
+        rd = reading.result
+        # the reading's own tracer and time (planar: hours to 0.01 h, as in reading.json)
+        if isinstance(rd, PlanarReading):
+            hours: float | None = round(rd.hours_post_injection, 2)
         else:
-            _spect_document_reading(sec, rd)
+            hours = rd.hours_post_injection
+        sec = rep.section(
+            f"{_READING_TITLES.get(reading.modality, 'SSTR scintigraphy reading')} "
+            f"({rd.tracer or 'scintigraphy'}, {_hours(hours)})"
+        )
+        if isinstance(rd, PlanarReading):
+            _planar_reading(sec, reading, rd)
+        else:
+            _spect_reading(sec, reading, rd)
     conc = res.stages.get("concordance")
     if isinstance(conc, ConcordanceStage) and conc.results:
         _concordance(rep, conc.results[0])
