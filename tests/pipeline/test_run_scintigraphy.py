@@ -69,6 +69,10 @@ def test_scintigraphy_readings_beside_the_pet(run: tuple[Path, RunResult]) -> No
     html = Path(res.files["report"]).read_text("utf-8")
     assert "SSTR planar scintigraphy reading (111In-pentetreotide, 24.0 h)" in html
     assert "PET versus scintigraphy" in html
+    # the SPECT reading's MIP is shown as the PET reading's is (it was left out before)
+    assert Path(scint.readings[1].images["mip"]).is_file()
+    # each figure carries the caption twice (alt text and caption): PET + SPECT
+    assert html.count("Maximum-intensity projections (SUV)") == 2 * 2
 
 
 def test_patient_krenning_on_planar_matches_truth(run: tuple[Path, RunResult]) -> None:

@@ -64,10 +64,8 @@ class ScintigraphyReading:
 
     @property
     def images(self) -> dict[str, Any]:
-        """The planar reading's images (file index less ``reading.json``); none for SPECT,
-        whose ``reading.json`` indexes its files under ``"files"`` only."""
-        if self.modality != "planar":
-            return {}
+        """The reading's images and other outputs (its file index less ``reading.json``):
+        planar views; for SPECT the MIPs and lesion slices, as for the PET reading."""
         return {k: v for k, v in self.files.items() if k != "reading_json"}
 
     def to_dict(self) -> dict[str, Any]:
