@@ -26,6 +26,7 @@ from sstrkit.core.volume import Volume
 from sstrkit.errors import GeometryMismatchError
 from sstrkit.io.nifti import write_nifti
 from sstrkit.pipeline.administrations import Administration as PipelineAdministration
+from sstrkit.pipeline.intake.assembly import IntakeResult, IntakeRow
 from sstrkit.pipeline.manifest import LabRecord as ClinicalLab
 from sstrkit.pipeline.regions import RegionMap
 from sstrkit.pipeline.results import DosimetryStage, FollowupStage, PlanningStage, ReadingStage
@@ -355,24 +356,24 @@ def _run(tmp_path: Path) -> tuple[Study, RunResult]:
     )
     res.skipped["planning"] = PLANNING
     res.data_quality.append(DataFlag("estimated_cycle", ESTIMATED_FLAG, cycle=2))
-    res.intake = {
-        "manifest_path": str(study.root / "manifest.json"),
-        "manifest": {"intake": {"source": "/data/pacs_export"}},
-        "rows": [
-            {
-                "role": "spect",
-                "cycle": 1,
-                "hours_post_injection": 24.0,
-                "series_description": "LU177 SPECT",
-                "date": T0,
-                "series_uid": "1.2.3",
-                "n_files": 1,
-                "path": "dicom/spect",
-                "modality": "NM",
-            }
-        ],
-        "notes": [INTAKE_NOTE],
-    }
+    res.intake = IntakeResult(
+        manifest={"intake": {"source": "/data/pacs_export"}},
+        manifest_path=study.root / "manifest.json",
+        rows=(
+            IntakeRow(
+                role="spect",
+                cycle=1,
+                hours_post_injection=24.0,
+                series_description="LU177 SPECT",
+                date=T0,
+                series_uid="1.2.3",
+                n_files=1,
+                path="dicom/spect",
+                modality="NM",
+            ),
+        ),
+        notes=(INTAKE_NOTE,),
+    )
     res.files["lesions_nifti"] = str(lesion_map)
     return study, res
 

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from sstrkit.followup.toxicity import ToxicityReport
     from sstrkit.io.discover import SeriesInfo
     from sstrkit.organs.model import OrganSegmentation
+    from sstrkit.pipeline.intake.assembly import IntakeResult
     from sstrkit.pipeline.manifest import ClinicalRecord, LabRecord, Patient
     from sstrkit.pipeline.regions import RegionMap
     from sstrkit.pipeline.stages.records import CycleTacs, UptakeChange, VoxelCycle
@@ -374,7 +375,7 @@ class RunResult:
     timings_s: dict[str, float] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
     data_quality: list[DataFlag] = field(default_factory=list)
-    intake: dict[str, Any] | None = None
+    intake: IntakeResult | None = None  # the intake that assembled the study, if any
     provenance: dict[str, Any] | None = None
     #: the baseline PET/CT's CT as read for the automatic organs (series UID, volume)
     pet_ct: tuple[str, Volume] | None = None
@@ -428,7 +429,7 @@ class RunResult:
             "sstrkit_version": __version__,
             "study": str(self.study),
             "out": str(self.out),
-            "intake": self.intake,
+            "intake": self.intake.to_dict() if self.intake is not None else None,
             "data_quality": [f.to_dict() for f in self.data_quality],
             "stages": jsonable(self.stage_docs()),
             "skipped": dict(self.skipped),

@@ -29,7 +29,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sstrkit.core.atomic import write_json_atomic
 from sstrkit.core.provenance import Step
@@ -45,6 +45,9 @@ from sstrkit.pipeline.stages.reading import stage_reading
 from sstrkit.pipeline.stages.sirt import has_sirt_series, stage_sirt
 from sstrkit.pipeline.stages.tables import ORGAN_DOSE_COLUMNS, organ_dose_rows, write_tables
 from sstrkit.pipeline.study import Study
+
+if TYPE_CHECKING:
+    from sstrkit.pipeline.intake.assembly import IntakeResult
 
 __all__ = [
     "IMAGE_MARROW_REGION",
@@ -90,7 +93,7 @@ def run_study(
     """
     say = progress or (lambda _m: None)
     study_dir = Path(study_dir)
-    intake: dict[str, Any] | None = None
+    intake: IntakeResult | None = None
     given = [
         n
         for n, v in (
@@ -116,7 +119,7 @@ def run_study(
             spect_fwhm_mm=spect_fwhm_mm,
             progress=say,
         )
-        intake = made.to_dict()
+        intake = made
         study_dir = made.manifest_path.parent
     elif given:
         from sstrkit.errors import InvalidInputError

@@ -31,6 +31,7 @@ from sstrkit.report.theranostic.common import (
 
 if TYPE_CHECKING:
     from sstrkit.pipeline.administrations import Administration
+    from sstrkit.pipeline.intake.assembly import IntakeResult
     from sstrkit.pipeline.results import ReadingStage, RunResult
     from sstrkit.pipeline.stages.scintigraphy import ScintigraphyReading
     from sstrkit.pipeline.study import Study
@@ -142,33 +143,31 @@ def _data_quality(rep: Report, res: RunResult) -> None:
         _intake(sec, res.intake)
 
 
-def _intake(sec: Section, intake: Mapping[str, Any]) -> None:
-    source = (intake.get("manifest") or {}).get("intake", {}).get("source")
+def _intake(sec: Section, intake: IntakeResult) -> None:
+    source = intake.manifest.get("intake", {}).get("source")
     sec.add_text(
         "The study was assembled from a DICOM folder"
         + (f" ({source})" if source else "")
-        + f" by the intake; manifest: {intake.get('manifest_path')}. Review the roles below."
+        + f" by the intake; manifest: {intake.manifest_path}. Review the roles below."
     )
-    notes = list(intake.get("notes", []))
-    if notes:
-        sec.add_table(TableBlock("Intake notes", ["note"], [[n] for n in notes]))
-    rows = intake.get("rows", [])
-    if rows:
+    if intake.notes:
+        sec.add_table(TableBlock("Intake notes", ["note"], [[n] for n in intake.notes]))
+    if intake.rows:
         sec.add_table(
             TableBlock(
                 "Series found by the intake",
                 ["role", "cycle", "h p.i.", "description", "date", "files", "series UID"],
                 [
                     [
-                        r.get("role"),
-                        r.get("cycle"),
-                        r.get("hours_post_injection"),
-                        r.get("series_description"),
-                        r.get("date"),
-                        r.get("n_files"),
-                        r.get("series_uid"),
+                        r.role,
+                        r.cycle,
+                        r.hours_post_injection,
+                        r.series_description,
+                        r.date,
+                        r.n_files,
+                        r.series_uid,
                     ]
-                    for r in rows
+                    for r in intake.rows
                 ],
             )
         )
