@@ -15,12 +15,16 @@ into a :class:`~sstrkit.sirt.plan_inputs.MaaInputs`.
    DICOM SEG; names as the other keys): ``liver``/``liver_normal``/``normal_liver``
    (the liver is their union with the tumour labels), names containing ``lung``, and
    lesions (:func:`sstrkit.pipeline.regions.is_lesion`: ``lesion_<id>``, ``tumour``…);
-   a map without tumour labels gets automatic tumours (3.);
+   a map without tumour labels gets its tumours by 3.;
 2. else **automatic** organs, flagged: the liver by :func:`sstrkit.organs.segment_organs`
    on the MAA CT with the SPECT as its emission, the lungs by
    :func:`sstrkit.sirt.plan_vois.lungs_from_ct` (CT-number window; robust to a field of
    view that cuts the chest);
-3. tumours, when none are given: :func:`sstrkit.sirt.plan_uptake.threshold_tumours`
+3. tumours, when none are given: the baseline SSTR PET/CT lesions
+   (:func:`sstrkit.pipeline.sirt_vois.baseline_lesions`: the study's baseline lesion
+   labels or the PET reading's lesions, registered CT-to-CT onto the MAA CT — the tumour
+   definition of the post-implant dosimetry too) inside the liver VOI, flagged with the
+   registration's NCC; without any, :func:`sstrkit.sirt.plan_uptake.threshold_tumours`
    (≥ 2 × the median liver concentration, ≥ 1 mL, regions reaching the liver VOI; the
    lungs excluded), flagged; the liver VOI is then the liver with its tumours.
 
@@ -249,9 +253,59 @@ def _automatic_organs(
     )
 
 
-def _with_tumours(vois: MaaVois, spect: Volume) -> MaaVois:
+def _baseline_tumours(
+    study: Study, spect: Volume, ct: Volume, vois: MaaVois, say: Progress, notes: list[str]
+) -> MaaVois | None:
+    """The baseline PET/CT liver lesions registered onto the MAA CT (whole, lungs excluded);
+    the liver VOI is then the liver with them."""
+    from sstrkit.pipeline.sirt_vois import baseline_lesions
+
+    base = baseline_lesions(study, ct, say, notes)
+    if base is None:
+        return None
+    arr = _on_spect(base.labels, spect)
+    liver = np.asarray(vois.liver, dtype=bool).copy()
+    if base.liver_lesions is not None:
+        chosen = {v: n for v, n in base.names.items() if v in base.liver_lesions}
+    else:  # no liver on the baseline map: the lesions reaching the liver VOI
+        from scipy import ndimage
+
+        near = ndimage.binary_dilation(liver)
+        chosen = {v: n for v, n in base.names.items() if (near & (arr == v)).any()}
+    keep = np.ones_like(liver) if vois.lungs is None else ~np.asarray(vois.lungs, dtype=bool)
+    tumours = {n: (arr == v) & keep for v, n in sorted(chosen.items())}
+    tumours = {n: m for n, m in tumours.items() if m.any()}
+    if not tumours:
+        notes.append(f"{base.source}: no liver lesion on the MAA SPECT; tumours by threshold")
+        return None
+    for m in tumours.values():
+        liver |= m
+    return MaaVois(
+        liver=liver,
+        lungs=vois.lungs,
+        tumours=tumours,
+        source=f"{vois.source}; tumours: {base.source}",
+        automatic_organs=vois.automatic_organs,
+        automatic_tumours=True,
+        notes=(
+            *vois.notes,
+            *notes,
+            f"tumours: {base.source}, {len(tumours)} liver lesions: check them",
+        ),
+    )
+
+
+def _with_tumours(
+    vois: MaaVois, spect: Volume, study: Study, ct: Volume | None, say: Progress
+) -> MaaVois:
+    """Tumours when none are given: the baseline lesions, else the threshold."""
     if vois.tumours:
         return vois
+    notes: list[str] = []
+    if ct is not None:
+        found = _baseline_tumours(study, spect, ct, vois, say, notes)
+        if found is not None:
+            return found
     from sstrkit.sirt.plan_uptake import threshold_tumours
 
     seg = threshold_tumours(spect, vois.liver, exclude=vois.lungs)
@@ -265,7 +319,7 @@ def _with_tumours(vois: MaaVois, spect: Volume) -> MaaVois:
         source=f"{vois.source}; tumours: {seg.method}",
         automatic_organs=vois.automatic_organs,
         automatic_tumours=True,
-        notes=(*vois.notes, *seg.flags),
+        notes=(*vois.notes, *notes, *seg.flags),
     )
 
 
@@ -355,7 +409,7 @@ def load_maa_inputs(
         if vois is None and auto_vois and ct is not None:
             vois = _automatic_organs(s, spect, ct, notes, say)
         if vois is not None and auto_vois:
-            vois = _with_tumours(vois, spect)
+            vois = _with_tumours(vois, spect, s, ct, say)
         out["vois"] = vois
     _clinical(s, maa_time, out)
     return MaaInputs(notes=tuple(notes), inputs=inputs, **out)

@@ -16,7 +16,8 @@
   map for the 90Y scan (manifest segmentation key ``"y90"``, on the 90Y CT grid); the
   digital patient's truth contours (``truth/sirt.json`` ``labels.y90``); automatic liver
   and lungs on the 90Y CT with tumours from ``tumour_labels``, from the baseline SSTR
-  PET/CT lesions registered CT-to-CT, or by threshold
+  PET/CT lesions registered CT-to-CT (:func:`sstrkit.pipeline.sirt_vois.baseline_lesions`,
+  the tumour definition the MAA plan uses too), or by threshold
   (:func:`~sstrkit.sirt.dose_vois.automatic_vois`);
 * the digital patient's true mean doses (``truth/sirt.json`` ``y90``).
 
@@ -35,7 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from sstrkit.core.volume import Volume
-from sstrkit.errors import InvalidInputError, SstrkitError
+from sstrkit.errors import InvalidInputError
 from sstrkit.pipeline.administrations import ACTIVITY_TOLERANCE
 from sstrkit.pipeline.manifest import CtEntry, SirtRecord, Y90Entry
 from sstrkit.sirt.dose_vois import TUMOUR_LABEL_OFFSET, Y90Vois, automatic_vois
@@ -318,41 +319,6 @@ def _truth_vois(study: Study) -> Y90Vois | None:
     )
 
 
-def _baseline_lesions(
-    study: Study, ct: Volume, say: Callable[[str], None], notes: list[str]
-) -> tuple[Volume, dict[int, str], str] | None:
-    """The baseline SSTR PET/CT lesions registered CT-to-CT onto the 90Y CT, if any.
-
-    A registration that fails leaves the tumours to the threshold, with a line in ``notes``.
-    """
-    from sstrkit.sirt.dose_vois import classify_name
-    from sstrkit.therapy.registration import apply_to_labels, register_ct
-
-    try:
-        src = study.label_source_for_baseline()
-        names = study.label_names()
-    except SstrkitError:
-        return None
-    if src.key != "baseline" or src.ct_path is None:
-        return None
-    if not any(classify_name(n) == "lesion" for n in names.values()):
-        return None
-    say("baseline lesions: CT-to-CT registration")
-    labels = study.read_label_map(src)
-    try:
-        reg = register_ct(ct, study.read(src.ct_path, src.ct_series_uid), shrink_factors=(4, 2))
-    except SstrkitError as exc:
-        notes.append(f"baseline lesions not used (CT registration failed: {exc.one_line()})")
-        return None
-    moved = apply_to_labels(labels, reg, ct)
-    how = (
-        f"baseline SSTR PET/CT lesions registered CT-to-CT (NCC {reg.ncc_after:.2f}"
-        + ("" if reg.acceptable else ", doubtful: < 0.8")
-        + ")"
-    )
-    return moved, names, how
-
-
 def _vois(
     study: Study,
     scan: Y90Image,
@@ -374,7 +340,10 @@ def _vois(
     if tumour_labels is not None:
         given = (tumour_labels[0], tumour_labels[1], "given tumour label map")
     else:
-        given = _baseline_lesions(study, scan.ct, say, notes)
+        from sstrkit.pipeline.sirt_vois import baseline_lesions
+
+        base = baseline_lesions(study, scan.ct, say, notes)
+        given = None if base is None else (base.labels, base.names, base.source)
     vois = automatic_vois(
         scan.ct,
         scan.image,
