@@ -380,3 +380,48 @@ def test_automatic_vois_threshold_and_given_tumours(monkeypatch: pytest.MonkeyPa
     g = automatic_vois(ct, scan.image, tumour_labels=given, tumour_names={5: "lesion_9"})
     assert int(np.sum(np.asarray(g.labels.array) == 101)) == 64
     assert any("given label map" in n for n in g.notes)
+
+
+def test_automatic_vois_keep_baseline_liver_lesions_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The MAA plan's tumour definition (sstrkit.pipeline.sirt_vois) on the 90Y side.
+
+    The automatic CT liver stops at z = 8, cutting the phantom's lesion (z 6-10) in half
+    and missing a second liver lesion; the lesions the baseline map calls hepatic are kept
+    whole, one it does not is left out although it touches the liver. The old rule
+    (lesions ∩ automatic liver) kept 32 of the 64 lesion voxels and lost the second lesion.
+    Reference: the dosimetry on the phantom's true contours, same image (rel 1e-9: the
+    tumour mask and voxels are identical, only float summation order can differ).
+    """
+    import sstrkit.organs.segment as seg_mod
+    from sstrkit.sirt.dose_vois import automatic_vois
+
+    scan, vois = _phantom()
+    lab = np.asarray(vois.labels.array)
+    assert scan.ct is not None
+    ct = scan.ct
+    cut = lab.copy()
+    cut[:, :, 8:16][cut[:, :, 8:16] != 2] = 0  # the automatic liver ends at z = 8
+    monkeypatch.setattr(seg_mod, "segment_organs", lambda *a, **k: _fake_segmentation(cut, ct))
+    given = np.where(lab == 101, 5, 0).astype(np.int32)
+    given[0:3, 0:3, 0:3] = 7  # hepatic on the baseline map, nowhere near the automatic liver
+    given[4:8, 4:8, 2:4] = 8  # touches the automatic liver, not hepatic on the baseline map
+    names = {5: "lesion_a", 7: "lesion_b", 8: "lesion_c"}
+    g = automatic_vois(
+        ct, scan.image, tumour_labels=_vol(given, "1"), tumour_names=names, hepatic_values={5, 7}
+    )
+    masks = {m.name: m.mask for m in region_masks(g, ct)}
+    assert np.array_equal(masks["tumour"], (lab == 101) | (given == 7))
+    assert int(masks["lesion_1"].sum()) == 64 and "lesion_3" not in masks
+    auto_liver = (cut == 1) | (cut == 101)
+    assert np.array_equal(masks["liver"], auto_liver | masks["tumour"])
+    assert np.array_equal(masks["normal_liver"], auto_liver & ~masks["tumour"])
+    only = automatic_vois(
+        ct,
+        scan.image,
+        tumour_labels=_vol(np.where(lab == 101, 5, 0).astype(np.int32), "1"),
+        tumour_names={5: "lesion_a"},
+        hepatic_values={5},
+    )
+    res = y90_dosimetry(scan, only, method="ldm")
+    ref = y90_dosimetry(scan, vois, method="ldm")
+    assert res.mean_gy("tumour") == pytest.approx(ref.mean_gy("tumour"), rel=1e-9)

@@ -17,7 +17,8 @@
   digital patient's truth contours (``truth/sirt.json`` ``labels.y90``); automatic liver
   and lungs on the 90Y CT with tumours from ``tumour_labels``, from the baseline SSTR
   PET/CT lesions registered CT-to-CT (:func:`sstrkit.pipeline.sirt_vois.baseline_lesions`,
-  the tumour definition the MAA plan uses too), or by threshold
+  the tumour definition the MAA plan uses too: the baseline map's liver lesions, whole,
+  lungs excluded, the liver VOI holding them), or by threshold
   (:func:`~sstrkit.sirt.dose_vois.automatic_vois`);
 * the digital patient's true mean doses (``truth/sirt.json`` ``y90``).
 
@@ -336,20 +337,23 @@ def _vois(
             fix="add series.y90_pet_ct / y90_spect_ct to the manifest",
         )
     given: tuple[Volume, Mapping[int, str], str] | None = None
+    hepatic: frozenset[int] | None = None
     notes: list[str] = []
     if tumour_labels is not None:
         given = (tumour_labels[0], tumour_labels[1], "given tumour label map")
-    else:
+    else:  # the MAA plan's tumour definition: the baseline map's liver lesions, whole
         from sstrkit.pipeline.sirt_vois import baseline_lesions
 
         base = baseline_lesions(study, scan.ct, say, notes)
-        given = None if base is None else (base.labels, base.names, base.source)
+        if base is not None:
+            given, hepatic = (base.labels, base.names, base.source), base.liver_lesions
     vois = automatic_vois(
         scan.ct,
         scan.image,
         tumour_labels=None if given is None else given[0],
         tumour_names=None if given is None else given[1],
         tumour_source="" if given is None else given[2],
+        hepatic_values=hepatic,
         progress=say,
     )
     return replace(vois, notes=(*vois.notes, *notes)) if notes else vois

@@ -10,9 +10,9 @@ reference) with its label names. Names are read as
 * **lungs** — a name starting with ``lung`` (``lungs``, ``lung_left``, ``lung_right``);
 
 other names are ignored. :func:`region_masks` builds, on the dose grid, ``tumour`` (all
-hepatic lesions: those inside or touching the liver), ``normal_liver`` (the liver minus
-every lesion), ``liver`` (normal liver + hepatic lesions), ``lungs`` and one region per
-lesion.
+hepatic lesions: those inside or touching the liver, or those :attr:`Y90Vois.hepatic`
+names), ``normal_liver`` (the liver minus every lesion), ``liver`` (normal liver + hepatic
+lesions), ``lungs`` and one region per lesion.
 
 Where the VOIs come from (the study loader, :mod:`sstrkit.pipeline.sirt_y90_inputs`,
 chooses in this order and says which in :attr:`Y90Vois.source`): the study's label map
@@ -22,7 +22,12 @@ contours; else :func:`automatic_vois` — liver and lungs by
 image), tumours from a given label map (e.g. the baseline SSTR PET lesions registered
 CT-to-CT, :mod:`sstrkit.therapy.registration`) or, without one, by thresholding the 90Y
 image inside the liver (:data:`TUMOUR_THRESHOLD` × the liver's median concentration,
-components ≥ :data:`MIN_TUMOUR_ML`). Automatic VOIs are flagged (``automatic=True``).
+components ≥ :data:`MIN_TUMOUR_ML`). Given lesions are the tumour definition of the MAA
+plan too (:mod:`sstrkit.pipeline.sirt_vois`): the liver lesions (named by the caller, read
+on the baseline map; else those reaching the automatic liver) are kept whole, lungs
+excluded, also where they leave the automatic CT liver (which tends to leave tumours
+out), and the liver VOI is the liver with them. Automatic VOIs are flagged
+(``automatic=True``).
 
 Examples
 --------
@@ -34,7 +39,7 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -89,13 +94,19 @@ def classify_name(name: str) -> Literal["lesion", "liver", "lungs"] | None:
 
 @dataclass(frozen=True)
 class Y90Vois:
-    """A label map for the 90Y dosimetry, its names and where it came from."""
+    """A label map for the 90Y dosimetry, its names and where it came from.
+
+    ``hepatic``: names of lesions that are liver tumours whether or not they touch the
+    liver label (the automatic VOIs' lesions, chosen on the baseline map); None: the
+    lesions inside or touching the liver.
+    """
 
     labels: Volume
     names: Mapping[int, str]
     source: str
     automatic: bool = False
     notes: tuple[str, ...] = ()
+    hepatic: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -146,8 +157,8 @@ def region_masks(vois: Y90Vois, reference: Volume) -> tuple[VoiMask, ...]:
         )
     near_liver = ndimage.binary_dilation(liver)
     tumour = np.zeros(lab.shape, dtype=bool)
-    for _name, m in lesions:
-        if (m & near_liver).any():
+    for name, m in lesions:
+        if (m & near_liver).any() or (vois.hepatic is not None and name in vois.hepatic):
             tumour |= m
     out: list[VoiMask] = []
     if tumour.any():
@@ -179,6 +190,24 @@ def _threshold_tumours(
     return [comp == k for k in keep], note
 
 
+def _given_tumours(
+    lab: NDArray[np.int64],
+    names: Mapping[int, str],
+    hepatic_values: Collection[int] | None,
+    liver: NDArray[np.bool_],
+    lungs: NDArray[np.bool_],
+) -> list[NDArray[np.bool_]]:
+    """The given liver lesions, whole, lungs excluded (module docstring)."""
+    values = [v for v, nm in sorted(names.items()) if classify_name(nm) == "lesion"]
+    if hepatic_values is not None:
+        chosen = [v for v in values if v in set(hepatic_values)]
+    else:  # no liver on the lesions' own map: those reaching the automatic liver
+        near = ndimage.binary_dilation(liver)
+        chosen = [v for v in values if (near & (lab == v)).any()]
+    tumours = [(lab == v) & ~lungs for v in chosen]
+    return [t for t in tumours if t.any()]
+
+
 def automatic_vois(
     ct: Volume,
     emission: Volume,
@@ -186,6 +215,7 @@ def automatic_vois(
     tumour_labels: Volume | None = None,
     tumour_names: Mapping[int, str] | None = None,
     tumour_source: str = "",
+    hepatic_values: Collection[int] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> Y90Vois:
     """Liver and lungs by :func:`~sstrkit.organs.segment_organs`, tumours given or by threshold.
@@ -193,7 +223,10 @@ def automatic_vois(
     ``emission``: the 90Y image (same frame of reference as ``ct``), the uptake image of
     the organ segmentation and of the tumour threshold. ``tumour_labels`` (any grid of the
     CT's frame of reference, e.g. lesions registered from the baseline PET/CT) with
-    ``tumour_names`` (value → name; lesion names only are used) replaces the threshold.
+    ``tumour_names`` (value → name; lesion names only are used) replaces the threshold:
+    the lesions of ``hepatic_values`` (e.g.
+    :attr:`~sstrkit.pipeline.sirt_vois.BaselineLesions.liver_lesions`; None: those
+    reaching the automatic liver) whole, lungs excluded, the liver VOI growing to hold them.
     The label map is on the CT grid, with the values of :data:`LIVER_LABEL`,
     :data:`LUNGS_LABEL` and :data:`TUMOUR_LABEL_OFFSET` + i.
     """
@@ -217,10 +250,11 @@ def automatic_vois(
     notes = [f"liver and lungs: automatic segmentation ({seg.method}) of the 90Y CT"]
     if tumour_labels is not None:
         lab = _on_grid(tumour_labels, ct)
-        names = dict(tumour_names or {})
-        tumours = [lab == v for v, nm in sorted(names.items()) if classify_name(nm) == "lesion"]
-        tumours = [t & liver for t in tumours if (t & liver).any()]
-        notes.append(f"tumours: {tumour_source or 'given label map'} ({len(tumours)} in the liver)")
+        tumours = _given_tumours(lab, dict(tumour_names or {}), hepatic_values, liver, lungs)
+        notes.append(
+            f"tumours: {tumour_source or 'given label map'} ({len(tumours)} liver lesions, "
+            "kept whole: the liver VOI holds them)"
+        )
     else:
         say("automatic tumours (threshold inside the liver)")
         on_ct = emission.resample_to(ct, mode="linear")
@@ -255,6 +289,7 @@ def automatic_vois(
         source="automatic: " + "; ".join(notes),
         automatic=True,
         notes=tuple(notes) + tuple(seg.notes),
+        hepatic=frozenset(f"lesion_{i}" for i in range(1, len(tumours) + 1)),
     )
 
 
