@@ -81,31 +81,6 @@ def _render(doc: dict[str, Any]) -> None:
         console.print("files: " + ", ".join(doc["files"].values()))
 
 
-def _write(res: Any, out: Path, header: Any) -> dict[str, str]:
-    from sstrkit.io.dicom_write import PatientInfo, StudyInfo, write_rtdose
-    from sstrkit.io.nifti import write_nifti
-
-    files: dict[str, str] = {}
-    for method, dose in res.doses.items():
-        files[f"dose_{method}_nifti"] = str(write_nifti(dose, out / f"dose_{method}.nii.gz"))
-    files["activity_nifti"] = str(write_nifti(res.activity, out / "activity_at_implant.nii.gz"))
-    primary = res.primary_method
-    files["dose_rtdose"] = str(
-        write_rtdose(
-            res.doses[primary],
-            out / f"dose_{primary}_rtdose.dcm",
-            source=header,
-            patient=PatientInfo() if header is None else None,
-            study=StudyInfo(description="sstrkit SIRT post-implant dosimetry")
-            if header is None
-            else None,
-            series_description=f"sstrkit 90Y post-implant dose ({primary})",
-            comment=f"sstrkit SIRT 90Y {primary}",
-        )
-    )
-    return files
-
-
 def _predicted(tumour: float | None, normal: float | None, lungs: float | None) -> dict[str, float]:
     pairs = (("tumour", tumour), ("normal_liver", normal), ("lungs", lungs))
     for name, v in pairs:
@@ -156,7 +131,11 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Post-implant 90Y dosimetry: dose maps, tumour/normal-liver/lung doses, DVHs."""
         from sstrkit.core.atomic import write_json_atomic
-        from sstrkit.pipeline.sirt_y90_inputs import load_y90_inputs, read_prrt_liver_cycles
+        from sstrkit.pipeline.sirt_y90_inputs import (
+            load_y90_inputs,
+            read_prrt_liver_cycles,
+            write_y90_maps,
+        )
         from sstrkit.pipeline.study import Study
         from sstrkit.sirt.liver_bed import liver_bed_from_dosimetry
         from sstrkit.sirt.y90_dose import y90_dosimetry
@@ -190,7 +169,7 @@ def register(app: typer.Typer) -> None:
             doc["liver_bed"] = bed.to_dict()
         if out is not None:
             with output_folder(out, command="sstrkit sirt dose"):
-                files = _write(res, out, inp.header)
+                files = write_y90_maps(res, out, inp.header, activity=True)
                 write_json_atomic(out / "sirt_dose.json", doc)
                 files["result_json"] = str(out / "sirt_dose.json")
             doc["files"] = files

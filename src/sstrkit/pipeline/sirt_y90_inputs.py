@@ -55,6 +55,7 @@ __all__ = [
     "load_y90_inputs",
     "read_prrt_liver_cycles",
     "study_y90_dosimetry",
+    "write_y90_maps",
     "y90_truth",
 ]
 
@@ -440,3 +441,35 @@ def read_prrt_liver_cycles(path: str | os.PathLike[str]) -> tuple[PrrtLiverCycle
     if not isinstance(doc, dict):
         raise InvalidInputError(str(file), expected="a JSON object", actual=type(doc).__name__)
     return prrt_liver_cycles_from_results(doc)
+
+
+def write_y90_maps(
+    y90: Y90Dosimetry, out: Path, header: Dataset | None, *, activity: bool = False
+) -> dict[str, str]:
+    """Dose maps of every method (NIfTI) and the primary method's RTDOSE in ``out`` (atomic);
+    with ``activity`` also the activity at implant. Name → path of each file written."""
+    from sstrkit.io.dicom_write import PatientInfo, StudyInfo, write_rtdose
+    from sstrkit.io.nifti import write_nifti
+
+    files: dict[str, str] = {}
+    for method, dose in y90.doses.items():
+        files[f"dose_{method}_nifti"] = str(write_nifti(dose, out / f"dose_{method}.nii.gz"))
+    if activity:
+        files["activity_nifti"] = str(write_nifti(y90.activity, out / "activity_at_implant.nii.gz"))
+    primary = y90.primary_method
+    files["dose_rtdose"] = str(
+        write_rtdose(
+            y90.doses[primary],
+            out / f"dose_{primary}_rtdose.dcm",
+            source=header,
+            patient=PatientInfo() if header is None else None,
+            study=(
+                StudyInfo(description="sstrkit SIRT post-implant dosimetry")
+                if header is None
+                else None
+            ),
+            series_description=f"sstrkit 90Y post-implant dose ({primary})",
+            comment=f"sstrkit SIRT 90Y {primary}",
+        )
+    )
+    return files

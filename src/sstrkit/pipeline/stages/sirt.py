@@ -31,7 +31,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sstrkit.errors import SstrkitError
@@ -40,8 +39,6 @@ from sstrkit.pipeline.stages import Progress, StageSkippedError
 from sstrkit.pipeline.study import Study
 
 if TYPE_CHECKING:
-    from pydicom.dataset import Dataset
-
     from sstrkit.sirt.dose_results import Y90Dosimetry
     from sstrkit.sirt.liver_bed import LiverBedSummary, PrrtLiverCycle
     from sstrkit.sirt.plan_inputs import MaaFindings
@@ -143,36 +140,9 @@ def _prrt_liver_cycles(res: RunResult, notes: dict[str, str]) -> tuple[PrrtLiver
     return cycles
 
 
-def _write(y90: Y90Dosimetry, out: Path, header: Dataset | None) -> dict[str, str]:
-    """Dose maps of every method (NIfTI) and the primary method's RTDOSE, in ``out``."""
-    from sstrkit.io.dicom_write import PatientInfo, StudyInfo, write_rtdose
-    from sstrkit.io.nifti import write_nifti
-
-    files: dict[str, str] = {}
-    for method, dose in y90.doses.items():
-        files[f"dose_{method}_nifti"] = str(write_nifti(dose, out / f"dose_{method}.nii.gz"))
-    primary = y90.primary_method
-    files["dose_rtdose"] = str(
-        write_rtdose(
-            y90.doses[primary],
-            out / f"dose_{primary}_rtdose.dcm",
-            source=header,
-            patient=PatientInfo() if header is None else None,
-            study=(
-                StudyInfo(description="sstrkit SIRT post-implant dosimetry")
-                if header is None
-                else None
-            ),
-            series_description=f"sstrkit 90Y post-implant dose ({primary})",
-            comment=f"sstrkit SIRT 90Y {primary}",
-        )
-    )
-    return files
-
-
 def stage_sirt(study: Study, res: RunResult, say: Progress) -> SirtStage:
     """Plan, post-implant dosimetry and combined liver BED of a SIRT study (module docstring)."""
-    from sstrkit.pipeline.sirt_y90_inputs import load_y90_inputs
+    from sstrkit.pipeline.sirt_y90_inputs import load_y90_inputs, write_y90_maps
     from sstrkit.sirt.liver_bed import liver_bed_from_dosimetry
     from sstrkit.sirt.y90_dose import y90_dosimetry
 
@@ -203,7 +173,7 @@ def stage_sirt(study: Study, res: RunResult, say: Progress) -> SirtStage:
                 inputs=inp.inputs,
                 progress=say,
             )
-            files = _write(y90, res.out / "sirt", inp.header)
+            files = write_y90_maps(y90, res.out / "sirt", inp.header)
         except SstrkitError as exc:
             notes["y90_skipped"] = exc.one_line()
     else:
