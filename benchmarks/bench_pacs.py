@@ -1,12 +1,13 @@
 """PACS listener: receive a digital patient over loopback — against dcmtk's storescp.
 
-A small digital patient (seed 3, one 177Lu cycle, SPECT/CT at 4/24/96/168 h, 8 mm
-voxels, no FDG: the one of tests/pacs) is made in a temporary folder (not timed), or
-an existing study folder is reused (``--study``). All its DICOM instances are sent with
-dcmtk's ``storescu`` (one association, ``TCP_NODELAY=1``: DCMTK keeps Nagle's algorithm
-otherwise, ~40 ms a message) over loopback to
+A 36-series digital patient (seed 3: 68Ga-DOTATATE and FDG PET/CT, four 177Lu cycles
+with SPECT/CT at 4/24/96/168 h; 8 mm voxels; 1 056 instances, 23 MB) is made in a
+temporary folder (not timed), or an existing study folder is reused (``--study``). All
+its DICOM instances are sent with dcmtk's ``storescu`` (one association,
+``TCP_NODELAY=1``: DCMTK keeps Nagle's algorithm otherwise, ~40 ms a message) over
+loopback to
 
-* ``sstrkit pacs listen`` (a fresh process, no ``--run``; pynetdicom's SCP), and, as
+* ``sstrkit pacs listen`` (a fresh process, no ``--run``; its asyncio DICOM acceptor), and, as
   the named baseline in the same run,
 * dcmtk's ``storescp`` alone (a fresh process, ``-od`` one flat folder),
 
@@ -158,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         if study is None:
             study = Path(tmp) / "study"
             t0 = time.perf_counter()
-            make_study(study, StudyConfig(seed=3, cycles=1, voxel_mm=8.0, fdg=False))
+            make_study(study, StudyConfig(seed=3, cycles=4, voxel_mm=8.0, fdg=True))
             print(f"digital patient made in {time.perf_counter() - t0:.1f} s (not timed)")
         dicom = study / "dicom"
         files = sorted(p for p in dicom.rglob("*.dcm") if p.is_file())
@@ -180,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"failed: {exc}")
             return 1
     med = {k: statistics.median(v) for k, v in times.items()}
-    labels = {"sstrkit": "sstrkit pacs listen (pynetdicom)", "storescp": "dcmtk storescp alone"}
+    labels = {"sstrkit": "sstrkit pacs listen (asyncio)", "storescp": "dcmtk storescp alone"}
     for name in times:
         runs = ", ".join(f"{s:.2f}" for s in times[name])
         print(f"{labels[name]:32s} median {med[name]:6.2f} s  {len(files) / med[name]:7.0f} "

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pydicom
@@ -127,17 +126,6 @@ def test_header_is_read_in_every_accepted_transfer_syntax(syntax: str) -> None:
     ):
         assert header[keyword].value == ds[keyword].value, keyword
     assert "PixelData" not in header and "PatientName" not in header  # read no further
-
-
-def test_poll_interval_is_set_on_each_association() -> None:
-    from pynetdicom.dul import DULServiceProvider
-
-    # the private attribute the listener tunes still exists in this pynetdicom
-    dul = DULServiceProvider(SimpleNamespace())
-    assert isinstance(dul._run_loop_delay, float)
-    listener = Listener(InstanceStore.__new__(InstanceStore), ListenerConfig(poll_s=0.0005))
-    listener._tune_connection(SimpleNamespace(assoc=SimpleNamespace(dul=dul)))
-    assert dul._run_loop_delay == 0.0005
 
 
 def _storescu(port: int, files: list[Path], *options: str, called: str = "SSTRKIT") -> None:

@@ -39,7 +39,7 @@ def _listener(tmp_path: Path, **config: Any) -> tuple[Listener, list[dict[str, A
 def test_listener_binds_to_loopback_by_default(tmp_path: Path) -> None:
     listener, _ = _listener(tmp_path)
     with listener:
-        assert listener._server.server_address[0] == "127.0.0.1"
+        assert listener.address[0] == "127.0.0.1"
         assert echo(Peer("SSTRKIT", "127.0.0.1", listener.port)) == 0
 
 

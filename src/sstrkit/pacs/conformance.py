@@ -30,6 +30,8 @@ __all__ = [
     "ENCAPSULATED_PDF_STORAGE",
     "EXPORT_MODEL_NAME",
     "GET_STORAGE",
+    "IMPLEMENTATION_CLASS_UID",
+    "LISTENER_MAX_PDU",
     "NM_STORAGE",
     "PET_STORAGE",
     "QUERY_RETRIEVE",
@@ -99,6 +101,14 @@ GET_STORAGE: Final[tuple[str, ...]] = (*SCP_STORAGE, *(k for k in SENT if k not 
 #: instances carrying it (sstrkit's own results routed back by a PACS), nor derived images
 #: whose DerivationDescription starts with "sstrkit".
 EXPORT_MODEL_NAME: Final = "sstrkit results"
+
+#: ImplementationClassUID of the listener's associations and of the files it writes: a
+#: UID under pydicom's root, ``generate_uid(entropy_srcs=["sstrkit DICOM upper layer"])``
+#: (fixed, so that it identifies sstrkit across versions; PS3.7 D.3.3.2).
+IMPLEMENTATION_CLASS_UID: Final = "1.2.826.0.1.3680043.8.498.64588113800045736191157315494364561315"
+#: Largest P-DATA-TF the listener receives (announced as its maximum PDU length, PS3.8 D.1):
+#: 128 KiB, the largest dcmtk's tools use (ASC_MAXIMUMPDUSIZE).
+LISTENER_MAX_PDU: Final = 131072
 
 SOP_NAMES: Final[dict[str, str]] = {
     VERIFICATION: "Verification",

@@ -1,12 +1,15 @@
 """The DICOM listener: C-ECHO and C-STORE SCP filing into a store, and study completion.
 
-:class:`Listener` runs a pynetdicom server (``127.0.0.1`` unless told otherwise,
-optionally DICOM TLS). It accepts Verification and the storage SOP classes and
-transfer syntaxes of :mod:`sstrkit.pacs.conformance`; with ``allow`` only those
-calling AE titles get an association (others are rejected: "calling AE title not
-recognised"). Each instance goes into the :class:`~sstrkit.pacs.store.InstanceStore`
-(atomic, deduplicated by SOPInstanceUID). sstrkit's own results routed back by a
-PACS are acknowledged but not filed (:func:`~sstrkit.pacs.store.is_own_result`).
+:class:`Listener` runs sstrkit's own DICOM Upper Layer acceptor
+(:mod:`sstrkit.pacs.association`, PDUs in :mod:`sstrkit.pacs.ul`, command sets in
+:mod:`sstrkit.pacs.dimse`) on one asyncio event loop in a background thread, bound to
+``127.0.0.1`` unless told otherwise, optionally DICOM TLS. It accepts Verification and
+the storage SOP classes and transfer syntaxes of :mod:`sstrkit.pacs.conformance`; with
+``allow`` only those calling AE titles get an association (others are rejected:
+"calling AE title not recognised"). Each instance goes into the
+:class:`~sstrkit.pacs.store.InstanceStore` (atomic, deduplicated by SOPInstanceUID).
+sstrkit's own results routed back by a PACS are acknowledged but not filed
+(:func:`~sstrkit.pacs.store.is_own_result`).
 
 :class:`StudyWatch` tracks when each study last received an instance: a study is
 *complete* when ``idle_s`` seconds pass without a new one; the listener then calls
@@ -14,22 +17,21 @@ PACS are acknowledged but not filed (:func:`~sstrkit.pacs.store.is_own_result`).
 follows — sorting the patient's studies, running, recording — is
 :mod:`sstrkit.pacs.jobs`.
 
-Throughput (issue 21; ``benchmarks/bench_pacs.py``, docs/pacs.md). Profiled, the
-listener's time per instance went to (1) pynetdicom's polling: its DUL thread sleeps
-1 ms whenever a connection is quiet and the association thread sleeps 1 ms per loop,
-so each C-STORE waited on up to three such naps; (2) the handler: decoding the whole
-data set (``event.dataset``), building and encoding File Meta with pydicom twice, a
-random temporary name, a chmod and a mkdir per instance; (3) pynetdicom's own work
-(PDU and DIMSE decoding, encoding the C-STORE response with pydicom), about 1 ms per
-instance, which no setting removes. The handler now reads only the attributes it
-needs and writes the bytes as received (:mod:`sstrkit.pacs.store`), and each
-association's DUL polls every ``poll_s`` (0.5 ms) instead of 1 ms (an idle
-association then costs about 7 % of a core instead of 4 %). The association thread's
-1 ms sleep is hard-coded in pynetdicom and left alone (its code is not patched).
+Throughput (issue 21; ``benchmarks/bench_pacs.py``, docs/pacs.md). The listener used
+to be pynetdicom's threaded server, which polls: its DUL thread and its association
+thread each sleep about 1 ms per loop, and each C-STORE response is encoded with
+pydicom; with a handler doing nothing it topped out near 750 instances/s on the 2-core
+development machine, about 0.4× of dcmtk's ``storescp``. The acceptor here reads each
+PDU when the operating system says the socket has data, joins the fragments, hands the
+data set as received to the store (only the attributes the store needs are read,
+:func:`~sstrkit.pacs.store.read_header`; nothing is decoded and re-encoded) and writes
+the response, encoded with :mod:`struct`, in the same step. pynetdicom remains the SCU
+of :mod:`sstrkit.pacs.scu` (query, retrieve, send, echo).
 """
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 import threading
 import time
@@ -37,8 +39,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sstrkit import __version__
 from sstrkit.errors import InvalidInputError, SstrkitError
-from sstrkit.pacs.conformance import SCP_STORAGE, SCP_TRANSFER_SYNTAXES, VERIFICATION
+from sstrkit.pacs.association import AcceptorSettings, serve_association
+from sstrkit.pacs.conformance import (
+    IMPLEMENTATION_CLASS_UID,
+    LISTENER_MAX_PDU,
+    SCP_STORAGE,
+    SCP_TRANSFER_SYNTAXES,
+)
 from sstrkit.pacs.store import InstanceStore, Stored, file_meta, is_own_result, part10, read_header
 
 __all__ = ["CompletedStudy", "Listener", "ListenerConfig", "StudyWatch", "is_own_result"]
@@ -189,23 +198,24 @@ class ListenerConfig:
     #: Calling AE titles accepted; empty: any.
     allow: tuple[str, ...] = ()
     ssl_context: ssl.SSLContext | None = None
-    #: Seconds an association may stay silent before it is closed.
+    #: Seconds an association may stay silent before it is aborted.
     network_timeout_s: float = 60.0
     #: Storage SOP classes accepted (a C-MOVE destination takes results as well).
     storage: tuple[str, ...] = SCP_STORAGE
     #: File sstrkit's own results too (:func:`~sstrkit.pacs.store.is_own_result`).
     own_results: bool = False
-    #: Seconds pynetdicom's DUL thread sleeps between two polls of a quiet connection
-    #: (pynetdicom's default: 1 ms; module docstring: Throughput).
-    poll_s: float = 0.0005
+    #: Largest P-DATA-TF received (announced in the A-ASSOCIATE-AC).
+    max_pdu: int = LISTENER_MAX_PDU
+    #: Associations served at once; more are rejected (transient, local limit exceeded).
+    max_associations: int = 16
 
 
 class Listener:
     """C-ECHO/C-STORE SCP filing into ``store`` (module docstring).
 
-    ``on_stored`` is called for every stored or duplicate instance (in the
-    association's thread), ``on_event`` with event dicts (association rejected,
-    instance refused).
+    ``on_stored`` is called for every stored or duplicate instance, ``on_event`` with
+    event dicts (association rejected or aborted, instance refused); both in the
+    listener's network thread.
     """
 
     def __init__(
@@ -220,127 +230,145 @@ class Listener:
         self.config = config
         self._on_stored = on_stored or (lambda _s: None)
         self._emit = on_event or (lambda _e: None)
-        self._server: Any = None
-        #: ImplementationClassUID and ImplementationVersionName of the files written.
-        self._implementation = ("", "")
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._address: tuple[str, int] = (config.host, config.port)
         self.counts = {"stored": 0, "duplicates": 0, "ignored": 0, "refused": 0}
-        self._lock = threading.Lock()
+        self.settings = AcceptorSettings(
+            allow=config.allow,
+            storage=config.storage,
+            transfer_syntaxes=SCP_TRANSFER_SYNTAXES,
+            max_pdu=config.max_pdu,
+            implementation_class_uid=IMPLEMENTATION_CLASS_UID,
+            implementation_version=f"SSTRKIT_{__version__}"[:16],
+            timeout_s=config.network_timeout_s,
+        )
 
-    def _count(self, key: str) -> None:
-        with self._lock:
-            self.counts[key] += 1
-
-    def _handle_store(self, event: Any) -> int:
-        """File one instance as received: only the attributes the store needs are read
-        (:func:`~sstrkit.pacs.store.read_header`), the data set is written as it came,
-        behind File Meta Information from the request (as pynetdicom's
-        ``event.encoded_dataset()`` would, without its pydicom round trip)."""
+    # ------------------------------------------------------------- services
+    def store_instance(self, sop_class: str, sop_instance: str, syntax: str, data: bytes) -> int:
+        """File one instance as received (the association's :class:`Services`): only the
+        attributes the store needs are read (:func:`~sstrkit.pacs.store.read_header`), the
+        data set is written as it came, behind File Meta Information from the request.
+        The C-STORE status (:class:`~sstrkit.pacs.association.Services`)."""
         try:
-            request = event.request
-            syntax = str(event.context.transfer_syntax)
-            data = request.DataSet.getvalue()
             ds = read_header(data, syntax)
             if not self.config.own_results and is_own_result(ds):
-                self._count("ignored")
+                self.counts["ignored"] += 1
                 return SUCCESS
             meta = file_meta(
-                str(request.AffectedSOPClassUID),
-                str(request.AffectedSOPInstanceUID),
+                sop_class,
+                sop_instance,
                 syntax,
-                *self._implementation,
+                self.settings.implementation_class_uid,
+                self.settings.implementation_version,
             )
             item = self.store.put(ds, part10(meta, data))
         except SstrkitError as exc:
-            self._count("refused")
-            self._emit({"event": "instance_refused", "reason": exc.one_line()})
-            return CANNOT_UNDERSTAND
+            return self._refused(exc.one_line(), CANNOT_UNDERSTAND)
         except OSError as exc:
-            self._count("refused")
-            self._emit({"event": "instance_refused", "reason": f"{type(exc).__name__}: {exc}"})
-            return OUT_OF_RESOURCES
+            return self._refused(f"{type(exc).__name__}: {exc}", OUT_OF_RESOURCES)
         except Exception as exc:  # an undecodable dataset: refuse it, keep serving
-            self._count("refused")
-            self._emit({"event": "instance_refused", "reason": f"{type(exc).__name__}: {exc}"})
-            return CANNOT_UNDERSTAND
-        self._count("stored" if item.status == "stored" else "duplicates")
+            return self._refused(f"{type(exc).__name__}: {exc}", CANNOT_UNDERSTAND)
+        self.counts["stored" if item.status == "stored" else "duplicates"] += 1
         self._on_stored(item)
         return SUCCESS
 
-    def _handle_rejected(self, event: Any) -> None:
-        requestor = event.assoc.requestor
-        self._emit(
-            {
-                "event": "association_rejected",
-                "calling_ae": str(requestor.ae_title).strip(),
-                "address": str(requestor.address),
-            }
-        )
+    def _refused(self, reason: str, status: int) -> int:
+        self.counts["refused"] += 1
+        self._emit({"event": "instance_refused", "reason": reason})
+        return status
 
-    def _tune_connection(self, event: Any) -> None:
-        """``EVT_CONN_OPEN`` (before the association's threads start): its DUL polls
-        every ``poll_s``. This sets pynetdicom's private per-association
-        ``DULServiceProvider._run_loop_delay`` (as in pynetdicom 3.0; left alone where it
-        does not exist, and tests/pacs/test_scp_ingest.py fails when it stops existing)."""
-        dul = getattr(event.assoc, "dul", None)
-        if dul is not None and isinstance(getattr(dul, "_run_loop_delay", None), float):
-            dul._run_loop_delay = self.config.poll_s
+    def event(self, doc: Event) -> None:
+        """:class:`~sstrkit.pacs.association.Services` ``.event``."""
+        self._emit(doc)
 
-    def _flush(self, _event: Any = None) -> None:
+    def _flush(self) -> None:
         """Sync the store (an association ended, or the listener stops)."""
         try:
             self.store.flush()
         except OSError as exc:
             self._emit({"event": "store_sync_failed", "reason": f"{type(exc).__name__}: {exc}"})
 
-    def start(self) -> None:
-        """Start serving in background threads."""
-        from pynetdicom import AE, evt
-
-        ae = AE(ae_title=self.config.ae_title)
-        self._implementation = (
-            str(ae.implementation_class_uid),
-            str(ae.implementation_version_name or ""),
-        )
-        ae.network_timeout = self.config.network_timeout_s
-        ae.maximum_associations = 16
-        ae.add_supported_context(VERIFICATION)
-        for sop in self.config.storage:
-            ae.add_supported_context(sop, list(SCP_TRANSFER_SYNTAXES))
-        if self.config.allow:
-            ae.require_calling_aet = list(self.config.allow)
-        handlers: list[Any] = [
-            (evt.EVT_CONN_OPEN, self._tune_connection),
-            (evt.EVT_C_STORE, self._handle_store),
-            (evt.EVT_REJECTED, self._handle_rejected),
-            (evt.EVT_RELEASED, self._flush),
-            (evt.EVT_ABORTED, self._flush),
-        ]
+    # ------------------------------------------------------------- network
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        full = len(self._tasks) >= self.config.max_associations
+        self._tasks.add(task)
         try:
-            self._server = ae.start_server(
-                (self.config.host, self.config.port),
-                block=False,
-                evt_handlers=handlers,
-                ssl_context=self.config.ssl_context,
-            )
+            outcome = await serve_association(reader, writer, self.settings, self, full=full)
+            if outcome in ("released", "aborted"):
+                await asyncio.get_running_loop().run_in_executor(None, self._flush)
+        finally:
+            self._tasks.discard(task)
+
+    async def _open(self) -> None:
+        self._server = await asyncio.start_server(
+            self._connection,
+            self.config.host,
+            self.config.port,
+            ssl=self.config.ssl_context,
+            ssl_handshake_timeout=self.config.network_timeout_s
+            if self.config.ssl_context
+            else None,
+            limit=2 * max(self.config.max_pdu, 1 << 16),
+        )
+        sockets = self._server.sockets
+        if sockets:
+            host, port = sockets[0].getsockname()[:2]
+            self._address = (str(host), int(port))
+
+    async def _close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._server is not None:
+            await self._server.wait_closed()
+        await asyncio.get_running_loop().shutdown_default_executor()
+
+    def start(self) -> None:
+        """Start serving in a background thread (one asyncio event loop)."""
+        loop = asyncio.new_event_loop()
+        thread = threading.Thread(
+            target=loop.run_forever, name="sstrkit-dicom-listener", daemon=True
+        )
+        thread.start()
+        try:
+            asyncio.run_coroutine_threadsafe(self._open(), loop).result(timeout=60.0)
         except OSError as exc:
+            _end_loop(loop, thread)
             raise InvalidInputError(
                 "--host/--port",
                 expected="an address this machine can listen on",
                 actual=f"{self.config.host}:{self.config.port} ({exc.strerror or exc})",
                 fix="choose a free port (another DICOM listener may use this one)",
             ) from None
+        self._loop, self._thread = loop, thread
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """(host, port) listened on."""
+        return self._address
 
     @property
     def port(self) -> int:
         """The port actually listened on (useful with port 0)."""
-        if self._server is None:
-            return self.config.port
-        return int(self._server.server_address[1])
+        return self._address[1]
 
     def stop(self) -> None:
-        """Stop accepting associations and close the open ones."""
-        if self._server is not None:
-            self._server.shutdown()
+        """Stop accepting associations, abort the open ones, sync the store."""
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        try:
+            asyncio.run_coroutine_threadsafe(self._close(), loop).result(timeout=60.0)
+        finally:
+            _end_loop(loop, thread)
+            self._loop = self._thread = None
             self._server = None
             self._flush()
 
@@ -350,3 +378,9 @@ class Listener:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _end_loop(loop: asyncio.AbstractEventLoop, thread: threading.Thread) -> None:
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(timeout=30.0)
+    loop.close()
