@@ -20,16 +20,26 @@ sstrkit ÷ instances/s of storescp; issue 21's target: at least 0.5). No asserti
 on time; the exit status is 1 only when an instance was not stored. Skips (exit 0, a
 plain message) when storescu or storescp is missing.
 
+Time from last instance to report (``--no-report`` skips it): the small digital patient
+of tests/pacs (seed 3, one cycle, SPECT/CT at 4/24/96/168 h, 8 mm, no FDG) is sent with
+``storescu`` to ``sstrkit pacs listen --run --idle-s 2 --clinical-dir`` (its
+clinical.json as the department would give it); printed: the ``since_last_instance_s``
+of the ``run_finished`` event (``--idle-s`` + sorting + the main job + the report).
+Named baseline in the same run: ``sstrkit run`` by hand on the folder the listener
+filed (the physicist's export-and-run path, without the export), wall-clock of the
+process; ratio = listener's time to report ÷ ``sstrkit run``'s time.
+
 Note: sstrkit's store writes each instance under ``.incoming`` and renames it into
 ``<patient>/<study>/<series>/``, keeps a UID index for deduplication and fsyncs in the
 background (:mod:`sstrkit.pacs.store`); storescp writes each file in place, no fsync.
 
-Usage: ``python benchmarks/bench_pacs.py [--study STUDY_FOLDER] [--repeat 3]``
+Usage: ``python benchmarks/bench_pacs.py [--study STUDY_FOLDER] [--repeat 3] [--no-report]``
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import signal
@@ -42,6 +52,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from sstrkit.pacs.store import patient_key
 from sstrkit.phantom.study import StudyConfig, make_study
 
 DCMTK_ENV = {**os.environ, "TCP_NODELAY": "1"}
@@ -145,10 +156,58 @@ def send_once(start: Starter, called_ae: str, dicom: Path, n: int) -> float:
     return seconds
 
 
+IDLE_S = 2.0
+
+
+def _events(log: Path) -> list[dict[str, object]]:
+    lines = log.read_text(encoding="utf-8").splitlines() if log.is_file() else []
+    return [json.loads(line) for line in lines if line.startswith("{")]
+
+
+def time_to_report(root: Path) -> tuple[float, float]:
+    """(listener's seconds from last instance to report, ``sstrkit run``'s seconds)."""
+    study = root / "small"
+    make_study(study, StudyConfig(seed=3, cycles=1, voxel_mm=8.0, fdg=False))
+    clinical = root / "clinical"
+    clinical.mkdir()
+    patient = json.loads((study / "manifest.json").read_text(encoding="utf-8"))["patient"]
+    shutil.copy(study / "clinical.json", clinical / f"{patient['id']}.json")
+    store, log, port = root / "store", root / "listen.jsonl", free_port()
+    cmd = [sys.executable, "-m", "sstrkit.cli.main", "pacs", "listen", "--store", str(store)]
+    cmd += ["--port", str(port), "--ae", AE_SSTRKIT, "--idle-s", str(IDLE_S), "--run"]
+    cmd += ["--out", str(root / "runs"), "--clinical-dir", str(clinical), "--json"]
+    with log.open("wb") as out, (root / "listen.stderr").open("wb") as err:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err)
+    try:
+        _wait(lambda: b'"event": "listening"' in log.read_bytes(), proc, "listen", START_TIMEOUT_S)
+        storescu = shutil.which("storescu")
+        assert storescu is not None
+        send = [storescu, "-aet", AE_SCU, "-aec", AE_SSTRKIT, "+sd", "+r", "127.0.0.1"]
+        subprocess.run([*send, str(port), str(study / "dicom")], check=True, env=DCMTK_ENV)
+
+        def finished() -> bool:
+            return any(e["event"] in ("run_finished", "run_failed") for e in _events(log))
+
+        _wait(finished, proc, "listen --run", STORE_TIMEOUT_S)
+    finally:
+        _stop(proc)
+    event = next(e for e in _events(log) if e["event"] in ("run_finished", "run_failed"))
+    if event["event"] != "run_finished":
+        raise RuntimeError(f"the listener's run failed: {event}")
+    listener_s = float(event["since_last_instance_s"])  # type: ignore[arg-type]
+    folder, clinical_json = store / patient_key(patient["id"]), clinical / f"{patient['id']}.json"
+    by_hand = [sys.executable, "-m", "sstrkit.cli.main", "run", str(folder)]
+    by_hand += ["--out", str(root / "by-hand"), "--clinical", str(clinical_json)]
+    t0 = time.perf_counter()
+    subprocess.run([*by_hand, "--json"], check=True, capture_output=True)
+    return listener_s, time.perf_counter() - t0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--study", type=Path, help="an existing study folder (with dicom/)")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--no-report", action="store_true", help="skip the time to report")
     args = ap.parse_args(argv)
     missing = [t for t in ("storescu", "storescp") if shutil.which(t) is None]
     if missing:
@@ -189,6 +248,21 @@ def main(argv: list[str] | None = None) -> int:
     # throughput ratio = (n / t_sstrkit) / (n / t_storescp) = t_storescp / t_sstrkit
     ratio = med["storescp"] / med["sstrkit"]
     print(f"throughput ratio sstrkit/storescp: {ratio:.2f} (target >= 0.5)")
+    if args.no_report:
+        return 0
+    with tempfile.TemporaryDirectory(prefix="sstrkit-bench-pacs-report-") as tmp:
+        try:
+            listener_s, by_hand_s = time_to_report(Path(tmp))
+        except (RuntimeError, subprocess.CalledProcessError) as exc:
+            print(f"failed: {exc}")
+            return 1
+    print(f"time from last instance to report, pacs listen --run --idle-s {IDLE_S:g}: "
+          f"{listener_s:.1f} s")  # fmt: skip
+    print(f"sstrkit run by hand on the filed folder (baseline):          {by_hand_s:.1f} s")
+    print(
+        f"ratio listener/by hand: {listener_s / by_hand_s:.2f} "
+        f"(includes the {IDLE_S:g} s of --idle-s before the study counts as complete)"
+    )
     return 0
 
 
