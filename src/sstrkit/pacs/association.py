@@ -71,8 +71,11 @@ from sstrkit.pacs.ul import (
 
 __all__ = ["AcceptorSettings", "Outcome", "Services", "serve_association"]
 
-#: Statuses: unrecognised operation, SOP class not supported (PS3.7 C.5).
-UNRECOGNISED_OPERATION, SOP_CLASS_NOT_SUPPORTED = 0x0211, 0x0122
+#: Statuses: unrecognised operation, SOP class not supported (PS3.7 C.5), cannot understand.
+UNRECOGNISED_OPERATION, SOP_CLASS_NOT_SUPPORTED, CANNOT_UNDERSTAND = 0x0211, 0x0122, 0xC000
+#: Seconds the acceptor waits for the requestor to close the connection after an
+#: A-ASSOCIATE-RJ, A-RELEASE-RP or A-ABORT (the ARTIM timer, PS3.8 9.1.5) before closing it.
+ARTIM_CLOSE_S = 1.0
 #: Largest A-ASSOCIATE-RQ read (bytes after the header): far above any real request.
 _RQ_LIMIT = 1 << 20
 #: Context results (PS3.8 9.3.3.2).
@@ -128,6 +131,7 @@ class _Association:
         self.last = self.loop.time()
         self.timer: asyncio.TimerHandle | None = None
         self.timed_out = False
+        self.associated = False
         #: Accepted context ID → (abstract syntax, transfer syntax).
         self.contexts: dict[int, tuple[str, str]] = {}
         self.peer_max_pdu = 0
@@ -145,7 +149,8 @@ class _Association:
     def _check_idle(self) -> None:
         if self.loop.time() - self.last >= self.settings.timeout_s:
             self.timed_out = True
-            self.writer.write(encode_abort(2, 0))
+            if self.associated:  # before an association the ARTIM timer just closes (AA-2)
+                self.writer.write(encode_abort(2, 0))
             self.writer.close()  # the pending read sees the end of the stream
             return
         self._arm()
@@ -237,6 +242,9 @@ class _Association:
             if is_command:
                 if self.command is not None:
                     raise PduError("a command fragment while a data set was expected")
+                if self.command_parts and context_id != self.command_context:
+                    raise PduError("the fragments of one command on two contexts")
+                self.command_context = context_id
                 self.command_parts.append(bytes(fragment))
                 if last:
                     self._command_done(context_id)
@@ -269,9 +277,11 @@ class _Association:
         if field == C_ECHO_RQ:
             status = 0 if abstract == VERIFICATION else SOP_CLASS_NOT_SUPPORTED
             sop_class = VERIFICATION
-        elif field == C_STORE_RQ and data is not None:
+        elif field == C_STORE_RQ:
             instance = command.affected_sop_instance_uid
-            if sop_class != abstract:
+            if data is None:  # a C-STORE-RQ without its data set
+                status = CANNOT_UNDERSTAND
+            elif sop_class != abstract:
                 status = SOP_CLASS_NOT_SUPPORTED
             else:
                 status = self.services.store_instance(sop_class, instance, syntax, data)
@@ -282,21 +292,22 @@ class _Association:
             encode_p_data(self.command_context, response, command=True, max_pdu=self.peer_max_pdu)
         )
 
+    async def _await_close(self) -> None:
+        """Let the requestor close first (ARTIM, PS3.8 9.2 Sta13), at most ARTIM_CLOSE_S."""
+        with contextlib.suppress(Exception):
+            await self.writer.drain()
+            async with asyncio.timeout(ARTIM_CLOSE_S):
+                while await self.reader.read(1 << 16):
+                    pass
+
     # -------------------------------------------------------------------- run
     async def run(self, full: bool) -> Outcome:
         self._arm()
         try:
-            kind, body = await self._read(_RQ_LIMIT)
-            if kind != A_ASSOCIATE_RQ:
-                self._abort(ABORT_UNEXPECTED_PDU, f"PDU type 0x{kind:02X} before A-ASSOCIATE-RQ")
-                return "aborted"
-            if not self._negotiate(decode_associate_rq(body), full):
-                await self.writer.drain()
-                return "rejected"
-            return await self._transfer()
+            outcome = await self._run(full)
         except PduError as exc:
             self._abort(exc.reason, str(exc))
-            return "aborted"
+            outcome = "aborted"
         except _AbortedError:
             return "aborted"
         except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError):
@@ -311,12 +322,29 @@ class _Association:
                 )
                 return "aborted"
             return "closed"
+        except Exception as exc:  # a fault of the acceptor: end the association cleanly (AA-8)
+            self._abort(0, f"{type(exc).__name__}: {exc}")
+            outcome = "aborted"
         finally:
             if self.timer is not None:
                 self.timer.cancel()
+        await self._await_close()
+        return outcome
+
+    async def _run(self, full: bool) -> Outcome:
+        kind, body = await self._read(_RQ_LIMIT)
+        if kind == A_ABORT:
+            raise _AbortedError
+        if kind != A_ASSOCIATE_RQ:
+            reason = ABORT_UNEXPECTED_PDU if 0x01 <= kind <= 0x07 else ABORT_UNRECOGNISED_PDU
+            raise PduError(f"PDU type 0x{kind:02X} before A-ASSOCIATE-RQ", reason)
+        if not self._negotiate(decode_associate_rq(body), full):
+            return "rejected"
+        self.associated = True
+        return await self._transfer()
 
     async def _transfer(self) -> Outcome:
-        max_pdu = self.settings.max_pdu
+        max_pdu = self.settings.max_pdu if self.settings.max_pdu > 0 else 1 << 32
         while True:
             await self.writer.drain()
             kind, body = await self._read(max_pdu)
@@ -324,7 +352,6 @@ class _Association:
                 self._p_data(body)
             elif kind == A_RELEASE_RQ:
                 self.writer.write(encode_release_rp())
-                await self.writer.drain()
                 return "released"
             elif kind == A_ABORT:
                 raise _AbortedError

@@ -61,8 +61,14 @@ class Command:
     status: int = -1
 
 
-def _ui(raw: bytes) -> str:
-    return raw.decode("ascii", errors="replace").rstrip(" \x00")
+def _ui(raw: bytes, what: str) -> str:
+    try:
+        value = raw.decode("ascii").rstrip(" \x00")
+    except UnicodeDecodeError:
+        raise CommandError(f"command set: {what} is not a UID (non-ASCII bytes)") from None
+    if value.strip("0123456789."):
+        raise CommandError(f"command set: {what} {value!r} is not a UID")
+    return value
 
 
 def decode_command(data: bytes | memoryview) -> Command:
@@ -87,11 +93,14 @@ def decode_command(data: bytes | memoryview) -> Command:
     field = us(_FIELD)
     if field < 0:
         raise CommandError("command set without CommandField (0000,0100)")
+    message_id = us(_MESSAGE_ID)
+    if message_id < 0 and not field & 0x8000:  # mandatory in every request (PS3.7 9.3, 9.1)
+        raise CommandError("request without MessageID (0000,0110)")
     return Command(
         field,
-        us(_MESSAGE_ID),
-        _ui(values.get(_SOP_CLASS, b"")),
-        _ui(values.get(_SOP_INSTANCE, b"")),
+        message_id,
+        _ui(values.get(_SOP_CLASS, b""), "AffectedSOPClassUID"),
+        _ui(values.get(_SOP_INSTANCE, b""), "AffectedSOPInstanceUID"),
         us(_DATASET_TYPE, NO_DATASET) != NO_DATASET,
         us(_RESPONDED),
         us(_STATUS),

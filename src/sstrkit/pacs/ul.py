@@ -102,8 +102,9 @@ class AssociateRequest:
     max_pdu: int
     implementation_class_uid: str
     implementation_version: str
-    #: The two AE fields as received (returned unchanged in the A-ASSOCIATE-AC).
-    raw_titles: bytes
+    #: The AE title and reserved fields as received (bytes 11-74 of the PDU, returned
+    #: unchanged in the A-ASSOCIATE-AC, PS3.8 table 9-17).
+    raw_fixed: bytes
 
 
 @dataclass(frozen=True)
@@ -181,7 +182,7 @@ def decode_associate_rq(body: bytes | memoryview) -> AssociateRequest:
         max_pdu,
         impl_uid,
         impl_version,
-        bytes(view[4:36]),
+        bytes(view[4:68]),
     )
 
 
@@ -217,7 +218,7 @@ def encode_associate_ac(
         + _item(0x52, _uid(implementation_class_uid))
         + _item(0x55, implementation_version.encode("ascii")),
     )
-    fixed = struct.pack(">HH", 1, 0) + request.raw_titles + bytes(32)
+    fixed = struct.pack(">HH", 1, 0) + request.raw_fixed
     return _pdu(A_ASSOCIATE_AC, fixed + _item(0x10, _uid(APPLICATION_CONTEXT)) + contexts + user)
 
 
