@@ -339,34 +339,25 @@ def test_voi_names_and_hepatic_lesions() -> None:
         region_masks(no_liver, _vol(np.zeros((10, 10, 10)), "Bq"))
 
 
-def _fake_segmentation(lab: np.ndarray, ct: Volume) -> object:
-    """An OrganSegmentation with the phantom's liver (1 and 101) and lungs (2)."""
-    from sstrkit.core.provenance import Step
-    from sstrkit.organs.model import CLASS_NAMES, OrganQuality, OrganSegmentation
+def _fake_perfused(lab: np.ndarray) -> object:
+    """A PerfusedLiver with the phantom's liver (1 and 101)."""
+    from sstrkit.sirt.perfused_liver import PerfusedLiver
 
-    out = np.zeros(lab.shape, np.uint8)
-    out[(lab == 1) | (lab == 101)] = 1
-    out[lab == 2] = 9  # lung_left
-    return OrganSegmentation(
-        labels=ct.with_array(out, operation="fake", unit="1"),
-        names=dict(CLASS_NAMES),
-        organs=(OrganQuality("liver", 1, 1.0, "plausible"),),
-        method="fake-organs",
-        provenance=Step.make("fake"),
-    )
+    mask = (lab == 1) | (lab == 101)
+    return PerfusedLiver(mask, float(mask.sum()), 1.0, 0.5, 14.0, ())
 
 
 def test_automatic_vois_threshold_and_given_tumours(monkeypatch: pytest.MonkeyPatch) -> None:
-    # segment_organs is replaced by the phantom's own outline: what is tested here is the
-    # tumour threshold (> 2 × the liver median, components ≥ 1 mL) and the label layout
-    import sstrkit.organs.segment as seg_mod
+    # the perfused liver is replaced by the phantom's own outline: what is tested here is
+    # the tumour threshold (> 2 × the liver median, components ≥ 1 mL) and the label layout
+    import sstrkit.sirt.perfused_liver as perfused_mod
     from sstrkit.sirt.dose_vois import automatic_vois
 
     scan, vois = _phantom()
     lab = np.asarray(vois.labels.array)
     assert scan.ct is not None
     ct = scan.ct
-    monkeypatch.setattr(seg_mod, "segment_organs", lambda *a, **k: _fake_segmentation(lab, ct))
+    monkeypatch.setattr(perfused_mod, "perfused_liver", lambda *a, **k: _fake_perfused(lab))
     auto = automatic_vois(ct, scan.image)
     assert auto.automatic and auto.names == {1: "liver", 2: "lungs", 101: "lesion_1"}
     # the liver median is the normal liver's 5e4 Bq/mL; the 2e5 tumour is found exactly
@@ -385,14 +376,14 @@ def test_automatic_vois_threshold_and_given_tumours(monkeypatch: pytest.MonkeyPa
 def test_automatic_vois_keep_baseline_liver_lesions_whole(monkeypatch: pytest.MonkeyPatch) -> None:
     """The MAA plan's tumour definition (sstrkit.pipeline.sirt_vois) on the 90Y side.
 
-    The automatic CT liver stops at z = 8, cutting the phantom's lesion (z 6-10) in half
+    The automatic liver stops at z = 8, cutting the phantom's lesion (z 6-10) in half
     and missing a second liver lesion; the lesions the baseline map calls hepatic are kept
     whole, one it does not is left out although it touches the liver. The old rule
     (lesions ∩ automatic liver) kept 32 of the 64 lesion voxels and lost the second lesion.
     Reference: the dosimetry on the phantom's true contours, same image (rel 1e-9: the
     tumour mask and voxels are identical, only float summation order can differ).
     """
-    import sstrkit.organs.segment as seg_mod
+    import sstrkit.sirt.perfused_liver as perfused_mod
     from sstrkit.sirt.dose_vois import automatic_vois
 
     scan, vois = _phantom()
@@ -401,7 +392,7 @@ def test_automatic_vois_keep_baseline_liver_lesions_whole(monkeypatch: pytest.Mo
     ct = scan.ct
     cut = lab.copy()
     cut[:, :, 8:16][cut[:, :, 8:16] != 2] = 0  # the automatic liver ends at z = 8
-    monkeypatch.setattr(seg_mod, "segment_organs", lambda *a, **k: _fake_segmentation(cut, ct))
+    monkeypatch.setattr(perfused_mod, "perfused_liver", lambda *a, **k: _fake_perfused(cut))
     given = np.where(lab == 101, 5, 0).astype(np.int32)
     given[0:3, 0:3, 0:3] = 7  # hepatic on the baseline map, nowhere near the automatic liver
     given[4:8, 4:8, 2:4] = 8  # touches the automatic liver, not hepatic on the baseline map
