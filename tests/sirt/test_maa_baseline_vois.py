@@ -14,7 +14,8 @@ Tolerances, from ``sstrkit sirt plan`` on seeds 3/5/7/11 (docs/sirt.md §4):
   they replace — the test fails on the old rule;
 * T/N within 30 % (a guard against a gross VOI error, not an accuracy claim): measured
   −32/−29/−20/−20 %; the SPECT's resolution spills tumour counts into the normal liver,
-  which no VOI undoes. Seed 7 sits 10 points inside the limit.
+  which no VOI undoes. Seed 7 sits 10 points inside the limit. (The GTM-corrected T/N
+  beside it is tested against the truth in test_tn_pvc.py.)
 """
 
 from __future__ import annotations

@@ -412,3 +412,30 @@ def test_partition_needs_tn_when_there_is_tumour() -> None:
     assert p.method == "partition" and p.doses.tumour_gy is None
     a = 40.0 * 1.575 / (E * 0.94) * 1e9
     assert p.activity_bq == pytest.approx(a, rel=REL)
+
+
+def test_cli_spect_fwhm_and_tn_source(tmp_path: Path) -> None:
+    """The MAA SPECT resolution: --spect-fwhm-mm wins; without it (no manifest fwhm_mm) the
+    DICOM-header estimate, flagged spect_resolution_estimated; --tn-source pvc plans with
+    the corrected T/N. This SPECT is not blurred (T/N exactly 5), so any GTM correction
+    raises T/N above the measured 5 and the pvc activity above the default one."""
+    _study(tmp_path / "study")
+    runner = CliRunner()
+    base = ["sirt", "plan", str(tmp_path / "study"), "--json"]
+    est = runner.invoke(_app(), base)
+    assert est.exit_code == 0, est.output
+    doc = json.loads(est.stdout)
+    tn = doc["tn_comparison"]
+    assert doc["tn_source"] == "measured" and tn["measured"] == pytest.approx(5.0, rel=2e-3)
+    assert tn["pvc_fwhm_source"].startswith("estimated from the DICOM header")
+    assert any(f.startswith("spect_resolution_estimated (MAA SPECT)") for f in doc["flags"])
+    given = runner.invoke(_app(), [*base, "--spect-fwhm-mm", "11", "--tn-source", "pvc"])
+    assert given.exit_code == 0, given.output
+    pvc = json.loads(given.stdout)
+    assert pvc["tn_comparison"]["pvc_fwhm_mm"] == 11.0
+    assert pvc["tn_comparison"]["pvc_fwhm_source"] == "--spect-fwhm-mm"
+    assert pvc["tn_source"] == "pvc" and pvc["tumour_to_normal"] > 5.0
+    assert pvc["activity_gbq"] > doc["activity_gbq"]
+    assert any("tn_source pvc" in f for f in pvc["flags"])
+    bad = runner.invoke(_app(), [*base, "--tn-source", "truth"])
+    assert bad.exit_code == 2

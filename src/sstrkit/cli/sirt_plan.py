@@ -7,6 +7,12 @@ Registered on the ``sirt`` group by :func:`register` (the group itself is made i
 (:func:`sstrkit.sirt.planning.plan_sirt`). Activities leave in GBq with the unit in the
 key (``activity_gbq``); doses in Gy (``*_gy``), masses in g. ``--out DIR`` writes the
 same document to ``DIR/sirt_plan.json``.
+
+T/N: the plan uses the measured T/N (``--tn-source measured``, default: the normal liver's
+safe side) and shows beside it the GTM partial-volume-corrected T/N with the doses it
+gives (``tn_comparison``); ``--tn-source pvc`` plans with the corrected one (flagged).
+The correction needs the MAA SPECT's resolution: ``--spect-fwhm-mm`` > the manifest's
+``fwhm_mm`` > a DICOM-header estimate (flagged) > none (no corrected T/N).
 """
 
 from __future__ import annotations
@@ -53,6 +59,31 @@ def _fmt(v: Any, spec: str = ".4g") -> str:
     return "—" if v is None else format(v, spec)
 
 
+def _tn_rows(tn: Mapping[str, Any] | None) -> list[tuple[str, str]]:
+    """Measured and corrected T/N and the doses each gives at the planned activity."""
+    if tn is None:
+        return []
+    if tn["pvc"] is None:
+        return [("T/N measured / corrected", f"{_fmt(tn['measured'])} / — ({tn['pvc_note']})")]
+    rows = [
+        (
+            "T/N measured / corrected",
+            f"{_fmt(tn['measured'])} / {_fmt(tn['pvc'])} (GTM, {tn['pvc_fwhm_mm']:g} mm FWHM "
+            f"from {tn['pvc_fwhm_source']})",
+        )
+    ]
+    for key, label in (("doses_measured_tn", "measured"), ("doses_pvc_tn", "corrected")):
+        d = tn[key]
+        if d is not None:
+            rows.append(
+                (
+                    f"tumour / normal liver with {label} T/N",
+                    f"{_fmt(d['tumour_gy'])} / {_fmt(d['normal_liver_gy'])} Gy",
+                )
+            )
+    return rows
+
+
 def _render(doc: dict[str, Any]) -> None:
     d = doc["doses"]
     rows = [
@@ -61,7 +92,8 @@ def _render(doc: dict[str, Any]) -> None:
         ("method activity", f"{doc['method_activity_gbq']:.3f} GBq"),
         ("lung shunt fraction", f"{doc['lung_shunt_fraction']:.4f} ({doc['lsf_source']})"),
         ("LSF planar / SPECT", f"{_fmt(doc['lsf_planar'])} / {_fmt(doc['lsf_spect'])}"),
-        ("tumour-to-normal ratio", _fmt(doc["tumour_to_normal"])),
+        ("T/N used by the plan", f"{_fmt(doc['tumour_to_normal'])} ({doc['tn_source']})"),
+        *_tn_rows(doc.get("tn_comparison")),
         ("lung mass", f"{doc['lung_mass_g']:.0f} g ({doc['lung_mass_source']})"),
         ("tumour dose", f"{_fmt(d['tumour_gy'])} Gy"),
         ("normal-liver dose", f"{_fmt(d['normal_liver_gy'])} Gy"),
@@ -110,6 +142,18 @@ def register(app: typer.Typer) -> None:
         lsf_source: str = typer.Option(
             "auto", "--lsf-source", help="auto (the larger) | planar | spect."
         ),
+        tn_source: str = typer.Option(
+            "measured",
+            "--tn-source",
+            help="T/N of the partition model: measured (default, the normal liver's safe "
+            "side) | pvc (GTM partial-volume corrected; needs the SPECT resolution).",
+        ),
+        spect_fwhm_mm: float | None = typer.Option(
+            None,
+            "--spect-fwhm-mm",
+            help="MAA SPECT resolution (FWHM, mm) for the corrected T/N; default: the "
+            "manifest's fwhm_mm, else an estimate from the DICOM header (flagged).",
+        ),
         pretreated_liver: bool = typer.Option(
             False, "--pretreated-liver", help="Lower normal-liver limit (pretreated liver)."
         ),
@@ -124,27 +168,31 @@ def register(app: typer.Typer) -> None:
             raise InvalidInputError(
                 "--lsf-source", expected="auto, planar or spect", actual=lsf_source
             )
+        from sstrkit.sirt.plan_tn import parse_tn_source
+
         options: dict[str, Any] = {
             "device": device,
             "method": method,
             "lsf_source": lsf_source,
+            "tn_source": parse_tn_source(tn_source),
             "normal_liver_dose_gy": normal_liver_dose_gy,
             "tumour_dose_gy": tumour_dose_gy,
             "perfused_dose_gy": perfused_dose_gy,
             "lung_mass_g": lung_mass_g,
             "pretreated_liver": pretreated_liver,
         }
+        read = {"auto_vois": auto_vois, "spect_fwhm_mm": spect_fwhm_mm}
         if out is not None:
             with output_folder(out, command="sirt plan"):
-                doc = _plan(study, options, auto_vois=auto_vois, as_json=as_json)
+                doc = _plan(study, options, read, as_json=as_json)
                 write_json_atomic(out / "sirt_plan.json", doc)
         else:
-            doc = _plan(study, options, auto_vois=auto_vois, as_json=as_json)
+            doc = _plan(study, options, read, as_json=as_json)
         emit(doc, as_json, _render)
 
 
 def _plan(
-    study: Path, options: Mapping[str, Any], *, auto_vois: bool, as_json: bool
+    study: Path, options: Mapping[str, Any], read: Mapping[str, Any], *, as_json: bool
 ) -> dict[str, Any]:
     """Read, measure, plan: the JSON document."""
     from sstrkit.pipeline.sirt_inputs import load_maa_inputs
@@ -152,7 +200,12 @@ def _plan(
     from sstrkit.sirt.planning import plan_sirt
 
     with progress_reporter(not as_json) as say:
-        inputs = load_maa_inputs(study, auto_vois=auto_vois, progress=say)
+        inputs = load_maa_inputs(
+            study,
+            auto_vois=bool(read["auto_vois"]),
+            spect_fwhm_mm=read["spect_fwhm_mm"],
+            progress=say,
+        )
         say("measuring lung shunt, T/N and masses…")
         findings = measure_maa(inputs)
     return plan_document(plan_sirt(findings, **options), findings)

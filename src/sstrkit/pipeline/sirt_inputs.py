@@ -28,6 +28,14 @@ into a :class:`~sstrkit.sirt.plan_inputs.MaaInputs`.
    (≥ 2 × the median liver concentration, ≥ 1 mL, regions reaching the liver VOI; the
    lungs excluded), flagged; the liver VOI is then the liver with its tumours.
 
+**SPECT resolution** (for the partial-volume-corrected T/N,
+:mod:`sstrkit.sirt.plan_tn_pvc`), as the PRRT dosimetry picks it
+(:mod:`sstrkit.pipeline.study_records`): ``spect_fwhm_mm`` given (``--spect-fwhm-mm``) >
+the ``maa_spect`` entry's ``fwhm_mm`` (its ``fwhm_source`` named, else "manifest
+fwhm_mm") > an estimate from the SPECT's DICOM header
+(:func:`sstrkit.io.spect_resolution.estimate_spect_fwhm`, flagged
+``spect_resolution_estimated``) > none (no corrected T/N; the reason is kept).
+
 The digital patient's truth label maps are never used here: they are what the
 measurement is checked against.
 """
@@ -323,6 +331,33 @@ def _with_tumours(
     )
 
 
+# ------------------------------------------------------------------ SPECT resolution
+def _maa_resolution(
+    study: Study, entry: EmissionEntry, given: float | None, notes: list[str]
+) -> dict[str, Any]:
+    """``spect_fwhm_mm`` / ``_source`` / ``_note`` of the MAA SPECT (module docstring)."""
+    if given is not None:
+        from sstrkit.sirt.plan_tn_pvc import check_fwhm_mm
+
+        return {"spect_fwhm_mm": check_fwhm_mm(given), "spect_fwhm_source": "--spect-fwhm-mm"}
+    if entry.fwhm_mm is not None:
+        return {
+            "spect_fwhm_mm": float(entry.fwhm_mm),
+            "spect_fwhm_source": entry.fwhm_source or "manifest fwhm_mm",
+        }
+    from sstrkit.io.spect_resolution import estimate_spect_fwhm, read_header_info
+
+    info = read_header_info(study.path(entry.path), entry.series_uid or None, nuclide=entry.nuclide)
+    est = estimate_spect_fwhm(info)
+    if est.fwhm_mm is None:
+        return {"spect_fwhm_note": f"no header estimate ({est.method}): {est.flag}".strip()}
+    notes.append(f"spect_resolution_estimated (MAA SPECT): {est.flag}")
+    return {
+        "spect_fwhm_mm": float(est.fwhm_mm),
+        "spect_fwhm_source": f"estimated from the DICOM header ({est.method})",
+    }
+
+
 # ------------------------------------------------------------------ clinical record
 def _clinical(study: Study, maa_time: _dt.datetime | None, out: dict[str, Any]) -> None:
     from sstrkit.core.body import bsa_du_bois
@@ -353,9 +388,12 @@ def load_maa_inputs(
     *,
     auto_vois: bool = True,
     progress: Progress | None = None,
+    spect_fwhm_mm: float | None = None,
 ) -> MaaInputs:
     """The study's 99mTc-MAA work-up as :class:`~sstrkit.sirt.plan_inputs.MaaInputs`
-    (module docstring). ``auto_vois=False`` reads without automatic VOIs."""
+    (module docstring). ``auto_vois=False`` reads without automatic VOIs;
+    ``spect_fwhm_mm`` (the MAA SPECT's resolution, mm) wins over the manifest's and the
+    header estimate."""
     s = _study(study)
     say = progress or (lambda _m: None)
     series = s.model.series
@@ -393,6 +431,7 @@ def load_maa_inputs(
             notes=notes,
         )
         out["spect"] = spect
+        out.update(_maa_resolution(s, spect_entry, spect_fwhm_mm, notes))
         inputs["maa_spect"] = spect_entry.series_uid
         maa_time = maa_time or spect_entry.injection_time
         ct_entry = _ct_of(s, spect_entry, notes)
@@ -411,5 +450,7 @@ def load_maa_inputs(
         if vois is not None and auto_vois:
             vois = _with_tumours(vois, spect, s, ct, say)
         out["vois"] = vois
+    elif spect_fwhm_mm is not None:
+        notes.append("a MAA SPECT resolution was given but there is no MAA SPECT: not used")
     _clinical(s, maa_time, out)
     return MaaInputs(notes=tuple(notes), inputs=inputs, **out)

@@ -9,9 +9,11 @@ resampled onto the SPECT grid, and the volumes of interest on that grid
 
 :func:`measure_maa` turns them into :class:`MaaFindings`: the planar and the SPECT/CT
 lung shunt fractions (:mod:`sstrkit.sirt.plan_shunt`), T/N
-(:mod:`sstrkit.sirt.plan_uptake`), volumes and masses of liver, tumour, normal liver
-and lungs (CT densitometry, else reference densities; no lung mass without a CT), with
-every flag raised on the way. :func:`sstrkit.sirt.planning.plan_sirt` plans on them.
+(:mod:`sstrkit.sirt.plan_uptake`; measured, and partial-volume corrected when the SPECT's
+resolution ``spect_fwhm_mm`` is known: :mod:`sstrkit.sirt.plan_tn_pvc`), volumes and
+masses of liver, tumour, normal liver and lungs (CT densitometry, else reference densities;
+no lung mass without a CT), with every flag raised on the way.
+:func:`sstrkit.sirt.planning.plan_sirt` plans on them.
 """
 
 from __future__ import annotations
@@ -89,6 +91,10 @@ class MaaInputs:
     dose; ``prior_sirt``: earlier treatments known by activity and LSF, whose lung dose
     the plan computes with its lung mass); ``target`` is the treated territory,
     ``device`` the planned device when the clinical record names it.
+    ``spect_fwhm_mm``: the MAA SPECT's reconstructed resolution for the partial-volume
+    correction of T/N, ``spect_fwhm_source`` where it comes from (``--spect-fwhm-mm``,
+    the manifest, a header estimate); None: unknown (``spect_fwhm_note`` may say why) —
+    no corrected T/N then.
     """
 
     planar: PlanarWholeBody | None = None
@@ -106,6 +112,9 @@ class MaaInputs:
     perfused_fraction: float = 1.0
     notes: tuple[str, ...] = ()
     inputs: Mapping[str, Any] = field(default_factory=dict)
+    spect_fwhm_mm: float | None = None
+    spect_fwhm_source: str | None = None
+    spect_fwhm_note: str = ""
 
 
 @dataclass(frozen=True)
@@ -259,8 +268,16 @@ def measure_maa(
             flags.append("no lung VOI on the MAA SPECT/CT: no SPECT/CT lung shunt fraction")
         if vois.tumours:
             tn = tumour_to_normal(
-                spect, tumours=vois.tumours, liver=vois.liver, tumour_margin_mm=tumour_margin_mm
+                spect,
+                tumours=vois.tumours,
+                liver=vois.liver,
+                tumour_margin_mm=tumour_margin_mm,
+                lungs=vois.lungs,
+                fwhm_mm=inputs.spect_fwhm_mm,
+                fwhm_source=inputs.spect_fwhm_source,
+                fwhm_note=inputs.spect_fwhm_note,
             )
+            flags.extend(tn.flags)
         else:
             flags.append("no tumour VOI: T/N unknown (tumour mass 0 in the partition model)")
         _masses(inputs, vois, spect, out, flags)
@@ -273,6 +290,8 @@ def measure_maa(
         "lung_margin_mm": lung_margin_mm,
         "liver_margin_mm": liver_margin_mm,
         "tumour_margin_mm": tumour_margin_mm,
+        "spect_fwhm_mm": inputs.spect_fwhm_mm,
+        "spect_fwhm_source": inputs.spect_fwhm_source,
         "inputs": dict(inputs.inputs),
         "voi_source": None if vois is None else vois.source,
     }

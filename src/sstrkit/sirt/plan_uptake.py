@@ -9,6 +9,13 @@ tumours; ``tumour_margin_mm`` also leaves out a shell around each tumour (SPECT
 spill-out of hot tumours raises the normal-liver mean and lowers T/N — the
 conservative side for the normal-liver dose, so the default margin is 0).
 
+**Partial-volume correction**: with the SPECT's resolution (``fwhm_mm``, its source named
+by ``fwhm_source``) the result also holds the T/N corrected by the geometric transfer
+matrix (:attr:`TumourToNormal.pvc`, :mod:`sstrkit.sirt.plan_tn_pvc`: the GTM of the
+post-implant dosimetry, regions = each tumour VOI, the normal liver, the ``lungs`` and the
+rest). Without a resolution there is no corrected value, and :attr:`TumourToNormal.pvc_note`
+and a flag say why — a FWHM is never assumed. The measured value stays the ratio.
+
 **Automatic tumour VOIs** (:func:`threshold_tumours`, flagged as automatic): the MAA
 CT of a work-up is a low-dose CT without contrast, on which liver metastases are not
 seen, so tumours are read on the SPECT: connected regions of voxels whose
@@ -53,8 +60,10 @@ from scipy import ndimage
 from sstrkit.core.provenance import Step
 from sstrkit.core.volume import Volume
 from sstrkit.errors import GeometryMismatchError, InvalidInputError
+from sstrkit.sirt.plan_tn_pvc import TnPvc, check_fwhm_mm, gtm_tumour_to_normal
 
 __all__ = [
+    "NO_FWHM_NOTE",
     "TUMOUR_THRESHOLD_FACTOR",
     "LesionUptake",
     "TumourSegmentation",
@@ -67,6 +76,11 @@ __all__ = [
 #: Automatic tumour VOIs: concentration ≥ this × the median liver concentration.
 TUMOUR_THRESHOLD_FACTOR: Final = 2.0
 HO_1996 = "Ho S et al. Eur J Nucl Med 1996;23:947-952 (partition model, T/N ratio)"
+#: Why there is no partial-volume-corrected T/N when no resolution is known.
+NO_FWHM_NOTE: Final = (
+    "MAA SPECT resolution unknown (no --spect-fwhm-mm, no manifest fwhm_mm, no estimate from "
+    "the DICOM header)"
+)
 
 
 def _on_grid(m: NDArray[Any], spect: Volume, name: str) -> NDArray[np.bool_]:
@@ -101,7 +115,12 @@ class LesionUptake:
 
 @dataclass(frozen=True)
 class TumourToNormal:
-    """T/N of all perfused tumour (``ratio``) and per lesion, with the means it came from."""
+    """T/N of all perfused tumour (``ratio``) and per lesion, with the means it came from.
+
+    ``ratio`` is the measured (uncorrected) T/N. ``pvc``: the partial-volume-corrected T/N
+    (GTM, with its FWHM and the FWHM's source), None without a resolution or when the
+    correction failed — ``pvc_note`` then says why.
+    """
 
     ratio: float
     tumour_mean: float
@@ -112,10 +131,18 @@ class TumourToNormal:
     lesions: tuple[LesionUptake, ...]
     flags: tuple[str, ...] = ()
     provenance: Step = field(default_factory=lambda: Step.make("tumour_to_normal"))
+    pvc: TnPvc | None = None
+    pvc_note: str = ""
+
+    @property
+    def pvc_ratio(self) -> float | None:
+        """The partial-volume-corrected T/N, None without one."""
+        return None if self.pvc is None else self.pvc.ratio
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "ratio": self.ratio,
+            "pvc_ratio": self.pvc_ratio,
             "tumour_mean": self.tumour_mean,
             "normal_liver_mean": self.normal_liver_mean,
             "unit": self.unit,
@@ -124,7 +151,37 @@ class TumourToNormal:
             "lesions": [le.to_dict() for le in self.lesions],
             "flags": list(self.flags),
             "provenance": self.provenance.to_dict(),
+            "pvc": None if self.pvc is None else self.pvc.to_dict(),
+            "pvc_note": self.pvc_note or None,
         }
+
+
+def _pvc(
+    spect: Volume,
+    masks: Mapping[str, NDArray[np.bool_]],
+    liver: NDArray[np.bool_],
+    lungs: NDArray[Any] | None,
+    fwhm_mm: float | None,
+    fwhm_source: str | None,
+    fwhm_note: str,
+) -> tuple[TnPvc | None, str]:
+    """The GTM-corrected T/N, or None and why."""
+    if fwhm_mm is None:
+        return None, NO_FWHM_NOTE + (f": {fwhm_note}" if fwhm_note else "")
+    fwhm = check_fwhm_mm(fwhm_mm)
+    lung_m = None if lungs is None else _on_grid(lungs, spect, "lungs")
+    try:
+        pvc = gtm_tumour_to_normal(
+            spect,
+            tumours=masks,
+            liver=liver,
+            lungs=lung_m,
+            fwhm_mm=fwhm,
+            fwhm_source=fwhm_source or "given",
+        )
+    except InvalidInputError as exc:
+        return None, f"GTM correction failed: {exc.one_line()}"
+    return pvc, ""
 
 
 def tumour_to_normal(
@@ -133,11 +190,17 @@ def tumour_to_normal(
     tumours: Mapping[str, NDArray[Any]],
     liver: NDArray[Any],
     tumour_margin_mm: float = 0.0,
+    lungs: NDArray[Any] | None = None,
+    fwhm_mm: float | None = None,
+    fwhm_source: str | None = None,
+    fwhm_note: str = "",
 ) -> TumourToNormal:
     """T/N on ``spect`` from tumour VOIs and the liver VOI (tumours included or not).
 
     The normal liver is ``liver`` without the tumours (and without a
-    ``tumour_margin_mm`` shell around them).
+    ``tumour_margin_mm`` shell around them). With ``fwhm_mm`` (the SPECT's resolution,
+    from ``fwhm_source``) also the GTM partial-volume-corrected T/N, ``lungs`` one of its
+    regions (module docstring); without it ``fwhm_note`` may say why there is none.
     """
     if not tumours:
         raise InvalidInputError("tumour VOIs", expected="at least one", actual="none")
@@ -183,7 +246,17 @@ def tumour_to_normal(
         for n, m in sorted(masks.items())
     )
     t_mean = float(values[union].mean())
-    params = {"tumour_margin_mm": tumour_margin_mm, "lesions": sorted(masks)}
+    pvc, pvc_note = _pvc(spect, masks, liver_m, lungs, fwhm_mm, fwhm_source, fwhm_note)
+    if pvc is None:
+        flags.append(f"no partial-volume-corrected T/N: {pvc_note}")
+    else:
+        flags.extend(pvc.flags)
+    params = {
+        "tumour_margin_mm": tumour_margin_mm,
+        "lesions": sorted(masks),
+        "pvc_fwhm_mm": None if pvc is None else pvc.fwhm_mm,
+        "pvc_fwhm_source": None if pvc is None else pvc.fwhm_source,
+    }
     return TumourToNormal(
         ratio=t_mean / n_mean,
         tumour_mean=t_mean,
@@ -194,6 +267,8 @@ def tumour_to_normal(
         lesions=lesions,
         flags=tuple(flags),
         provenance=Step.make("tumour_to_normal_ratio", params, sources=(HO_1996,)),
+        pvc=pvc,
+        pvc_note=pvc_note,
     )
 
 

@@ -13,17 +13,22 @@
    instructions for use, lowered to the ICRP 89 reference lungs of a woman (950 g)
    for a woman or a patient of unknown sex (a smaller mass is a higher lung dose: the
    safe side);
-3. runs the **method** (:mod:`sstrkit.sirt.plan_methods`): ``"partition"`` (needs T/N
+3. chooses the **T/N** (:mod:`sstrkit.sirt.plan_tn`): the measured one by default
+   (``tn_source="measured"``: SPECT blur lowers it, which lowers the activity for a
+   prescribed normal-liver dose — the normal liver's safe side), or with
+   ``tn_source="pvc"`` the GTM partial-volume-corrected one (flagged); the other is
+   reported beside it with the doses it gives (:attr:`SirtPlan.tn`);
+4. runs the **method** (:mod:`sstrkit.sirt.plan_methods`): ``"partition"`` (needs T/N
    or no tumour, and masses), ``"bsa"`` (resin; needs BSA and liver and tumour
    volumes), ``"single_compartment"`` (needs the perfused liver mass and a target
    dose: 120 Gy for glass, to be given for resin); ``method=None`` picks partition
    when the SPECT/CT measurements allow it, else BSA (resin) or single compartment
    (glass);
-4. **caps** the activity at every safety limit it can evaluate (lung 30 Gy per
+5. **caps** the activity at every safety limit it can evaluate (lung 30 Gy per
    treatment and 50 Gy cumulative with ``prior_lung_dose_gy``; normal-liver limit of
    the device, :mod:`sstrkit.sirt.plan_limits`) — a prescription never overrides a
    limit; a resin BSA plan above a 20 % shunt is not treatable (activity 0);
-5. predicts the mean **doses** at the planned activity with the partition model
+6. predicts the mean **doses** at the planned activity with the partition model
    (tumour and normal liver when T/N and masses are known; lung with the chosen lung
    mass) and checks each against its limit or target (traffic light of
    :func:`sstrkit.therapy.limit_status.limit_status` for limits).
@@ -65,6 +70,7 @@ from sstrkit.sirt.plan_methods import (
     partition_model,
     single_compartment,
 )
+from sstrkit.sirt.plan_tn import TnComparison, TnSource, parse_tn_source, planning_tn
 from sstrkit.therapy.limit_status import limit_status
 
 __all__ = [
@@ -128,7 +134,9 @@ class SirtPlan:
     ``activity_bq`` is the activity to implant (after every safety cap);
     ``method_activity_bq`` what the method gave; ``limiting`` what set the activity
     (the method's own criterion, ``"lung_per_treatment"``, ``"lung_cumulative"``,
-    ``"normal_liver_limit"`` or ``"not_treatable"``).
+    ``"normal_liver_limit"`` or ``"not_treatable"``). ``tumour_to_normal`` is the T/N
+    the plan used (``tn_source``: ``measured`` or ``pvc``); ``tn`` holds both T/N and the
+    doses each gives at ``activity_bq``.
     """
 
     device: Device
@@ -154,6 +162,8 @@ class SirtPlan:
     assumptions: tuple[str, ...]
     flags: tuple[str, ...]
     provenance: Step = field(default_factory=lambda: Step.make("plan_sirt"))
+    tn_source: TnSource = "measured"
+    tn: TnComparison | None = None
 
     @property
     def limits_ok(self) -> bool:
@@ -174,6 +184,8 @@ class SirtPlan:
             "lsf_planar": self.lsf_planar,
             "lsf_spect": self.lsf_spect,
             "tumour_to_normal": self.tumour_to_normal,
+            "tn_source": self.tn_source,
+            "tn_comparison": None if self.tn is None else self.tn.to_dict(),
             "tumour_mass_g": self.tumour_mass_g,
             "normal_liver_mass_g": self.normal_liver_mass_g,
             "lung_mass_g": self.lung_mass_g,
@@ -288,6 +300,7 @@ class _Options:
     tumour_dose_gy: float | None
     perfused_dose_gy: float | None
     energy: float
+    tn: float | None
 
 
 def _run_method(
@@ -308,7 +321,7 @@ def _run_method(
             "a MAA SPECT/CT with liver VOI (partition model)",
         )
         t_mass = f.tumour_mass_g or 0.0
-        if f.tumour_to_normal is None and t_mass > 0:
+        if opt.tn is None and t_mass > 0:
             raise InvalidInputError(
                 "tumour-to-normal ratio",
                 expected=f"a T/N for the partition model (tumour mass {t_mass:.0f} g)",
@@ -316,7 +329,7 @@ def _run_method(
                 fix="give tumour VOIs on the MAA SPECT/CT, or use --method bsa / "
                 "single-compartment",
             )
-        r = f.tumour_to_normal.ratio if f.tumour_to_normal is not None else 1.0
+        r = opt.tn if opt.tn is not None else 1.0
         d_n = opt.normal_liver_dose_gy or limits.normal_liver_gy
         if (
             opt.normal_liver_dose_gy is not None
@@ -387,9 +400,10 @@ def _run_method(
 
 
 def _doses(
-    f: MaaFindings, activity: float, lsf: float, lung_mass: float, energy: float
+    f: MaaFindings, activity: float, lsf: float, lung_mass: float, energy: float, tn: float | None
 ) -> CompartmentDoses:
-    """Partition-model doses at ``activity`` with what is known (None where unknown)."""
+    """Partition-model doses at ``activity`` with T/N ``tn`` and what is known (None where
+    unknown)."""
     lung_gy = energy * activity / BQ_PER_GBQ * lsf / (lung_mass / 1000.0)
     if f.normal_liver_mass_g is None:
         perfused = None
@@ -398,24 +412,24 @@ def _doses(
             perfused = energy * activity / BQ_PER_GBQ * (1 - lsf) / (m / 1000.0)
         return CompartmentDoses(None, None, lung_gy, perfused)
     t_mass = f.tumour_mass_g or 0.0
-    r = f.tumour_to_normal.ratio if f.tumour_to_normal is not None else 1.0
     d = partition_doses(
         activity,
         lung_shunt_fraction=lsf,
-        tumour_to_normal=r,
+        tumour_to_normal=tn if tn is not None else 1.0,
         tumour_mass_g=t_mass,
         normal_liver_mass_g=f.normal_liver_mass_g,
         lung_mass_g=lung_mass,
         energy_j_per_gbq=energy,
     )
-    if f.tumour_to_normal is None and t_mass > 0:
+    if tn is None and t_mass > 0:
         return CompartmentDoses(None, None, d.lung_gy, d.perfused_liver_gy)
     return d
 
 
 def _caps(
-    f: MaaFindings, lsf: float, lung_mass: float, limits: SirtLimits, energy: float, prior: float
+    f: MaaFindings, lsf: float, lung_mass: float, limits: SirtLimits, opt: _Options, prior: float
 ) -> list[tuple[float, str]]:
+    energy = opt.energy
     a_lung, kind = lung_limited_activity_bq(
         lung_shunt_fraction=lsf,
         lung_mass_g=lung_mass,
@@ -425,7 +439,7 @@ def _caps(
         energy_j_per_gbq=energy,
     )
     caps: list[tuple[float, str]] = [(a_lung, kind)]
-    per_gbq = _doses(f, BQ_PER_GBQ, lsf, lung_mass, energy).normal_liver_gy
+    per_gbq = _doses(f, BQ_PER_GBQ, lsf, lung_mass, energy, opt.tn).normal_liver_gy
     if per_gbq is not None and per_gbq > 0:
         caps.append((limits.normal_liver_gy / per_gbq * BQ_PER_GBQ, "normal_liver_limit"))
     return caps
@@ -467,6 +481,71 @@ def _checks(doses: CompartmentDoses, prior: float, limits: SirtLimits) -> tuple[
     return tuple(out)
 
 
+def _device_limits(
+    f: MaaFindings,
+    device: str | None,
+    limits: SirtLimits | None,
+    pretreated_liver: bool,
+    flags: list[str],
+) -> tuple[Device, SirtLimits]:
+    """The device (given, else the clinical record's) and its limits (given: flagged)."""
+    if device is None and f.device is None:
+        raise InvalidInputError(
+            "microsphere device",
+            expected="resin or glass",
+            actual="none given",
+            fix="give --device resin|glass (or the planned treatment in clinical.json 'sirt')",
+        )
+    dev = parse_device(device if device is not None else str(f.device))
+    if limits is None:
+        return dev, default_limits(dev, pretreated_liver=pretreated_liver)
+    if limits.device != dev:
+        raise InvalidInputError(
+            "limits", expected=f"limits of {dev} microspheres", actual=limits.device
+        )
+    flags.append("site limits used instead of the cited defaults: " + str(limits.to_dict()))
+    return dev, limits
+
+
+def _tn_comparison(
+    f: MaaFindings,
+    source: TnSource,
+    used: CompartmentDoses,
+    activity: float,
+    lsf: float,
+    lung_mass: float,
+    energy: float,
+    limits: SirtLimits,
+    flags: list[str],
+) -> TnComparison | None:
+    """Both T/N with the doses each gives at ``activity`` (``used``: the plan's doses);
+    with ``source="pvc"`` the flags of planning off the safe side."""
+    tn = f.tumour_to_normal
+    if tn is None or f.normal_liver_mass_g is None:
+        return None
+    measured = (
+        used if source == "measured" else _doses(f, activity, lsf, lung_mass, energy, tn.ratio)
+    )
+    pvc = None
+    if tn.pvc is not None:
+        pvc = used if source == "pvc" else _doses(f, activity, lsf, lung_mass, energy, tn.pvc.ratio)
+    if source == "pvc" and tn.pvc is not None:
+        flags.append(
+            f"activity planned with the partial-volume-corrected T/N {tn.pvc.ratio:.2f} (GTM, "
+            f"{tn.pvc.fwhm_mm:g} mm FWHM from {tn.pvc.fwhm_source}) instead of the measured "
+            f"{tn.ratio:.2f} (tn_source pvc): a higher activity for the same normal-liver "
+            "dose — not the safe side for the normal liver"
+        )
+        d_n = measured.normal_liver_gy
+        if d_n is not None and d_n > limits.normal_liver_gy:
+            flags.append(
+                f"with the measured T/N {tn.ratio:.2f} the normal-liver dose at "
+                f"{activity / BQ_PER_GBQ:.3f} GBq would be {d_n:.1f} Gy, above the "
+                f"{limits.device} limit {limits.normal_liver_gy:g} Gy"
+            )
+    return TnComparison.of(tn, source, measured, pvc)
+
+
 def plan_sirt(
     findings: MaaFindings,
     *,
@@ -480,35 +559,25 @@ def plan_sirt(
     pretreated_liver: bool = False,
     limits: SirtLimits | None = None,
     energy_j_per_gbq: float | None = None,
+    tn_source: str = "measured",
 ) -> SirtPlan:
     """Plan a 90Y-microsphere treatment from MAA measurements (module docstring).
 
     ``device`` defaults to the planned device of the clinical record (``findings.device``).
     ``limits`` replaces the cited defaults of :func:`~sstrkit.sirt.plan_limits.
     default_limits` (a site's own; recorded in the provenance and flagged).
+    ``tn_source``: ``"measured"`` (default, the normal liver's safe side) or ``"pvc"``
+    (the GTM partial-volume-corrected T/N; refused when there is none).
     """
-    if device is None and findings.device is None:
-        raise InvalidInputError(
-            "microsphere device",
-            expected="resin or glass",
-            actual="none given",
-            fix="give --device resin|glass (or the planned treatment in clinical.json 'sirt')",
-        )
-    dev = parse_device(device if device is not None else str(findings.device))
     flags: list[str] = list(findings.flags)
-    if limits is None:
-        limits = default_limits(dev, pretreated_liver=pretreated_liver)
-    else:
-        if limits.device != dev:
-            raise InvalidInputError(
-                "limits", expected=f"limits of {dev} microspheres", actual=limits.device
-            )
-        flags.append("site limits used instead of the cited defaults: " + str(limits.to_dict()))
+    dev, limits = _device_limits(findings, device, limits, pretreated_liver, flags)
+    tn_from = parse_tn_source(tn_source)
+    tn = planning_tn(findings.tumour_to_normal, tn_from)
     energy = Y90_ENERGY_J_PER_GBQ if energy_j_per_gbq is None else float(energy_j_per_gbq)
     lsf, lsf_from = _choose_lsf(findings, lsf_source, flags)
     lung_mass, lung_src = _choose_lung_mass(findings, lung_mass_g, flags)
     chosen = _choose_method(method, dev, findings)
-    opt = _Options(normal_liver_dose_gy, tumour_dose_gy, perfused_dose_gy, energy)
+    opt = _Options(normal_liver_dose_gy, tumour_dose_gy, perfused_dose_gy, energy, tn)
     prior = _prior_lung_dose_gy(findings, lsf, lung_mass, energy, flags)
     result = _run_method(chosen, dev, findings, lsf, lung_mass, limits, opt, prior, flags)
     treatable = not (isinstance(result, BsaResult) and not result.treatable)
@@ -520,23 +589,28 @@ def plan_sirt(
             f"lung shunt fraction {lsf:.3f} above 20 %: no resin SIRT by the manufacturer's "
             "BSA rules"
         )
-    for cap, why in _caps(findings, lsf, lung_mass, limits, energy, prior):
+    for cap, why in _caps(findings, lsf, lung_mass, limits, opt, prior):
         if treatable and cap < activity * (1 - 1e-12):
             flags.append(
                 f"activity lowered from {activity / BQ_PER_GBQ:.3f} to {cap / BQ_PER_GBQ:.3f} "
                 f"GBq by the {why.replace('_', ' ')}"
             )
             activity, limiting = cap, why
-    doses = _doses(findings, activity, lsf, lung_mass, energy)
+    doses = _doses(findings, activity, lsf, lung_mass, energy, tn)
     if isinstance(result, PartitionResult) and activity == result.activity_bq:
         doses = result.doses
     checks = _checks(doses, prior, limits)
+    compared = _tn_comparison(
+        findings, tn_from, doses, activity, lsf, lung_mass, energy, limits, flags
+    )
     if findings.tumour_to_normal is None and findings.tumour_mass_g:
         flags.append("T/N unknown: tumour and normal-liver doses not predicted")
     params = {
         "device": dev,
         "method": chosen,
         "lsf_source": lsf_from,
+        "tn_source": tn_from,
+        "tumour_to_normal": tn,
         "lung_shunt_fraction": lsf,
         "lung_mass_g": lung_mass,
         "lung_mass_source": lung_src,
@@ -560,9 +634,7 @@ def plan_sirt(
         lsf_source=lsf_from,
         lsf_planar=None if findings.lsf_planar is None else findings.lsf_planar.fraction,
         lsf_spect=None if findings.lsf_spect is None else findings.lsf_spect.fraction,
-        tumour_to_normal=(
-            None if findings.tumour_to_normal is None else findings.tumour_to_normal.ratio
-        ),
+        tumour_to_normal=tn,
         tumour_mass_g=findings.tumour_mass_g,
         normal_liver_mass_g=findings.normal_liver_mass_g,
         lung_mass_g=lung_mass,
@@ -577,4 +649,6 @@ def plan_sirt(
         provenance=Step.make(
             "plan_sirt", params, sources=(*limits.sources.values(), *ENERGY_SOURCES)
         ),
+        tn_source=tn_from,
+        tn=compared,
     )

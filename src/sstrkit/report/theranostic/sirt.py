@@ -2,8 +2,10 @@
 
 Reads the typed :class:`~sstrkit.pipeline.stages.sirt.SirtStage`: the MAA measurements
 (:class:`~sstrkit.sirt.plan_inputs.MaaFindings`: planar and SPECT/CT lung shunt fractions,
-T/N, masses), the plan (:class:`~sstrkit.sirt.planning.SirtPlan`: method, activity,
-predicted doses and their checks against the cited limits), the post-implant dosimetry
+T/N measured and partial-volume corrected with the FWHM's source, per tumour VOI too,
+masses), the plan (:class:`~sstrkit.sirt.planning.SirtPlan`: method, activity, the T/N it
+used and the doses each T/N gives, predicted doses and their checks against the cited
+limits), the post-implant dosimetry
 (:class:`~sstrkit.sirt.dose_results.Y90Dosimetry`: local deposition and voxel S values,
 partial-volume-corrected means, DVHs, MAA-predicted vs measured) and the combined
 normal-liver BED (:class:`~sstrkit.sirt.liver_bed.LiverBedSummary`), then every flag and
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
     from sstrkit.sirt.dose_results import Y90Dosimetry
     from sstrkit.sirt.liver_bed import LiverBedSummary
     from sstrkit.sirt.plan_inputs import MaaFindings
+    from sstrkit.sirt.plan_uptake import TumourToNormal
     from sstrkit.sirt.planning import LimitCheck, SirtPlan
 
 __all__ = ["PLANAR_OVERESTIMATION_PP", "SIRT_SECTION"]
@@ -81,6 +84,7 @@ def _sirt(rep: Report, study: Study, res: RunResult) -> None:
     _intro(sec, study, st)
     if st.findings is not None:
         _maa(sec, st.findings, st.plan)
+        _tn(sec, st.findings, st.plan)
     if st.plan is not None:
         _plan(sec, st.plan)
         _limits(sec, st.plan, st.y90)
@@ -128,6 +132,11 @@ def _maa(sec: Section, f: MaaFindings, plan: SirtPlan | None) -> None:
                 ["lung shunt fraction, SPECT/CT (%)", _pct(spect)],
                 ["lung shunt fraction used by the plan", used],
                 ["tumour-to-normal-liver ratio (MAA SPECT/CT)", None if tn is None else tn.ratio],
+                [
+                    "tumour-to-normal-liver ratio, partial-volume corrected (GTM)",
+                    None if tn is None else tn.pvc_ratio,
+                ],
+                ["SPECT resolution of the correction", _fwhm_text(tn)],
                 ["liver volume (mL), tumours included", f.liver_volume_ml],
                 ["tumour volume (mL)", f.tumour_volume_ml],
                 ["normal-liver mass (g)", f.normal_liver_mass_g],
@@ -149,6 +158,80 @@ def _maa(sec: Section, f: MaaFindings, plan: SirtPlan | None) -> None:
         sec.add_text(text)
 
 
+def _fwhm_text(tn: TumourToNormal | None) -> str | None:
+    """The FWHM of the T/N correction and its source, or why there is none."""
+    if tn is None:
+        return None
+    if tn.pvc is None:
+        return f"none: {tn.pvc_note}" if tn.pvc_note else None
+    return f"{tn.pvc.fwhm_mm:.1f} mm FWHM ({tn.pvc.fwhm_source})"
+
+
+def _tn(sec: Section, f: MaaFindings, plan: SirtPlan | None) -> None:
+    """Measured and corrected T/N: the doses each gives at the plan's activity, per lesion."""
+    tn = f.tumour_to_normal
+    if tn is None:
+        return
+    cmp = None if plan is None else plan.tn
+    if cmp is not None:
+        rows = []
+        for key, label, ratio, d in (
+            ("measured", "measured", cmp.measured, cmp.doses_measured),
+            ("pvc", "partial-volume corrected (GTM)", cmp.pvc, cmp.doses_pvc),
+        ):
+            rows.append(
+                [
+                    label,
+                    ratio,
+                    None if d is None else d.tumour_gy,
+                    None if d is None else d.normal_liver_gy,
+                    "yes" if key == cmp.source else "no",
+                ]
+            )
+        sec.add_table(
+            TableBlock(
+                "Tumour-to-normal-liver ratio: measured and partial-volume corrected",
+                ["T/N", "value", "tumour (Gy)", "normal liver (Gy)", "used by the plan"],
+                rows,
+                note="Doses: partition model at the planned activity. SPECT blur lowers the "
+                "measured T/N; the plan uses it unless told otherwise (tn_source pvc), since a "
+                "lower T/N gives a lower activity for a prescribed normal-liver dose — the safe "
+                "side for the normal liver. Correction: geometric transfer matrix, "
+                + (_fwhm_text(tn) or "no resolution")
+                + "; breathing motion is not modelled, so the corrected T/N still reads low.",
+            )
+        )
+    pvc = tn.pvc
+    lesions = []
+    for le in tn.lesions:
+        c = None if pvc is None else pvc.lesion(le.name)
+        lesions.append(
+            [
+                le.name,
+                le.volume_ml,
+                le.tumour_to_normal,
+                None if c is None else c.tumour_to_normal,
+                None if c is None else c.resolution_volumes,
+            ]
+        )
+    sec.add_table(
+        TableBlock(
+            "T/N per tumour VOI (MAA SPECT/CT)",
+            [
+                "tumour VOI",
+                "volume (mL)",
+                "T/N measured",
+                "T/N corrected (GTM)",
+                "resolution volumes",
+            ],
+            lesions,
+            note="Resolution volumes: the VOI in spheres of the FWHM; below 27 the corrected "
+            "value depends strongly on the VOI's edge and the PSF model (Soret M et al., "
+            "J Nucl Med 2007;48:932).",
+        )
+    )
+
+
 def _plan(sec: Section, plan: SirtPlan) -> None:
     sec.add_kv(
         f"SIRT plan ({plan.device} microspheres, {plan.method.replace('_', ' ')} method)",
@@ -157,6 +240,11 @@ def _plan(sec: Section, plan: SirtPlan) -> None:
             "activity of the method (GBq)": plan.method_activity_bq / BQ_PER_GBQ,
             "activity set by": plan.limiting.replace("_", " "),
             "treatable": plan.treatable,
+            "T/N used": (
+                "—"
+                if plan.tumour_to_normal is None
+                else f"{plan.tumour_to_normal:.2f} ({plan.tn_source})"
+            ),
             "lung mass (g)": f"{plan.lung_mass_g:.0f} ({plan.lung_mass_source})",
             "earlier lung dose (Gy)": plan.prior_lung_dose_gy,
         },
