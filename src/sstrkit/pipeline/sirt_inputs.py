@@ -16,8 +16,9 @@ into a :class:`~sstrkit.sirt.plan_inputs.MaaInputs`.
    (the liver is their union with the tumour labels), names containing ``lung``, and
    lesions (:func:`sstrkit.pipeline.regions.is_lesion`: ``lesion_<id>``, ``tumour``…);
    a map without tumour labels gets its tumours by 3.;
-2. else **automatic** organs, flagged: the liver by :func:`sstrkit.organs.segment_organs`
-   on the MAA CT with the SPECT as its emission, the lungs by
+2. else **automatic** organs, flagged: the liver is the perfused liver of the MAA SPECT
+   (:func:`sstrkit.sirt.perfused_liver.perfused_liver`: half its perfused level, soft
+   tissue on the CT; the same rule as the post-implant side), the lungs by
    :func:`sstrkit.sirt.plan_vois.lungs_from_ct` (CT-number window; robust to a field of
    view that cuts the chest);
 3. tumours, when none are given: the baseline SSTR PET/CT lesions
@@ -233,31 +234,31 @@ def _segmentation_vois(
 def _automatic_organs(
     study: Study, spect: Volume, ct: Volume, notes: list[str], say: Progress
 ) -> MaaVois | None:
-    from sstrkit.organs.segment import segment_organs
+    from sstrkit.sirt.perfused_liver import perfused_liver
     from sstrkit.sirt.plan_vois import lungs_from_ct
 
-    say("segmenting liver and lungs on the MAA CT (automatic)…")
-    seg = segment_organs(ct, spect, emission_kind="spect")
-    arr = _on_spect(seg.labels, spect)
-    by_name = {v: k for k, v in seg.names.items()}
-    liver = arr == by_name["liver"]
-    liver_q = next((o for o in seg.organs if o.name == "liver"), None)
-    if liver_q is not None and liver_q.status != "plausible":
-        notes.append(f"automatic liver: {liver_q.status} {liver_q.reason}".strip())
-    lung_ct = ct.with_array(
-        lungs_from_ct(ct).astype(np.uint8), operation="lungs_from_ct", quantity="label", unit="1"
-    )
-    lungs = _on_spect(lung_ct, spect) > 0
-    if not liver.any():
-        notes.append("automatic organ segmentation found no liver on the MAA CT: no VOIs")
+    say("perfused liver (MAA SPECT) and lungs (CT), automatic…")
+    lungs_ct = lungs_from_ct(ct)
+    try:
+        perfused = perfused_liver(ct, spect, lungs=lungs_ct)
+    except InvalidInputError as exc:
+        notes.append(f"no automatic liver on the MAA SPECT/CT: {exc.one_line()}")
         return None
+
+    def on_spect(mask: NDArray[np.bool_], what: str) -> NDArray[np.bool_]:
+        label = ct.with_array(mask.astype(np.uint8), operation=what, quantity="label", unit="1")
+        return np.asarray(_on_spect(label, spect) > 0)
+
+    liver = on_spect(perfused.mask, "perfused_liver")
+    lungs = on_spect(lungs_ct, "lungs_from_ct")
+    notes.extend(perfused.flags)
     return MaaVois(
         liver=liver,
         lungs=lungs if lungs.any() else None,
-        source="automatic: liver by sstrkit.organs.segment_organs on the MAA CT (+ SPECT), "
-        "lungs by sstrkit.sirt.plan_vois.lungs_from_ct",
+        source="automatic: liver = the perfused liver of the MAA SPECT "
+        "(sstrkit.sirt.perfused_liver), lungs by sstrkit.sirt.plan_vois.lungs_from_ct",
         automatic_organs=True,
-        notes=("liver and lung VOIs segmented automatically on the MAA CT: check them",),
+        notes=(perfused.note, "liver and lung VOIs made automatically: check them"),
     )
 
 

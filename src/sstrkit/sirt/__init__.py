@@ -7,7 +7,11 @@ Planning from a 99mTc-MAA work-up (``docs/sirt.md``, "Planning"):
 * :mod:`sstrkit.sirt.plan_shunt` — lung shunt fraction, planar conjugate view and
   SPECT/CT; automatic planar ROIs;
 * :mod:`sstrkit.sirt.plan_uptake` — tumour-to-normal-liver ratio, automatic tumour
-  VOIs on the MAA SPECT, masses;
+  VOIs on the MAA SPECT, masses; :mod:`sstrkit.sirt.plan_tn_pvc` — the GTM
+  partial-volume-corrected T/N beside it; :mod:`sstrkit.sirt.plan_tn` — which T/N plans
+  (measured by default, ``tn_source="pvc"`` on request);
+* :mod:`sstrkit.sirt.perfused_liver` — the automatic liver VOI of MAA and 90Y scans: the
+  perfused liver (half the scan's perfused level);
 * :mod:`sstrkit.sirt.plan_limits` — cited lung and liver limits, dose targets, the
   resin lung-shunt bands;
 * :mod:`sstrkit.sirt.plan_methods` — partition model, resin BSA method, single
@@ -16,7 +20,6 @@ Planning from a 99mTc-MAA work-up (``docs/sirt.md``, "Planning"):
   (:func:`~sstrkit.sirt.plan_inputs.measure_maa`);
 * :mod:`sstrkit.sirt.planning` — :func:`~sstrkit.sirt.planning.plan_sirt` →
   :class:`~sstrkit.sirt.planning.SirtPlan`.
-
 * :mod:`sstrkit.sirt.plan_vois` — automatic lung VOI from the MAA CT.
 
 A study folder is read by :func:`sstrkit.pipeline.sirt_inputs.load_maa_inputs`. The
