@@ -82,6 +82,7 @@ __all__ = [
     "Collimator",
     "ResolutionEstimate",
     "SpectHeaderInfo",
+    "estimate_series_fwhm",
     "estimate_spect_fwhm",
     "header_info",
     "read_header_info",
@@ -394,6 +395,11 @@ class ResolutionEstimate:
             sources=tuple(SOURCES[k] for k in self.sources),
         )
 
+    @property
+    def source(self) -> str:
+        """Where a SPECT's FWHM came from, as results and reports name it."""
+        return f"estimated from the DICOM header ({self.method})"
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "fwhm_mm": self.fwhm_mm,
@@ -569,3 +575,11 @@ def estimate_spect_fwhm(info: SpectHeaderInfo) -> ResolutionEstimate:
         sources=("simind_collim", "cecchin2015", "cherry2012", "mird23", "mird26", "icrp107"),
         flag=flag,
     )
+
+
+def estimate_series_fwhm(
+    path: str | Path, series_uid: str | None = None, *, nuclide: str | None = None
+) -> ResolutionEstimate:
+    """:func:`estimate_spect_fwhm` of the SPECT series at ``path`` (:func:`read_header_info`):
+    the one header estimate of every SPECT of a study (post-therapy 177Lu, 99mTc-MAA)."""
+    return estimate_spect_fwhm(read_header_info(path, series_uid, nuclide=nuclide))

@@ -346,16 +346,17 @@ def _maa_resolution(
             "spect_fwhm_mm": float(entry.fwhm_mm),
             "spect_fwhm_source": entry.fwhm_source or "manifest fwhm_mm",
         }
-    from sstrkit.io.spect_resolution import estimate_spect_fwhm, read_header_info
+    from sstrkit.io.spect_resolution import estimate_series_fwhm
 
-    info = read_header_info(study.path(entry.path), entry.series_uid or None, nuclide=entry.nuclide)
-    est = estimate_spect_fwhm(info)
+    est = estimate_series_fwhm(
+        study.path(entry.path), entry.series_uid or None, nuclide=entry.nuclide
+    )
     if est.fwhm_mm is None:
         return {"spect_fwhm_note": f"no header estimate ({est.method}): {est.flag}".strip()}
     notes.append(f"spect_resolution_estimated (MAA SPECT): {est.flag}")
     return {
         "spect_fwhm_mm": float(est.fwhm_mm),
-        "spect_fwhm_source": f"estimated from the DICOM header ({est.method})",
+        "spect_fwhm_source": est.source,
     }
 
 

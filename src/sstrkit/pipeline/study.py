@@ -364,8 +364,10 @@ class Study:
         When the label map was drawn on another scan than ``reference_ct``
         (series ``ct_uid``), the label CT is registered to ``reference_ct`` and
         the labels follow that transform; otherwise they are placed by patient
-        coordinates (nearest neighbour). ``notes`` receives a line when labels
-        from another session are placed by coordinates or the registration is doubtful.
+        coordinates (nearest neighbour; small regions keep their volume,
+        :func:`sstrkit.therapy.label_transfer.transfer_labels`). ``notes`` receives a line
+        when labels from another session are placed by coordinates or the registration is
+        doubtful.
         """
         src = self.label_source_for_baseline()
         lab = self.read_label_map(src)
@@ -390,19 +392,17 @@ class Study:
                 f"organ labels placed on the {name} by patient coordinates (no CT to register "
                 "the scan they were drawn on): repositioning is not corrected"
             )
-        lab = lab.with_metadata(
-            operation="assign_frame_of_reference",
-            frame_of_reference_uid=reference.frame_of_reference_uid,
-        )
-        return np.asarray(lab.resample_to(reference, mode="nearest").array, dtype=np.int32)
+        from sstrkit.therapy.label_transfer import transfer_labels
+
+        return transfer_labels(lab, reference)
 
     def labels(self, key: str, reference: Volume) -> NDArray[np.int32]:
-        """Label map ``key`` on ``reference``'s grid by patient coordinates (nearest)."""
-        lab = self.label_volume(key).with_metadata(
-            operation="assign_frame_of_reference",
-            frame_of_reference_uid=reference.frame_of_reference_uid,
-        )
-        return np.asarray(lab.resample_to(reference, mode="nearest").array, dtype=np.int32)
+        """Label map ``key`` on ``reference``'s grid by patient coordinates (nearest
+        neighbour, small regions keeping their volume:
+        :func:`sstrkit.therapy.label_transfer.transfer_labels`)."""
+        from sstrkit.therapy.label_transfer import transfer_labels
+
+        return transfer_labels(self.label_volume(key), reference)
 
     @cached_property
     def truth(self) -> dict[str, Any] | None:

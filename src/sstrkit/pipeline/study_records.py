@@ -84,13 +84,12 @@ def _resolution(
         return s.fwhm_mm, s.fwhm_source or "manifest fwhm_mm", None
     if not estimate:
         return None, None, None
-    from sstrkit.io.spect_resolution import estimate_spect_fwhm, read_header_info
+    from sstrkit.io.spect_resolution import estimate_series_fwhm
 
-    info = read_header_info(spect_path, s.series_uid or None, nuclide=s.nuclide)
-    est = estimate_spect_fwhm(info)
+    est = estimate_series_fwhm(spect_path, s.series_uid or None, nuclide=s.nuclide)
     if est.fwhm_mm is None:
         return None, None, est
-    return est.fwhm_mm, f"estimated from the DICOM header ({est.method})", est
+    return est.fwhm_mm, est.source, est
 
 
 def _resolution_flags(tps: tuple[TimePoint, ...]) -> list[DataFlag]:

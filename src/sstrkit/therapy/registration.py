@@ -393,32 +393,29 @@ def apply_to_spect(spect: Volume, registration: Registration, reference: Volume)
 
 
 def apply_to_labels(labels: Volume, registration: Registration, reference: Volume) -> Volume:
-    """Resample a label map drawn on the *moving* CT's scan onto ``reference`` (nearest).
+    """Move a label map drawn on the *moving* CT's scan onto ``reference``.
 
     ``registration`` is :func:`register_ct` with the reference time point's CT
     as the fixed image and the CT on which the labels were drawn as the moving
     one — the same transform convention as :func:`apply_to_spect`, so regions
-    and activity maps meet on one grid through one registration.
+    and activity maps meet on one grid through one registration. Nearest
+    neighbour, small regions keeping their volume
+    (:func:`sstrkit.therapy.label_transfer.transfer_labels`).
     """
-    src = sitk.GetImageFromArray(np.asarray(labels.array, dtype=np.int32))
-    src.SetSpacing(labels.spacing)
-    src.SetOrigin(labels.origin)
-    src.SetDirection(labels.direction)
-    out = sitk.Resample(
-        src,
-        reference.to_sitk(),
-        registration.transform,
-        sitk.sitkNearestNeighbor,
-        0,
-        sitk.sitkInt32,
-    )
+    from sstrkit.therapy.label_transfer import SMALL_REGION_VOXELS, transfer_labels
+
+    out = transfer_labels(labels, reference, registration.transform)
     step = Step.make(
         "transfer_labels",
-        {"interpolation": "nearest", **registration.to_dict()},
+        {
+            "interpolation": "nearest; regions < "
+            f"{SMALL_REGION_VOXELS} target voxels keep their volume",
+            **registration.to_dict(),
+        },
         inputs=(labels.name, reference.name),
     )
     return Volume(
-        np.asarray(sitk.GetArrayFromImage(out), dtype=np.int32),
+        out,
         spacing=reference.spacing,
         origin=reference.origin,
         direction=reference.direction,

@@ -586,9 +586,16 @@ def _vois_on_reference(
             f"VOIs from {voi.source} placed by patient coordinates: the reference "
             "time point has no CT to register"
         )
-    lab_vol = voi.labels.with_metadata(
-        frame_of_reference_uid=ref_spect.frame_of_reference_uid
-    ).resample_to(ref_spect, mode="nearest")
+    from sstrkit.therapy.label_transfer import transfer_labels
+
+    lab_vol = ref_spect.with_array(
+        transfer_labels(voi.labels, ref_spect),
+        operation="transfer_labels",
+        quantity="label",
+        unit="1",
+        modality=voi.labels.modality,
+        name=voi.labels.name,
+    )
     return lab_vol, None
 
 
