@@ -54,22 +54,29 @@ class BaselineLesions:
 def liver_lesion_values(
     labels: NDArray[np.integer[Any]], lesions: Iterable[int], liver: Iterable[int]
 ) -> frozenset[int]:
-    """The lesion values whose one-voxel shell on ``labels`` is at least half liver.
+    """The lesion values whose one-voxel shell on ``labels`` is at least half liver, the
+    shell's voxels of other lesions left out.
 
     A lesion label replaces the organ it sits in, so a liver metastasis is surrounded by
     liver on the baseline map; a pancreatic, adrenal or bone lesion next to the liver is
-    not (its shell is mostly its own organ).
+    not (its shell is mostly its own organ). Two touching lesions are not each other's
+    host: without that, a large liver metastasis that the reading split in two (the
+    digital patient's 60 mL lesion at the liver's edge: shell 41 % liver, 44 % the other
+    part, 12 % body) was left out of the tumours.
 
-    >>> lab = np.zeros((7, 7, 7), dtype=np.int32)
-    >>> lab[1:6, 1:6, 1:6] = 5
+    >>> lab = np.zeros((9, 9, 9), dtype=np.int32)
+    >>> lab[1:8, 1:8, 1:8] = 5
     >>> lab[3, 3, 3] = 101
     >>> lab[0, 0, 0] = 102
-    >>> sorted(liver_lesion_values(lab, [101, 102], [5]))
-    [101]
+    >>> lab[4:6, 2:7, 2:7] = 103; lab[6:8, 2:7, 2:7] = 104  # touching, at the liver's edge
+    >>> sorted(liver_lesion_values(lab, [101, 102, 103, 104], [5]))
+    [101, 103, 104]
     """
     from scipy import ndimage
 
     liver_v = np.asarray(sorted(set(liver)), dtype=np.int64)
+    lesions = list(lesions)
+    lesion_v = np.asarray(sorted(set(lesions)), dtype=np.int64)
     out: set[int] = set()
     for v in lesions:
         mask = labels == v
@@ -78,8 +85,9 @@ def liver_lesion_values(
         box = ndimage.find_objects(mask.astype(np.int8))[0]
         sl = tuple(slice(max(b.start - 1, 0), b.stop + 1) for b in box)
         m = mask[sl]
-        shell = ndimage.binary_dilation(m) & ~m
-        if shell.any() and np.isin(labels[sl][shell], liver_v).mean() >= 0.5:
+        around = labels[sl][ndimage.binary_dilation(m) & ~m]
+        around = around[~np.isin(around, lesion_v)]
+        if around.size and np.isin(around, liver_v).mean() >= 0.5:
             out.add(int(v))
     return frozenset(out)
 

@@ -554,6 +554,31 @@ def suppress_patterns(
     return kept
 
 
+def _host_organ(
+    organs: OrganMap, out: NDArray[np.int32], sl: tuple[slice, ...], label: int
+) -> int | None:
+    """The named organ (liver, spleen, kidney, …) that makes up at least half of a
+    lesion's one-voxel shell, other lesions left out; None if none does. An automatic
+    outline leaves a hot focus at an organ's edge out of the organ (it is neither organ
+    uptake nor a hole), so such a lesion sits in ``body`` although the organ surrounds
+    most of it (the digital patient's 60 mL liver metastasis at the liver's edge: shell
+    41 % liver, 44 % a touching lesion, 12 % body)."""
+    box = tuple(
+        slice(max(s.start - 1, 0), min(s.stop + 1, n)) for s, n in zip(sl, out.shape, strict=True)
+    )
+    mask = out[box] == label
+    shell = ndimage.binary_dilation(mask) & ~mask & (out[box] == 0)
+    codes = organs.labels[box][shell]
+    if codes.size == 0:
+        return None
+    values, counts = np.unique(codes, return_counts=True)
+    best = int(np.argmax(np.where([organs.kind_of(int(v)) is not None for v in values], counts, 0)))
+    code = int(values[best])
+    if organs.kind_of(code) is None or counts[best] < 0.5 * codes.size:
+        return None
+    return code
+
+
 def split_and_flag(
     out: NDArray[np.int32],
     regions: list[LesionRegion],
@@ -598,6 +623,10 @@ def split_and_flag(
                 if named and len(named) < len(big):
                     big = named
                     majority = named[0] if len(named) == 1 else majority
+                elif not named and organs.name_at(majority) == "body":
+                    host = _host_organ(organs, out, sl, reg.label)
+                    if host is not None:  # a lesion the outline left out, at its edge
+                        big, majority = [host], host
             if cfg.split_by_organ and len(big) > 1:
                 owner = np.where(np.isin(codes_here, big), codes_here, -1)
                 if (owner[sel] == -1).any():  # small remainders go to the nearest big part
