@@ -60,7 +60,6 @@ if TYPE_CHECKING:
     from sstrkit.therapy.pvc import PvcRegion
 
 from sstrkit.core.provenance import Step
-from sstrkit.core.units import MM3_PER_ML
 from sstrkit.core.volume import Volume
 from sstrkit.errors import InvalidInputError
 
@@ -162,10 +161,6 @@ def check_fwhm_mm(fwhm_mm: float, what: str = "SPECT resolution (FWHM, mm)") -> 
     return value
 
 
-def _resolution_volumes(volume_ml: float, fwhm_mm: float) -> float:
-    return volume_ml / (math.pi / 6.0 * fwhm_mm**3 / MM3_PER_ML)
-
-
 def _lesions_and_flags(
     spect: Volume,
     res: Mapping[str, PvcRegion],
@@ -178,6 +173,7 @@ def _lesions_and_flags(
 ) -> tuple[tuple[LesionPvc, ...], tuple[str, ...]]:
     """Each lesion's corrected values; the flags of the correction (method, small VOIs)."""
     from sstrkit.sirt.y90_dose import SMALL_VOI_RESOLUTION_VOLUMES
+    from sstrkit.therapy.pvc import resolution_volumes
 
     vml = spect.voxel_volume_ml
     lesions = []
@@ -192,7 +188,7 @@ def _lesions_and_flags(
             flags.append(f"{name}: no voxel of its own in the GTM label map (overlap): no value")
             continue
         vol = float(np.count_nonzero(lab == regions[key[name]][0])) * vml
-        n_res = _resolution_volumes(vol, fwhm)
+        n_res = resolution_volumes(vol, fwhm)
         lesions.append(
             LesionPvc(
                 name,

@@ -480,15 +480,15 @@ def region_mean_gy(
 
 
 def resolution_volumes(volume_ml: float, fwhm_mm: float | None) -> float | None:
-    """``volume_ml`` in resolution volumes (spheres of diameter FWHM), None without FWHM.
+    """``volume_ml`` in resolution volumes (:func:`sstrkit.therapy.pvc.resolution_volumes`),
+    None without FWHM.
 
     >>> round(resolution_volumes(14.137, 10.0), 2)   # sphere of 3 FWHM diameter
     27.0
     """
-    if fwhm_mm is None:
-        return None
-    v_res_ml = math.pi / 6.0 * fwhm_mm**3 / 1000.0
-    return volume_ml / v_res_ml
+    from sstrkit.therapy.pvc import resolution_volumes as in_resolution_volumes
+
+    return None if fwhm_mm is None else in_resolution_volumes(volume_ml, fwhm_mm)
 
 
 # ------------------------------------------------------------------- the whole run

@@ -80,6 +80,7 @@ __all__ = [
     "gtm_region_doses",
     "margin_voxels",
     "pv_corrected_doses",
+    "resolution_volumes",
     "voi_region_doses",
 ]
 
@@ -120,6 +121,17 @@ class PvcRegion:
             "factor": self.factor,
             **dict(self.details),
         }
+
+
+def resolution_volumes(volume_ml: float, fwhm_mm: float) -> float:
+    """``volume_ml`` in resolution volumes: spheres of diameter FWHM (a VOI of fewer than
+    about 27, a sphere of 3 FWHM, loses much of its counts to partial volume).
+
+    >>> round(resolution_volumes(14.137, 10.0), 2)   # sphere of 3 FWHM diameter
+    27.0
+    """
+    _check_fwhm(fwhm_mm)
+    return volume_ml / (math.pi / 6.0 * fwhm_mm**3 / MM3_PER_ML)
 
 
 def gaussian_sigma_voxels(fwhm_mm: float, spacing_mm: Sequence[float]) -> tuple[float, ...]:
