@@ -145,6 +145,13 @@ def _voi_input(
         )
     else:
         source_note = None
+    if src.key == "baseline" and cycle > 1 and rmap.lesions:
+        follow = (
+            f"lesion VOIs of cycle {cycle} are the baseline's ({src.description}): a lesion "
+            "that shrank since has a VOI larger than itself and its dose reads low (one that "
+            "grew: high); give this cycle's lesion contours to follow them"
+        )
+        source_note = f"{source_note}; {follow}" if source_note else follow
     if notes:  # the SPECT notes ride with the VOI note (one line in the results)
         source_note = "; ".join([*notes, *([source_note] if source_note else [])])
     return VoiInput(
