@@ -304,11 +304,14 @@ def gtm_labels(
     """A label map of disjoint regions for the geometric-transfer-matrix correction.
 
     Every activity-bearing structure is a region (:mod:`sstrkit.therapy.pvc`): air (0,
-    below 0.1 g/mL) and the rest of the body (1) as background, the normal liver, the
+    below :data:`~sstrkit.therapy.voxel_dose.AIR_DENSITY_G_ML`) and the rest of the body
+    (1) as background, the normal liver, the
     lungs and each lesion; the reported regions (``tumour``, ``liver``...) map to their
     label values.
     """
-    lab = np.where(np.asarray(density_g_ml) >= 0.1, 1, 0).astype(np.int32)
+    from sstrkit.therapy.voxel_dose import AIR_DENSITY_G_ML
+
+    lab = np.where(np.asarray(density_g_ml) >= AIR_DENSITY_G_ML, 1, 0).astype(np.int32)
     by_name = {m.name: m for m in masks}
     regions: dict[str, tuple[int, ...]] = {}
     for value, name in ((2, "normal_liver"), (3, "lungs")):

@@ -20,7 +20,7 @@ TG-144, Med Phys 2011;38:4824-4845):
     voxel, by :func:`sstrkit.therapy.voxel_dose.dose_map` (real-FFT linear convolution,
     density-weighted by ρ₀/ρ(HU)).
 
-Both methods set the dose of voxels below 0.1 g/cm³ (air) to 0, like
+Both methods set the dose of voxels below 0.05 g/cm³ (air, below −950 HU) to 0, like
 :func:`~sstrkit.therapy.voxel_dose.dose_map`. When both are computed, LDM is the primary
 method (the MAA comparison, the RTDOSE, the liver BED): the voxel-S dose of an image that
 the scanner has already blurred blurs the dose a second time.
@@ -83,7 +83,12 @@ from sstrkit.physics.nuclides import get_nuclide, normalise_name
 from sstrkit.sirt.dose_results import MaaComparison, Y90Dosimetry, Y90RegionDose
 from sstrkit.sirt.dose_vois import VoiMask, Y90Vois, gtm_labels, region_masks
 from sstrkit.sirt.physics import ENERGY_SOURCES, Y90, Y90_ENERGY_J_PER_GBQ, Y90_HALF_LIFE_S
-from sstrkit.therapy.voxel_dose import DEFAULT_HU_DENSITY, default_half_size, density_from_ct
+from sstrkit.therapy.voxel_dose import (
+    AIR_DENSITY_G_ML,
+    DEFAULT_HU_DENSITY,
+    default_half_size,
+    density_from_ct,
+)
 
 __all__ = [
     "AIR_DENSITY_G_ML",
@@ -130,15 +135,12 @@ SORET_2007: Final = (
     "Soret M, Bacharach SL, Buvat I. Partial-volume effect in PET tumor imaging. "
     "J Nucl Med 2007;48:932-945"
 )
-#: Voxels below this density (g/mL) are air: their dose is set to 0 (as in dose_map).
-AIR_DENSITY_G_ML: Final = 0.1
 #: |activity in the field of view / implanted activity − 1| above which it is flagged.
 #: Model choice: the accuracy a calibrated 90Y PET reaches for the total activity.
 FOV_RATIO_TOLERANCE: Final = 0.10
 #: VOIs below this many resolution volumes (spheres of FWHM diameter) are flagged:
 #: 27 of them make a sphere of diameter 3 FWHM (Soret 2007).
 SMALL_VOI_RESOLUTION_VOLUMES: Final = 27.0
-_FWHM_PER_SIGMA: Final = 2.0 * math.sqrt(2.0 * math.log(2.0))
 _TAU_S: Final = Y90_HALF_LIFE_S / math.log(2.0)
 
 
@@ -285,7 +287,9 @@ def _decay_to_implant(scan: Y90Image) -> float:
 
 
 def _smooth(arr: NDArray[np.float64], spacing: tuple[float, float, float], fwhm_mm: float) -> Any:
-    sigma = [fwhm_mm / _FWHM_PER_SIGMA / s for s in spacing[::-1]]  # numpy (z, y, x)
+    from sstrkit.therapy.pvc import gaussian_sigma_voxels
+
+    sigma = gaussian_sigma_voxels(fwhm_mm, spacing)  # numpy (z, y, x)
     return ndimage.gaussian_filter(arr, sigma=sigma, mode="nearest")
 
 

@@ -26,7 +26,8 @@ mass (the usual "density-weighted kernel" correction). *Limits*: electron
 ranges are not rescaled across interfaces, so doses within one electron range
 (≈2 mm for ¹⁷⁷Lu, ≈11 mm for ⁹⁰Y) of lung/soft-tissue and bone/soft-tissue
 boundaries are approximate; in lung (ρ ≈ 0.3) the kernel's energy is deposited
-over too small a region; voxels below 0.1 g/cm³ (air) are set to dose 0;
+over too small a region; voxels below 0.05 g/cm³ (air, below −950 HU) are set to
+dose 0;
 the calibration assumes 120 kVp-like behaviour and no contrast agent.
 
 :func:`cycle_dosimetry_from_scans` runs one cycle (registration, TIA, dose, regions) on
@@ -85,6 +86,7 @@ if TYPE_CHECKING:  # moved (see _MOVED); imported here for type checkers and the
     from sstrkit.pipeline.cycle_inputs import study_cycle_dosimetry
 
 __all__ = [
+    "AIR_DENSITY_G_ML",
     "DEFAULT_HU_DENSITY",
     "DoseMethod",
     "ScanTimePoint",
@@ -105,7 +107,11 @@ __all__ = [
 DoseMethod = Literal["convolution", "local"]
 
 _GY_PER_BQ_S_PER_MGY_PER_MBQ_S = 1e-9
-_AIR_DENSITY_LIMIT = 0.1
+#: Voxels below this density (g/cm³) are air and get dose 0: 0.05 g/cm³ is −950 HU on
+#: the default calibration, the lower edge of lung parenchyma (the emphysema threshold,
+#: Gevenois et al. 1996; :data:`sstrkit.sirt.plan_vois.LUNG_HU_WINDOW`). A higher cut
+#: (0.1, −900 HU) dropped the energy of inflated lung voxels and read lung doses low.
+AIR_DENSITY_G_ML = 0.05
 #: |renormalisation − 1| above which a registered SPECT's activity conservation is flagged.
 _RENORMALISATION_TOLERANCE = 0.02
 #: A first SPECT later than this (s after injection) is no early scan for a trapezoid.
@@ -260,9 +266,9 @@ def dose_map(
         params.update(half_size=kernel.half_size, kernel_method=kernel.method)
         sources = kernel.history[0].sources if kernel.history else ()
         if rho is not None:
-            dose = dose * rho0 / np.maximum(rho, _AIR_DENSITY_LIMIT)
+            dose = dose * rho0 / np.maximum(rho, AIR_DENSITY_G_ML)
     if rho is not None:
-        dose = np.where(rho < _AIR_DENSITY_LIMIT, 0.0, dose)
+        dose = np.where(rho < AIR_DENSITY_G_ML, 0.0, dose)
         params.update(density_correction=True, hu_density=[list(p) for p in hu_density])
     dose = np.clip(dose, 0.0, None)
     return tia.with_array(
@@ -648,7 +654,7 @@ def _region_dosimetry(
     if run.pvc != "none" and run.fwhm_mm is not None:
         run.say("partial-volume correction")
         rho = (
-            np.maximum(density_from_ct(ct_on_spect), _AIR_DENSITY_LIMIT)
+            np.maximum(density_from_ct(ct_on_spect), AIR_DENSITY_G_ML)
             if run.density_correction and ct_on_spect is not None
             else None
         )
