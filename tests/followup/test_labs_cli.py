@@ -55,6 +55,8 @@ def test_biochemical_command(tmp_path: Path) -> None:
     assert strict["patients"][1]["status"] == "stable"
     res = runner.invoke(app, ["outcomes", "biochemical", str(cga)])
     assert res.exit_code == 0 and "Chromogranin A" in res.output
+    # each patient's own caveats are printed, not only the first patient's (B: PPI unknown)
+    assert "note (A)" in res.output and "note (B)" in res.output
     bad = tmp_path / "bad.csv"
     bad.write_text("day,cga\n0,1\n")
     res = runner.invoke(app, ["outcomes", "biochemical", str(bad)])

@@ -700,8 +700,15 @@ def biochemical_cmd(
         rows = [_cga_row(p) for p in r["patients"]]
         cols = ("patient", "baseline µg/L", "nadir µg/L", "last vs baseline", "status", "best")
         console.print(table("Chromogranin A biochemical response", cols, rows))
-        for line in r["patients"][0]["caveats"] if r["patients"] else ():
-            console.print(f"  note: {line}")
+        patients = r["patients"]
+        common = set.intersection(*(set(p["caveats"]) for p in patients)) if patients else set()
+        for line in patients[0]["caveats"] if patients else ():
+            if line in common:  # said of every patient: once
+                console.print(f"  note: {line}")
+        for p in patients:  # a patient's own (PPI, analogue started or stopped, kidney)
+            for line in p["caveats"]:
+                if line not in common:
+                    console.print(f"  note ({p['patient_id']}): {line}")
 
     emit(res, as_json, render)
 
