@@ -8,13 +8,13 @@ S-value dose maps, the tumour / normal-liver / lung mean doses and DVHs
 PRRT cycles against the liver tolerances (:mod:`sstrkit.sirt.liver_bed`). With ``--out``
 the dose maps are written as NIfTI and RTDOSE and the result as ``sirt_dose.json``.
 
-:func:`register` adds the ``dose`` command to ``app``, the ``sirt`` group (as
-:func:`sstrkit.cli.sirt_plan.register` does ``plan``); given the root application
-(named ``sstrkit``) it adds it to the root's ``sirt`` group, created when absent.
+:func:`register` adds the ``dose`` command to ``app``, the ``sirt`` group
+(:mod:`sstrkit.cli.sirt`; as :func:`sstrkit.cli.sirt_plan.register` does ``plan``).
 """
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -148,29 +148,31 @@ def register(app: typer.Typer) -> None:
             raise InvalidInputError("--pvc", expected="gtm or none", actual=pvc)
         predicted = _predicted(maa_tumour, maa_normal, maa_lungs)
         cycles = read_prrt_liver_cycles(prrt_results) if prrt_results is not None else ()
-        with progress_reporter(not as_json) as say:
-            inp = load_y90_inputs(Study.load(study), kind=kind, progress=say)  # type: ignore[arg-type]
-            res = y90_dosimetry(
-                inp.scan,
-                inp.vois,
-                method=method,  # type: ignore[arg-type]
-                rescale_to_implanted=rescale,
-                smoothing_fwhm_mm=smoothing_mm,
-                predicted_gy=predicted,
-                truth_gy=inp.truth_gy,
-                pvc=pvc,  # type: ignore[arg-type]
-                pvc_fwhm_mm=pvc_fwhm_mm,
-                inputs=inp.inputs,
-                progress=say,
-            )
-            bed = liver_bed_from_dosimetry(res, cycles) if prrt_results is not None else None
-        doc: dict[str, Any] = {"dosimetry": res.to_dict()}
-        if bed is not None:
-            doc["liver_bed"] = bed.to_dict()
-        if out is not None:
-            with output_folder(out, command="sstrkit sirt dose"):
+        with contextlib.ExitStack() as stack:
+            if out is not None:  # checked and locked before the work (a bad --out fails at once)
+                stack.enter_context(output_folder(out, command="sstrkit sirt dose"))
+            with progress_reporter(not as_json) as say:
+                inp = load_y90_inputs(Study.load(study), kind=kind, progress=say)  # type: ignore[arg-type]
+                res = y90_dosimetry(
+                    inp.scan,
+                    inp.vois,
+                    method=method,  # type: ignore[arg-type]
+                    rescale_to_implanted=rescale,
+                    smoothing_fwhm_mm=smoothing_mm,
+                    predicted_gy=predicted,
+                    truth_gy=inp.truth_gy,
+                    pvc=pvc,  # type: ignore[arg-type]
+                    pvc_fwhm_mm=pvc_fwhm_mm,
+                    inputs=inp.inputs,
+                    progress=say,
+                )
+                bed = liver_bed_from_dosimetry(res, cycles) if prrt_results is not None else None
+            doc: dict[str, Any] = {"dosimetry": res.to_dict()}
+            if bed is not None:
+                doc["liver_bed"] = bed.to_dict()
+            if out is not None:
                 files = write_y90_maps(res, out, inp.header, activity=True)
                 write_json_atomic(out / "sirt_dose.json", doc)
                 files["result_json"] = str(out / "sirt_dose.json")
-            doc["files"] = files
+                doc["files"] = files
         emit(doc, as_json, _render)

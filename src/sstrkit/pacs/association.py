@@ -34,7 +34,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -368,7 +367,6 @@ async def serve_association(
     services: Services,
     *,
     full: bool = False,
-    on_end: Callable[[Outcome], None] | None = None,
 ) -> Outcome:
     """Serve one connection (module docstring); ``full``: reject it (too many
     associations). The connection is closed on return."""
@@ -380,6 +378,4 @@ async def serve_association(
         writer.close()
         with contextlib.suppress(ConnectionError, ssl.SSLError, OSError):
             await writer.wait_closed()
-        if on_end is not None:
-            on_end(outcome)
     return outcome

@@ -299,10 +299,10 @@ class Listener:
         self._tasks.add(task)
         try:
             outcome = await serve_association(reader, writer, self.settings, self, full=full)
-            if outcome in ("released", "aborted"):
-                await asyncio.get_running_loop().run_in_executor(None, self._flush)
         finally:
-            self._tasks.discard(task)
+            self._tasks.discard(task)  # the connection is closed: its slot is free
+        if outcome in ("released", "aborted"):
+            await asyncio.get_running_loop().run_in_executor(None, self._flush)
 
     async def _open(self) -> None:
         self._server = await asyncio.start_server(

@@ -56,7 +56,7 @@ from typing import Any, Final, Literal
 from sstrkit.core.provenance import Step
 from sstrkit.core.units import BQ_PER_GBQ
 from sstrkit.errors import InvalidInputError
-from sstrkit.sirt.physics import ENERGY_SOURCES, Y90_ENERGY_J_PER_GBQ
+from sstrkit.sirt.physics import ENERGY_SOURCES, Y90_ENERGY_J_PER_GBQ, mean_dose_gy
 from sstrkit.sirt.plan_inputs import MaaFindings
 from sstrkit.sirt.plan_limits import SOURCES, Device, SirtLimits, default_limits, parse_device
 from sstrkit.sirt.plan_methods import (
@@ -283,7 +283,7 @@ def _prior_lung_dose_gy(
                 f"earlier 90Y treatment ({p.time or 'date unknown'}) without a lung shunt "
                 f"fraction: the current LSF {lsf:.3f} is used for its lung dose"
             )
-        total += energy * p.activity_bq / BQ_PER_GBQ * shunt / (lung_mass / 1000.0)
+        total += mean_dose_gy(p.activity_bq * shunt, lung_mass, energy_j_per_gbq=energy)
     return total
 
 
@@ -404,12 +404,12 @@ def _doses(
 ) -> CompartmentDoses:
     """Partition-model doses at ``activity`` with T/N ``tn`` and what is known (None where
     unknown)."""
-    lung_gy = energy * activity / BQ_PER_GBQ * lsf / (lung_mass / 1000.0)
+    lung_gy = mean_dose_gy(activity * lsf, lung_mass, energy_j_per_gbq=energy)
     if f.normal_liver_mass_g is None:
         perfused = None
         if f.liver_mass_g:
             m = f.liver_mass_g * f.perfused_fraction
-            perfused = energy * activity / BQ_PER_GBQ * (1 - lsf) / (m / 1000.0)
+            perfused = mean_dose_gy(activity * (1 - lsf), m, energy_j_per_gbq=energy)
         return CompartmentDoses(None, None, lung_gy, perfused)
     t_mass = f.tumour_mass_g or 0.0
     d = partition_doses(

@@ -61,7 +61,7 @@ def _image(array: NDArray[np.generic], like: Volume, start: tuple[int, int, int]
     img = sitk.GetImageFromArray(array)
     img.SetSpacing(like.spacing)
     img.SetDirection(like.direction)
-    img.SetOrigin(like.to_sitk().TransformIndexToPhysicalPoint(start))
+    img.SetOrigin(tuple(float(v) for v in like.index_to_physical(start)))
     return img
 
 
@@ -111,7 +111,9 @@ def transfer_labels(
     boxes = ndimage.find_objects(src, max_label=int(values.max()))
     hosted = src.copy()
     for v in small:
-        hosted[src == v] = _host(src, boxes[v - 1], v, small)
+        sl = boxes[v - 1]
+        assert sl is not None
+        hosted[sl][src[sl] == v] = _host(src, sl, v, small)
     out = _resample(_image(hosted, labels, (0, 0, 0)), ref_img, tx, True).astype(np.int32)
     pairs = zip(reference.spacing[::-1], labels.spacing[::-1], strict=True)
     sigma_src = [_BOX_SIGMA * r / s for r, s in pairs]
