@@ -83,8 +83,37 @@ __all__ = [
     "DicomSeries",
     "SliceMeta",
     "derived_quantity",
+    "first_series_header",
     "read_series",
 ]
+
+
+def first_series_header(
+    path: str | os.PathLike[str], series_uid: str | None = None
+) -> Dataset | None:
+    """The header (no pixels) of the first DICOM file of a series: ``path`` itself, or in a
+    folder the first file in path order with ``series_uid`` (any series without one);
+    files without a preamble are read too. None when no file qualifies."""
+    import warnings
+
+    p = Path(path)
+    files = [p] if p.is_file() else sorted(f for f in p.rglob("*") if f.is_file())
+    for file in files:
+        try:
+            with warnings.catch_warnings():  # a header for its attributes: odd values pass
+                warnings.simplefilter("ignore")
+                try:
+                    ds = pydicom.dcmread(file, stop_before_pixels=True)
+                except InvalidDicomError:  # no preamble: the reader accepts such files too
+                    ds = pydicom.dcmread(file, stop_before_pixels=True, force=True)
+            if "SOPClassUID" not in ds:
+                continue
+        except (InvalidDicomError, OSError, ValueError, EOFError, AttributeError, TypeError):
+            continue
+        if series_uid and p.is_dir() and str(ds.get("SeriesInstanceUID")) != series_uid:
+            continue
+        return ds
+    return None
 
 
 def read_series(

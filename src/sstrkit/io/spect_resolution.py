@@ -65,7 +65,6 @@ from __future__ import annotations
 import itertools
 import math
 import re
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -343,25 +342,12 @@ def read_header_info(
     path: str | Path, series_uid: str | None = None, *, nuclide: str | None = None
 ) -> SpectHeaderInfo:
     """:func:`header_info` of the first DICOM file of the series at ``path`` (a file, or a
-    folder searched in path order for ``series_uid``); only ``nuclide`` when none reads."""
-    import pydicom
-    from pydicom.errors import InvalidDicomError
+    folder searched in path order for ``series_uid``:
+    :func:`sstrkit.io.dicom_read.first_series_header`); only ``nuclide`` when none reads."""
+    from sstrkit.io.dicom_read import first_series_header
 
-    p = Path(path)
-    files = [p] if p.is_file() else sorted(f for f in p.rglob("*") if f.is_file())
-    for file in files:
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                ds = pydicom.dcmread(file, stop_before_pixels=True, force=True)
-        except (InvalidDicomError, OSError, ValueError, EOFError, AttributeError, TypeError):
-            continue
-        if "SOPClassUID" not in ds:
-            continue
-        if series_uid and p.is_dir() and str(ds.get("SeriesInstanceUID")) != series_uid:
-            continue
-        return header_info(ds, nuclide=nuclide)
-    return SpectHeaderInfo(nuclide=nuclide)
+    ds = first_series_header(path, series_uid)
+    return SpectHeaderInfo(nuclide=nuclide) if ds is None else header_info(ds, nuclide=nuclide)
 
 
 # --------------------------------------------------------------------------- estimate

@@ -144,36 +144,10 @@ class Study:
         Derived objects (RTDOSE) copy their patient, study and frame of reference from
         it. In a folder, the first file in path order with the time point's series UID.
         """
-        import warnings
-
-        import pydicom
-        from pydicom.errors import InvalidDicomError
+        from sstrkit.io.dicom_read import first_series_header
 
         tp = next((t for t in self.time_points if t.cycle == cycle), None)
-        if tp is None:
-            return None
-        path = tp.spect_path
-        files = [path] if path.is_file() else sorted(f for f in path.rglob("*") if f.is_file())
-        for file in files:
-            try:
-                try:
-                    ds = pydicom.dcmread(file, stop_before_pixels=True)
-                except InvalidDicomError:  # no preamble: the reader accepts such files too
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore")
-                        ds = pydicom.dcmread(file, stop_before_pixels=True, force=True)
-                if "SOPClassUID" not in ds:
-                    continue
-            except (InvalidDicomError, OSError, ValueError, EOFError, AttributeError):
-                continue
-            if (
-                path.is_dir()
-                and tp.series_uid
-                and str(ds.get("SeriesInstanceUID")) != tp.series_uid
-            ):
-                continue
-            return ds
-        return None
+        return None if tp is None else first_series_header(tp.spect_path, tp.series_uid)
 
     def read(self, path: Path, series_uid: str | None) -> Volume:
         """One series of the study as a Volume (a folder may hold several series)."""
