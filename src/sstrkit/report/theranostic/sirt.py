@@ -477,7 +477,8 @@ def _assumptions(sec: Section, st: SirtStage) -> None:
             ),
             (
                 "post-implant",
-                "voxel masses from the CT (HU → density); voxels below 0.05 g/mL (air, below −950 HU) get no dose",
+                "voxel masses from the CT (HU → density); voxels below 0.05 g/mL (air, below "
+                "−950 HU) get no dose",
             ),
         ]
     if st.liver_bed is not None:
